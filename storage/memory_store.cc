@@ -1,0 +1,208 @@
+#include "storage/memory_store.h"
+
+#include <utility>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "server/status_macros.h"
+
+namespace scopekeeper::storage {
+namespace {
+
+constexpr size_t kSha256Size = 32;
+
+// The checks of a Mutation that need no stored state; RocksDbStore makes the
+// same ones, in the same order, with the same codes.
+absl::Status ValidateMutation(const Mutation& m) {
+  if (m.audit_event.has_value() && m.audit_event->revision() != m.revision) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("audit_event.revision: is ", m.audit_event->revision(),
+                     ", must equal the mutation's revision ", m.revision));
+  }
+  std::set<std::string> key_ids;
+  for (size_t i = 0; i < m.put_keys.size(); ++i) {
+    const v1::Key& key = m.put_keys[i].key();
+    if (key.key_id().empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("put_keys[", i, "].key.key_id: must not be empty"));
+    }
+    if (!key_ids.insert(key.key_id()).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("put_keys[", i, "].key.key_id: \"",
+                       absl::CHexEscape(key.key_id()), "\" is put twice"));
+    }
+    if (key.organization_id().find('\0') != std::string::npos) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "put_keys[", i, "].key.organization_id: must not contain NUL"));
+    }
+    for (int j = 0; j < m.put_keys[i].secrets_size(); ++j) {
+      const std::string& sha256 = m.put_keys[i].secrets(j).sha256();
+      if (sha256.size() != kSha256Size) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("put_keys[", i, "].secrets[", j,
+                         "].sha256: must be 32 bytes, is ", sha256.size()));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckLimit(int limit) {
+  if (limit <= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("limit: must be positive, is ", limit));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status HashTakenError(const std::string& sha256,
+                            const std::string& owner) {
+  return absl::AlreadyExistsError(absl::StrCat(
+      "secret hash ", absl::BytesToHexString(sha256),
+      " already belongs to key \"", absl::CHexEscape(owner), "\""));
+}
+
+bool Matches(const AuditFilter& filter, const v1::AuditEvent& event) {
+  return (filter.key_id.empty() || event.key_id() == filter.key_id) &&
+         (filter.organization_id.empty() ||
+          event.organization_id() == filter.organization_id);
+}
+
+}  // namespace
+
+absl::StatusOr<uint64_t> MemoryStore::Revision() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return revision_;
+}
+
+absl::Status MemoryStore::Commit(const Mutation& m) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (m.revision != revision_ + 1) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("commit: revision ", m.revision,
+                     " is not the current revision ", revision_, " + 1"));
+  }
+  SK_RETURN_IF_ERROR(ValidateMutation(m));
+  // A hash authenticates as one key only.
+  std::map<std::string, std::string> claimed;  // sha256 -> key_id
+  for (const KeyRecord& record : m.put_keys) {
+    const std::string& key_id = record.key().key_id();
+    for (const SecretHash& secret : record.secrets()) {
+      const auto [it, inserted] = claimed.emplace(secret.sha256(), key_id);
+      if (!inserted && it->second != key_id) {
+        return HashTakenError(secret.sha256(), it->second);
+      }
+      const auto owner = key_id_by_hash_.find(secret.sha256());
+      if (owner != key_id_by_hash_.end() && owner->second != key_id) {
+        return HashTakenError(secret.sha256(), owner->second);
+      }
+    }
+  }
+
+  // Nothing below fails.
+  for (const KeyRecord& record : m.put_keys) {
+    const std::string& key_id = record.key().key_id();
+    std::set<std::string> hashes;
+    for (const SecretHash& secret : record.secrets()) {
+      hashes.insert(secret.sha256());
+    }
+    const auto old = keys_.find(key_id);
+    if (old != keys_.end()) {
+      for (const SecretHash& secret : old->second.secrets()) {
+        if (hashes.count(secret.sha256()) == 0) {
+          key_id_by_hash_.erase(secret.sha256());
+        }
+      }
+      const std::string& old_org = old->second.key().organization_id();
+      if (old_org != record.key().organization_id()) {
+        const auto org = key_ids_by_org_.find(old_org);
+        if (org != key_ids_by_org_.end()) {
+          org->second.erase(key_id);
+          if (org->second.empty()) key_ids_by_org_.erase(org);
+        }
+      }
+    }
+    for (const std::string& sha256 : hashes) key_id_by_hash_[sha256] = key_id;
+    key_ids_by_org_[record.key().organization_id()].insert(key_id);
+    keys_[key_id] = record;
+  }
+  if (m.put_policy.has_value()) policy_ = *m.put_policy;
+  if (m.audit_event.has_value()) audit_[m.revision] = *m.audit_event;
+  revision_ = m.revision;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::optional<KeyRecord>> MemoryStore::GetKeyById(
+    absl::string_view key_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const auto it = keys_.find(std::string(key_id));
+  if (it == keys_.end()) return std::nullopt;
+  return it->second;
+}
+
+absl::StatusOr<std::optional<KeyRecord>> MemoryStore::GetKeyBySecretHash(
+    absl::string_view sha256) {
+  if (sha256.size() != kSha256Size) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("sha256: must be 32 bytes, is ", sha256.size()));
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  const auto hash = key_id_by_hash_.find(std::string(sha256));
+  if (hash == key_id_by_hash_.end()) return std::nullopt;
+  return keys_.at(hash->second);
+}
+
+absl::StatusOr<std::vector<KeyRecord>> MemoryStore::ListKeys(
+    absl::string_view organization_id, absl::string_view after_key_id,
+    int limit) {
+  SK_RETURN_IF_ERROR(CheckLimit(limit));
+  const std::string after(after_key_id);
+  std::vector<KeyRecord> out;
+  std::lock_guard<std::mutex> lock(mu_);
+  if (organization_id.empty()) {
+    for (auto it = keys_.upper_bound(after);
+         it != keys_.end() && out.size() < static_cast<size_t>(limit); ++it) {
+      out.push_back(it->second);
+    }
+    return out;
+  }
+  const auto org = key_ids_by_org_.find(std::string(organization_id));
+  if (org == key_ids_by_org_.end()) return out;
+  for (auto it = org->second.upper_bound(after);
+       it != org->second.end() && out.size() < static_cast<size_t>(limit);
+       ++it) {
+    out.push_back(keys_.at(*it));
+  }
+  return out;
+}
+
+absl::Status MemoryStore::ForEachKey(
+    const std::function<absl::Status(const KeyRecord&)>& fn) {
+  std::vector<KeyRecord> records;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    records.reserve(keys_.size());
+    for (const auto& [key_id, record] : keys_) records.push_back(record);
+  }
+  for (const KeyRecord& record : records) SK_RETURN_IF_ERROR(fn(record));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::optional<v1::Policy>> MemoryStore::GetPolicy() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return policy_;
+}
+
+absl::StatusOr<std::vector<v1::AuditEvent>> MemoryStore::ListAuditEvents(
+    const AuditFilter& filter, int limit) {
+  SK_RETURN_IF_ERROR(CheckLimit(limit));
+  std::vector<v1::AuditEvent> out;
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto it = audit_.upper_bound(filter.after_revision);
+       it != audit_.end() && out.size() < static_cast<size_t>(limit); ++it) {
+    if (Matches(filter, it->second)) out.push_back(it->second);
+  }
+  return out;
+}
+
+}  // namespace scopekeeper::storage

@@ -1,0 +1,61 @@
+// MemoryStore: an in-memory Store for unit tests, with the same semantics and
+// error codes as RocksDbStore (nothing is durable).
+#ifndef SCOPEKEEPER_STORAGE_MEMORY_STORE_H_
+#define SCOPEKEEPER_STORAGE_MEMORY_STORE_H_
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "storage/store.h"
+
+namespace scopekeeper::storage {
+
+// Thread-safe: every method takes one std::mutex (TSan sees it). ForEachKey()
+// calls `fn` on a copy taken under the lock, so `fn` may call the store.
+class MemoryStore final : public Store {
+ public:
+  MemoryStore() = default;
+  MemoryStore(const MemoryStore&) = delete;
+  MemoryStore& operator=(const MemoryStore&) = delete;
+
+  absl::StatusOr<uint64_t> Revision() override;
+  absl::Status Commit(const Mutation& m) override;
+  absl::StatusOr<std::optional<KeyRecord>> GetKeyById(
+      absl::string_view key_id) override;
+  absl::StatusOr<std::optional<KeyRecord>> GetKeyBySecretHash(
+      absl::string_view sha256) override;
+  absl::StatusOr<std::vector<KeyRecord>> ListKeys(
+      absl::string_view organization_id, absl::string_view after_key_id,
+      int limit) override;
+  absl::Status ForEachKey(
+      const std::function<absl::Status(const KeyRecord&)>& fn) override;
+  absl::StatusOr<std::optional<v1::Policy>> GetPolicy() override;
+  absl::StatusOr<std::vector<v1::AuditEvent>> ListAuditEvents(
+      const AuditFilter& filter, int limit) override;
+
+ private:
+  std::mutex mu_;
+  uint64_t revision_ ABSL_GUARDED_BY(mu_) = 0;
+  std::map<std::string, KeyRecord> keys_ ABSL_GUARDED_BY(mu_);
+  // SHA-256 (raw) -> key_id.
+  std::map<std::string, std::string> key_id_by_hash_ ABSL_GUARDED_BY(mu_);
+  // organization_id -> its key_ids.
+  std::map<std::string, std::set<std::string>> key_ids_by_org_
+      ABSL_GUARDED_BY(mu_);
+  std::optional<v1::Policy> policy_ ABSL_GUARDED_BY(mu_);
+  std::map<uint64_t, v1::AuditEvent> audit_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace scopekeeper::storage
+
+#endif  // SCOPEKEEPER_STORAGE_MEMORY_STORE_H_

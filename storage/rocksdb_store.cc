@@ -1,0 +1,594 @@
+#include "storage/rocksdb_store.h"
+
+#include <filesystem>
+#include <map>
+#include <set>
+#include <system_error>
+#include <utility>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "rocksdb/cache.h"
+#include "rocksdb/filter_policy.h"
+#include "rocksdb/iterator.h"
+#include "rocksdb/options.h"
+#include "rocksdb/slice.h"
+#include "rocksdb/table.h"
+#include "rocksdb/write_batch.h"
+#include "server/status_macros.h"
+
+namespace scopekeeper::storage {
+namespace {
+
+constexpr uint64_t kFormatVersion = 1;
+constexpr size_t kSha256Size = 32;
+
+constexpr absl::string_view kFormatKey = "meta/format";
+constexpr absl::string_view kRevisionKey = "meta/revision";
+constexpr absl::string_view kPolicyKey = "policy";
+constexpr absl::string_view kKeyPrefix = "key/";
+constexpr absl::string_view kHashPrefix = "hash/";
+constexpr absl::string_view kOrgPrefix = "org/";
+constexpr absl::string_view kAuditPrefix = "audit/";
+// Reserved for later record types: "app/", "inst/".
+
+rocksdb::Slice ToSlice(absl::string_view s) {
+  return rocksdb::Slice(s.data(), s.size());
+}
+
+absl::string_view ToView(const rocksdb::Slice& s) {
+  return absl::string_view(s.data(), s.size());
+}
+
+// FromRocksDb() is the one place a rocksdb::Status becomes an absl::Status.
+absl::Status FromRocksDb(const rocksdb::Status& s,
+                         absl::string_view operation) {
+  if (s.ok()) return absl::OkStatus();
+  const std::string message = absl::StrCat(operation, ": ", s.ToString());
+  switch (s.code()) {
+    case rocksdb::Status::kIOError:
+    case rocksdb::Status::kBusy:
+    case rocksdb::Status::kTimedOut:
+    case rocksdb::Status::kTryAgain:
+    case rocksdb::Status::kIncomplete:
+    case rocksdb::Status::kAborted:
+    case rocksdb::Status::kShutdownInProgress:
+      return absl::UnavailableError(message);
+    case rocksdb::Status::kCorruption:
+      return absl::DataLossError(message);
+    default:
+      return absl::InternalError(message);
+  }
+}
+
+std::string EncodeUint64(uint64_t v) {
+  std::string out(8, '\0');
+  for (int i = 7; i >= 0; --i, v >>= 8) out[i] = static_cast<char>(v & 0xff);
+  return out;
+}
+
+uint64_t DecodeUint64(absl::string_view in) {  // REQUIRES: in.size() == 8
+  uint64_t v = 0;
+  for (char c : in) v = (v << 8) | static_cast<unsigned char>(c);
+  return v;
+}
+
+std::string KeyKey(absl::string_view key_id) {
+  return absl::StrCat(kKeyPrefix, key_id);
+}
+std::string HashKey(absl::string_view sha256) {
+  return absl::StrCat(kHashPrefix, sha256);
+}
+// The organization's index entries: org/<organization_id>\0.
+std::string OrgPrefix(absl::string_view organization_id) {
+  return absl::StrCat(kOrgPrefix, organization_id, absl::string_view("\0", 1));
+}
+std::string OrgKey(absl::string_view organization_id,
+                   absl::string_view key_id) {
+  return absl::StrCat(OrgPrefix(organization_id), key_id);
+}
+std::string AuditKey(uint64_t revision) {
+  return absl::StrCat(kAuditPrefix, EncodeUint64(revision));
+}
+
+// Describe() names a stored key for messages: printable, hashes in hex.
+std::string Describe(absl::string_view key) {
+  absl::string_view rest = key;
+  if (absl::ConsumePrefix(&rest, kHashPrefix)) {
+    return absl::StrCat(kHashPrefix, absl::BytesToHexString(rest));
+  }
+  if (absl::ConsumePrefix(&rest, kAuditPrefix) && rest.size() == 8) {
+    return absl::StrCat(kAuditPrefix, DecodeUint64(rest));
+  }
+  return absl::CHexEscape(key);
+}
+
+// The smallest key greater than every key starting with `prefix` ("" if
+// none: the prefix is all 0xff).
+std::string PrefixEnd(absl::string_view prefix) {
+  std::string end(prefix);
+  while (!end.empty() && static_cast<unsigned char>(end.back()) == 0xff) {
+    end.pop_back();
+  }
+  if (!end.empty()) end.back() = static_cast<char>(end.back() + 1);
+  return end;
+}
+
+template <typename Message>
+absl::Status ParseRecord(const rocksdb::Slice& value, absl::string_view key,
+                         Message* out) {
+  if (!out->ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+    return absl::DataLossError(
+        absl::StrCat("corrupt record ", Describe(key), ": not a valid ",
+                     out->GetTypeName(), " (", value.size(), " bytes)"));
+  }
+  return absl::OkStatus();
+}
+
+// ParseKeyRecord() parses the value of key/<key_id>, which must name itself.
+absl::StatusOr<KeyRecord> ParseKeyRecord(absl::string_view key,
+                                         const rocksdb::Slice& value) {
+  KeyRecord record;
+  SK_RETURN_IF_ERROR(ParseRecord(value, key, &record));
+  if (absl::StrCat(kKeyPrefix, record.key().key_id()) != key) {
+    return absl::DataLossError(
+        absl::StrCat("corrupt record ", Describe(key), ": holds key_id \"",
+                     absl::CHexEscape(record.key().key_id()), "\""));
+  }
+  return record;
+}
+
+template <typename Message>
+absl::StatusOr<std::string> SerializeRecord(const Message& message,
+                                            absl::string_view key) {
+  std::string out;
+  if (!message.SerializeToString(&out)) {
+    return absl::InternalError(absl::StrCat(
+        "cannot serialize ", message.GetTypeName(), " for ", Describe(key)));
+  }
+  return out;
+}
+
+// ReadValue() reads `key` into `value`; false if it is absent.
+absl::StatusOr<bool> ReadValue(rocksdb::DB* db,
+                               const rocksdb::ReadOptions& read,
+                               absl::string_view key,
+                               rocksdb::PinnableSlice* value) {
+  const rocksdb::Status s =
+      db->Get(read, db->DefaultColumnFamily(), ToSlice(key), value);
+  if (s.IsNotFound()) return false;
+  SK_RETURN_IF_ERROR(FromRocksDb(s, absl::StrCat("read ", Describe(key))));
+  return true;
+}
+
+// ScanPrefix() calls `fn` on each entry whose key starts with `prefix`, from
+// the first at or after `start`, in key order, until `fn` returns false or
+// an error.
+absl::Status ScanPrefix(
+    rocksdb::DB* db, rocksdb::ReadOptions read, absl::string_view prefix,
+    absl::string_view start,
+    const std::function<absl::StatusOr<bool>(
+        const rocksdb::Slice& key, const rocksdb::Slice& value)>& fn) {
+  const std::string end = PrefixEnd(prefix);
+  const rocksdb::Slice upper_bound(end);
+  if (!end.empty()) read.iterate_upper_bound = &upper_bound;
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(read));
+  for (it->Seek(ToSlice(start)); it->Valid(); it->Next()) {
+    SK_ASSIGN_OR_RETURN(const bool more, fn(it->key(), it->value()));
+    if (!more) return absl::OkStatus();
+  }
+  return FromRocksDb(it->status(), absl::StrCat("scan ", Describe(prefix)));
+}
+
+// A snapshot held for the scope of one read.
+class ScopedSnapshot {
+ public:
+  explicit ScopedSnapshot(rocksdb::DB* db)
+      : db_(db), snapshot_(db->GetSnapshot()) {}
+  ~ScopedSnapshot() { db_->ReleaseSnapshot(snapshot_); }
+  ScopedSnapshot(const ScopedSnapshot&) = delete;
+  ScopedSnapshot& operator=(const ScopedSnapshot&) = delete;
+
+  rocksdb::ReadOptions ReadOptions() const {
+    rocksdb::ReadOptions read;
+    read.snapshot = snapshot_;
+    return read;
+  }
+
+ private:
+  rocksdb::DB* const db_;
+  const rocksdb::Snapshot* const snapshot_;
+};
+
+// The checks of a Mutation that need no stored state; MemoryStore makes the
+// same ones, in the same order, with the same codes.
+absl::Status ValidateMutation(const Mutation& m) {
+  if (m.audit_event.has_value() && m.audit_event->revision() != m.revision) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("audit_event.revision: is ", m.audit_event->revision(),
+                     ", must equal the mutation's revision ", m.revision));
+  }
+  std::set<std::string> key_ids;
+  for (size_t i = 0; i < m.put_keys.size(); ++i) {
+    const v1::Key& key = m.put_keys[i].key();
+    if (key.key_id().empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("put_keys[", i, "].key.key_id: must not be empty"));
+    }
+    if (!key_ids.insert(key.key_id()).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("put_keys[", i, "].key.key_id: \"",
+                       absl::CHexEscape(key.key_id()), "\" is put twice"));
+    }
+    if (key.organization_id().find('\0') != std::string::npos) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "put_keys[", i, "].key.organization_id: must not contain NUL"));
+    }
+    for (int j = 0; j < m.put_keys[i].secrets_size(); ++j) {
+      const std::string& sha256 = m.put_keys[i].secrets(j).sha256();
+      if (sha256.size() != kSha256Size) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("put_keys[", i, "].secrets[", j,
+                         "].sha256: must be 32 bytes, is ", sha256.size()));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckLimit(int limit) {
+  if (limit <= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("limit: must be positive, is ", limit));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status HashTakenError(absl::string_view sha256, absl::string_view owner) {
+  return absl::AlreadyExistsError(absl::StrCat(
+      "secret hash ", absl::BytesToHexString(sha256),
+      " already belongs to key \"", absl::CHexEscape(owner), "\""));
+}
+
+bool Matches(const AuditFilter& filter, const v1::AuditEvent& event) {
+  return (filter.key_id.empty() || event.key_id() == filter.key_id) &&
+         (filter.organization_id.empty() ||
+          event.organization_id() == filter.organization_id);
+}
+
+// Directory checks before RocksDB touches `path`: it must be missing, empty,
+// or hold a RocksDB database. Returns whether it holds one.
+absl::StatusOr<bool> CheckDataDirectory(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::file_status status = fs::status(path, ec);
+  if (status.type() == fs::file_type::not_found) return false;
+  if (ec) {
+    return absl::UnavailableError(
+        absl::StrCat("open ", path, ": cannot stat: ", ec.message()));
+  }
+  if (!fs::is_directory(status)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("open ", path, ": not a directory"));
+  }
+  const bool has_current = fs::exists(fs::path(path) / "CURRENT", ec);
+  if (!ec && has_current) return true;
+  const bool empty = !ec && fs::is_empty(path, ec);
+  if (ec) {
+    return absl::UnavailableError(
+        absl::StrCat("open ", path, ": cannot list: ", ec.message()));
+  }
+  if (!empty) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "open ", path,
+        ": is not a Scopekeeper data directory (not empty, and no RocksDB "
+        "CURRENT file)"));
+  }
+  return false;
+}
+
+// Checks the format marker of an opened database (writing it, with revision
+// 0, if the database is empty) and returns the stored revision.
+absl::StatusOr<uint64_t> InitializeOrCheck(rocksdb::DB* db, bool sync_writes) {
+  const rocksdb::ReadOptions read;
+  rocksdb::PinnableSlice format;
+  SK_ASSIGN_OR_RETURN(const bool has_format,
+                      ReadValue(db, read, kFormatKey, &format));
+  if (!has_format) {
+    // Ours only if empty: new, or created by an Open() that stopped before
+    // writing the marker.
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(read));
+    it->SeekToFirst();
+    if (it->Valid()) {
+      return absl::FailedPreconditionError(
+          "not a Scopekeeper data directory (a RocksDB database without a "
+          "meta/format marker)");
+    }
+    SK_RETURN_IF_ERROR(FromRocksDb(it->status(), "scan"));
+    rocksdb::WriteBatch batch;
+    batch.Put(ToSlice(kFormatKey), ToSlice(absl::StrCat(kFormatVersion)));
+    batch.Put(ToSlice(kRevisionKey), ToSlice(EncodeUint64(0)));
+    rocksdb::WriteOptions write;
+    write.sync = sync_writes;
+    SK_RETURN_IF_ERROR(FromRocksDb(db->Write(write, &batch), "initialize"));
+    return 0;
+  }
+  uint64_t version = 0;
+  if (!absl::SimpleAtoi(ToView(format), &version) || version == 0) {
+    return absl::DataLossError(
+        absl::StrCat("corrupt meta/format \"",
+                     absl::CHexEscape(ToView(format).substr(0, 32)), "\""));
+  }
+  if (version > kFormatVersion) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "written by a newer version of Scopekeeper (format ", version,
+        "; this build reads format ", kFormatVersion, ")"));
+  }
+  rocksdb::PinnableSlice revision;
+  SK_ASSIGN_OR_RETURN(const bool has_revision,
+                      ReadValue(db, read, kRevisionKey, &revision));
+  if (!has_revision || revision.size() != 8) {
+    return absl::DataLossError(absl::StrCat(
+        "meta/revision is ", has_revision ? "not 8 bytes" : "missing"));
+  }
+  return DecodeUint64(ToView(revision));
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<RocksDbStore>> RocksDbStore::Open(
+    const Options& options) {
+  if (options.path.empty()) {
+    return absl::InvalidArgumentError("path: must not be empty");
+  }
+  SK_ASSIGN_OR_RETURN(const bool exists, CheckDataDirectory(options.path));
+
+  rocksdb::BlockBasedTableOptions table;
+  table.block_cache = rocksdb::NewLRUCache(options.block_cache_bytes);
+  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  table.whole_key_filtering = true;
+  table.data_block_index_type =
+      rocksdb::BlockBasedTableOptions::kDataBlockBinaryAndHash;
+  rocksdb::Options db_options;
+  db_options.create_if_missing = !exists;
+  db_options.paranoid_checks = true;
+  db_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  db_options.memtable_whole_key_filtering = true;
+  db_options.memtable_prefix_bloom_size_ratio = 0.02;
+
+  rocksdb::DB* raw = nullptr;
+  SK_RETURN_IF_ERROR(
+      FromRocksDb(rocksdb::DB::Open(db_options, options.path, &raw),
+                  absl::StrCat("open ", options.path)));
+  std::unique_ptr<rocksdb::DB> db(raw);
+  absl::StatusOr<uint64_t> revision =
+      InitializeOrCheck(db.get(), options.sync_writes);
+  if (!revision.ok()) {
+    db->Close().PermitUncheckedError();
+    return absl::Status(
+        revision.status().code(),
+        absl::StrCat("open ", options.path, ": ", revision.status().message()));
+  }
+  return std::unique_ptr<RocksDbStore>(
+      new RocksDbStore(std::move(db), options, *revision));
+}
+
+RocksDbStore::RocksDbStore(std::unique_ptr<rocksdb::DB> db,
+                           const Options& options, uint64_t revision)
+    : db_(std::move(db)), options_(options), revision_(revision) {}
+
+RocksDbStore::~RocksDbStore() {
+  // Nothing to report to: every Commit() was already written (and synced).
+  db_->Close().PermitUncheckedError();
+}
+
+absl::StatusOr<uint64_t> RocksDbStore::Revision() { return revision_.load(); }
+
+absl::Status RocksDbStore::Commit(const Mutation& m) {
+  std::lock_guard<std::mutex> lock(commit_mu_);
+  const uint64_t current = revision_.load();
+  if (m.revision != current + 1) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("commit: revision ", m.revision,
+                     " is not the current revision ", current, " + 1"));
+  }
+  SK_RETURN_IF_ERROR(ValidateMutation(m));
+
+  // Commits are serialized, so reads of the latest state are stable here.
+  const rocksdb::ReadOptions read;
+  rocksdb::WriteBatch batch;
+  std::map<std::string, std::string> claimed;  // sha256 -> key_id
+  for (const KeyRecord& record : m.put_keys) {
+    const std::string& key_id = record.key().key_id();
+    const std::string& organization_id = record.key().organization_id();
+    SK_ASSIGN_OR_RETURN(const std::optional<KeyRecord> old,
+                        ReadKey(read, key_id));
+    std::set<std::string> old_hashes;
+    if (old.has_value()) {
+      for (const SecretHash& secret : old->secrets()) {
+        old_hashes.insert(secret.sha256());
+      }
+    }
+    std::set<std::string> hashes;
+    for (const SecretHash& secret : record.secrets()) {
+      const std::string& sha256 = secret.sha256();
+      hashes.insert(sha256);
+      const auto [it, inserted] = claimed.emplace(sha256, key_id);
+      if (!inserted && it->second != key_id) {
+        return HashTakenError(sha256, it->second);
+      }
+      if (old_hashes.count(sha256) == 0) {
+        rocksdb::PinnableSlice owner;
+        SK_ASSIGN_OR_RETURN(
+            const bool taken,
+            ReadValue(db_.get(), read, HashKey(sha256), &owner));
+        if (taken && ToView(owner) != key_id) {
+          return HashTakenError(sha256, ToView(owner));
+        }
+      }
+    }
+
+    for (const std::string& sha256 : old_hashes) {
+      if (hashes.count(sha256) == 0) batch.Delete(ToSlice(HashKey(sha256)));
+    }
+    for (const std::string& sha256 : hashes) {
+      batch.Put(ToSlice(HashKey(sha256)), ToSlice(key_id));
+    }
+    if (old.has_value() && old->key().organization_id() != organization_id) {
+      batch.Delete(ToSlice(OrgKey(old->key().organization_id(), key_id)));
+    }
+    batch.Put(ToSlice(OrgKey(organization_id, key_id)), rocksdb::Slice());
+    const std::string key = KeyKey(key_id);
+    SK_ASSIGN_OR_RETURN(const std::string value, SerializeRecord(record, key));
+    batch.Put(ToSlice(key), ToSlice(value));
+  }
+  if (m.put_policy.has_value()) {
+    SK_ASSIGN_OR_RETURN(const std::string value,
+                        SerializeRecord(*m.put_policy, kPolicyKey));
+    batch.Put(ToSlice(kPolicyKey), ToSlice(value));
+  }
+  if (m.audit_event.has_value()) {
+    const std::string key = AuditKey(m.revision);
+    SK_ASSIGN_OR_RETURN(const std::string value,
+                        SerializeRecord(*m.audit_event, key));
+    batch.Put(ToSlice(key), ToSlice(value));
+  }
+  batch.Put(ToSlice(kRevisionKey), ToSlice(EncodeUint64(m.revision)));
+
+  rocksdb::WriteOptions write;
+  write.sync = options_.sync_writes;
+  SK_RETURN_IF_ERROR(FromRocksDb(db_->Write(write, &batch),
+                                 absl::StrCat("commit revision ", m.revision)));
+  revision_.store(m.revision);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::optional<KeyRecord>> RocksDbStore::ReadKey(
+    const rocksdb::ReadOptions& read, absl::string_view key_id) {
+  const std::string key = KeyKey(key_id);
+  rocksdb::PinnableSlice value;
+  SK_ASSIGN_OR_RETURN(const bool found,
+                      ReadValue(db_.get(), read, key, &value));
+  if (!found) return std::nullopt;
+  SK_ASSIGN_OR_RETURN(KeyRecord record, ParseKeyRecord(key, value));
+  return record;
+}
+
+absl::StatusOr<std::optional<KeyRecord>> RocksDbStore::GetKeyById(
+    absl::string_view key_id) {
+  return ReadKey(rocksdb::ReadOptions(), key_id);
+}
+
+absl::StatusOr<std::optional<KeyRecord>> RocksDbStore::GetKeyBySecretHash(
+    absl::string_view sha256) {
+  if (sha256.size() != kSha256Size) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("sha256: must be 32 bytes, is ", sha256.size()));
+  }
+  // Two point reads without a snapshot (the hot path). A Commit between them
+  // may have moved the hash off the key: then the record no longer lists it,
+  // and "not found" was true at that moment.
+  const rocksdb::ReadOptions read;
+  const std::string hash_key = HashKey(sha256);
+  rocksdb::PinnableSlice key_id;
+  SK_ASSIGN_OR_RETURN(const bool found,
+                      ReadValue(db_.get(), read, hash_key, &key_id));
+  if (!found) return std::nullopt;
+  SK_ASSIGN_OR_RETURN(std::optional<KeyRecord> record,
+                      ReadKey(read, ToView(key_id)));
+  if (!record.has_value()) {
+    return absl::DataLossError(absl::StrCat(
+        "index entry ", Describe(hash_key), " names key \"",
+        absl::CHexEscape(ToView(key_id)), "\", which does not exist"));
+  }
+  for (const SecretHash& secret : record->secrets()) {
+    if (secret.sha256() == sha256) return record;
+  }
+  return std::nullopt;
+}
+
+absl::StatusOr<std::vector<KeyRecord>> RocksDbStore::ListKeys(
+    absl::string_view organization_id, absl::string_view after_key_id,
+    int limit) {
+  SK_RETURN_IF_ERROR(CheckLimit(limit));
+  // Keys after `after_key_id`: its successor is after_key_id + "\0".
+  const std::string after_suffix =
+      absl::StrCat(after_key_id, absl::string_view("\0", 1));
+  const ScopedSnapshot snapshot(db_.get());
+  const rocksdb::ReadOptions read = snapshot.ReadOptions();
+  std::vector<KeyRecord> out;
+  if (organization_id.empty()) {
+    SK_RETURN_IF_ERROR(
+        ScanPrefix(db_.get(), read, kKeyPrefix, KeyKey(after_suffix),
+                   [&](const rocksdb::Slice& key,
+                       const rocksdb::Slice& value) -> absl::StatusOr<bool> {
+                     SK_ASSIGN_OR_RETURN(KeyRecord record,
+                                         ParseKeyRecord(ToView(key), value));
+                     out.push_back(std::move(record));
+                     return out.size() < static_cast<size_t>(limit);
+                   }));
+    return out;
+  }
+  const std::string prefix = OrgPrefix(organization_id);
+  SK_RETURN_IF_ERROR(ScanPrefix(
+      db_.get(), read, prefix, absl::StrCat(prefix, after_suffix),
+      [&](const rocksdb::Slice& key,
+          const rocksdb::Slice&) -> absl::StatusOr<bool> {
+        const absl::string_view key_id = ToView(key).substr(prefix.size());
+        SK_ASSIGN_OR_RETURN(std::optional<KeyRecord> record,
+                            ReadKey(read, key_id));
+        if (!record.has_value()) {
+          return absl::DataLossError(
+              absl::StrCat("index entry ", Describe(ToView(key)),
+                           " names a key that does not exist"));
+        }
+        out.push_back(*std::move(record));
+        return out.size() < static_cast<size_t>(limit);
+      }));
+  return out;
+}
+
+absl::Status RocksDbStore::ForEachKey(
+    const std::function<absl::Status(const KeyRecord&)>& fn) {
+  return ScanPrefix(db_.get(), rocksdb::ReadOptions(), kKeyPrefix, kKeyPrefix,
+                    [&](const rocksdb::Slice& key,
+                        const rocksdb::Slice& value) -> absl::StatusOr<bool> {
+                      SK_ASSIGN_OR_RETURN(const KeyRecord record,
+                                          ParseKeyRecord(ToView(key), value));
+                      SK_RETURN_IF_ERROR(fn(record));
+                      return true;
+                    });
+}
+
+absl::StatusOr<std::optional<v1::Policy>> RocksDbStore::GetPolicy() {
+  rocksdb::PinnableSlice value;
+  SK_ASSIGN_OR_RETURN(
+      const bool found,
+      ReadValue(db_.get(), rocksdb::ReadOptions(), kPolicyKey, &value));
+  if (!found) return std::nullopt;
+  v1::Policy policy;
+  SK_RETURN_IF_ERROR(ParseRecord(value, kPolicyKey, &policy));
+  return policy;
+}
+
+absl::StatusOr<std::vector<v1::AuditEvent>> RocksDbStore::ListAuditEvents(
+    const AuditFilter& filter, int limit) {
+  SK_RETURN_IF_ERROR(CheckLimit(limit));
+  std::vector<v1::AuditEvent> out;
+  if (filter.after_revision == UINT64_MAX) return out;
+  SK_RETURN_IF_ERROR(
+      ScanPrefix(db_.get(), rocksdb::ReadOptions(), kAuditPrefix,
+                 AuditKey(filter.after_revision + 1),
+                 [&](const rocksdb::Slice& key,
+                     const rocksdb::Slice& value) -> absl::StatusOr<bool> {
+                   v1::AuditEvent event;
+                   SK_RETURN_IF_ERROR(ParseRecord(value, ToView(key), &event));
+                   if (Matches(filter, event)) out.push_back(std::move(event));
+                   return out.size() < static_cast<size_t>(limit);
+                 }));
+  return out;
+}
+
+}  // namespace scopekeeper::storage

@@ -1,0 +1,412 @@
+// RocksDbStore specifics: persistence, on-disk layout, directory and format
+// checks, corruption. The Store contract itself is in store_test.cc.
+#include "storage/rocksdb_store.h"
+
+#include <stdlib.h>
+
+#include <cctype>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "gmock/gmock.h"
+#include "google/protobuf/util/message_differencer.h"
+#include "gtest/gtest.h"
+#include "rocksdb/db.h"
+#include "rocksdb/options.h"
+
+namespace scopekeeper::storage {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::ElementsAre;
+using ::testing::Eq;
+using ::testing::HasSubstr;
+using ::testing::Optional;
+using ::testing::Pair;
+
+MATCHER_P(EqualsProto, expected, expected.DebugString()) {
+  return google::protobuf::util::MessageDifferencer::Equals(arg, expected);
+}
+
+MATCHER_P(IsOkAndHolds, matcher, "") {
+  if (!arg.ok()) {
+    *result_listener << "status " << arg.status();
+    return false;
+  }
+  return ::testing::ExplainMatchResult(matcher, *arg, result_listener);
+}
+
+MATCHER_P(HasKeyId, key_id, "") { return arg.key().key_id() == key_id; }
+
+// StatusIs(code, message_matcher) for absl::Status and absl::StatusOr.
+MATCHER_P2(StatusIs, code, message, "") {
+  const absl::Status status = [&] {
+    if constexpr (std::is_same_v<std::decay_t<decltype(arg)>, absl::Status>) {
+      return arg;
+    } else {
+      return arg.status();
+    }
+  }();
+  *result_listener << "status " << status;
+  return status.code() == code &&
+         ::testing::Matches(message)(std::string(status.message()));
+}
+
+#define ASSERT_OK(expr)                          \
+  do {                                           \
+    const absl::Status s_ = (expr);              \
+    ASSERT_TRUE(s_.ok()) << #expr << ": " << s_; \
+  } while (false)
+
+std::string Sha(char fill) { return std::string(32, fill); }
+
+std::string BigEndian(uint64_t v) {
+  std::string out;
+  for (int shift = 56; shift >= 0; shift -= 8) {
+    out.push_back(static_cast<char>((v >> shift) & 0xff));
+  }
+  return out;
+}
+
+KeyRecord Key(const std::string& key_id, const std::string& org,
+              const std::vector<std::string>& hashes) {
+  KeyRecord record;
+  record.mutable_key()->set_key_id(key_id);
+  record.mutable_key()->set_organization_id(org);
+  for (const std::string& hash : hashes) record.add_secrets()->set_sha256(hash);
+  return record;
+}
+
+v1::AuditEvent Audit(uint64_t revision, const std::string& key_id) {
+  v1::AuditEvent event;
+  event.set_revision(revision);
+  event.set_action("Test");
+  event.set_key_id(key_id);
+  return event;
+}
+
+bool AllPrintable(absl::string_view s) {
+  for (char c : s) {
+    if (!std::isprint(static_cast<unsigned char>(c))) return false;
+  }
+  return true;
+}
+
+class RocksDbStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const char* root = getenv("TEST_TMPDIR");
+    std::string dir =
+        std::string(root != nullptr ? root : "/tmp") + "/rocks.XXXXXX";
+    ASSERT_NE(mkdtemp(dir.data()), nullptr) << dir;
+    root_ = dir;
+    path_ = root_ + "/db";  // missing: Open creates it
+  }
+
+  absl::StatusOr<std::unique_ptr<RocksDbStore>> Open(const std::string& path) {
+    RocksDbStore::Options options;
+    options.path = path;
+    return RocksDbStore::Open(options);
+  }
+
+  std::unique_ptr<RocksDbStore> OpenOrDie() {
+    absl::StatusOr<std::unique_ptr<RocksDbStore>> store = Open(path_);
+    EXPECT_TRUE(store.ok()) << store.status();
+    return store.ok() ? *std::move(store) : nullptr;
+  }
+
+  // Opens the database directly, bypassing the store (which must be closed).
+  std::unique_ptr<rocksdb::DB> OpenRaw(bool create = false) {
+    rocksdb::Options options;
+    options.create_if_missing = create;
+    rocksdb::DB* db = nullptr;
+    const rocksdb::Status s = rocksdb::DB::Open(options, path_, &db);
+    EXPECT_TRUE(s.ok()) << s.ToString();
+    return std::unique_ptr<rocksdb::DB>(db);
+  }
+
+  void RawPut(const std::string& key, const std::string& value) {
+    std::unique_ptr<rocksdb::DB> db = OpenRaw();
+    ASSERT_NE(db, nullptr);
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), key, value).ok());
+    ASSERT_TRUE(db->Close().ok());
+  }
+
+  // Every entry of the database.
+  std::map<std::string, std::string> RawContents() {
+    std::map<std::string, std::string> contents;
+    std::unique_ptr<rocksdb::DB> db = OpenRaw();
+    if (db == nullptr) return contents;
+    std::unique_ptr<rocksdb::Iterator> it(
+        db->NewIterator(rocksdb::ReadOptions()));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      contents[it->key().ToString()] = it->value().ToString();
+    }
+    EXPECT_TRUE(it->status().ok()) << it->status().ToString();
+    it.reset();
+    EXPECT_TRUE(db->Close().ok());
+    return contents;
+  }
+
+  // A store at revision 2: key k1 of org "a", rotated from hash 'o' to 'n',
+  // a policy and two audit events.
+  void Populate() {
+    std::unique_ptr<RocksDbStore> store = OpenOrDie();
+    ASSERT_NE(store, nullptr);
+    Mutation first;
+    first.revision = 1;
+    first.put_keys = {Key("k1", "a", {Sha('o')})};
+    first.put_policy.emplace().add_scopes()->set_name("read");
+    first.audit_event = Audit(1, "k1");
+    ASSERT_OK(store->Commit(first));
+    Mutation second;
+    second.revision = 2;
+    second.put_keys = {Key("k1", "a", {Sha('n')})};
+    second.audit_event = Audit(2, "k1");
+    ASSERT_OK(store->Commit(second));
+  }
+
+  std::string root_;
+  std::string path_;
+};
+
+TEST_F(RocksDbStoreTest, ReopenKeepsEverything) {
+  ASSERT_NO_FATAL_FAILURE(Populate());
+
+  std::unique_ptr<RocksDbStore> store = OpenOrDie();
+  ASSERT_NE(store, nullptr);
+  EXPECT_THAT(store->Revision(), IsOkAndHolds(uint64_t{2}));
+  const KeyRecord k1 = Key("k1", "a", {Sha('n')});
+  EXPECT_THAT(store->GetKeyById("k1"), IsOkAndHolds(Optional(EqualsProto(k1))));
+  EXPECT_THAT(store->GetKeyBySecretHash(Sha('n')),
+              IsOkAndHolds(Optional(EqualsProto(k1))));
+  EXPECT_THAT(store->GetKeyBySecretHash(Sha('o')),
+              IsOkAndHolds(Eq(std::nullopt)));
+  EXPECT_THAT(store->ListKeys("a", "", 10),
+              IsOkAndHolds(ElementsAre(EqualsProto(k1))));
+  v1::Policy policy;
+  policy.add_scopes()->set_name("read");
+  EXPECT_THAT(store->GetPolicy(), IsOkAndHolds(Optional(EqualsProto(policy))));
+  EXPECT_THAT(store->ListAuditEvents({}, 10),
+              IsOkAndHolds(ElementsAre(EqualsProto(Audit(1, "k1")),
+                                       EqualsProto(Audit(2, "k1")))));
+
+  // The revision carries on from where it was.
+  Mutation stale;
+  stale.revision = 2;
+  EXPECT_THAT(store->Commit(stale),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("2")));
+  Mutation next;
+  next.revision = 3;
+  ASSERT_OK(store->Commit(next));
+  EXPECT_THAT(store->Revision(), IsOkAndHolds(uint64_t{3}));
+}
+
+TEST_F(RocksDbStoreTest, WritesTheDocumentedLayout) {
+  ASSERT_NO_FATAL_FAILURE(Populate());
+  v1::Policy policy;
+  policy.add_scopes()->set_name("read");
+
+  EXPECT_THAT(
+      RawContents(),
+      ElementsAre(
+          Pair("audit/" + BigEndian(1), Audit(1, "k1").SerializeAsString()),
+          Pair("audit/" + BigEndian(2), Audit(2, "k1").SerializeAsString()),
+          Pair("hash/" + Sha('n'), "k1"),  // 'o' was removed
+          Pair("key/k1", Key("k1", "a", {Sha('n')}).SerializeAsString()),
+          Pair("meta/format", "1"), Pair("meta/revision", BigEndian(2)),
+          Pair(std::string("org/a\0k1", 8), ""),
+          Pair("policy", policy.SerializeAsString())));
+}
+
+TEST_F(RocksDbStoreTest, NewStoreIsMarkedAtRevisionZero) {
+  { ASSERT_NE(OpenOrDie(), nullptr); }
+  EXPECT_THAT(RawContents(), ElementsAre(Pair("meta/format", "1"),
+                                         Pair("meta/revision", BigEndian(0))));
+}
+
+TEST_F(RocksDbStoreTest, OpensAnExistingEmptyDirectory) {
+  std::unique_ptr<RocksDbStore> store = OpenOrDie();  // creates path_
+  store.reset();
+  fs::remove_all(path_);
+  fs::create_directory(path_);
+  absl::StatusOr<std::unique_ptr<RocksDbStore>> reopened = Open(path_);
+  ASSERT_TRUE(reopened.ok()) << reopened.status();
+  EXPECT_THAT((*reopened)->Revision(), IsOkAndHolds(uint64_t{0}));
+}
+
+TEST_F(RocksDbStoreTest, ClaimsAnEmptyRocksDbWithoutMarker) {
+  // What an Open() interrupted between creating the database and writing
+  // the marker leaves behind.
+  { ASSERT_TRUE(OpenRaw(/*create=*/true)->Close().ok()); }
+  std::unique_ptr<RocksDbStore> store = OpenOrDie();
+  ASSERT_NE(store, nullptr);
+  EXPECT_THAT(store->Revision(), IsOkAndHolds(uint64_t{0}));
+}
+
+TEST_F(RocksDbStoreTest, RejectsDirectoryWithOtherFiles) {
+  fs::create_directory(path_);
+  std::ofstream(path_ + "/notes.txt") << "not a database";
+  EXPECT_THAT(Open(path_),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       AllOf(HasSubstr(path_),
+                             HasSubstr("not a Scopekeeper data directory"))));
+  // Nothing was created there.
+  EXPECT_FALSE(fs::exists(path_ + "/CURRENT"));
+}
+
+TEST_F(RocksDbStoreTest, RejectsRegularFile) {
+  std::ofstream(path_) << "a file";
+  EXPECT_THAT(Open(path_), StatusIs(absl::StatusCode::kFailedPrecondition,
+                                    HasSubstr(path_)));
+}
+
+TEST_F(RocksDbStoreTest, RejectsRocksDbOfSomethingElse) {
+  {
+    std::unique_ptr<rocksdb::DB> db = OpenRaw(/*create=*/true);
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), "foo", "bar").ok());
+    ASSERT_TRUE(db->Close().ok());
+  }
+  EXPECT_THAT(Open(path_),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       AllOf(HasSubstr(path_),
+                             HasSubstr("not a Scopekeeper data directory"))));
+  // Left as it was.
+  EXPECT_THAT(RawContents(), ElementsAre(Pair("foo", "bar")));
+}
+
+TEST_F(RocksDbStoreTest, RejectsNewerFormat) {
+  { ASSERT_NE(OpenOrDie(), nullptr); }
+  RawPut("meta/format", "2");
+  EXPECT_THAT(Open(path_),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       AllOf(HasSubstr(path_),
+                             HasSubstr("written by a newer version"))));
+}
+
+TEST_F(RocksDbStoreTest, CorruptMetadataIsDataLoss) {
+  { ASSERT_NE(OpenOrDie(), nullptr); }
+  RawPut("meta/revision", "short");
+  EXPECT_THAT(Open(path_), StatusIs(absl::StatusCode::kDataLoss,
+                                    HasSubstr("meta/revision")));
+  RawPut("meta/format", "one");
+  EXPECT_THAT(Open(path_),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("meta/format")));
+}
+
+TEST_F(RocksDbStoreTest, SecondOpenOfOpenStoreIsUnavailable) {
+  std::unique_ptr<RocksDbStore> store = OpenOrDie();
+  ASSERT_NE(store, nullptr);
+  EXPECT_THAT(Open(path_),
+              StatusIs(absl::StatusCode::kUnavailable, HasSubstr(path_)));
+}
+
+TEST_F(RocksDbStoreTest, CorruptKeyRecordIsDataLossFromEveryRead) {
+  ASSERT_NO_FATAL_FAILURE(Populate());
+  // Field 1, length 5, then only 2 bytes: not a parseable message.
+  RawPut("key/k1", std::string("\x0a\x05"
+                               "ab",
+                               4));
+
+  std::unique_ptr<RocksDbStore> store = OpenOrDie();
+  ASSERT_NE(store, nullptr);
+  const auto data_loss =
+      StatusIs(absl::StatusCode::kDataLoss, HasSubstr("key/k1"));
+  EXPECT_THAT(store->GetKeyById("k1"), data_loss);
+  EXPECT_THAT(store->GetKeyBySecretHash(Sha('n')), data_loss);
+  EXPECT_THAT(store->ListKeys("", "", 10), data_loss);
+  EXPECT_THAT(store->ListKeys("a", "", 10), data_loss);
+  EXPECT_THAT(
+      store->ForEachKey([](const KeyRecord&) { return absl::OkStatus(); }),
+      data_loss);
+  // A commit that must read the old record fails too, and writes nothing.
+  Mutation m;
+  m.revision = 3;
+  m.put_keys = {Key("k1", "a", {})};
+  EXPECT_THAT(store->Commit(m), data_loss);
+  EXPECT_THAT(store->Revision(), IsOkAndHolds(uint64_t{2}));
+}
+
+TEST_F(RocksDbStoreTest, RecordUnderWrongKeyIsDataLoss) {
+  ASSERT_NO_FATAL_FAILURE(Populate());
+  RawPut("key/k2", Key("k1", "a", {}).SerializeAsString());
+  std::unique_ptr<RocksDbStore> store = OpenOrDie();
+  ASSERT_NE(store, nullptr);
+  EXPECT_THAT(store->GetKeyById("k2"),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("key/k2")));
+}
+
+TEST_F(RocksDbStoreTest, CorruptPolicyAndAuditEventAreDataLoss) {
+  ASSERT_NO_FATAL_FAILURE(Populate());
+  RawPut("policy", "\xff\xff\xff");
+  RawPut("audit/" + BigEndian(2), "\xff\xff\xff");
+  std::unique_ptr<RocksDbStore> store = OpenOrDie();
+  ASSERT_NE(store, nullptr);
+  EXPECT_THAT(store->GetPolicy(),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("policy")));
+  EXPECT_THAT(store->ListAuditEvents({}, 10),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("audit/2")));
+  // Events before the corrupt one are still readable.
+  EXPECT_THAT(store->ListAuditEvents({}, 1),
+              IsOkAndHolds(ElementsAre(EqualsProto(Audit(1, "k1")))));
+}
+
+TEST_F(RocksDbStoreTest, DanglingHashIndexIsDataLossNamingHashInHex) {
+  ASSERT_NO_FATAL_FAILURE(Populate());
+  std::string hash;
+  for (int i = 0; i < 32; ++i) hash.push_back(static_cast<char>(i));
+  RawPut("hash/" + hash, "ghost");
+  std::unique_ptr<RocksDbStore> store = OpenOrDie();
+  ASSERT_NE(store, nullptr);
+  const absl::StatusOr<std::optional<KeyRecord>> got =
+      store->GetKeyBySecretHash(hash);
+  EXPECT_THAT(
+      got, StatusIs(absl::StatusCode::kDataLoss,
+                    AllOf(HasSubstr("hash/000102030405"), HasSubstr("ghost"))));
+  EXPECT_TRUE(AllPrintable(got.status().message())) << got.status();
+}
+
+TEST_F(RocksDbStoreTest, DanglingOrganizationIndexIsDataLoss) {
+  ASSERT_NO_FATAL_FAILURE(Populate());
+  RawPut(std::string("org/a\0k0", 8), "");
+  std::unique_ptr<RocksDbStore> store = OpenOrDie();
+  ASSERT_NE(store, nullptr);
+  EXPECT_THAT(store->ListKeys("a", "", 10),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("k0")));
+}
+
+TEST_F(RocksDbStoreTest, CorruptTableFileIsDataLoss) {
+  ASSERT_NO_FATAL_FAILURE(Populate());
+  {
+    // Move everything into table files.
+    std::unique_ptr<rocksdb::DB> db = OpenRaw();
+    ASSERT_NE(db, nullptr);
+    ASSERT_TRUE(db->Flush(rocksdb::FlushOptions()).ok());
+    ASSERT_TRUE(db->Close().ok());
+  }
+  int corrupted = 0;
+  for (const fs::directory_entry& entry : fs::directory_iterator(path_)) {
+    if (entry.path().extension() != ".sst") continue;
+    // Inside the first data block, which holds meta/format.
+    std::fstream file(entry.path(),
+                      std::ios::in | std::ios::out | std::ios::binary);
+    file.seekp(12);
+    file.write("\xde\xad\xbe\xef", 4);
+    ++corrupted;
+  }
+  ASSERT_GT(corrupted, 0);
+  EXPECT_THAT(Open(path_),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr(path_)));
+}
+
+}  // namespace
+}  // namespace scopekeeper::storage

@@ -1,0 +1,88 @@
+// Store: the durable state of Scopekeeper behind one small interface, so the
+// embedded RocksDB store, the in-memory fake and (later) etcd are
+// interchangeable. Storage-specific error types never cross it: every method
+// returns absl::Status (UNAVAILABLE for I/O failures, DATA_LOSS for corrupt
+// records, FAILED_PRECONDITION for an out-of-order revision).
+#ifndef SCOPEKEEPER_STORAGE_STORE_H_
+#define SCOPEKEEPER_STORAGE_STORE_H_
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "proto/scopekeeper/v1/scopekeeper.pb.h"
+#include "storage/records.pb.h"
+
+namespace scopekeeper::storage {
+
+// One atomic change: every part is written, with the new revision, or none.
+struct Mutation {
+  // Must be exactly Revision() + 1.
+  uint64_t revision = 0;
+  // Full new records. The store keeps the secret-hash index (one entry per
+  // SecretHash of the record; hashes the old record had and this one lacks
+  // are removed) and the organization index in step.
+  std::vector<KeyRecord> put_keys;
+  // Replaces the policy when set.
+  std::optional<v1::Policy> put_policy;
+  // Recorded under `revision`; its revision field must equal it.
+  std::optional<v1::AuditEvent> audit_event;
+};
+
+// Filter for ListAuditEvents; empty fields match everything.
+struct AuditFilter {
+  std::string key_id;
+  std::string organization_id;
+  uint64_t after_revision = 0;  // strictly after
+};
+
+// Thread-safe: reads may run concurrently with each other and with Commit.
+// Commits are serialized by the caller (one writer).
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // Revision() is the revision of the last committed Mutation (0 when empty).
+  virtual absl::StatusOr<uint64_t> Revision() = 0;
+
+  // Commit() writes `m` atomically and durably (synced) before returning OK.
+  // On error nothing of `m` is visible.
+  virtual absl::Status Commit(const Mutation& m) = 0;
+
+  // GetKeyById() returns the record, or nullopt if no key has that id.
+  virtual absl::StatusOr<std::optional<KeyRecord>> GetKeyById(
+      absl::string_view key_id) = 0;
+
+  // GetKeyBySecretHash() returns the record one of whose secrets has this
+  // SHA-256 digest (32 raw bytes), or nullopt.
+  virtual absl::StatusOr<std::optional<KeyRecord>> GetKeyBySecretHash(
+      absl::string_view sha256) = 0;
+
+  // ListKeys() returns up to `limit` records with key_id > `after_key_id`,
+  // ordered by key_id; only those of `organization_id` when it is non-empty.
+  virtual absl::StatusOr<std::vector<KeyRecord>> ListKeys(
+      absl::string_view organization_id, absl::string_view after_key_id,
+      int limit) = 0;
+
+  // ForEachKey() calls `fn` for every record, in key_id order, stopping at
+  // (and returning) the first non-OK status `fn` returns.
+  virtual absl::Status ForEachKey(
+      const std::function<absl::Status(const KeyRecord&)>& fn) = 0;
+
+  // GetPolicy() returns the stored policy, or nullopt if none was ever put.
+  virtual absl::StatusOr<std::optional<v1::Policy>> GetPolicy() = 0;
+
+  // ListAuditEvents() returns up to `limit` events matching `filter`, oldest
+  // first.
+  virtual absl::StatusOr<std::vector<v1::AuditEvent>> ListAuditEvents(
+      const AuditFilter& filter, int limit) = 0;
+};
+
+}  // namespace scopekeeper::storage
+
+#endif  // SCOPEKEEPER_STORAGE_STORE_H_

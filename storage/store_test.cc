@@ -1,0 +1,535 @@
+// The Store contract, run against MemoryStore and RocksDbStore alike.
+#include "storage/store.h"
+
+#include <stdlib.h>
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "gmock/gmock.h"
+#include "google/protobuf/util/message_differencer.h"
+#include "gtest/gtest.h"
+#include "storage/memory_store.h"
+#include "storage/rocksdb_store.h"
+
+namespace scopekeeper::storage {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::Eq;
+using ::testing::IsEmpty;
+using ::testing::Optional;
+
+MATCHER_P(EqualsProto, expected, expected.DebugString()) {
+  return google::protobuf::util::MessageDifferencer::Equals(arg, expected);
+}
+
+MATCHER_P(IsOkAndHolds, matcher, "") {
+  if (!arg.ok()) {
+    *result_listener << "status " << arg.status();
+    return false;
+  }
+  return ::testing::ExplainMatchResult(matcher, *arg, result_listener);
+}
+
+MATCHER_P(HasKeyId, key_id, "") { return arg.key().key_id() == key_id; }
+
+MATCHER_P(HasRevision, revision, "") { return arg.revision() == revision; }
+
+absl::Status StatusOf(const absl::Status& s) { return s; }
+template <typename T>
+absl::Status StatusOf(const absl::StatusOr<T>& s) {
+  return s.status();
+}
+
+#define ASSERT_OK(expr)                          \
+  do {                                           \
+    const absl::Status s_ = StatusOf(expr);      \
+    ASSERT_TRUE(s_.ok()) << #expr << ": " << s_; \
+  } while (false)
+
+#define EXPECT_CODE(expr, expected) EXPECT_EQ(StatusOf(expr).code(), expected)
+
+std::string Sha(char fill) { return std::string(32, fill); }
+
+KeyRecord Key(const std::string& key_id, const std::string& org,
+              const std::vector<std::string>& hashes = {}) {
+  KeyRecord record;
+  record.mutable_key()->set_key_id(key_id);
+  record.mutable_key()->set_organization_id(org);
+  record.mutable_key()->set_name("name of " + key_id);
+  for (const std::string& hash : hashes) {
+    record.add_secrets()->set_sha256(hash);
+  }
+  return record;
+}
+
+v1::AuditEvent Audit(uint64_t revision, const std::string& key_id,
+                     const std::string& org) {
+  v1::AuditEvent event;
+  event.set_revision(revision);
+  event.set_action("Test");
+  event.set_key_id(key_id);
+  event.set_organization_id(org);
+  return event;
+}
+
+v1::Policy PolicyWithScope(const std::string& scope) {
+  v1::Policy policy;
+  policy.add_scopes()->set_name(scope);
+  return policy;
+}
+
+Mutation PutKeys(uint64_t revision, std::vector<KeyRecord> keys) {
+  Mutation m;
+  m.revision = revision;
+  m.put_keys = std::move(keys);
+  return m;
+}
+
+std::string NewTempDir() {
+  const char* root = getenv("TEST_TMPDIR");
+  std::string dir = std::string(root != nullptr ? root : "/tmp") + "/st.XXXXXX";
+  if (mkdtemp(dir.data()) == nullptr) {
+    ADD_FAILURE() << "mkdtemp " << dir;
+  }
+  return dir;
+}
+
+struct StoreFactory {
+  std::string name;
+  std::function<absl::StatusOr<std::unique_ptr<Store>>(const std::string&)>
+      open;
+};
+
+void PrintTo(const StoreFactory& factory, std::ostream* os) {
+  *os << factory.name;
+}
+
+class StoreTest : public ::testing::TestWithParam<StoreFactory> {
+ protected:
+  void SetUp() override {
+    absl::StatusOr<std::unique_ptr<Store>> store =
+        GetParam().open(NewTempDir());
+    ASSERT_TRUE(store.ok()) << store.status();
+    store_ = *std::move(store);
+  }
+
+  // Keys of ListKeys(), in order.
+  std::vector<std::string> ListedIds(const std::string& org,
+                                     const std::string& after, int limit) {
+    std::vector<std::string> ids;
+    absl::StatusOr<std::vector<KeyRecord>> keys =
+        store_->ListKeys(org, after, limit);
+    EXPECT_TRUE(keys.ok()) << keys.status();
+    if (keys.ok()) {
+      for (const KeyRecord& r : *keys) ids.push_back(r.key().key_id());
+    }
+    return ids;
+  }
+
+  // Revisions of ListAuditEvents(), in order.
+  std::vector<uint64_t> AuditRevisions(const AuditFilter& filter, int limit) {
+    std::vector<uint64_t> revisions;
+    absl::StatusOr<std::vector<v1::AuditEvent>> events =
+        store_->ListAuditEvents(filter, limit);
+    EXPECT_TRUE(events.ok()) << events.status();
+    if (events.ok()) {
+      for (const v1::AuditEvent& e : *events) revisions.push_back(e.revision());
+    }
+    return revisions;
+  }
+
+  std::unique_ptr<Store> store_;
+};
+
+TEST_P(StoreTest, EmptyStoreHasRevisionZeroAndNoRecords) {
+  EXPECT_THAT(store_->Revision(), IsOkAndHolds(uint64_t{0}));
+  EXPECT_THAT(store_->GetPolicy(), IsOkAndHolds(Eq(std::nullopt)));
+  EXPECT_THAT(store_->GetKeyById("k1"), IsOkAndHolds(Eq(std::nullopt)));
+  EXPECT_THAT(store_->GetKeyBySecretHash(Sha('a')),
+              IsOkAndHolds(Eq(std::nullopt)));
+  EXPECT_THAT(ListedIds("", "", 10), IsEmpty());
+  EXPECT_THAT(ListedIds("org", "", 10), IsEmpty());
+  EXPECT_THAT(AuditRevisions({}, 10), IsEmpty());
+  int calls = 0;
+  ASSERT_OK(store_->ForEachKey([&](const KeyRecord&) {
+    ++calls;
+    return absl::OkStatus();
+  }));
+  EXPECT_EQ(calls, 0);
+}
+
+TEST_P(StoreTest, CommitRoundTripsKeysPolicyAndAudit) {
+  const KeyRecord k1 = Key("k1", "org", {Sha('1')});
+  const KeyRecord k2 = Key("k2", "org", {Sha('2')});
+  const v1::Policy policy = PolicyWithScope("read");
+  const v1::AuditEvent event = Audit(1, "k1", "org");
+  Mutation m = PutKeys(1, {k1, k2});
+  m.put_policy = policy;
+  m.audit_event = event;
+  ASSERT_OK(store_->Commit(m));
+
+  EXPECT_THAT(store_->Revision(), IsOkAndHolds(uint64_t{1}));
+  EXPECT_THAT(store_->GetKeyById("k1"),
+              IsOkAndHolds(Optional(EqualsProto(k1))));
+  EXPECT_THAT(store_->GetKeyById("k2"),
+              IsOkAndHolds(Optional(EqualsProto(k2))));
+  EXPECT_THAT(store_->GetPolicy(), IsOkAndHolds(Optional(EqualsProto(policy))));
+  EXPECT_THAT(store_->ListAuditEvents({}, 10),
+              IsOkAndHolds(ElementsAre(EqualsProto(event))));
+}
+
+TEST_P(StoreTest, LaterCommitReplacesRecordsAndPolicy) {
+  Mutation first = PutKeys(1, {Key("k1", "org"), Key("k2", "org")});
+  first.put_policy = PolicyWithScope("read");
+  ASSERT_OK(store_->Commit(first));
+
+  KeyRecord k1 = Key("k1", "org");
+  k1.mutable_key()->set_name("renamed");
+  Mutation second = PutKeys(2, {k1});
+  second.put_policy = PolicyWithScope("write");
+  ASSERT_OK(store_->Commit(second));
+  // A mutation without a policy keeps it.
+  ASSERT_OK(store_->Commit(PutKeys(3, {})));
+
+  EXPECT_THAT(store_->Revision(), IsOkAndHolds(uint64_t{3}));
+  EXPECT_THAT(store_->GetKeyById("k1"),
+              IsOkAndHolds(Optional(EqualsProto(k1))));
+  EXPECT_THAT(store_->GetKeyById("k2"),
+              IsOkAndHolds(Optional(EqualsProto(Key("k2", "org")))));
+  EXPECT_THAT(store_->GetPolicy(),
+              IsOkAndHolds(Optional(EqualsProto(PolicyWithScope("write")))));
+  EXPECT_THAT(ListedIds("org", "", 10), ElementsAre("k1", "k2"));
+}
+
+TEST_P(StoreTest, RevisionMustBeCurrentPlusOne) {
+  EXPECT_CODE(store_->Commit(PutKeys(0, {Key("k0", "org")})),
+              absl::StatusCode::kFailedPrecondition);
+  EXPECT_CODE(store_->Commit(PutKeys(2, {Key("k2", "org")})),
+              absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(store_->Revision(), IsOkAndHolds(uint64_t{0}));
+  EXPECT_THAT(store_->GetKeyById("k0"), IsOkAndHolds(Eq(std::nullopt)));
+  EXPECT_THAT(store_->GetKeyById("k2"), IsOkAndHolds(Eq(std::nullopt)));
+
+  ASSERT_OK(store_->Commit(PutKeys(1, {Key("k1", "org")})));
+  KeyRecord replay = Key("k1", "other-org");
+  Mutation again = PutKeys(1, {replay, Key("k3", "org")});
+  again.put_policy = PolicyWithScope("read");
+  again.audit_event = Audit(1, "k3", "org");
+  EXPECT_CODE(store_->Commit(again), absl::StatusCode::kFailedPrecondition);
+  EXPECT_CODE(store_->Commit(PutKeys(3, {Key("k3", "org")})),
+              absl::StatusCode::kFailedPrecondition);
+
+  EXPECT_THAT(store_->Revision(), IsOkAndHolds(uint64_t{1}));
+  EXPECT_THAT(store_->GetKeyById("k1"),
+              IsOkAndHolds(Optional(EqualsProto(Key("k1", "org")))));
+  EXPECT_THAT(store_->GetKeyById("k3"), IsOkAndHolds(Eq(std::nullopt)));
+  EXPECT_THAT(store_->GetPolicy(), IsOkAndHolds(Eq(std::nullopt)));
+  EXPECT_THAT(AuditRevisions({}, 10), IsEmpty());
+  EXPECT_THAT(ListedIds("other-org", "", 10), IsEmpty());
+  ASSERT_OK(store_->Commit(PutKeys(2, {})));
+  EXPECT_THAT(store_->Revision(), IsOkAndHolds(uint64_t{2}));
+}
+
+TEST_P(StoreTest, AuditEventRevisionMustMatchMutation) {
+  Mutation m = PutKeys(1, {Key("k1", "org")});
+  m.audit_event = Audit(2, "k1", "org");
+  EXPECT_CODE(store_->Commit(m), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(store_->Revision(), IsOkAndHolds(uint64_t{0}));
+  EXPECT_THAT(store_->GetKeyById("k1"), IsOkAndHolds(Eq(std::nullopt)));
+  EXPECT_THAT(AuditRevisions({}, 10), IsEmpty());
+}
+
+TEST_P(StoreTest, MalformedRecordsAreRejected) {
+  EXPECT_CODE(store_->Commit(PutKeys(1, {Key("", "org")})),
+              absl::StatusCode::kInvalidArgument);
+  EXPECT_CODE(store_->Commit(PutKeys(1, {Key("k1", "org"), Key("k1", "org")})),
+              absl::StatusCode::kInvalidArgument);
+  EXPECT_CODE(store_->Commit(PutKeys(1, {Key("k1", std::string("a\0b", 3))})),
+              absl::StatusCode::kInvalidArgument);
+  EXPECT_CODE(store_->Commit(PutKeys(1, {Key("k1", "org", {"short"})})),
+              absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(store_->Revision(), IsOkAndHolds(uint64_t{0}));
+  EXPECT_THAT(store_->GetKeyById("k1"), IsOkAndHolds(Eq(std::nullopt)));
+}
+
+TEST_P(StoreTest, RejectedCommitLeavesNothing) {
+  Mutation first = PutKeys(1, {Key("owner", "org", {Sha('o')})});
+  first.put_policy = PolicyWithScope("read");
+  first.audit_event = Audit(1, "owner", "org");
+  ASSERT_OK(store_->Commit(first));
+
+  // "a" alone is valid; "b" claims a hash of "owner", found only after "a"
+  // has been prepared.
+  Mutation bad = PutKeys(
+      2, {Key("a", "new-org", {Sha('a')}), Key("b", "new-org", {Sha('o')})});
+  bad.put_policy = PolicyWithScope("write");
+  bad.audit_event = Audit(2, "a", "new-org");
+  EXPECT_CODE(store_->Commit(bad), absl::StatusCode::kAlreadyExists);
+
+  EXPECT_THAT(store_->Revision(), IsOkAndHolds(uint64_t{1}));
+  EXPECT_THAT(store_->GetKeyById("a"), IsOkAndHolds(Eq(std::nullopt)));
+  EXPECT_THAT(store_->GetKeyById("b"), IsOkAndHolds(Eq(std::nullopt)));
+  EXPECT_THAT(store_->GetKeyBySecretHash(Sha('a')),
+              IsOkAndHolds(Eq(std::nullopt)));
+  EXPECT_THAT(store_->GetKeyBySecretHash(Sha('o')),
+              IsOkAndHolds(Optional(HasKeyId("owner"))));
+  EXPECT_THAT(ListedIds("new-org", "", 10), IsEmpty());
+  EXPECT_THAT(ListedIds("", "", 10), ElementsAre("owner"));
+  EXPECT_THAT(store_->GetPolicy(),
+              IsOkAndHolds(Optional(EqualsProto(PolicyWithScope("read")))));
+  EXPECT_THAT(AuditRevisions({}, 10), ElementsAre(1u));
+
+  // The revision was not used up.
+  ASSERT_OK(store_->Commit(PutKeys(2, {Key("a", "new-org", {Sha('a')})})));
+  EXPECT_THAT(ListedIds("new-org", "", 10), ElementsAre("a"));
+}
+
+TEST_P(StoreTest, GetKeyBySecretHashFindsEachSecret) {
+  // Binary-safe: hashes of all-zero and all-0xff bytes.
+  const std::string zero = Sha('\0');
+  const std::string ones = Sha('\xff');
+  ASSERT_OK(store_->Commit(PutKeys(
+      1, {Key("k1", "org", {zero, ones}), Key("k2", "org", {Sha('2')})})));
+
+  for (const std::string& hash : {zero, ones}) {
+    EXPECT_THAT(
+        store_->GetKeyBySecretHash(hash),
+        IsOkAndHolds(Optional(EqualsProto(Key("k1", "org", {zero, ones})))));
+  }
+  EXPECT_THAT(store_->GetKeyBySecretHash(Sha('2')),
+              IsOkAndHolds(Optional(HasKeyId("k2"))));
+  EXPECT_THAT(store_->GetKeyBySecretHash(Sha('3')),
+              IsOkAndHolds(Eq(std::nullopt)));
+  EXPECT_CODE(store_->GetKeyBySecretHash("short"),
+              absl::StatusCode::kInvalidArgument);
+}
+
+TEST_P(StoreTest, RotationRemovesDroppedHashesFromIndex) {
+  ASSERT_OK(store_->Commit(PutKeys(1, {Key("k1", "org", {Sha('o')})})));
+  // Grace period: old and new secret both work.
+  ASSERT_OK(
+      store_->Commit(PutKeys(2, {Key("k1", "org", {Sha('o'), Sha('n')})})));
+  for (char c : {'o', 'n'}) {
+    EXPECT_THAT(store_->GetKeyBySecretHash(Sha(c)),
+                IsOkAndHolds(Optional(HasKeyId("k1"))))
+        << c;
+  }
+  // The old secret is dropped.
+  KeyRecord rotated = Key("k1", "org", {Sha('n')});
+  rotated.mutable_key()->set_revision(3);
+  ASSERT_OK(store_->Commit(PutKeys(3, {rotated})));
+
+  EXPECT_THAT(store_->GetKeyBySecretHash(Sha('o')),
+              IsOkAndHolds(Eq(std::nullopt)));
+  EXPECT_THAT(store_->GetKeyBySecretHash(Sha('n')),
+              IsOkAndHolds(Optional(EqualsProto(rotated))));
+  // The dropped hash is free for another key.
+  ASSERT_OK(store_->Commit(PutKeys(4, {Key("k2", "org", {Sha('o')})})));
+  EXPECT_THAT(store_->GetKeyBySecretHash(Sha('o')),
+              IsOkAndHolds(Optional(HasKeyId("k2"))));
+}
+
+TEST_P(StoreTest, HashOfAnotherKeyIsRejected) {
+  ASSERT_OK(store_->Commit(PutKeys(1, {Key("k1", "org", {Sha('1')})})));
+  // Re-putting a key with its own hash is fine.
+  ASSERT_OK(store_->Commit(PutKeys(2, {Key("k1", "org", {Sha('1')})})));
+
+  EXPECT_CODE(store_->Commit(PutKeys(3, {Key("k2", "org", {Sha('1')})})),
+              absl::StatusCode::kAlreadyExists);
+  EXPECT_CODE(store_->Commit(PutKeys(3, {Key("k2", "org", {Sha('x')}),
+                                         Key("k3", "org", {Sha('x')})})),
+              absl::StatusCode::kAlreadyExists);
+  EXPECT_THAT(store_->Revision(), IsOkAndHolds(uint64_t{2}));
+  EXPECT_THAT(store_->GetKeyBySecretHash(Sha('1')),
+              IsOkAndHolds(Optional(HasKeyId("k1"))));
+  EXPECT_THAT(store_->GetKeyBySecretHash(Sha('x')),
+              IsOkAndHolds(Eq(std::nullopt)));
+}
+
+TEST_P(StoreTest, ListKeysByOrganizationWithPaging) {
+  // "k10" sorts between "k1" and "k2"; org "ab" extends org "a".
+  ASSERT_OK(store_->Commit(
+      PutKeys(1, {Key("k5", "a"), Key("k1", "a"), Key("k2", "ab"),
+                  Key("k3", "a"), Key("k4", "b"), Key("k10", "a")})));
+
+  EXPECT_THAT(ListedIds("a", "", 10), ElementsAre("k1", "k10", "k3", "k5"));
+  EXPECT_THAT(ListedIds("ab", "", 10), ElementsAre("k2"));
+  EXPECT_THAT(ListedIds("b", "", 10), ElementsAre("k4"));
+  EXPECT_THAT(ListedIds("c", "", 10), IsEmpty());
+  EXPECT_THAT(ListedIds("", "", 10),
+              ElementsAre("k1", "k10", "k2", "k3", "k4", "k5"));
+
+  // Pages: strictly after after_key_id, at most limit.
+  EXPECT_THAT(ListedIds("a", "", 2), ElementsAre("k1", "k10"));
+  EXPECT_THAT(ListedIds("a", "k10", 2), ElementsAre("k3", "k5"));
+  EXPECT_THAT(ListedIds("a", "k5", 2), IsEmpty());
+  EXPECT_THAT(ListedIds("a", "k1", 10), ElementsAre("k10", "k3", "k5"));
+  // after_key_id need not be a key of the organization.
+  EXPECT_THAT(ListedIds("a", "k2", 10), ElementsAre("k3", "k5"));
+  EXPECT_THAT(ListedIds("", "k2", 2), ElementsAre("k3", "k4"));
+  EXPECT_THAT(ListedIds("", "k5", 2), IsEmpty());
+
+  EXPECT_THAT(store_->ListKeys("b", "", 1),
+              IsOkAndHolds(ElementsAre(EqualsProto(Key("k4", "b")))));
+}
+
+TEST_P(StoreTest, OrganizationChangeMovesIndexEntry) {
+  ASSERT_OK(store_->Commit(PutKeys(1, {Key("k1", "a"), Key("k2", "a")})));
+  ASSERT_OK(store_->Commit(PutKeys(2, {Key("k1", "b")})));
+  EXPECT_THAT(ListedIds("a", "", 10), ElementsAre("k2"));
+  EXPECT_THAT(ListedIds("b", "", 10), ElementsAre("k1"));
+}
+
+TEST_P(StoreTest, LimitMustBePositive) {
+  EXPECT_CODE(store_->ListKeys("", "", 0), absl::StatusCode::kInvalidArgument);
+  EXPECT_CODE(store_->ListKeys("a", "", -1),
+              absl::StatusCode::kInvalidArgument);
+  EXPECT_CODE(store_->ListAuditEvents({}, 0),
+              absl::StatusCode::kInvalidArgument);
+}
+
+TEST_P(StoreTest, ForEachKeyVisitsInKeyIdOrderAndStopsAtFirstError) {
+  ASSERT_OK(store_->Commit(PutKeys(1, {Key("c", "o2"), Key("a", "o1")})));
+  ASSERT_OK(store_->Commit(PutKeys(2, {Key("b", "o3"), Key("d", "o1")})));
+
+  std::vector<std::string> seen;
+  ASSERT_OK(store_->ForEachKey([&](const KeyRecord& r) {
+    seen.push_back(r.key().key_id());
+    return absl::OkStatus();
+  }));
+  EXPECT_THAT(seen, ElementsAre("a", "b", "c", "d"));
+
+  seen.clear();
+  const absl::Status stop = absl::CancelledError("enough");
+  const absl::Status result = store_->ForEachKey([&](const KeyRecord& r) {
+    seen.push_back(r.key().key_id());
+    return r.key().key_id() == "b" ? stop : absl::OkStatus();
+  });
+  EXPECT_EQ(result, stop);
+  EXPECT_THAT(seen, ElementsAre("a", "b"));
+}
+
+TEST_P(StoreTest, ForEachKeyCallbackMayReadTheStore) {
+  ASSERT_OK(store_->Commit(PutKeys(1, {Key("a", "o", {Sha('a')})})));
+  int found = 0;
+  ASSERT_OK(store_->ForEachKey([&](const KeyRecord& r) -> absl::Status {
+    absl::StatusOr<std::optional<KeyRecord>> again =
+        store_->GetKeyBySecretHash(r.secrets(0).sha256());
+    if (!again.ok()) return again.status();
+    found += again->has_value();
+    return absl::OkStatus();
+  }));
+  EXPECT_EQ(found, 1);
+}
+
+TEST_P(StoreTest, ListAuditEventsFilters) {
+  const std::vector<v1::AuditEvent> events = {
+      Audit(1, "k1", "a"), Audit(2, "k2", "a"), Audit(3, "", ""),
+      Audit(4, "k1", "a"), Audit(5, "k3", "b"), Audit(6, "k2", "a")};
+  for (const v1::AuditEvent& event : events) {
+    Mutation m = PutKeys(event.revision(), {});
+    m.audit_event = event;
+    ASSERT_OK(store_->Commit(m));
+  }
+  ASSERT_OK(store_->Commit(PutKeys(7, {})));  // no event
+
+  EXPECT_THAT(AuditRevisions({}, 100), ElementsAre(1, 2, 3, 4, 5, 6));
+  EXPECT_THAT(AuditRevisions({}, 2), ElementsAre(1, 2));
+  EXPECT_THAT(AuditRevisions({"k1", "", 0}, 100), ElementsAre(1, 4));
+  EXPECT_THAT(AuditRevisions({"", "a", 0}, 100), ElementsAre(1, 2, 4, 6));
+  EXPECT_THAT(AuditRevisions({"", "", 2}, 100), ElementsAre(3, 4, 5, 6));
+  EXPECT_THAT(AuditRevisions({"", "a", 2}, 100), ElementsAre(4, 6));
+  EXPECT_THAT(AuditRevisions({"", "a", 1}, 2), ElementsAre(2, 4));
+  EXPECT_THAT(AuditRevisions({"k2", "a", 0}, 100), ElementsAre(2, 6));
+  EXPECT_THAT(AuditRevisions({"k1", "b", 0}, 100), IsEmpty());
+  EXPECT_THAT(AuditRevisions({"", "", 6}, 100), IsEmpty());
+  EXPECT_THAT(AuditRevisions({"", "", UINT64_MAX}, 100), IsEmpty());
+
+  EXPECT_THAT(store_->ListAuditEvents({"k3", "", 0}, 10),
+              IsOkAndHolds(ElementsAre(EqualsProto(events[4]))));
+}
+
+TEST_P(StoreTest, ReadersSeeWholeCommitsWhileOneWriterCommits) {
+  constexpr uint64_t kCommits = 60;
+  const std::string stable = Sha('s');
+  auto record_at = [&](uint64_t revision) {
+    // The stable secret stays; a second one changes every revision.
+    KeyRecord r = Key("k", "org", {stable, Sha(static_cast<char>(revision))});
+    r.mutable_key()->set_revision(revision);
+    return r;
+  };
+  ASSERT_OK(store_->Commit(PutKeys(1, {record_at(1)})));
+
+  constexpr int kReaders = 2;
+  std::atomic<int> started{0};
+  std::atomic<bool> done{false};
+  std::vector<std::thread> readers;
+  for (int t = 0; t < kReaders; ++t) {
+    readers.emplace_back([&] {
+      uint64_t last_seen = 0;
+      for (bool first = true; !done.load(); first = false) {
+        if (first) ++started;
+        absl::StatusOr<uint64_t> revision = store_->Revision();
+        ASSERT_TRUE(revision.ok()) << revision.status();
+        absl::StatusOr<std::optional<KeyRecord>> got =
+            store_->GetKeyBySecretHash(stable);
+        ASSERT_TRUE(got.ok()) << got.status();
+        ASSERT_TRUE(got->has_value()) << "stable secret lost";
+        const uint64_t seen = (*got)->key().revision();
+        // Never older than an earlier read, nor than the Revision() read
+        // before it.
+        EXPECT_GE(seen, last_seen);
+        EXPECT_GE(seen, *revision);
+        last_seen = seen;
+        ASSERT_EQ((*got)->secrets_size(), 2);
+        EXPECT_EQ((*got)->secrets(1).sha256(), Sha(static_cast<char>(seen)));
+      }
+    });
+  }
+  while (started.load() < kReaders) std::this_thread::yield();
+  for (uint64_t revision = 2; revision <= kCommits; ++revision) {
+    const absl::Status committed =
+        store_->Commit(PutKeys(revision, {record_at(revision)}));
+    EXPECT_TRUE(committed.ok()) << committed;
+    if (!committed.ok()) break;
+  }
+  done.store(true);
+  for (std::thread& t : readers) t.join();
+  EXPECT_THAT(store_->Revision(), IsOkAndHolds(kCommits));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    AllStores, StoreTest,
+    ::testing::Values(
+        StoreFactory{
+            "Memory",
+            [](const std::string&) -> absl::StatusOr<std::unique_ptr<Store>> {
+              return std::make_unique<MemoryStore>();
+            }},
+        StoreFactory{"RocksDb",
+                     [](const std::string& dir)
+                         -> absl::StatusOr<std::unique_ptr<Store>> {
+                       RocksDbStore::Options options;
+                       options.path = dir;
+                       absl::StatusOr<std::unique_ptr<RocksDbStore>> store =
+                           RocksDbStore::Open(options);
+                       if (!store.ok()) return store.status();
+                       return std::unique_ptr<Store>(*std::move(store));
+                     }}),
+    [](const ::testing::TestParamInfo<StoreFactory>& info) {
+      return info.param.name;
+    });
+
+}  // namespace
+}  // namespace scopekeeper::storage
