@@ -1,0 +1,107 @@
+#include "server/admin_auth.h"
+
+#include <fcntl.h>
+#include <openssl/rand.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+
+namespace scopekeeper {
+namespace {
+
+constexpr absl::string_view kBearer = "Bearer ";
+
+absl::StatusOr<std::string> ReadFirstLine(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "cannot read admin token file ", path, ": ", std::strerror(errno)));
+  }
+  std::string line;
+  std::getline(in, line);
+  std::string token(absl::StripAsciiWhitespace(line));
+  if (token.empty()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("admin token file ", path, " is empty"));
+  }
+  return token;
+}
+
+absl::StatusOr<std::string> CreateTokenFile(const std::string& path) {
+  unsigned char raw[32];
+  if (RAND_bytes(raw, sizeof(raw)) != 1) {
+    return absl::UnavailableError("CSPRNG (RAND_bytes) failed");
+  }
+  const std::string token = absl::BytesToHexString(
+      absl::string_view(reinterpret_cast<const char*>(raw), sizeof(raw)));
+  const int fd =
+      open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "cannot create admin token file ", path, ": ", std::strerror(errno)));
+  }
+  const std::string content = token + "\n";
+  const bool ok = write(fd, content.data(), content.size()) ==
+                      static_cast<ssize_t>(content.size()) &&
+                  fsync(fd) == 0;
+  close(fd);
+  if (!ok) {
+    unlink(path.c_str());
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot write admin token file ", path));
+  }
+  return token;
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> AdminAuthenticator::Authenticate(
+    std::optional<absl::string_view> authorization) const {
+  if (!authorization.has_value()) {
+    return absl::UnauthenticatedError(
+        "missing `authorization: Bearer <admin token>` metadata");
+  }
+  if (!absl::StartsWith(*authorization, kBearer)) {
+    return absl::UnauthenticatedError(
+        "authorization metadata must be `Bearer <admin token>`");
+  }
+  const SecretDigest presented =
+      HashSecret(authorization->substr(kBearer.size()));
+  if (!ConstantTimeEquals(presented.view(), token_digest_.view())) {
+    return absl::UnauthenticatedError("invalid admin token");
+  }
+  return std::string("admin-token");
+}
+
+absl::StatusOr<AdminToken> LoadOrCreateAdminToken(absl::string_view token_file,
+                                                  absl::string_view data_dir) {
+  AdminToken out;
+  if (!token_file.empty()) {
+    out.path = std::string(token_file);
+    absl::StatusOr<std::string> token = ReadFirstLine(out.path);
+    if (!token.ok()) return token.status();
+    out.token = *std::move(token);
+    return out;
+  }
+  out.path = absl::StrCat(data_dir, "/admin_token");
+  if (access(out.path.c_str(), F_OK) != 0) {
+    absl::StatusOr<std::string> token = CreateTokenFile(out.path);
+    if (!token.ok()) return token.status();
+    out.token = *std::move(token);
+    out.created = true;
+    return out;
+  }
+  absl::StatusOr<std::string> token = ReadFirstLine(out.path);
+  if (!token.ok()) return token.status();
+  out.token = *std::move(token);
+  return out;
+}
+
+}  // namespace scopekeeper

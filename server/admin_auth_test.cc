@@ -1,0 +1,63 @@
+#include "server/admin_auth.h"
+
+#include <sys/stat.h>
+
+#include <fstream>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace scopekeeper {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+TEST(AdminAuthTest, AcceptsOnlyTheBearerToken) {
+  AdminAuthenticator auth("s3cret-token");
+  auto ok = auth.Authenticate("Bearer s3cret-token");
+  ASSERT_TRUE(ok.ok());
+  EXPECT_FALSE(ok->empty());
+  for (const char* bad :
+       {"Bearer s3cret-tokeN", "Bearer s3cret-token ", "Bearer ",
+        "bearer s3cret-token", "s3cret-token", "Basic s3cret-token"}) {
+    auto r = auth.Authenticate(absl::string_view(bad));
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kUnauthenticated) << bad;
+    EXPECT_THAT(r.status().message(), Not(HasSubstr("s3cret")));
+  }
+  EXPECT_EQ(auth.Authenticate(std::nullopt).status().code(),
+            absl::StatusCode::kUnauthenticated);
+}
+
+TEST(AdminAuthTest, GeneratesTokenFileOnceWithMode0600) {
+  const std::string dir = std::string(getenv("TEST_TMPDIR")) + "/gen";
+  mkdir(dir.c_str(), 0700);
+  auto first = LoadOrCreateAdminToken("", dir);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_TRUE(first->created);
+  EXPECT_EQ(first->path, dir + "/admin_token");
+  EXPECT_EQ(first->token.size(), 64u);
+  struct stat st;
+  ASSERT_EQ(stat(first->path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600);
+  auto second = LoadOrCreateAdminToken("", dir);
+  ASSERT_TRUE(second.ok());
+  EXPECT_FALSE(second->created);
+  EXPECT_EQ(second->token, first->token);
+}
+
+TEST(AdminAuthTest, ReadsFirstLineOfTokenFile) {
+  const std::string path = std::string(getenv("TEST_TMPDIR")) + "/token";
+  std::ofstream(path) << "  my-token \nsecond line\n";
+  auto t = LoadOrCreateAdminToken(path, "/nonexistent");
+  ASSERT_TRUE(t.ok());
+  EXPECT_EQ(t->token, "my-token");
+  std::ofstream(path) << "\n";
+  EXPECT_EQ(LoadOrCreateAdminToken(path, "").status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(LoadOrCreateAdminToken(path + ".missing", "").status().code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+}  // namespace
+}  // namespace scopekeeper

@@ -1,0 +1,63 @@
+#include "server/compiled_key.h"
+
+#include "server/time_util.h"
+
+namespace scopekeeper {
+
+ScopeSet CompiledKey::ScopesAt(absl::Time now) const {
+  ScopeSet out = permanent_scopes;
+  for (const auto& [id, expire] : timed_scopes) {
+    if (now < expire) out.Add(id);
+  }
+  return out;
+}
+
+v1::KeyStatus CompiledKey::StatusAt(absl::Time now) const {
+  if (revoked) return v1::REVOKED;
+  if (now >= expire_time) return v1::EXPIRED;
+  return v1::ACTIVE;
+}
+
+std::shared_ptr<const CompiledKey> CompileKey(
+    std::shared_ptr<const storage::KeyRecord> record,
+    const PolicySnapshot& policy) {
+  auto out = std::make_shared<CompiledKey>();
+  const v1::Key& key = record->key();
+  out->policy_generation = policy.generation();
+  out->revoked = key.status() == v1::REVOKED;
+  out->expire_time = FromProtoTimeOr(key.expire_time(), absl::InfiniteFuture());
+  for (const std::string& api : key.apis()) {
+    if (const CompiledApi* a = policy.FindApi(api)) {
+      out->api_mask |= uint64_t{1} << a->index;
+    }
+  }
+  for (const v1::Grant& grant : key.grants()) {
+    const int id = policy.ScopeId(grant.scope());
+    if (id < 0) continue;
+    if (grant.has_expire_time()) {
+      out->timed_scopes.emplace_back(id, FromProtoTime(grant.expire_time()));
+    } else {
+      out->permanent_scopes.Add(id);
+    }
+  }
+  for (const std::string& bundle : key.bundles()) {
+    if (const ScopeSet* scopes = policy.FindBundle(bundle)) {
+      out->permanent_scopes.AddAll(*scopes);
+    }
+  }
+  out->record = std::move(record);
+  return out;
+}
+
+v1::Key KeyForApi(const CompiledKey& compiled, const PolicySnapshot& policy,
+                  absl::Time now) {
+  v1::Key key = compiled.record->key();
+  key.set_status(compiled.StatusAt(now));
+  key.clear_effective_scopes();
+  for (std::string& name : policy.ScopeNames(compiled.ScopesAt(now))) {
+    key.add_effective_scopes(std::move(name));
+  }
+  return key;
+}
+
+}  // namespace scopekeeper

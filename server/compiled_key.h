@@ -1,0 +1,56 @@
+// CompiledKey: a stored KeyRecord resolved against one PolicySnapshot into
+// what a decision needs (interned scopes, API mask, expiry), so the hot path
+// touches no strings but the ids it returns. Immutable; shared by the cache
+// entries of each of the key's secrets.
+#ifndef SCOPEKEEPER_SERVER_COMPILED_KEY_H_
+#define SCOPEKEEPER_SERVER_COMPILED_KEY_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "server/policy.h"
+#include "server/scope_set.h"
+#include "storage/records.pb.h"
+
+namespace scopekeeper {
+
+struct CompiledKey {
+  std::shared_ptr<const storage::KeyRecord> record;
+  uint64_t policy_generation = 0;  // PolicySnapshot::generation() used
+  bool revoked = false;
+  absl::Time expire_time = absl::InfiniteFuture();
+  uint64_t api_mask = 0;  // bit i = CompiledApi::index i
+  // Scopes without a time limit: direct grants and bundles' current scopes.
+  ScopeSet permanent_scopes;
+  // Time-limited direct grants: (scope id, expire time).
+  std::vector<std::pair<int, absl::Time>> timed_scopes;
+
+  const std::string& key_id() const { return record->key().key_id(); }
+  const std::string& organization_id() const {
+    return record->key().organization_id();
+  }
+  // ScopesAt() is the effective scope set at `now`.
+  ScopeSet ScopesAt(absl::Time now) const;
+  // StatusAt() is ACTIVE, REVOKED or EXPIRED at `now`.
+  v1::KeyStatus StatusAt(absl::Time now) const;
+};
+
+// CompileKey() resolves `record` against `policy`. Grants, bundles and APIs
+// the policy no longer declares are ignored (effective scopes are restricted
+// to declared scopes).
+std::shared_ptr<const CompiledKey> CompileKey(
+    std::shared_ptr<const storage::KeyRecord> record,
+    const PolicySnapshot& policy);
+
+// KeyForApi() returns the public Key message for `compiled` at `now`:
+// metadata with effective_scopes and the derived status filled in.
+v1::Key KeyForApi(const CompiledKey& compiled, const PolicySnapshot& policy,
+                  absl::Time now);
+
+}  // namespace scopekeeper
+
+#endif  // SCOPEKEEPER_SERVER_COMPILED_KEY_H_

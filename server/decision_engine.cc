@@ -1,0 +1,346 @@
+#include "server/decision_engine.h"
+
+#include <algorithm>
+#include <string>
+#include <utility>
+
+#include "absl/random/random.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "server/key_secret.h"
+#include "server/names.h"
+#include "server/status_macros.h"
+#include "server/time_util.h"
+
+namespace scopekeeper {
+namespace {
+
+constexpr absl::string_view kInvalidKeyMessage = "Invalid or expired API key";
+constexpr absl::string_view kWrongOrgMessage =
+    "API key is not valid for this organization";
+constexpr absl::string_view kWrongApiMessage =
+    "API key is not valid for this API";
+constexpr absl::string_view kNotFoundMessage = "Not found";
+
+// NewTraceId() returns a random UUID v4. Trace ids are not secrets: a fast
+// per-thread PRNG is enough.
+std::string NewTraceId() {
+  thread_local absl::BitGen gen;
+  const uint64_t hi = absl::Uniform<uint64_t>(gen);
+  const uint64_t lo = absl::Uniform<uint64_t>(gen);
+  return absl::StrFormat("%08x-%04x-4%03x-%04x-%012x", hi >> 32,
+                         (hi >> 16) & 0xffff, hi & 0x0fff,
+                         0x8000 | ((lo >> 48) & 0x3fff), lo & 0xffffffffffff);
+}
+
+void Deny(v1::Reason reason, int http_status, absl::string_view message,
+          v1::AuthorizeResponse* response) {
+  response->set_allowed(false);
+  response->set_reason(reason);
+  response->set_http_status(http_status);
+  response->set_message(std::string(message));
+}
+
+// StripPathPrefix() returns the path (query included) below `prefix`, or
+// false when the path is not under it. "" and "?q" below it become "/".
+bool StripPathPrefix(absl::string_view path, absl::string_view prefix,
+                     std::string* scratch, absl::string_view* rest) {
+  if (prefix.empty()) {
+    *rest = path;
+    return true;
+  }
+  if (!absl::StartsWith(path, prefix)) return false;
+  absl::string_view tail = path.substr(prefix.size());
+  if (tail.empty() || tail[0] == '?') {
+    *scratch = absl::StrCat("/", tail);
+    *rest = *scratch;
+    return true;
+  }
+  if (tail[0] != '/') return false;
+  *rest = tail;
+  return true;
+}
+
+// Validated, interned form of a request's target.
+struct Target {
+  const CompiledApi* api = nullptr;  // http form only
+  HttpMethod method = HttpMethod::kGet;
+  CompiledRequirement requirement;  // explicit form only
+};
+
+absl::Status ParseTarget(const v1::AuthorizeRequest& request,
+                         const PolicySnapshot& policy, Target* target) {
+  switch (request.target_case()) {
+    case v1::AuthorizeRequest::kRequirement: {
+      SK_ASSIGN_OR_RETURN(
+          target->requirement,
+          policy.CompileRequirement(request.requirement(), "requirement"));
+      return absl::OkStatus();
+    }
+    case v1::AuthorizeRequest::kHttp: {
+      const v1::HttpRequestTarget& http = request.http();
+      SK_RETURN_IF_ERROR(ValidateApiName("http.api", http.api()));
+      target->api = policy.FindApi(http.api());
+      if (target->api == nullptr) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("http.api: unknown API ", Quote(http.api())));
+      }
+      absl::StatusOr<HttpMethod> method = ParseHttpMethod(http.method());
+      if (!method.ok()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("http.method: ", method.status().message()));
+      }
+      target->method = *method;
+      if (http.path().empty()) {
+        return absl::InvalidArgumentError("http.path: required");
+      }
+      if (http.path().size() > kMaxPathLength) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("http.path: longer than ", kMaxPathLength, " bytes"));
+      }
+      return absl::OkStatus();
+    }
+    case v1::AuthorizeRequest::TARGET_NOT_SET:
+      break;
+  }
+  return absl::InvalidArgumentError("target: set either requirement or http");
+}
+
+// Checks `requirement` against `scopes`; on failure fills the denial.
+bool CheckRequirement(const CompiledRequirement& requirement,
+                      const ScopeSet& scopes, const PolicySnapshot& policy,
+                      v1::AuthorizeResponse* response) {
+  if (requirement.authenticated_only) return true;
+  const bool all_ok = scopes.ContainsAll(requirement.all_of);
+  const bool any_ok =
+      requirement.any_of.empty() || scopes.Intersects(requirement.any_of);
+  if (all_ok && any_ok) return true;
+
+  std::vector<std::string> missing_all;
+  if (!all_ok) {
+    requirement.all_of.ForEach([&](int id) {
+      if (!scopes.Contains(id)) missing_all.push_back(policy.ScopeName(id));
+    });
+  }
+  std::vector<std::string> any_alternatives;
+  if (!any_ok) any_alternatives = policy.ScopeNames(requirement.any_of);
+
+  std::string message = "Insufficient scope. Required";
+  if (!missing_all.empty()) {
+    absl::StrAppend(&message, ": ", absl::StrJoin(missing_all, ", "));
+    if (!any_alternatives.empty()) {
+      absl::StrAppend(&message,
+                      " and one of: ", absl::StrJoin(any_alternatives, ", "));
+    }
+  } else {
+    absl::StrAppend(&message,
+                    " one of: ", absl::StrJoin(any_alternatives, ", "));
+  }
+  Deny(v1::INSUFFICIENT_SCOPE, 403, message, response);
+  for (std::string& s : missing_all) response->add_missing_scopes(std::move(s));
+  for (std::string& s : any_alternatives) {
+    response->add_missing_scopes(std::move(s));
+  }
+  return false;
+}
+
+}  // namespace
+
+struct DecisionEngine::Lookup {
+  bool found = false;
+  KeyCache::Entry entry;
+};
+
+absl::Status DecisionEngine::LookupKey(absl::string_view api_key, Lookup* out) {
+  if (api_key.empty()) return absl::OkStatus();
+  const SecretDigest digest = HashSecret(api_key);
+  if (state_->cache().Find(digest, &out->entry)) {
+    out->found = true;
+    return absl::OkStatus();
+  }
+  absl::StatusOr<std::optional<storage::KeyRecord>> record =
+      store_->GetKeyBySecretHash(digest.view());
+  if (!record.ok()) {
+    // Fail closed, without leaking storage details to the data plane.
+    return absl::UnavailableError("key store unavailable");
+  }
+  if (!record->has_value()) return absl::OkStatus();
+  // Not inserted into the cache: the cache is complete (loaded at start,
+  // written by every mutation), and a record read here could be older than a
+  // concurrent writer's Erase(), which an insert would resurrect.
+  auto shared = std::make_shared<const storage::KeyRecord>(**std::move(record));
+  for (const storage::SecretHash& secret : shared->secrets()) {
+    if (secret.sha256() == digest.view()) {
+      out->entry.secret_expire_time =
+          FromProtoTimeOr(secret.expire_time(), absl::InfiniteFuture());
+    }
+  }
+  out->entry.key = CompileKey(std::move(shared), *state_->policy());
+  out->found = true;
+  return absl::OkStatus();
+}
+
+absl::Status DecisionEngine::Authorize(const v1::AuthorizeRequest& request,
+                                       absl::Time deadline,
+                                       v1::AuthorizeResponse* response) {
+  if (request.api_key().size() > kMaxApiKeyLength) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("api_key: longer than ", kMaxApiKeyLength, " bytes"));
+  }
+  if (!request.organization_id().empty()) {
+    SK_RETURN_IF_ERROR(
+        ValidateId("organization_id", request.organization_id()));
+  }
+  if (!request.trace_id().empty()) {
+    SK_RETURN_IF_ERROR(ValidateId("trace_id", request.trace_id()));
+  }
+  if (request.min_revision() > state_->revision()) {
+    SK_RETURN_IF_ERROR(state_->WaitForRevision(
+        request.min_revision(),
+        std::min(deadline, absl::Now() + kMaxRevisionWait)));
+  }
+  // Revision first: the policy and cache read after it are at least as new.
+  const uint64_t revision = state_->revision();
+  const std::shared_ptr<const PolicySnapshot> policy = state_->policy();
+  SK_RETURN_IF_ERROR(Decide(request, *policy, response));
+  response->set_revision(revision);
+  response->set_trace_id(request.trace_id().empty() ? NewTraceId()
+                                                    : request.trace_id());
+  return absl::OkStatus();
+}
+
+absl::Status DecisionEngine::Decide(const v1::AuthorizeRequest& request,
+                                    const PolicySnapshot& policy,
+                                    v1::AuthorizeResponse* response) {
+  Target target;
+  SK_RETURN_IF_ERROR(ParseTarget(request, policy, &target));
+
+  Lookup lookup;
+  SK_RETURN_IF_ERROR(LookupKey(request.api_key(), &lookup));
+  const absl::Time now = clock_->Now();
+  if (!lookup.found || now >= lookup.entry.secret_expire_time) {
+    Deny(v1::KEY_INVALID, 401, kInvalidKeyMessage, response);
+    return absl::OkStatus();
+  }
+  std::shared_ptr<const CompiledKey> key = std::move(lookup.entry.key);
+  if (key->policy_generation != policy.generation()) {
+    // The cache is being recompiled for a new policy: compile this one now.
+    key = CompileKey(key->record, policy);
+  }
+  response->set_key_id(key->key_id());
+  response->set_organization_id(key->organization_id());
+  switch (key->StatusAt(now)) {
+    case v1::REVOKED:
+      Deny(v1::KEY_REVOKED, 401, kInvalidKeyMessage, response);
+      return absl::OkStatus();
+    case v1::EXPIRED:
+      Deny(v1::KEY_EXPIRED, 401, kInvalidKeyMessage, response);
+      return absl::OkStatus();
+    default:
+      break;
+  }
+  if (!request.organization_id().empty() &&
+      request.organization_id() != key->organization_id()) {
+    Deny(v1::ORGANIZATION_MISMATCH, 403, kWrongOrgMessage, response);
+    return absl::OkStatus();
+  }
+
+  const CompiledRequirement* requirement = &target.requirement;
+  const CompiledRoute* route = nullptr;
+  if (target.api != nullptr) {
+    if ((key->api_mask >> target.api->index & 1) == 0) {
+      Deny(v1::WRONG_API, 403, kWrongApiMessage, response);
+      return absl::OkStatus();
+    }
+    std::string scratch;
+    absl::string_view rest;
+    RouteTable::Match match;
+    if (StripPathPrefix(request.http().path(), target.api->path_prefix,
+                        &scratch, &rest)) {
+      match = target.api->routes.Find(target.method, rest);
+    }
+    if (match.route_index < 0) {
+      Deny(v1::ROUTE_NOT_FOUND, 404, kNotFoundMessage, response);
+      return absl::OkStatus();
+    }
+    route = &target.api->compiled_routes[match.route_index];
+    response->set_matched_route(route->matched_route);
+    requirement = &route->requirement;
+  }
+
+  const ScopeSet scopes = key->ScopesAt(now);
+  if (!CheckRequirement(*requirement, scopes, policy, response)) {
+    return absl::OkStatus();
+  }
+  if (route != nullptr) {
+    for (const CompiledRedaction& redaction : route->redactions) {
+      if (!scopes.Contains(redaction.unless_scope)) {
+        response->add_redactions(redaction.field);
+      }
+    }
+  }
+  response->set_allowed(true);
+  response->set_reason(v1::ALLOWED);
+  response->set_http_status(200);
+  return absl::OkStatus();
+}
+
+absl::Status DecisionEngine::BatchAuthorize(
+    const v1::BatchAuthorizeRequest& request, absl::Time deadline,
+    v1::BatchAuthorizeResponse* response) {
+  if (request.requests_size() > kMaxBatchSize) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("requests: ", request.requests_size(),
+                     " entries, at most ", kMaxBatchSize, " allowed"));
+  }
+  response->mutable_responses()->Reserve(request.requests_size());
+  for (int i = 0; i < request.requests_size(); ++i) {
+    absl::Status s =
+        Authorize(request.requests(i), deadline, response->add_responses());
+    if (!s.ok()) {
+      return absl::Status(s.code(),
+                          absl::StrCat("requests[", i, "].", s.message()));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status DecisionEngine::DescribeKey(const v1::DescribeKeyRequest& request,
+                                         v1::DescribeKeyResponse* response) {
+  if (request.api_key().size() > kMaxApiKeyLength) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("api_key: longer than ", kMaxApiKeyLength, " bytes"));
+  }
+  if (!request.organization_id().empty()) {
+    SK_RETURN_IF_ERROR(
+        ValidateId("organization_id", request.organization_id()));
+  }
+  const uint64_t revision = state_->revision();
+  const std::shared_ptr<const PolicySnapshot> policy = state_->policy();
+  Lookup lookup;
+  SK_RETURN_IF_ERROR(LookupKey(request.api_key(), &lookup));
+  const absl::Time now = clock_->Now();
+  if (!lookup.found || now >= lookup.entry.secret_expire_time ||
+      lookup.entry.key->StatusAt(now) != v1::ACTIVE) {
+    return absl::UnauthenticatedError(std::string(kInvalidKeyMessage));
+  }
+  std::shared_ptr<const CompiledKey> key = std::move(lookup.entry.key);
+  if (key->policy_generation != policy->generation()) {
+    key = CompileKey(key->record, *policy);
+  }
+  if (!request.organization_id().empty() &&
+      request.organization_id() != key->organization_id()) {
+    return absl::PermissionDeniedError(std::string(kWrongOrgMessage));
+  }
+  *response->mutable_key() = KeyForApi(*key, *policy, now);
+  std::vector<std::string> scopes(response->key().effective_scopes().begin(),
+                                  response->key().effective_scopes().end());
+  std::sort(scopes.begin(), scopes.end());
+  for (std::string& s : scopes) response->add_scopes(std::move(s));
+  response->set_revision(revision);
+  return absl::OkStatus();
+}
+
+}  // namespace scopekeeper

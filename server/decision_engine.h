@@ -1,0 +1,63 @@
+// DecisionEngine: answers Authorize, BatchAuthorize and DescribeKey from the
+// ServingState, falling back to the Store only when a key is not cached.
+//
+// Order of checks: request well-formed (else INVALID_ARGUMENT), key (invalid,
+// revoked, expired: 401), organization, API (403), route (404), scopes (403).
+// A well-formed request always gets a decision; RPC errors mean the call
+// failed (INVALID_ARGUMENT, DEADLINE_EXCEEDED for min_revision, UNAVAILABLE
+// when the store cannot be read): callers fail closed on them.
+#ifndef SCOPEKEEPER_SERVER_DECISION_ENGINE_H_
+#define SCOPEKEEPER_SERVER_DECISION_ENGINE_H_
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "proto/scopekeeper/v1/scopekeeper.pb.h"
+#include "server/clock.h"
+#include "server/serving_state.h"
+#include "storage/store.h"
+
+namespace scopekeeper {
+
+inline constexpr int kMaxBatchSize = 1000;
+// Longest min_revision wait, whatever the call's deadline.
+inline constexpr absl::Duration kMaxRevisionWait = absl::Seconds(30);
+
+// Thread-safe. Does not own its arguments, which must outlive it.
+class DecisionEngine {
+ public:
+  DecisionEngine(ServingState* state, storage::Store* store, const Clock* clock)
+      : state_(state), store_(store), clock_(clock) {}
+
+  // Authorize() decides `request` into `*response`. `deadline` bounds the
+  // min_revision wait.
+  absl::Status Authorize(const v1::AuthorizeRequest& request,
+                         absl::Time deadline, v1::AuthorizeResponse* response);
+
+  // BatchAuthorize() decides each request as Authorize() would, in order.
+  // INVALID_ARGUMENT for more than kMaxBatchSize requests or when any request
+  // is malformed (naming "requests[i]...").
+  absl::Status BatchAuthorize(const v1::BatchAuthorizeRequest& request,
+                              absl::Time deadline,
+                              v1::BatchAuthorizeResponse* response);
+
+  // DescribeKey() returns the key's metadata and effective scopes (sorted).
+  // An invalid, revoked or expired key is UNAUTHENTICATED (one message for
+  // all three); a key of another organization is PERMISSION_DENIED.
+  absl::Status DescribeKey(const v1::DescribeKeyRequest& request,
+                           v1::DescribeKeyResponse* response);
+
+ private:
+  struct Lookup;
+  absl::Status LookupKey(absl::string_view api_key, Lookup* out);
+  absl::Status Decide(const v1::AuthorizeRequest& request,
+                      const PolicySnapshot& policy,
+                      v1::AuthorizeResponse* response);
+
+  ServingState* const state_;
+  storage::Store* const store_;
+  const Clock* const clock_;
+};
+
+}  // namespace scopekeeper
+
+#endif  // SCOPEKEEPER_SERVER_DECISION_ENGINE_H_

@@ -1,0 +1,459 @@
+#include "server/decision_engine.h"
+
+#include <regex>
+#include <string>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "server/core_test_env.h"
+#include "server/key_secret.h"
+#include "server/names.h"
+#include "server/time_util.h"
+
+namespace scopekeeper {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+
+class DecisionEngineTest : public ::testing::Test {
+ protected:
+  void SetUp() override { env_.PutPolicyJson(kTestPolicyJson); }
+
+  absl::Status AuthorizeStatus(const v1::AuthorizeRequest& request,
+                               v1::AuthorizeResponse* response = nullptr) {
+    v1::AuthorizeResponse ignored;
+    return env_.engine.Authorize(request, absl::InfiniteFuture(),
+                                 response ? response : &ignored);
+  }
+
+  CoreTestEnv env_;
+};
+
+TEST_F(DecisionEngineTest, AllowsRouteWithRequiredScope) {
+  const auto key = env_.CreateKey({"pharmacy"}, {"orders_read"});
+  const auto r =
+      env_.Http(key.secret(), "pharmacy", "GET", "/v1/pharmacy/orders/o_1");
+  EXPECT_TRUE(r.allowed());
+  EXPECT_EQ(r.reason(), v1::ALLOWED);
+  EXPECT_EQ(r.http_status(), 200);
+  EXPECT_EQ(r.matched_route(), "GET /orders/{uid}");
+  EXPECT_EQ(r.key_id(), key.key().key_id());
+  EXPECT_EQ(r.organization_id(), "org_a");
+  EXPECT_EQ(r.revision(), key.revision());
+  EXPECT_THAT(r.missing_scopes(), IsEmpty());
+  EXPECT_THAT(r.redactions(), IsEmpty());
+}
+
+TEST_F(DecisionEngineTest, InsufficientScopeNamesTheMissingScope) {
+  const auto key = env_.CreateKey({"pharmacy"}, {"orders_read"});
+  const auto r = env_.Http(key.secret(), "pharmacy", "PATCH",
+                           "/v1/pharmacy/orders/o_1/status");
+  EXPECT_FALSE(r.allowed());
+  EXPECT_EQ(r.reason(), v1::INSUFFICIENT_SCOPE);
+  EXPECT_EQ(r.http_status(), 403);
+  EXPECT_EQ(r.message(), "Insufficient scope. Required: orders_write");
+  EXPECT_THAT(r.missing_scopes(), ElementsAre("orders_write"));
+  EXPECT_EQ(r.matched_route(), "PATCH /orders/{uid}/status");
+}
+
+TEST_F(DecisionEngineTest, SeveralMissingScopesAreListedInPolicyOrder) {
+  const auto key = env_.CreateKey({"pharmacy"}, {"stock_write"});
+  const auto r = env_.Http(key.secret(), "pharmacy", "POST",
+                           "/v1/pharmacy/orders/o_1/approve");
+  EXPECT_EQ(r.message(),
+            "Insufficient scope. Required: orders_read, orders_write");
+  EXPECT_THAT(r.missing_scopes(), ElementsAre("orders_read", "orders_write"));
+}
+
+TEST_F(DecisionEngineTest, AnyOfAcceptsEitherScopeAndListsAlternatives) {
+  const auto stock = env_.CreateKey({"pharmacy"}, {"stock_write"});
+  const auto sku = env_.CreateKey({"pharmacy"}, {"pharmacy_sku_write"});
+  const auto neither = env_.CreateKey({"pharmacy"}, {"orders_read"});
+  const std::string path = "/v1/pharmacy/skus/s_1/stock";
+  EXPECT_TRUE(env_.Http(stock.secret(), "pharmacy", "PATCH", path).allowed());
+  EXPECT_TRUE(env_.Http(sku.secret(), "pharmacy", "PATCH", path).allowed());
+  const auto r = env_.Http(neither.secret(), "pharmacy", "PATCH", path);
+  EXPECT_EQ(r.reason(), v1::INSUFFICIENT_SCOPE);
+  EXPECT_EQ(r.message(),
+            "Insufficient scope. Required one of: stock_write, "
+            "pharmacy_sku_write");
+  EXPECT_THAT(r.missing_scopes(),
+              ElementsAre("stock_write", "pharmacy_sku_write"));
+}
+
+TEST_F(DecisionEngineTest, AuthenticatedOnlyRouteNeedsNoScope) {
+  const auto key = env_.CreateKey({"pharmacy"}, {});
+  EXPECT_TRUE(env_.Http(key.secret(), "pharmacy", "GET", "/v1/pharmacy/ping")
+                  .allowed());
+  const auto other = env_.CreateKey({"management"}, {});
+  EXPECT_EQ(env_.Http(other.secret(), "pharmacy", "GET", "/v1/pharmacy/ping")
+                .reason(),
+            v1::WRONG_API);
+}
+
+TEST_F(DecisionEngineTest, RedactsUnlessScopeHeld) {
+  const auto partial = env_.CreateKey({"management"}, {"order:read"});
+  const auto full =
+      env_.CreateKey({"management"}, {"order:read", "prescription:read"});
+  const auto r1 =
+      env_.Http(partial.secret(), "management", "GET", "/orders/o1");
+  EXPECT_TRUE(r1.allowed());
+  EXPECT_THAT(r1.redactions(), ElementsAre("prescription"));
+  const auto r2 = env_.Http(full.secret(), "management", "GET", "/orders/o1");
+  EXPECT_TRUE(r2.allowed());
+  EXPECT_THAT(r2.redactions(), IsEmpty());
+}
+
+TEST_F(DecisionEngineTest, UnknownAndEmptyKeysAreInvalidWithoutKeyId) {
+  for (const std::string& secret : {std::string("rx_ph_doesnotexist"),
+                                    std::string(""), std::string("garbage")}) {
+    const auto r = env_.Http(secret, "pharmacy", "GET", "/v1/pharmacy/orders/");
+    EXPECT_FALSE(r.allowed());
+    EXPECT_EQ(r.reason(), v1::KEY_INVALID);
+    EXPECT_EQ(r.http_status(), 401);
+    EXPECT_EQ(r.message(), "Invalid or expired API key");
+    EXPECT_THAT(r.key_id(), IsEmpty());
+  }
+}
+
+TEST_F(DecisionEngineTest, RevokedKeyIsDeniedByTheNextDecision) {
+  const auto key = env_.CreateKey({"pharmacy"}, {"orders_read"});
+  ASSERT_TRUE(env_.Http(key.secret(), "pharmacy", "GET", "/v1/pharmacy/orders/")
+                  .allowed());
+  v1::RevokeKeyRequest revoke;
+  revoke.set_key_id(key.key().key_id());
+  ASSERT_TRUE(env_.registry.RevokeKey(revoke, CoreTestEnv::kActor).ok());
+  const auto r =
+      env_.Http(key.secret(), "pharmacy", "GET", "/v1/pharmacy/orders/");
+  EXPECT_FALSE(r.allowed());
+  EXPECT_EQ(r.reason(), v1::KEY_REVOKED);
+  EXPECT_EQ(r.http_status(), 401);
+  EXPECT_EQ(r.message(), "Invalid or expired API key");
+  EXPECT_EQ(r.key_id(), key.key().key_id());
+}
+
+TEST_F(DecisionEngineTest, KeyExpiresAtItsExpireTime) {
+  v1::CreateKeyRequest request;
+  request.set_organization_id("org_a");
+  request.add_apis("pharmacy");
+  request.add_scopes("orders_read");
+  *request.mutable_expire_time() =
+      ToProtoTime(env_.clock.Now() + absl::Hours(1));
+  auto key = env_.registry.CreateKey(request, CoreTestEnv::kActor);
+  ASSERT_TRUE(key.ok()) << key.status();
+  const std::string path = "/v1/pharmacy/orders/";
+  env_.clock.Advance(absl::Minutes(59));
+  EXPECT_TRUE(env_.Http(key->secret(), "pharmacy", "GET", path).allowed());
+  env_.clock.Advance(absl::Minutes(1));
+  const auto r = env_.Http(key->secret(), "pharmacy", "GET", path);
+  EXPECT_EQ(r.reason(), v1::KEY_EXPIRED);
+  EXPECT_EQ(r.http_status(), 401);
+}
+
+TEST_F(DecisionEngineTest, TimeLimitedGrantStopsCounting) {
+  const auto key = env_.CreateKey({"pharmacy"}, {"orders_read"});
+  v1::GrantScopesRequest grant;
+  grant.set_key_id(key.key().key_id());
+  grant.add_scopes("orders_write");
+  *grant.mutable_expire_time() = ToProtoTime(env_.clock.Now() + absl::Hours(2));
+  ASSERT_TRUE(env_.registry.GrantScopes(grant, CoreTestEnv::kActor).ok());
+  const std::string path = "/v1/pharmacy/orders/o/status";
+  EXPECT_TRUE(env_.Http(key.secret(), "pharmacy", "PATCH", path).allowed());
+  env_.clock.Advance(absl::Hours(2));
+  EXPECT_EQ(env_.Http(key.secret(), "pharmacy", "PATCH", path).reason(),
+            v1::INSUFFICIENT_SCOPE);
+  // The permanent grant is unaffected.
+  EXPECT_TRUE(env_.Http(key.secret(), "pharmacy", "GET", "/v1/pharmacy/orders/")
+                  .allowed());
+}
+
+TEST_F(DecisionEngineTest, OrganizationMismatchIsCheckedBeforeApi) {
+  const auto key = env_.CreateKey({"management"}, {"orders_read"});
+  const auto r = env_.Http(key.secret(), "pharmacy", "GET",
+                           "/v1/pharmacy/orders/", "org_b");
+  EXPECT_EQ(r.reason(), v1::ORGANIZATION_MISMATCH);
+  EXPECT_EQ(r.http_status(), 403);
+  // Its own organization, named explicitly, is fine.
+  EXPECT_EQ(env_.Http(key.secret(), "pharmacy", "GET", "/v1/pharmacy/orders/",
+                      "org_a")
+                .reason(),
+            v1::WRONG_API);
+}
+
+TEST_F(DecisionEngineTest, RouteNotFound) {
+  const auto key = env_.CreateKey({"pharmacy"}, {"orders_read"});
+  for (const char* path :
+       {"/v1/pharmacy/nothing", "/orders/", "/v1/pharmacyorders/",
+        "/v1/pharmacy/orders/a/b/c", "/v1/pharmacy//orders/",
+        "/v1/pharmacy/orders/../orders/"}) {
+    const auto r = env_.Http(key.secret(), "pharmacy", "GET", path);
+    EXPECT_EQ(r.reason(), v1::ROUTE_NOT_FOUND) << path;
+    EXPECT_EQ(r.http_status(), 404) << path;
+    EXPECT_THAT(r.matched_route(), IsEmpty()) << path;
+  }
+  // The method matters.
+  EXPECT_EQ(
+      env_.Http(key.secret(), "pharmacy", "DELETE", "/v1/pharmacy/orders/")
+          .reason(),
+      v1::ROUTE_NOT_FOUND);
+}
+
+TEST_F(DecisionEngineTest, QueryStringAndTrailingSlashAreInsignificant) {
+  const auto key = env_.CreateKey({"pharmacy"}, {"orders_read"});
+  for (const char* path :
+       {"/v1/pharmacy/orders", "/v1/pharmacy/orders/",
+        "/v1/pharmacy/orders?x=1", "/v1/pharmacy/orders/?email=a@b.c"}) {
+    const auto r = env_.Http(key.secret(), "pharmacy", "get", path);
+    EXPECT_TRUE(r.allowed()) << path;
+    EXPECT_EQ(r.matched_route(), "GET /orders/") << path;
+  }
+}
+
+TEST_F(DecisionEngineTest, TraceIdEchoedOrGeneratedAsUuidV4) {
+  const auto key = env_.CreateKey({"pharmacy"}, {"orders_read"});
+  v1::AuthorizeRequest request;
+  request.set_api_key(key.secret());
+  request.mutable_requirement()->add_all_of("orders_read");
+  v1::AuthorizeResponse r1, r2;
+  ASSERT_TRUE(AuthorizeStatus(request, &r1).ok());
+  ASSERT_TRUE(AuthorizeStatus(request, &r2).ok());
+  const std::regex uuid_v4(
+      "[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}");
+  EXPECT_TRUE(std::regex_match(r1.trace_id(), uuid_v4)) << r1.trace_id();
+  EXPECT_NE(r1.trace_id(), r2.trace_id());
+  request.set_trace_id("550e8400-e29b-41d4-a716-446655440000");
+  ASSERT_TRUE(AuthorizeStatus(request, &r1).ok());
+  EXPECT_EQ(r1.trace_id(), "550e8400-e29b-41d4-a716-446655440000");
+}
+
+TEST_F(DecisionEngineTest, ExplicitRequirement) {
+  const auto key = env_.CreateKey({"pharmacy"}, {"orders_read"});
+  v1::AuthorizeRequest request;
+  request.set_api_key(key.secret());
+  request.mutable_requirement()->add_all_of("orders_read");
+  v1::AuthorizeResponse r;
+  ASSERT_TRUE(AuthorizeStatus(request, &r).ok());
+  EXPECT_TRUE(r.allowed());
+  request.mutable_requirement()->add_any_of("stock_write");
+  ASSERT_TRUE(AuthorizeStatus(request, &r).ok());
+  EXPECT_FALSE(r.allowed());
+  EXPECT_EQ(r.message(), "Insufficient scope. Required one of: stock_write");
+}
+
+TEST_F(DecisionEngineTest, MalformedRequestsAreInvalidArgumentNamingTheField) {
+  const auto key = env_.CreateKey({"pharmacy"}, {"orders_read"});
+  struct Case {
+    std::string name;
+    std::function<void(v1::AuthorizeRequest*)> mutate;
+    std::string field;
+  };
+  const std::vector<Case> cases = {
+      {"no target", [](v1::AuthorizeRequest* r) { r->clear_target(); },
+       "target"},
+      {"empty requirement",
+       [](v1::AuthorizeRequest* r) { r->mutable_requirement(); },
+       "requirement"},
+      {"contradictory requirement",
+       [](v1::AuthorizeRequest* r) {
+         r->mutable_requirement()->set_authenticated_only(true);
+         r->mutable_requirement()->add_all_of("orders_read");
+       },
+       "requirement"},
+      {"undeclared scope",
+       [](v1::AuthorizeRequest* r) {
+         r->mutable_requirement()->add_all_of("orders_read");
+         r->mutable_requirement()->add_all_of("nope");
+       },
+       "requirement.all_of[1]"},
+      {"malformed scope",
+       [](v1::AuthorizeRequest* r) {
+         r->mutable_requirement()->add_any_of("Bad Scope");
+       },
+       "requirement.any_of[0]"},
+      {"unknown api",
+       [](v1::AuthorizeRequest* r) {
+         r->mutable_http()->set_api("nope");
+         r->mutable_http()->set_method("GET");
+         r->mutable_http()->set_path("/");
+       },
+       "http.api"},
+      {"bad method",
+       [](v1::AuthorizeRequest* r) {
+         r->mutable_http()->set_api("pharmacy");
+         r->mutable_http()->set_method("BREW");
+         r->mutable_http()->set_path("/");
+       },
+       "http.method"},
+      {"empty path",
+       [](v1::AuthorizeRequest* r) {
+         r->mutable_http()->set_api("pharmacy");
+         r->mutable_http()->set_method("GET");
+       },
+       "http.path"},
+      {"long api key",
+       [](v1::AuthorizeRequest* r) {
+         r->set_api_key(std::string(kMaxApiKeyLength + 1, 'a'));
+         r->mutable_requirement()->add_all_of("orders_read");
+       },
+       "api_key"},
+      {"bad organization",
+       [](v1::AuthorizeRequest* r) {
+         r->set_organization_id(std::string("org\0x", 5));
+         r->mutable_requirement()->add_all_of("orders_read");
+       },
+       "organization_id"},
+  };
+  for (const Case& c : cases) {
+    v1::AuthorizeRequest request;
+    request.set_api_key(key.secret());
+    c.mutate(&request);
+    const absl::Status s = AuthorizeStatus(request);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << c.name;
+    EXPECT_THAT(s.message(), HasSubstr(c.field)) << c.name;
+  }
+}
+
+TEST_F(DecisionEngineTest, CacheMissFallsBackToTheStore) {
+  // A record committed straight to the store, bypassing the Registry: the
+  // cache does not hold it.
+  storage::KeyRecord record;
+  record.mutable_key()->set_key_id("key_elsewhere");
+  record.mutable_key()->set_organization_id("org_a");
+  record.mutable_key()->add_apis("pharmacy");
+  record.mutable_key()->add_grants()->set_scope("orders_read");
+  record.mutable_key()->set_status(v1::ACTIVE);
+  record.add_secrets()->set_sha256(
+      std::string(HashSecret("rx_ph_elsewhere").view()));
+  storage::Mutation m;
+  m.revision = env_.store.Revision().value() + 1;
+  m.put_keys.push_back(record);
+  ASSERT_TRUE(env_.store.Commit(m).ok());
+  const size_t cached = env_.state.cache().size();
+  const auto r =
+      env_.Http("rx_ph_elsewhere", "pharmacy", "GET", "/v1/pharmacy/orders/");
+  EXPECT_TRUE(r.allowed());
+  EXPECT_EQ(r.key_id(), "key_elsewhere");
+  // A miss never fills the cache (it could resurrect an erased secret).
+  EXPECT_EQ(env_.state.cache().size(), cached);
+}
+
+TEST_F(DecisionEngineTest, PolicyChangesApplyToExistingKeys) {
+  const auto key = env_.CreateKey({"pharmacy"}, {}, {"order-management"});
+  const std::string path = "/v1/pharmacy/orders/o/status";
+  EXPECT_TRUE(env_.Http(key.secret(), "pharmacy", "PATCH", path).allowed());
+  std::string changed(kTestPolicyJson);
+  const std::string from =
+      R"("name": "order-management", "scopes": ["orders_read", "orders_write"])";
+  changed.replace(changed.find(from), from.size(),
+                  R"("name": "order-management", "scopes": ["orders_read"])");
+  env_.PutPolicyJson(changed);
+  const auto r = env_.Http(key.secret(), "pharmacy", "PATCH", path);
+  EXPECT_EQ(r.reason(), v1::INSUFFICIENT_SCOPE);
+  EXPECT_EQ(r.revision(), env_.state.revision());
+}
+
+TEST_F(DecisionEngineTest, MinRevisionWaitsUntilTheDeadline) {
+  const auto key = env_.CreateKey({"pharmacy"}, {"orders_read"});
+  v1::AuthorizeRequest request;
+  request.set_api_key(key.secret());
+  request.mutable_requirement()->add_all_of("orders_read");
+  request.set_min_revision(env_.state.revision());
+  v1::AuthorizeResponse r;
+  EXPECT_TRUE(env_.engine.Authorize(request, absl::Now(), &r).ok());
+  request.set_min_revision(env_.state.revision() + 1);
+  const absl::Status s =
+      env_.engine.Authorize(request, absl::Now() - absl::Seconds(1), &r);
+  EXPECT_EQ(s.code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_THAT(s.message(), HasSubstr("min_revision"));
+}
+
+TEST_F(DecisionEngineTest, RotatedSecretWorksDuringGracePeriodOnly) {
+  const auto key = env_.CreateKey({"pharmacy"}, {"orders_read"});
+  v1::RotateKeyRequest rotate;
+  rotate.set_key_id(key.key().key_id());
+  rotate.mutable_grace_period()->set_seconds(600);
+  auto rotated = env_.registry.RotateKey(rotate, CoreTestEnv::kActor);
+  ASSERT_TRUE(rotated.ok()) << rotated.status();
+  EXPECT_NE(rotated->secret(), key.secret());
+  EXPECT_EQ(rotated->key().key_id(), key.key().key_id());
+  const std::string path = "/v1/pharmacy/orders/";
+  EXPECT_TRUE(env_.Http(key.secret(), "pharmacy", "GET", path).allowed());
+  EXPECT_TRUE(env_.Http(rotated->secret(), "pharmacy", "GET", path).allowed());
+  env_.clock.Advance(absl::Seconds(600));
+  EXPECT_EQ(env_.Http(key.secret(), "pharmacy", "GET", path).reason(),
+            v1::KEY_INVALID);
+  EXPECT_TRUE(env_.Http(rotated->secret(), "pharmacy", "GET", path).allowed());
+}
+
+TEST_F(DecisionEngineTest, BatchAnswersMatchSingleAnswersInOrder) {
+  const auto key = env_.CreateKey({"pharmacy"}, {"orders_read"});
+  v1::BatchAuthorizeRequest batch;
+  const std::vector<std::pair<std::string, std::string>> targets = {
+      {"GET", "/v1/pharmacy/orders/"},
+      {"PATCH", "/v1/pharmacy/orders/x/status"},
+      {"GET", "/v1/pharmacy/missing"}};
+  for (const auto& [method, path] : targets) {
+    auto* r = batch.add_requests();
+    r->set_api_key(key.secret());
+    r->set_trace_id("t1");
+    r->mutable_http()->set_api("pharmacy");
+    r->mutable_http()->set_method(method);
+    r->mutable_http()->set_path(path);
+  }
+  v1::BatchAuthorizeResponse out;
+  ASSERT_TRUE(
+      env_.engine.BatchAuthorize(batch, absl::InfiniteFuture(), &out).ok());
+  ASSERT_EQ(out.responses_size(), 3);
+  for (int i = 0; i < 3; ++i) {
+    v1::AuthorizeResponse single;
+    ASSERT_TRUE(AuthorizeStatus(batch.requests(i), &single).ok());
+    EXPECT_EQ(out.responses(i).SerializeAsString(), single.SerializeAsString())
+        << i;
+  }
+  EXPECT_EQ(out.responses(1).reason(), v1::INSUFFICIENT_SCOPE);
+  EXPECT_EQ(out.responses(2).reason(), v1::ROUTE_NOT_FOUND);
+}
+
+TEST_F(DecisionEngineTest, BatchRejectsMoreThanTheLimitAndBadEntries) {
+  v1::BatchAuthorizeRequest batch;
+  for (int i = 0; i <= kMaxBatchSize; ++i) {
+    batch.add_requests()->mutable_requirement()->add_all_of("orders_read");
+  }
+  v1::BatchAuthorizeResponse out;
+  absl::Status s =
+      env_.engine.BatchAuthorize(batch, absl::InfiniteFuture(), &out);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("requests"));
+  batch.mutable_requests()->DeleteSubrange(0, 2);
+  batch.mutable_requests(7)->clear_target();
+  out.Clear();
+  s = env_.engine.BatchAuthorize(batch, absl::InfiniteFuture(), &out);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("requests[7].target"));
+}
+
+TEST_F(DecisionEngineTest, DescribeKeyListsSortedEffectiveScopes) {
+  const auto key =
+      env_.CreateKey({"pharmacy"}, {"stock_write"}, {"order-management"});
+  v1::DescribeKeyRequest request;
+  request.set_api_key(key.secret());
+  v1::DescribeKeyResponse r;
+  ASSERT_TRUE(env_.engine.DescribeKey(request, &r).ok());
+  EXPECT_THAT(r.scopes(),
+              ElementsAre("orders_read", "orders_write", "stock_write"));
+  EXPECT_EQ(r.key().key_id(), key.key().key_id());
+  EXPECT_EQ(r.revision(), env_.state.revision());
+  request.set_organization_id("org_other");
+  EXPECT_EQ(env_.engine.DescribeKey(request, &r).code(),
+            absl::StatusCode::kPermissionDenied);
+  request.set_api_key("rx_ph_unknown");
+  request.clear_organization_id();
+  const absl::Status s = env_.engine.DescribeKey(request, &r);
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(s.message(), "Invalid or expired API key");
+}
+
+}  // namespace
+}  // namespace scopekeeper

@@ -1,0 +1,77 @@
+// scopekeeper: the server binary. Flags are read here and only here.
+//
+//   scopekeeper --listen=127.0.0.1:50051 --data_dir=/var/lib/scopekeeper \
+//       [--admin_token_file=PATH]
+//       [--policy_file=examples/policies/rxscale.json]
+//
+// SIGTERM/SIGINT: stop accepting, finish in-flight calls, close the store,
+// exit 0.
+#include <signal.h>
+
+#include <cstdlib>
+#include <string>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "server/log.h"
+#include "server/server.h"
+
+ABSL_FLAG(std::string, listen, "127.0.0.1:50051",
+          "host:port to serve gRPC on; port 0 picks a free port and logs it");
+ABSL_FLAG(std::string, data_dir, "",
+          "directory of the embedded RocksDB store and the generated admin "
+          "token (required)");
+ABSL_FLAG(std::string, admin_token_file, "",
+          "file whose first line is the admin bearer token; default: "
+          "<data_dir>/admin_token, generated (mode 0600) on first start");
+ABSL_FLAG(std::string, policy_file, "",
+          "JSON Policy applied at start when it differs from the stored one");
+ABSL_FLAG(int, max_receive_message_bytes, 4 << 20,
+          "largest request accepted (RESOURCE_EXHAUSTED beyond)");
+
+int main(int argc, char** argv) {
+  absl::FlagsUsageConfig usage;
+  usage.contains_help_flags = [](absl::string_view f) {
+    return absl::EndsWith(f, "server/main.cc");
+  };
+  usage.contains_helpshort_flags = usage.contains_help_flags;
+  absl::SetFlagsUsageConfig(usage);
+  absl::SetProgramUsageMessage(
+      "Scopekeeper: API-key permission decisions over gRPC.");
+  absl::ParseCommandLine(argc, argv);
+
+  // Block the stop signals in every thread (gRPC's included); the main
+  // thread waits for them with sigwait().
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  scopekeeper::ServerOptions options;
+  options.listen = absl::GetFlag(FLAGS_listen);
+  options.data_dir = absl::GetFlag(FLAGS_data_dir);
+  options.admin_token_file = absl::GetFlag(FLAGS_admin_token_file);
+  options.policy_file = absl::GetFlag(FLAGS_policy_file);
+  options.max_receive_message_bytes =
+      absl::GetFlag(FLAGS_max_receive_message_bytes);
+
+  absl::StatusOr<std::unique_ptr<scopekeeper::ScopekeeperServer>> server =
+      scopekeeper::ScopekeeperServer::Start(options);
+  if (!server.ok()) {
+    scopekeeper::LogError(
+        absl::StrCat("cannot start: ", server.status().ToString()));
+    return EXIT_FAILURE;
+  }
+  int signal = 0;
+  sigwait(&stop_signals, &signal);
+  scopekeeper::LogInfo(
+      absl::StrCat("received ", strsignal(signal), ", shutting down"));
+  (*server)->Shutdown();
+  scopekeeper::LogInfo("stopped");
+  return EXIT_SUCCESS;
+}

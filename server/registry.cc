@@ -1,0 +1,514 @@
+#include "server/registry.h"
+
+#include <algorithm>
+#include <memory>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+#include "google/protobuf/util/json_util.h"
+#include "google/protobuf/util/message_differencer.h"
+#include "server/compiled_key.h"
+#include "server/key_secret.h"
+#include "server/names.h"
+#include "server/policy.h"
+#include "server/status_macros.h"
+#include "server/time_util.h"
+
+namespace scopekeeper {
+namespace {
+
+constexpr absl::string_view kDefaultKeyPrefix = "sk";
+constexpr size_t kMaxKeyNameLength = 256;
+
+std::string ToJson(const google::protobuf::Message& message) {
+  std::string out;
+  google::protobuf::util::JsonPrintOptions options;
+  options.preserve_proto_field_names = true;
+  if (!google::protobuf::util::MessageToJsonString(message, &out, options)
+           .ok()) {
+    return "{}";
+  }
+  return out;
+}
+
+// Validates a list of scope names against the policy: each well-formed and
+// declared (unless `allow_undeclared`), at most kMaxScopesPerRequest.
+absl::Status ValidateScopes(
+    const PolicySnapshot& policy,
+    const google::protobuf::RepeatedPtrField<std::string>& scopes,
+    absl::string_view field, bool allow_undeclared) {
+  if (scopes.size() > static_cast<int>(kMaxScopesPerRequest)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ": more than ", kMaxScopesPerRequest, " scopes"));
+  }
+  for (int i = 0; i < scopes.size(); ++i) {
+    const std::string item = absl::StrCat(field, "[", i, "]");
+    SK_RETURN_IF_ERROR(ValidateScopeName(item, scopes[i]));
+    if (!allow_undeclared && policy.ScopeId(scopes[i]) < 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(item, ": undeclared scope ", Quote(scopes[i])));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateBundles(
+    const PolicySnapshot& policy,
+    const google::protobuf::RepeatedPtrField<std::string>& bundles,
+    absl::string_view field, bool allow_undeclared) {
+  if (bundles.size() > kMaxBundlesPerKey) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ": more than ", kMaxBundlesPerKey, " bundles"));
+  }
+  for (int i = 0; i < bundles.size(); ++i) {
+    const std::string item = absl::StrCat(field, "[", i, "]");
+    SK_RETURN_IF_ERROR(ValidateScopeName(item, bundles[i]));
+    if (!allow_undeclared && policy.FindBundle(bundles[i]) == nullptr) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(item, ": unknown bundle ", Quote(bundles[i])));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// An expiry given in a request must be valid and in the future.
+absl::Status ValidateFutureTime(absl::string_view field,
+                                const google::protobuf::Timestamp& t,
+                                absl::Time now) {
+  SK_RETURN_IF_ERROR(ValidateProtoTime(field, t));
+  if (FromProtoTime(t) <= now) {
+    return absl::InvalidArgumentError(absl::StrCat(field, ": in the past"));
+  }
+  return absl::OkStatus();
+}
+
+void AddUnique(google::protobuf::RepeatedPtrField<std::string>* list,
+               const std::string& value) {
+  if (std::find(list->begin(), list->end(), value) == list->end()) {
+    *list->Add() = value;
+  }
+}
+
+}  // namespace
+
+absl::Status Registry::Load() {
+  std::lock_guard<std::mutex> lock(write_mu_);
+  SK_ASSIGN_OR_RETURN(revision_, store_->Revision());
+  SK_ASSIGN_OR_RETURN(std::optional<v1::Policy> stored, store_->GetPolicy());
+  std::shared_ptr<const PolicySnapshot> policy = PolicySnapshot::Empty();
+  if (stored.has_value()) {
+    absl::StatusOr<std::shared_ptr<const PolicySnapshot>> compiled =
+        PolicySnapshot::Compile(*stored, revision_);
+    if (!compiled.ok()) {
+      return absl::DataLossError(absl::StrCat(
+          "stored policy does not validate: ", compiled.status().message()));
+    }
+    policy = *std::move(compiled);
+  }
+  state_->set_policy(policy);
+  KeyCache& cache = state_->cache();
+  SK_RETURN_IF_ERROR(store_->ForEachKey([&](const storage::KeyRecord& r) {
+    auto record = std::make_shared<const storage::KeyRecord>(r);
+    std::shared_ptr<const CompiledKey> compiled = CompileKey(record, *policy);
+    for (const storage::SecretHash& secret : record->secrets()) {
+      cache.Upsert(SecretDigest::FromBytes(secret.sha256()),
+                   {compiled, FromProtoTimeOr(secret.expire_time(),
+                                              absl::InfiniteFuture())});
+    }
+    return absl::OkStatus();
+  }));
+  state_->PublishRevision(revision_);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<uint64_t> Registry::PutPolicy(const v1::Policy& policy,
+                                             absl::string_view actor) {
+  std::lock_guard<std::mutex> lock(write_mu_);
+  const uint64_t revision = revision_ + 1;
+  SK_ASSIGN_OR_RETURN(std::shared_ptr<const PolicySnapshot> snapshot,
+                      PolicySnapshot::Compile(policy, revision));
+  storage::Mutation m;
+  m.revision = revision;
+  m.put_policy = policy;
+  m.audit_event =
+      NewAuditEvent(revision, "PutPolicy", actor, nullptr,
+                    absl::StrCat("{\"scopes\":", policy.scopes_size(),
+                                 ",\"apis\":", policy.apis_size(),
+                                 ",\"bundles\":", policy.bundles_size(), "}"));
+  SK_RETURN_IF_ERROR(store_->Commit(m));
+  revision_ = revision;
+  state_->set_policy(snapshot);
+  state_->cache().Recompile([&](const std::shared_ptr<const CompiledKey>& key) {
+    return CompileKey(key->record, *snapshot);
+  });
+  state_->PublishRevision(revision);
+  return revision;
+}
+
+bool Registry::PolicyEquals(const v1::Policy& policy) const {
+  return google::protobuf::util::MessageDifferencer::Equals(
+      state_->policy()->policy(), policy);
+}
+
+v1::Policy Registry::GetPolicy() const { return state_->policy()->policy(); }
+
+v1::Key Registry::ToApiKey(const storage::KeyRecord& record) const {
+  const std::shared_ptr<const PolicySnapshot> policy = state_->policy();
+  return KeyForApi(
+      *CompileKey(std::make_shared<const storage::KeyRecord>(record), *policy),
+      *policy, clock_->Now());
+}
+
+v1::AuditEvent Registry::NewAuditEvent(uint64_t revision,
+                                       absl::string_view action,
+                                       absl::string_view actor,
+                                       const v1::Key* key,
+                                       std::string detail) const {
+  v1::AuditEvent event;
+  event.set_revision(revision);
+  *event.mutable_time() = ToProtoTime(clock_->Now());
+  event.set_actor(std::string(actor));
+  event.set_action(std::string(action));
+  if (key != nullptr) {
+    event.set_key_id(key->key_id());
+    event.set_organization_id(key->organization_id());
+  }
+  event.set_detail(std::move(detail));
+  return event;
+}
+
+absl::StatusOr<storage::KeyRecord> Registry::ReadKeyForUpdate(
+    absl::string_view key_id) {
+  SK_RETURN_IF_ERROR(ValidateId("key_id", key_id));
+  SK_ASSIGN_OR_RETURN(std::optional<storage::KeyRecord> record,
+                      store_->GetKeyById(key_id));
+  if (!record.has_value()) {
+    return absl::NotFoundError(absl::StrCat("key_id: no key ", Quote(key_id)));
+  }
+  return *std::move(record);
+}
+
+absl::StatusOr<uint64_t> Registry::CommitKeyChange(
+    const storage::KeyRecord& old_record, storage::KeyRecord* new_record,
+    absl::string_view action, absl::string_view actor, std::string detail) {
+  const uint64_t revision = revision_ + 1;
+  new_record->mutable_key()->set_revision(revision);
+  storage::Mutation m;
+  m.revision = revision;
+  m.put_keys.push_back(*new_record);
+  m.audit_event = NewAuditEvent(revision, action, actor, &new_record->key(),
+                                std::move(detail));
+  SK_RETURN_IF_ERROR(store_->Commit(m));
+  revision_ = revision;
+
+  // Durable: now make the decision path see it before returning.
+  auto record = std::make_shared<const storage::KeyRecord>(*new_record);
+  std::shared_ptr<const CompiledKey> compiled =
+      CompileKey(record, *state_->policy());
+  absl::flat_hash_set<std::string> kept;
+  for (const storage::SecretHash& secret : record->secrets()) {
+    kept.insert(secret.sha256());
+    state_->cache().Upsert(SecretDigest::FromBytes(secret.sha256()),
+                           {compiled, FromProtoTimeOr(secret.expire_time(),
+                                                      absl::InfiniteFuture())});
+  }
+  for (const storage::SecretHash& secret : old_record.secrets()) {
+    if (!kept.contains(secret.sha256())) {
+      state_->cache().Erase(SecretDigest::FromBytes(secret.sha256()));
+    }
+  }
+  state_->PublishRevision(revision);
+  return revision;
+}
+
+absl::StatusOr<v1::CreateKeyResponse> Registry::CreateKey(
+    const v1::CreateKeyRequest& request, absl::string_view actor) {
+  const std::shared_ptr<const PolicySnapshot> policy = state_->policy();
+  const absl::Time now = clock_->Now();
+  SK_RETURN_IF_ERROR(ValidateId("organization_id", request.organization_id()));
+  SK_RETURN_IF_ERROR(ValidateText("name", request.name(), kMaxKeyNameLength));
+  if (!request.environment().empty()) {
+    SK_RETURN_IF_ERROR(ValidateId("environment", request.environment()));
+  }
+  if (request.apis_size() > kMaxApisPerKey) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("apis: more than ", kMaxApisPerKey, " APIs"));
+  }
+  for (int i = 0; i < request.apis_size(); ++i) {
+    const std::string field = absl::StrCat("apis[", i, "]");
+    SK_RETURN_IF_ERROR(ValidateApiName(field, request.apis(i)));
+    if (policy->FindApi(request.apis(i)) == nullptr) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(field, ": unknown API ", Quote(request.apis(i))));
+    }
+  }
+  SK_RETURN_IF_ERROR(
+      ValidateScopes(*policy, request.scopes(), "scopes", false));
+  SK_RETURN_IF_ERROR(
+      ValidateBundles(*policy, request.bundles(), "bundles", false));
+  if (!request.installation_id().empty()) {
+    SK_RETURN_IF_ERROR(
+        ValidateId("installation_id", request.installation_id()));
+    // Installations are not modelled yet: none exists.
+    return absl::NotFoundError(absl::StrCat("installation_id: no installation ",
+                                            Quote(request.installation_id())));
+  }
+  if (request.has_expire_time()) {
+    SK_RETURN_IF_ERROR(
+        ValidateFutureTime("expire_time", request.expire_time(), now));
+  }
+
+  absl::string_view prefix = kDefaultKeyPrefix;
+  if (request.apis_size() > 0) {
+    const CompiledApi* first = policy->FindApi(request.apis(0));
+    if (!first->key_prefix.empty()) prefix = first->key_prefix;
+  }
+  SK_ASSIGN_OR_RETURN(NewSecret secret, GenerateSecret(prefix));
+  SK_ASSIGN_OR_RETURN(std::string key_id, GenerateId("key"));
+
+  storage::KeyRecord record;
+  v1::Key* key = record.mutable_key();
+  key->set_key_id(key_id);
+  key->set_organization_id(request.organization_id());
+  key->set_name(request.name());
+  for (const std::string& api : request.apis())
+    AddUnique(key->mutable_apis(), api);
+  key->set_environment(request.environment());
+  for (const std::string& scope : request.scopes()) {
+    const bool seen =
+        std::any_of(key->grants().begin(), key->grants().end(),
+                    [&](const v1::Grant& g) { return g.scope() == scope; });
+    if (!seen) key->add_grants()->set_scope(scope);
+  }
+  for (const std::string& b : request.bundles())
+    AddUnique(key->mutable_bundles(), b);
+  key->set_status(v1::ACTIVE);
+  *key->mutable_create_time() = ToProtoTime(now);
+  if (request.has_expire_time())
+    *key->mutable_expire_time() = request.expire_time();
+  key->set_display_prefix(secret.display_prefix);
+  const SecretDigest digest = HashSecret(secret.secret);
+  record.add_secrets()->set_sha256(std::string(digest.view()));
+
+  std::lock_guard<std::mutex> lock(write_mu_);
+  SK_ASSIGN_OR_RETURN(uint64_t revision,
+                      CommitKeyChange(storage::KeyRecord(), &record,
+                                      "CreateKey", actor, ToJson(request)));
+  v1::CreateKeyResponse response;
+  *response.mutable_key() = ToApiKey(record);
+  response.set_secret(std::move(secret.secret));
+  response.set_revision(revision);
+  return response;
+}
+
+absl::StatusOr<v1::Key> Registry::GetKey(const v1::GetKeyRequest& request) {
+  SK_RETURN_IF_ERROR(ValidateId("key_id", request.key_id()));
+  SK_ASSIGN_OR_RETURN(std::optional<storage::KeyRecord> record,
+                      store_->GetKeyById(request.key_id()));
+  if (!record.has_value()) {
+    return absl::NotFoundError(
+        absl::StrCat("key_id: no key ", Quote(request.key_id())));
+  }
+  return ToApiKey(*record);
+}
+
+absl::StatusOr<v1::ListKeysResponse> Registry::ListKeys(
+    const v1::ListKeysRequest& request) {
+  if (!request.organization_id().empty()) {
+    SK_RETURN_IF_ERROR(
+        ValidateId("organization_id", request.organization_id()));
+  }
+  if (request.page_size() < 0) {
+    return absl::InvalidArgumentError("page_size: must not be negative");
+  }
+  if (!request.page_token().empty()) {
+    SK_RETURN_IF_ERROR(ValidateId("page_token", request.page_token()));
+  }
+  const int page_size = request.page_size() == 0
+                            ? kDefaultPageSize
+                            : std::min(request.page_size(), kMaxPageSize);
+  v1::ListKeysResponse response;
+  std::string after = request.page_token();
+  while (true) {
+    SK_ASSIGN_OR_RETURN(
+        std::vector<storage::KeyRecord> batch,
+        store_->ListKeys(request.organization_id(), after, page_size + 1));
+    for (const storage::KeyRecord& record : batch) {
+      after = record.key().key_id();
+      if (!request.include_revoked() && record.key().status() == v1::REVOKED) {
+        continue;
+      }
+      if (response.keys_size() == page_size) {
+        // One more matching key exists: the page is full.
+        response.set_next_page_token(response.keys().rbegin()->key_id());
+        return response;
+      }
+      *response.add_keys() = ToApiKey(record);
+    }
+    if (static_cast<int>(batch.size()) < page_size + 1) return response;
+  }
+}
+
+absl::StatusOr<v1::Key> Registry::GrantScopes(
+    const v1::GrantScopesRequest& request, absl::string_view actor) {
+  const std::shared_ptr<const PolicySnapshot> policy = state_->policy();
+  const absl::Time now = clock_->Now();
+  SK_RETURN_IF_ERROR(ValidateId("key_id", request.key_id()));
+  if (request.scopes_size() == 0 && request.bundles_size() == 0) {
+    return absl::InvalidArgumentError(
+        "scopes: name at least one scope or bundle to grant");
+  }
+  SK_RETURN_IF_ERROR(
+      ValidateScopes(*policy, request.scopes(), "scopes", false));
+  SK_RETURN_IF_ERROR(
+      ValidateBundles(*policy, request.bundles(), "bundles", false));
+  if (request.has_expire_time()) {
+    SK_RETURN_IF_ERROR(
+        ValidateFutureTime("expire_time", request.expire_time(), now));
+  }
+  std::lock_guard<std::mutex> lock(write_mu_);
+  SK_ASSIGN_OR_RETURN(storage::KeyRecord record,
+                      ReadKeyForUpdate(request.key_id()));
+  if (record.key().status() == v1::REVOKED) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("key_id: key ", Quote(request.key_id()), " is revoked"));
+  }
+  storage::KeyRecord next = record;
+  v1::Key* key = next.mutable_key();
+  for (const std::string& scope : request.scopes()) {
+    // A new grant of a scope replaces the previous one (and its expiry).
+    auto* grants = key->mutable_grants();
+    grants->erase(
+        std::remove_if(grants->begin(), grants->end(),
+                       [&](const v1::Grant& g) { return g.scope() == scope; }),
+        grants->end());
+    v1::Grant* grant = key->add_grants();
+    grant->set_scope(scope);
+    if (request.has_expire_time())
+      *grant->mutable_expire_time() = request.expire_time();
+  }
+  if (key->bundles_size() + request.bundles_size() > kMaxBundlesPerKey) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("bundles: a key holds at most ", kMaxBundlesPerKey));
+  }
+  for (const std::string& b : request.bundles())
+    AddUnique(key->mutable_bundles(), b);
+  if (key->grants_size() > static_cast<int>(kMaxScopesPerRequest)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "scopes: a key holds at most ", kMaxScopesPerRequest, " grants"));
+  }
+  SK_RETURN_IF_ERROR(
+      CommitKeyChange(record, &next, "GrantScopes", actor, ToJson(request))
+          .status());
+  return ToApiKey(next);
+}
+
+absl::StatusOr<v1::Key> Registry::RevokeScopes(
+    const v1::RevokeScopesRequest& request, absl::string_view actor) {
+  const std::shared_ptr<const PolicySnapshot> policy = state_->policy();
+  SK_RETURN_IF_ERROR(ValidateId("key_id", request.key_id()));
+  if (request.scopes_size() == 0 && request.bundles_size() == 0) {
+    return absl::InvalidArgumentError(
+        "scopes: name at least one scope or bundle to revoke");
+  }
+  // Names no longer declared may still be removed.
+  SK_RETURN_IF_ERROR(ValidateScopes(*policy, request.scopes(), "scopes", true));
+  SK_RETURN_IF_ERROR(
+      ValidateBundles(*policy, request.bundles(), "bundles", true));
+  std::lock_guard<std::mutex> lock(write_mu_);
+  SK_ASSIGN_OR_RETURN(storage::KeyRecord record,
+                      ReadKeyForUpdate(request.key_id()));
+  storage::KeyRecord next = record;
+  v1::Key* key = next.mutable_key();
+  auto named = [](const google::protobuf::RepeatedPtrField<std::string>& list,
+                  const std::string& value) {
+    return std::find(list.begin(), list.end(), value) != list.end();
+  };
+  auto* grants = key->mutable_grants();
+  grants->erase(std::remove_if(grants->begin(), grants->end(),
+                               [&](const v1::Grant& g) {
+                                 return named(request.scopes(), g.scope());
+                               }),
+                grants->end());
+  auto* bundles = key->mutable_bundles();
+  bundles->erase(std::remove_if(bundles->begin(), bundles->end(),
+                                [&](const std::string& b) {
+                                  return named(request.bundles(), b);
+                                }),
+                 bundles->end());
+  SK_RETURN_IF_ERROR(
+      CommitKeyChange(record, &next, "RevokeScopes", actor, ToJson(request))
+          .status());
+  return ToApiKey(next);
+}
+
+absl::StatusOr<v1::Key> Registry::RevokeKey(const v1::RevokeKeyRequest& request,
+                                            absl::string_view actor) {
+  SK_RETURN_IF_ERROR(ValidateText("reason", request.reason()));
+  std::lock_guard<std::mutex> lock(write_mu_);
+  SK_ASSIGN_OR_RETURN(storage::KeyRecord record,
+                      ReadKeyForUpdate(request.key_id()));
+  if (record.key().status() == v1::REVOKED) return ToApiKey(record);
+  storage::KeyRecord next = record;
+  v1::Key* key = next.mutable_key();
+  key->set_status(v1::REVOKED);
+  *key->mutable_revoke_time() = ToProtoTime(clock_->Now());
+  key->set_revoke_reason(request.reason());
+  SK_RETURN_IF_ERROR(
+      CommitKeyChange(record, &next, "RevokeKey", actor, ToJson(request))
+          .status());
+  return ToApiKey(next);
+}
+
+absl::StatusOr<v1::CreateKeyResponse> Registry::RotateKey(
+    const v1::RotateKeyRequest& request, absl::string_view actor) {
+  if (request.has_grace_period()) {
+    SK_RETURN_IF_ERROR(
+        ValidateProtoDuration("grace_period", request.grace_period()));
+  }
+  const absl::Time now = clock_->Now();
+  const absl::Duration grace = FromProtoDuration(request.grace_period());
+  std::lock_guard<std::mutex> lock(write_mu_);
+  SK_ASSIGN_OR_RETURN(storage::KeyRecord record,
+                      ReadKeyForUpdate(request.key_id()));
+  if (record.key().status() == v1::REVOKED) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("key_id: key ", Quote(request.key_id()), " is revoked"));
+  }
+  const std::shared_ptr<const PolicySnapshot> policy = state_->policy();
+  absl::string_view prefix = kDefaultKeyPrefix;
+  if (record.key().apis_size() > 0) {
+    const CompiledApi* first = policy->FindApi(record.key().apis(0));
+    if (first != nullptr && !first->key_prefix.empty())
+      prefix = first->key_prefix;
+  }
+  SK_ASSIGN_OR_RETURN(NewSecret secret, GenerateSecret(prefix));
+
+  storage::KeyRecord next = record;
+  next.clear_secrets();
+  // Old secrets: keep those still valid after `now`, ending at most at
+  // now + grace; drop the rest.
+  const absl::Time old_until = now + grace;
+  for (const storage::SecretHash& old : record.secrets()) {
+    const absl::Time until = std::min(
+        old_until, FromProtoTimeOr(old.expire_time(), absl::InfiniteFuture()));
+    if (until <= now) continue;
+    storage::SecretHash* kept = next.add_secrets();
+    kept->set_sha256(old.sha256());
+    *kept->mutable_expire_time() = ToProtoTime(until);
+  }
+  next.add_secrets()->set_sha256(std::string(HashSecret(secret.secret).view()));
+  next.mutable_key()->set_display_prefix(secret.display_prefix);
+  SK_ASSIGN_OR_RETURN(
+      uint64_t revision,
+      CommitKeyChange(record, &next, "RotateKey", actor, ToJson(request)));
+  v1::CreateKeyResponse response;
+  *response.mutable_key() = ToApiKey(next);
+  response.set_secret(std::move(secret.secret));
+  response.set_revision(revision);
+  return response;
+}
+
+}  // namespace scopekeeper

@@ -1,0 +1,93 @@
+// Registry: the control-plane core. Validates admin requests, writes each
+// mutation (records, indexes, audit event, new revision) to the Store as one
+// atomic, synced commit, then applies it to the ServingState before
+// returning, so the very next decision sees it.
+#ifndef SCOPEKEEPER_SERVER_REGISTRY_H_
+#define SCOPEKEEPER_SERVER_REGISTRY_H_
+
+#include <cstdint>
+#include <mutex>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "proto/scopekeeper/v1/scopekeeper.pb.h"
+#include "server/clock.h"
+#include "server/serving_state.h"
+#include "storage/store.h"
+
+namespace scopekeeper {
+
+// Limits on admin requests.
+inline constexpr int kMaxApisPerKey = 64;
+inline constexpr int kMaxBundlesPerKey = 64;
+inline constexpr int kDefaultPageSize = 100;
+inline constexpr int kMaxPageSize = 1000;
+
+// Thread-safe: mutations are serialized, reads run concurrently. Does not own
+// its arguments, which must outlive it.
+class Registry {
+ public:
+  Registry(storage::Store* store, ServingState* state, const Clock* clock)
+      : store_(store), state_(state), clock_(clock) {}
+
+  // Load() fills the ServingState from the store: policy, every key, the
+  // revision. Call once, before serving.
+  absl::Status Load();
+
+  // PutPolicy() replaces the policy. An invalid policy is INVALID_ARGUMENT
+  // naming the offending entry and changes nothing. Returns the revision.
+  absl::StatusOr<uint64_t> PutPolicy(const v1::Policy& policy,
+                                     absl::string_view actor);
+  // PolicyEquals() is true when `policy` is the one in force.
+  bool PolicyEquals(const v1::Policy& policy) const;
+  v1::Policy GetPolicy() const;
+
+  absl::StatusOr<v1::CreateKeyResponse> CreateKey(
+      const v1::CreateKeyRequest& request, absl::string_view actor);
+  absl::StatusOr<v1::Key> GetKey(const v1::GetKeyRequest& request);
+  absl::StatusOr<v1::ListKeysResponse> ListKeys(
+      const v1::ListKeysRequest& request);
+  absl::StatusOr<v1::Key> GrantScopes(const v1::GrantScopesRequest& request,
+                                      absl::string_view actor);
+  absl::StatusOr<v1::Key> RevokeScopes(const v1::RevokeScopesRequest& request,
+                                       absl::string_view actor);
+  // RevokeKey() is idempotent: a revoked key is returned unchanged.
+  absl::StatusOr<v1::Key> RevokeKey(const v1::RevokeKeyRequest& request,
+                                    absl::string_view actor);
+  // RotateKey() issues a new secret for the key; the old one keeps working
+  // for the grace period (none when unset).
+  absl::StatusOr<v1::CreateKeyResponse> RotateKey(
+      const v1::RotateKeyRequest& request, absl::string_view actor);
+
+ private:
+  absl::StatusOr<storage::KeyRecord> ReadKeyForUpdate(absl::string_view key_id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  // CommitKeyChange() stamps `*new_record` with revision_+1, writes it with
+  // its audit event, then applies it to the serving state (secrets of
+  // `old_record` that `*new_record` lacks stop authenticating). Returns the
+  // new revision.
+  absl::StatusOr<uint64_t> CommitKeyChange(const storage::KeyRecord& old_record,
+                                           storage::KeyRecord* new_record,
+                                           absl::string_view action,
+                                           absl::string_view actor,
+                                           std::string detail)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  v1::AuditEvent NewAuditEvent(uint64_t revision, absl::string_view action,
+                               absl::string_view actor, const v1::Key* key,
+                               std::string detail) const;
+  v1::Key ToApiKey(const storage::KeyRecord& record) const;
+
+  storage::Store* const store_;
+  ServingState* const state_;
+  const Clock* const clock_;
+
+  std::mutex write_mu_;  // serializes mutations
+  uint64_t revision_ ABSL_GUARDED_BY(write_mu_) = 0;
+};
+
+}  // namespace scopekeeper
+
+#endif  // SCOPEKEEPER_SERVER_REGISTRY_H_

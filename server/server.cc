@@ -1,0 +1,119 @@
+#include "server/server.h"
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/security/server_credentials.h>
+#include <grpcpp/server_builder.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "server/log.h"
+#include "server/policy.h"
+#include "server/status_macros.h"
+#include "storage/rocksdb_store.h"
+
+namespace scopekeeper {
+namespace {
+
+absl::Status EnsureDirectory(const std::string& path) {
+  if (path.empty()) {
+    return absl::InvalidArgumentError("--data_dir is required");
+  }
+  if (mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "cannot create data dir ", path, ": ", std::strerror(errno)));
+  }
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("data dir ", path, " is not a directory"));
+  }
+  return absl::OkStatus();
+}
+
+// "host:port" -> "host" (brackets of IPv6 literals kept).
+std::string HostOf(const std::string& listen) {
+  const size_t colon = listen.rfind(':');
+  return colon == std::string::npos ? listen : listen.substr(0, colon);
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<ScopekeeperServer>> ScopekeeperServer::Start(
+    const ServerOptions& options) {
+  std::unique_ptr<ScopekeeperServer> s(new ScopekeeperServer());
+  SK_RETURN_IF_ERROR(EnsureDirectory(options.data_dir));
+
+  storage::RocksDbStore::Options store_options;
+  store_options.path = absl::StrCat(options.data_dir, "/db");
+  SK_ASSIGN_OR_RETURN(s->store_, storage::RocksDbStore::Open(store_options));
+
+  s->registry_ =
+      std::make_unique<Registry>(s->store_.get(), &s->state_, options.clock);
+  SK_RETURN_IF_ERROR(s->registry_->Load());
+  if (!options.policy_file.empty()) {
+    SK_ASSIGN_OR_RETURN(v1::Policy policy, ReadPolicyFile(options.policy_file));
+    if (!s->registry_->PolicyEquals(policy)) {
+      absl::StatusOr<uint64_t> revision =
+          s->registry_->PutPolicy(policy, "policy_file");
+      if (!revision.ok()) {
+        return absl::Status(revision.status().code(),
+                            absl::StrCat("--policy_file ", options.policy_file,
+                                         ": ", revision.status().message()));
+      }
+      LogInfo(absl::StrCat("applied policy ", options.policy_file,
+                           " at revision ", *revision));
+    }
+  }
+  s->engine_ = std::make_unique<DecisionEngine>(&s->state_, s->store_.get(),
+                                                options.clock);
+
+  SK_ASSIGN_OR_RETURN(
+      AdminToken token,
+      LoadOrCreateAdminToken(options.admin_token_file, options.data_dir));
+  s->admin_token_path_ = token.path;
+  if (token.created) {
+    LogInfo(absl::StrCat("generated admin token in ", token.path));
+  }
+  s->auth_ = std::make_unique<AdminAuthenticator>(token.token);
+
+  s->authorizer_service_ =
+      std::make_unique<AuthorizerService>(s->engine_.get());
+  s->admin_service_ =
+      std::make_unique<AdminService>(s->registry_.get(), s->auth_.get());
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(),
+                           &s->port_);
+  builder.SetMaxReceiveMessageSize(options.max_receive_message_bytes);
+  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::NUM_CQS,
+                              options.server_threads);
+  builder.RegisterService(s->authorizer_service_.get());
+  builder.RegisterService(s->admin_service_.get());
+  s->server_ = builder.BuildAndStart();
+  if (s->server_ == nullptr || s->port_ == 0) {
+    return absl::UnavailableError(absl::StrCat(
+        "cannot listen on ", options.listen, " (address in use or invalid)"));
+  }
+  s->address_ = absl::StrCat(HostOf(options.listen), ":", s->port_);
+  LogInfo(absl::StrCat("listening on ", s->address_));
+  return s;
+}
+
+void ScopekeeperServer::Shutdown(absl::Duration grace) {
+  if (server_ != nullptr) {
+    server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
+    server_->Wait();
+    server_.reset();
+  }
+  store_.reset();  // closes RocksDB; every acknowledged write was synced
+}
+
+ScopekeeperServer::~ScopekeeperServer() { Shutdown(); }
+
+}  // namespace scopekeeper

@@ -1,0 +1,80 @@
+// ScopekeeperServer: wires the store, the core and the gRPC services into a
+// running server. Options come from main.cc (flags) or from tests.
+#ifndef SCOPEKEEPER_SERVER_SERVER_H_
+#define SCOPEKEEPER_SERVER_SERVER_H_
+
+#include <grpcpp/server.h>
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "server/admin_auth.h"
+#include "server/clock.h"
+#include "server/decision_engine.h"
+#include "server/registry.h"
+#include "server/services.h"
+#include "server/serving_state.h"
+#include "storage/store.h"
+
+namespace scopekeeper {
+
+struct ServerOptions {
+  // host:port; port 0 picks a free port (see ScopekeeperServer::port()).
+  std::string listen = "127.0.0.1:50051";
+  // Directory of the embedded RocksDB store (<data_dir>/db) and, by default,
+  // the admin token (<data_dir>/admin_token). Created if missing.
+  std::string data_dir;
+  // File whose first line is the admin token; empty = <data_dir>/admin_token,
+  // generated on first start.
+  std::string admin_token_file;
+  // JSON Policy applied at start when it differs from the stored one.
+  std::string policy_file;
+  // Largest request accepted; larger ones fail with RESOURCE_EXHAUSTED.
+  int max_receive_message_bytes = 4 << 20;
+  // Completion-queue threads of the callback server.
+  int server_threads = 2;
+  // Source of time for expiry; must outlive the server.
+  const Clock* clock = SystemClock::Get();
+};
+
+class ScopekeeperServer {
+ public:
+  // Start() opens the store, loads it, applies the policy file, and starts
+  // serving. Errors name what failed (bad policy entry, unreadable data dir,
+  // port in use) and leave nothing running.
+  static absl::StatusOr<std::unique_ptr<ScopekeeperServer>> Start(
+      const ServerOptions& options);
+
+  ~ScopekeeperServer();  // Shutdown()
+
+  // port() is the port actually bound.
+  int port() const { return port_; }
+  // address() is "host:port" with the bound port.
+  const std::string& address() const { return address_; }
+  // admin_token_path() is where the admin token was read or written.
+  const std::string& admin_token_path() const { return admin_token_path_; }
+
+  // Shutdown() stops accepting calls, lets in-flight calls finish (up to
+  // `grace`), then closes the store. Idempotent.
+  void Shutdown(absl::Duration grace = absl::Seconds(5));
+
+ private:
+  ScopekeeperServer() = default;
+
+  std::unique_ptr<storage::Store> store_;
+  ServingState state_;
+  std::unique_ptr<Registry> registry_;
+  std::unique_ptr<DecisionEngine> engine_;
+  std::unique_ptr<AdminAuthenticator> auth_;
+  std::unique_ptr<AuthorizerService> authorizer_service_;
+  std::unique_ptr<AdminService> admin_service_;
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
+  std::string address_;
+  std::string admin_token_path_;
+};
+
+}  // namespace scopekeeper
+
+#endif  // SCOPEKEEPER_SERVER_SERVER_H_

@@ -1,0 +1,80 @@
+// Thin gRPC adapters (callback API): each method authenticates where needed,
+// calls one core object and converts the result with ToGrpcStatus(). No
+// business logic lives here.
+#ifndef SCOPEKEEPER_SERVER_SERVICES_H_
+#define SCOPEKEEPER_SERVER_SERVICES_H_
+
+#include "proto/scopekeeper/v1/scopekeeper.grpc.pb.h"
+#include "server/admin_auth.h"
+#include "server/decision_engine.h"
+#include "server/registry.h"
+
+namespace scopekeeper {
+
+// Does not own `engine`.
+class AuthorizerService final : public v1::Authorizer::CallbackService {
+ public:
+  explicit AuthorizerService(DecisionEngine* engine) : engine_(engine) {}
+
+  grpc::ServerUnaryReactor* Authorize(grpc::CallbackServerContext* context,
+                                      const v1::AuthorizeRequest* request,
+                                      v1::AuthorizeResponse* response) override;
+  grpc::ServerUnaryReactor* BatchAuthorize(
+      grpc::CallbackServerContext* context,
+      const v1::BatchAuthorizeRequest* request,
+      v1::BatchAuthorizeResponse* response) override;
+  grpc::ServerUnaryReactor* DescribeKey(
+      grpc::CallbackServerContext* context,
+      const v1::DescribeKeyRequest* request,
+      v1::DescribeKeyResponse* response) override;
+
+ private:
+  DecisionEngine* const engine_;
+};
+
+// Every method requires the admin bearer token. Does not own its arguments.
+class AdminService final : public v1::Admin::CallbackService {
+ public:
+  AdminService(Registry* registry, const AdminAuthenticator* auth)
+      : registry_(registry), auth_(auth) {}
+
+  grpc::ServerUnaryReactor* PutPolicy(grpc::CallbackServerContext* context,
+                                      const v1::PutPolicyRequest* request,
+                                      v1::PutPolicyResponse* response) override;
+  grpc::ServerUnaryReactor* GetPolicy(grpc::CallbackServerContext* context,
+                                      const v1::GetPolicyRequest* request,
+                                      v1::Policy* response) override;
+  grpc::ServerUnaryReactor* CreateKey(grpc::CallbackServerContext* context,
+                                      const v1::CreateKeyRequest* request,
+                                      v1::CreateKeyResponse* response) override;
+  grpc::ServerUnaryReactor* GetKey(grpc::CallbackServerContext* context,
+                                   const v1::GetKeyRequest* request,
+                                   v1::Key* response) override;
+  grpc::ServerUnaryReactor* ListKeys(grpc::CallbackServerContext* context,
+                                     const v1::ListKeysRequest* request,
+                                     v1::ListKeysResponse* response) override;
+  grpc::ServerUnaryReactor* GrantScopes(grpc::CallbackServerContext* context,
+                                        const v1::GrantScopesRequest* request,
+                                        v1::Key* response) override;
+  grpc::ServerUnaryReactor* RevokeScopes(grpc::CallbackServerContext* context,
+                                         const v1::RevokeScopesRequest* request,
+                                         v1::Key* response) override;
+  grpc::ServerUnaryReactor* RevokeKey(grpc::CallbackServerContext* context,
+                                      const v1::RevokeKeyRequest* request,
+                                      v1::Key* response) override;
+  grpc::ServerUnaryReactor* RotateKey(grpc::CallbackServerContext* context,
+                                      const v1::RotateKeyRequest* request,
+                                      v1::CreateKeyResponse* response) override;
+
+ private:
+  // Authenticates, then runs fn(actor) -> absl::Status, finishing the call.
+  template <typename Fn>
+  grpc::ServerUnaryReactor* Run(grpc::CallbackServerContext* context, Fn fn);
+
+  Registry* const registry_;
+  const AdminAuthenticator* const auth_;
+};
+
+}  // namespace scopekeeper
+
+#endif  // SCOPEKEEPER_SERVER_SERVICES_H_

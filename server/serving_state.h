@@ -1,0 +1,60 @@
+// ServingState: what decisions read: the policy in force, the key cache and
+// the applied revision. Written only by the Registry (one writer at a time);
+// read concurrently by any number of decisions.
+#ifndef SCOPEKEEPER_SERVER_SERVING_STATE_H_
+#define SCOPEKEEPER_SERVER_SERVING_STATE_H_
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "server/key_cache.h"
+#include "server/policy.h"
+
+namespace scopekeeper {
+
+// Thread-safe.
+class ServingState {
+ public:
+  ServingState() : policy_(PolicySnapshot::Empty()) {}
+
+  // policy() is the snapshot in force (never null).
+  std::shared_ptr<const PolicySnapshot> policy() const {
+    return std::atomic_load_explicit(&policy_, std::memory_order_acquire);
+  }
+  void set_policy(std::shared_ptr<const PolicySnapshot> policy) {
+    std::atomic_store_explicit(&policy_, std::move(policy),
+                               std::memory_order_release);
+  }
+
+  KeyCache& cache() { return cache_; }
+  const KeyCache& cache() const { return cache_; }
+
+  // revision() is the last revision whose mutation is applied to this state.
+  uint64_t revision() const {
+    return revision_.load(std::memory_order_acquire);
+  }
+
+  // PublishRevision() raises the applied revision and wakes waiters.
+  // REQUIRES: the mutation of `revision` is applied to policy and cache.
+  void PublishRevision(uint64_t revision);
+
+  // WaitForRevision() blocks until revision() >= `revision` or `deadline`;
+  // DEADLINE_EXCEEDED naming both revisions if the deadline passes first.
+  absl::Status WaitForRevision(uint64_t revision, absl::Time deadline) const;
+
+ private:
+  std::shared_ptr<const PolicySnapshot> policy_;  // atomic_load/store only
+  KeyCache cache_;
+  std::atomic<uint64_t> revision_{0};
+  mutable std::mutex wait_mu_;
+  mutable std::condition_variable wait_cv_;
+};
+
+}  // namespace scopekeeper
+
+#endif  // SCOPEKEEPER_SERVER_SERVING_STATE_H_
