@@ -1,0 +1,125 @@
+// Decision-path benchmarks: SHA-256 of the presented key + cache lookup +
+// route match + requirement + redactions, with the RxScale policy and N keys
+// in the cache. Run with:
+//   bazel run --config=opt //tests/bench:decision_bench --
+//   --benchmark_min_time=1
+#include <benchmark/benchmark.h>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "server/clock.h"
+#include "server/compiled_key.h"
+#include "server/decision_engine.h"
+#include "server/key_secret.h"
+#include "server/policy.h"
+#include "server/serving_state.h"
+#include "storage/memory_store.h"
+
+namespace scopekeeper {
+namespace {
+
+constexpr char kPolicyFile[] = "examples/policies/rxscale.json";
+
+// A serving state with `n` keys valid for the External Pharmacy API, each
+// holding orders_read + stock_read + 2 more scopes. Built directly into the
+// cache (as Registry::Load() does) so set-up stays fast at 1M keys.
+struct Fixture {
+  explicit Fixture(int n) {
+    auto policy = ReadPolicyFile(kPolicyFile);
+    if (!policy.ok()) abort();
+    auto snapshot = PolicySnapshot::Compile(*policy, 1);
+    if (!snapshot.ok()) abort();
+    state.set_policy(*snapshot);
+    secrets.reserve(n);
+    for (int i = 0; i < n; ++i) {
+      auto record = std::make_shared<storage::KeyRecord>();
+      v1::Key* key = record->mutable_key();
+      key->set_key_id(absl::StrCat("key_", i));
+      key->set_organization_id(absl::StrCat("org_", i % 1000));
+      key->add_apis("external-pharmacy");
+      key->set_status(v1::ACTIVE);
+      for (const char* scope :
+           {"orders_read", "stock_read", "webhooks_read", "orders_write"}) {
+        key->add_grants()->set_scope(scope);
+      }
+      secrets.push_back(absl::StrCat("rxs_ph_bench", i, "_padding0123456789"));
+      state.cache().Upsert(
+          HashSecret(secrets.back()),
+          {CompileKey(record, **snapshot), absl::InfiniteFuture()});
+    }
+    state.PublishRevision(1);
+  }
+
+  FakeClock clock;
+  storage::MemoryStore store;
+  ServingState state;
+  DecisionEngine engine{&state, &store, &clock};
+  std::vector<std::string> secrets;
+};
+
+Fixture& FixtureFor(int n) {
+  // One fixture per size, kept across benchmarks (building 1M keys is slow).
+  static auto* fixtures = new std::map<int, std::unique_ptr<Fixture>>();
+  auto& f = (*fixtures)[n];
+  if (f == nullptr) f = std::make_unique<Fixture>(n);
+  return *f;
+}
+
+void BM_AuthorizeHttpCached(benchmark::State& state) {
+  Fixture& f = FixtureFor(static_cast<int>(state.range(0)));
+  v1::AuthorizeRequest request;
+  request.set_trace_id("bench");
+  request.mutable_http()->set_api("external-pharmacy");
+  request.mutable_http()->set_method("GET");
+  request.mutable_http()->set_path(
+      "/v1/external-pharmacy-api-v1/pharmacy_orders/ord_123?expand=items");
+  v1::AuthorizeResponse response;
+  uint64_t i = 0;
+  int64_t allowed = 0;
+  for (auto _ : state) {
+    request.set_api_key(f.secrets[(i++ * 7919) % f.secrets.size()]);
+    response.Clear();
+    if (!f.engine.Authorize(request, absl::InfiniteFuture(), &response).ok()) {
+      state.SkipWithError("Authorize failed");
+      break;
+    }
+    allowed += response.allowed();
+  }
+  if (allowed != static_cast<int64_t>(state.iterations())) {
+    state.SkipWithError("a decision was not allowed");
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_AuthorizeHttpCached)->Arg(100'000)->Arg(1'000'000);
+
+void BM_AuthorizeUnknownKey(benchmark::State& state) {
+  // Misses the cache and falls back to the (in-memory) store.
+  Fixture& f = FixtureFor(100'000);
+  v1::AuthorizeRequest request;
+  request.set_api_key("rxs_ph_not_a_real_key_0123456789abcdef");
+  request.set_trace_id("bench");
+  request.mutable_requirement()->add_all_of("orders_read");
+  v1::AuthorizeResponse response;
+  for (auto _ : state) {
+    response.Clear();
+    benchmark::DoNotOptimize(
+        f.engine.Authorize(request, absl::InfiniteFuture(), &response));
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_AuthorizeUnknownKey);
+
+void BM_HashSecret(benchmark::State& state) {
+  const std::string secret = "rxs_ph_0123456789ABCDEFGHIJKLMNOPQRSTUV";
+  for (auto _ : state) benchmark::DoNotOptimize(HashSecret(secret));
+}
+BENCHMARK(BM_HashSecret);
+
+}  // namespace
+}  // namespace scopekeeper
+
+BENCHMARK_MAIN();

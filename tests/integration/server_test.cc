@@ -1,0 +1,298 @@
+// Starts the real server in-process on port 0 with a temporary data dir and
+// drives it through generated gRPC clients.
+#include "server/server.h"
+
+#include <grpcpp/grpcpp.h>
+#include <sys/stat.h>
+
+#include <fstream>
+#include <memory>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "gtest/gtest.h"
+#include "proto/scopekeeper/v1/scopekeeper.grpc.pb.h"
+#include "src/proto/grpc/reflection/v1alpha/reflection.grpc.pb.h"
+
+namespace scopekeeper {
+namespace {
+
+using ::testing::Contains;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+constexpr char kPolicyFile[] = "examples/policies/rxscale.json";
+constexpr char kPharmacyPrefix[] = "/v1/external-pharmacy-api-v1";
+
+class ServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    data_dir_ = absl::StrCat(
+        getenv("TEST_TMPDIR"), "/",
+        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    StartServer();
+  }
+
+  void StartServer() {
+    ServerOptions options;
+    options.listen = "127.0.0.1:0";
+    options.data_dir = data_dir_;
+    options.policy_file = kPolicyFile;
+    auto server = ScopekeeperServer::Start(options);
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = *std::move(server);
+    channel_ = grpc::CreateChannel(server_->address(),
+                                   grpc::InsecureChannelCredentials());
+    authorizer_ = v1::Authorizer::NewStub(channel_);
+    admin_ = v1::Admin::NewStub(channel_);
+    std::ifstream token_file(server_->admin_token_path());
+    std::getline(token_file, token_);
+    ASSERT_FALSE(token_.empty());
+  }
+
+  void RestartServer() {
+    server_.reset();
+    StartServer();
+  }
+
+  std::unique_ptr<grpc::ClientContext> AdminContext() {
+    auto context = std::make_unique<grpc::ClientContext>();
+    context->AddMetadata("authorization", "Bearer " + token_);
+    return context;
+  }
+
+  v1::CreateKeyResponse CreateKey(std::vector<std::string> scopes) {
+    v1::CreateKeyRequest request;
+    request.set_organization_id("org_pharmacy_1");
+    request.set_name("orders sync");
+    request.add_apis("external-pharmacy");
+    for (auto& s : scopes) request.add_scopes(s);
+    v1::CreateKeyResponse response;
+    const grpc::Status status =
+        admin_->CreateKey(AdminContext().get(), request, &response);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return response;
+  }
+
+  v1::AuthorizeResponse Authorize(const std::string& secret,
+                                  const std::string& method,
+                                  const std::string& path,
+                                  grpc::Status* status_out = nullptr) {
+    v1::AuthorizeRequest request;
+    request.set_api_key(secret);
+    request.mutable_http()->set_api("external-pharmacy");
+    request.mutable_http()->set_method(method);
+    request.mutable_http()->set_path(absl::StrCat(kPharmacyPrefix, path));
+    v1::AuthorizeResponse response;
+    grpc::ClientContext context;
+    const grpc::Status status =
+        authorizer_->Authorize(&context, request, &response);
+    if (status_out != nullptr) {
+      *status_out = status;
+    } else {
+      EXPECT_TRUE(status.ok()) << status.error_message();
+    }
+    return response;
+  }
+
+  std::string data_dir_;
+  std::string token_;
+  std::unique_ptr<ScopekeeperServer> server_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::Authorizer::Stub> authorizer_;
+  std::unique_ptr<v1::Admin::Stub> admin_;
+};
+
+TEST_F(ServerTest, AdminCallsNeedTheBearerToken) {
+  v1::GetPolicyRequest request;
+  v1::Policy policy;
+  grpc::ClientContext no_token;
+  EXPECT_EQ(admin_->GetPolicy(&no_token, request, &policy).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  grpc::ClientContext wrong;
+  wrong.AddMetadata("authorization", "Bearer wrong");
+  EXPECT_EQ(admin_->GetPolicy(&wrong, request, &policy).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_TRUE(admin_->GetPolicy(AdminContext().get(), request, &policy).ok());
+  EXPECT_GT(policy.apis_size(), 0);
+  // The generated token file is private.
+  struct stat st;
+  ASSERT_EQ(stat(server_->admin_token_path().c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600);
+}
+
+TEST_F(ServerTest, DecidesAndRevocationTakesEffectBeforeRevokeReturns) {
+  const auto key = CreateKey({"orders_read"});
+  ASSERT_FALSE(key.secret().empty());
+
+  auto allowed = Authorize(key.secret(), "GET", "/pharmacy_orders/");
+  EXPECT_TRUE(allowed.allowed());
+  EXPECT_EQ(allowed.http_status(), 200);
+  EXPECT_EQ(allowed.matched_route(), "GET /pharmacy_orders/");
+  EXPECT_EQ(allowed.key_id(), key.key().key_id());
+  EXPECT_EQ(allowed.revision(), key.revision());
+  EXPECT_FALSE(allowed.trace_id().empty());
+
+  auto denied = Authorize(key.secret(), "PATCH", "/pharmacy_orders/o_1/status");
+  EXPECT_FALSE(denied.allowed());
+  EXPECT_EQ(denied.reason(), v1::INSUFFICIENT_SCOPE);
+  EXPECT_EQ(denied.http_status(), 403);
+  EXPECT_EQ(denied.message(), "Insufficient scope. Required: orders_write");
+  EXPECT_THAT(denied.missing_scopes(), ElementsAre("orders_write"));
+
+  v1::RevokeKeyRequest revoke;
+  revoke.set_key_id(key.key().key_id());
+  v1::Key revoked;
+  ASSERT_TRUE(admin_->RevokeKey(AdminContext().get(), revoke, &revoked).ok());
+  EXPECT_EQ(revoked.status(), v1::REVOKED);
+  auto after = Authorize(key.secret(), "GET", "/pharmacy_orders/");
+  EXPECT_FALSE(after.allowed());
+  EXPECT_EQ(after.reason(), v1::KEY_REVOKED);
+  EXPECT_EQ(after.http_status(), 401);
+  EXPECT_EQ(after.revision(), revoked.revision());
+
+  v1::Key again;  // idempotent
+  ASSERT_TRUE(admin_->RevokeKey(AdminContext().get(), revoke, &again).ok());
+  EXPECT_EQ(again.revision(), revoked.revision());
+}
+
+TEST_F(ServerTest, StatePersistsAcrossRestart) {
+  const auto kept = CreateKey({"orders_read"});
+  const auto gone = CreateKey({"orders_read"});
+  v1::GrantScopesRequest grant;
+  grant.set_key_id(kept.key().key_id());
+  grant.add_scopes("orders_write");
+  v1::Key granted;
+  ASSERT_TRUE(admin_->GrantScopes(AdminContext().get(), grant, &granted).ok());
+  v1::RevokeKeyRequest revoke;
+  revoke.set_key_id(gone.key().key_id());
+  v1::Key revoked;
+  ASSERT_TRUE(admin_->RevokeKey(AdminContext().get(), revoke, &revoked).ok());
+  const std::string token_before = token_;
+
+  RestartServer();
+
+  EXPECT_EQ(token_, token_before);
+  auto r = Authorize(kept.secret(), "PATCH", "/pharmacy_orders/o_1/status");
+  EXPECT_TRUE(r.allowed());
+  EXPECT_EQ(r.revision(), revoked.revision());  // the policy was not re-applied
+  EXPECT_EQ(Authorize(gone.secret(), "GET", "/pharmacy_orders/").reason(),
+            v1::KEY_REVOKED);
+  v1::GetKeyRequest get;
+  get.set_key_id(kept.key().key_id());
+  v1::Key fetched;
+  ASSERT_TRUE(admin_->GetKey(AdminContext().get(), get, &fetched).ok());
+  EXPECT_THAT(fetched.effective_scopes(),
+              ElementsAre("orders_read", "orders_write"));
+  // Revisions continue from where they were.
+  const auto next = CreateKey({});
+  EXPECT_EQ(next.revision(), revoked.revision() + 1);
+}
+
+TEST_F(ServerTest, ListKeysPages) {
+  for (int i = 0; i < 3; ++i) CreateKey({"orders_read"});
+  v1::ListKeysRequest request;
+  request.set_organization_id("org_pharmacy_1");
+  request.set_page_size(2);
+  v1::ListKeysResponse page;
+  ASSERT_TRUE(admin_->ListKeys(AdminContext().get(), request, &page).ok());
+  EXPECT_EQ(page.keys_size(), 2);
+  ASSERT_FALSE(page.next_page_token().empty());
+  request.set_page_token(page.next_page_token());
+  ASSERT_TRUE(admin_->ListKeys(AdminContext().get(), request, &page).ok());
+  EXPECT_EQ(page.keys_size(), 1);
+  EXPECT_TRUE(page.next_page_token().empty());
+}
+
+TEST_F(ServerTest, BadInputIsInvalidArgumentAndChangesNothing) {
+  grpc::Status status;
+  v1::AuthorizeRequest no_target;
+  no_target.set_api_key("x");
+  v1::AuthorizeResponse response;
+  grpc::ClientContext c1;
+  status = authorizer_->Authorize(&c1, no_target, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(), HasSubstr("target"));
+
+  v1::CreateKeyRequest create;
+  create.set_organization_id("org_1");
+  create.add_apis("external-pharmacy");
+  create.add_scopes("orders:delete_everything");
+  v1::CreateKeyResponse created;
+  status = admin_->CreateKey(AdminContext().get(), create, &created);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(), HasSubstr("scopes[0]"));
+
+  v1::GetKeyRequest get;
+  get.set_key_id("key_000000000000000000000000");
+  v1::Key key;
+  EXPECT_EQ(admin_->GetKey(AdminContext().get(), get, &key).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+
+  v1::AuthorizeRequest huge;
+  huge.set_trace_id(std::string(5 << 20, 'a'));
+  grpc::ClientContext c2;
+  EXPECT_EQ(authorizer_->Authorize(&c2, huge, &response).error_code(),
+            grpc::StatusCode::RESOURCE_EXHAUSTED);
+
+  v1::ListKeysRequest list;
+  list.set_include_revoked(true);
+  v1::ListKeysResponse keys;
+  ASSERT_TRUE(admin_->ListKeys(AdminContext().get(), list, &keys).ok());
+  EXPECT_EQ(keys.keys_size(), 0);
+}
+
+TEST_F(ServerTest, HealthAndReflectionAreServed) {
+  auto health = grpc::health::v1::Health::NewStub(channel_);
+  grpc::health::v1::HealthCheckRequest check;
+  grpc::health::v1::HealthCheckResponse serving;
+  grpc::ClientContext c1;
+  ASSERT_TRUE(health->Check(&c1, check, &serving).ok());
+  EXPECT_EQ(serving.status(), grpc::health::v1::HealthCheckResponse::SERVING);
+
+  namespace reflection = grpc::reflection::v1alpha;
+  auto stub = reflection::ServerReflection::NewStub(channel_);
+  grpc::ClientContext c2;
+  auto stream = stub->ServerReflectionInfo(&c2);
+  reflection::ServerReflectionRequest list;
+  list.set_list_services("");
+  ASSERT_TRUE(stream->Write(list));
+  reflection::ServerReflectionResponse listed;
+  ASSERT_TRUE(stream->Read(&listed));
+  std::vector<std::string> services;
+  for (const auto& s : listed.list_services_response().service()) {
+    services.push_back(s.name());
+  }
+  EXPECT_THAT(services, Contains("scopekeeper.v1.Authorizer"));
+  EXPECT_THAT(services, Contains("scopekeeper.v1.Admin"));
+  EXPECT_THAT(services, Contains("grpc.health.v1.Health"));
+
+  reflection::ServerReflectionRequest symbol;
+  symbol.set_file_containing_symbol("scopekeeper.v1.Authorizer");
+  ASSERT_TRUE(stream->Write(symbol));
+  reflection::ServerReflectionResponse file;
+  ASSERT_TRUE(stream->Read(&file));
+  ASSERT_GT(file.file_descriptor_response().file_descriptor_proto_size(), 0);
+  stream->WritesDone();
+  EXPECT_TRUE(stream->Finish().ok());
+}
+
+TEST(ServerStartTest, InvalidPolicyFileRefusesToStartNamingTheEntry) {
+  const std::string dir = absl::StrCat(getenv("TEST_TMPDIR"), "/badpolicy");
+  const std::string policy = dir + ".json";
+  std::ofstream(policy) << R"({"scopes":[{"name":"a"}],"apis":[{"name":"shop",
+      "routes":[{"method":"GET","path":"/x","requirement":{"allOf":["b"]}}]}]})";
+  ServerOptions options;
+  options.listen = "127.0.0.1:0";
+  options.data_dir = dir;
+  options.policy_file = policy;
+  auto server = ScopekeeperServer::Start(options);
+  ASSERT_FALSE(server.ok());
+  EXPECT_THAT(server.status().message(), HasSubstr("apis[\"shop\"].routes[0]"));
+  EXPECT_THAT(server.status().message(), HasSubstr(policy));
+}
+
+}  // namespace
+}  // namespace scopekeeper

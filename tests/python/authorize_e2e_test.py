@@ -1,0 +1,249 @@
+"""End-to-end test of the real scopekeeper binary from a Python gRPC client.
+
+Starts the server on port 0 with the RxScale example policy and a fresh data
+directory, then drives it through stubs generated from the .proto at test time
+(scripts/sk_proto.py): an allowed and a denied decision, admin authentication,
+revocation taking effect on the very next Authorize, server reflection and
+health, and a clean exit on SIGTERM.
+
+Under Bazel (//tests/python:authorize_e2e_test) the paths come from the
+SK_* environment variables set by run_py_test.sh. From a checkout, after
+`bazel build //server:scopekeeper`:
+    /usr/bin/python3 -m unittest -v tests/python/authorize_e2e_test.py
+"""
+
+import collections
+import ctypes
+import os
+import queue
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+_REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _path(env_name, repo_relative):
+    return os.environ.get(env_name) or os.path.join(_REPO, repo_relative)
+
+
+SERVER_BIN = _path("SK_SERVER_BIN", "bazel-bin/server/scopekeeper")
+PROTO_FILE = _path("SK_PROTO_FILE", "proto/scopekeeper/v1/scopekeeper.proto")
+POLICY_FILE = _path("SK_POLICY_FILE", "examples/policies/rxscale.json")
+SK_PROTO_PY = _path("SK_PROTO_PY", "scripts/sk_proto.py")
+
+sys.path.insert(0, os.path.dirname(SK_PROTO_PY))
+import grpc  # noqa: E402
+import sk_proto  # noqa: E402
+from google.protobuf import descriptor_pb2  # noqa: E402
+
+STARTUP_DEADLINE_S = 30
+RPC_TIMEOUT_S = 10
+LISTENING = re.compile(r"listening on 127\.0\.0\.1:(\d+)")
+PREFIX = "/v1/external-pharmacy-api-v1"
+ORG = "org_e2e"
+
+
+def _die_with_parent():
+    """preexec_fn: SIGTERM the server if this test process dies first."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+class ServerProcess:
+    """The scopekeeper binary as a child process, its output drained by a thread."""
+
+    def __init__(self, data_dir):
+        cmd = [SERVER_BIN, "--listen=127.0.0.1:0", "--data_dir=" + data_dir,
+               "--policy_file=" + POLICY_FILE]
+        # stdout is merged into the stderr pipe so a log line is never missed
+        # (or left to block the server) whichever stream the server uses.
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
+        self.output = collections.deque(maxlen=200)  # last lines, for failure messages
+        self._lines = queue.Queue()
+        self._drainer = threading.Thread(target=self._drain, name="server-output", daemon=True)
+        self._drainer.start()
+
+    def _drain(self):
+        for raw in self.proc.stdout:
+            line = raw.decode("utf-8", "replace").rstrip("\n")
+            self.output.append(line)
+            self._lines.put(line)
+        self._lines.put(None)  # EOF: the server closed its output or exited
+
+    def log_tail(self):
+        return "\n".join(self.output) or "(no output)"
+
+    def wait_for_port(self):
+        """Returns the port from the `listening on 127.0.0.1:PORT` line."""
+        deadline = time.monotonic() + STARTUP_DEADLINE_S
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError("no 'listening on 127.0.0.1:PORT' line within %d s; output:\n%s"
+                                     % (STARTUP_DEADLINE_S, self.log_tail()))
+            try:
+                line = self._lines.get(timeout=remaining)
+            except queue.Empty:
+                continue
+            if line is None:
+                rc = self.proc.wait(timeout=STARTUP_DEADLINE_S)
+                raise AssertionError("server exited (status %s) before listening; output:\n%s"
+                                     % (rc, self.log_tail()))
+            m = LISTENING.search(line)
+            if m:
+                return int(m.group(1))
+
+    def terminate(self, timeout):
+        """SIGTERM, then the exit status (SIGKILL and None if it hangs)."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            rc = None
+        self._drainer.join(timeout=5)
+        return rc
+
+
+class AuthorizeE2ETest(unittest.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        tmp = os.environ.get("TEST_TMPDIR")
+        if not tmp:
+            tmp = tempfile.mkdtemp(prefix="scopekeeper-e2e-")
+            cls.addClassCleanup(shutil.rmtree, tmp, True)
+        stubs = sk_proto.load(cache_dir=os.path.join(tmp, "pystubs"), proto_file=PROTO_FILE,
+                              with_reflection=True)
+        cls.pb2, cls.reflection_pb2 = stubs.pb2, stubs.reflection_pb2
+        cls.data_dir = os.path.join(tmp, "data")
+        if not os.access(SERVER_BIN, os.X_OK):
+            raise AssertionError(SERVER_BIN + " is missing; run `bazel build //server:scopekeeper`")
+        cls.server = ServerProcess(cls.data_dir)
+        cls.addClassCleanup(cls.server.terminate, 5)  # safety net if setUp fails below
+        port = cls.server.wait_for_port()
+        cls.channel = sk_proto.channel("127.0.0.1:%d" % port)
+        cls.addClassCleanup(cls.channel.close)
+        cls.authorizer = stubs.pb2_grpc.AuthorizerStub(cls.channel)
+        cls.admin = stubs.pb2_grpc.AdminStub(cls.channel)
+        cls.reflection = stubs.reflection_pb2_grpc.ServerReflectionStub(cls.channel)
+        token_file = os.path.join(cls.data_dir, "admin_token")
+        cls.admin_md = sk_proto.admin_metadata(sk_proto.read_admin_token(token_file))
+
+    @classmethod
+    def tearDownClass(cls):
+        rc = cls.server.terminate(timeout=20)
+        if rc != 0:
+            raise AssertionError("after SIGTERM the server exited with %s, want 0; output:\n%s"
+                                 % ("a hang (killed)" if rc is None else rc, cls.server.log_tail()))
+
+    # Helpers.
+
+    def create_key(self, scopes, name):
+        resp = self.admin.CreateKey(
+            self.pb2.CreateKeyRequest(organization_id=ORG, name=name, apis=["external-pharmacy"],
+                                      scopes=scopes),
+            timeout=RPC_TIMEOUT_S, metadata=self.admin_md)
+        self.assertTrue(resp.key.key_id)
+        self.assertTrue(resp.secret.startswith("rxs_ph_"), resp.secret[:10])
+        self.assertGreater(resp.revision, 0)
+        return resp
+
+    def authorize(self, secret, method, path):
+        return self.authorizer.Authorize(
+            self.pb2.AuthorizeRequest(
+                api_key=secret,
+                http=self.pb2.HttpRequestTarget(api="external-pharmacy", method=method, path=path)),
+            timeout=RPC_TIMEOUT_S)
+
+    def reflect(self, **request):
+        responses = list(self.reflection.ServerReflectionInfo(
+            iter([self.reflection_pb2.ServerReflectionRequest(**request)]), timeout=RPC_TIMEOUT_S))
+        self.assertEqual(len(responses), 1)
+        self.assertFalse(responses[0].HasField("error_response"), responses[0].error_response)
+        return responses[0]
+
+    # Tests.
+
+    def test_key_with_scope_is_allowed(self):
+        key = self.create_key(["orders_read"], "e2e allowed")
+        resp = self.authorize(key.secret, "GET", PREFIX + "/pharmacy_orders/")
+        self.assertTrue(resp.allowed, resp)
+        self.assertEqual(resp.reason, self.pb2.ALLOWED)
+        self.assertEqual(resp.http_status, 200)
+        self.assertEqual(resp.matched_route, "GET /pharmacy_orders/")
+        self.assertEqual(resp.key_id, key.key.key_id)
+        self.assertEqual(resp.organization_id, ORG)
+        self.assertEqual(list(resp.missing_scopes), [])
+        self.assertTrue(resp.trace_id)  # generated when the request has none
+
+    def test_key_without_scope_is_denied_with_missing_scope(self):
+        key = self.create_key(["orders_read"], "e2e denied")
+        resp = self.authorize(key.secret, "PATCH", PREFIX + "/pharmacy_orders/x/status")
+        self.assertFalse(resp.allowed, resp)
+        self.assertEqual(resp.reason, self.pb2.INSUFFICIENT_SCOPE)
+        self.assertEqual(list(resp.missing_scopes), ["orders_write"])
+        self.assertEqual(resp.http_status, 403)
+        self.assertEqual(resp.message, "Insufficient scope. Required: orders_write")
+        self.assertEqual(resp.matched_route, "PATCH /pharmacy_orders/{uid}/status")
+
+    def test_admin_call_without_token_is_unauthenticated(self):
+        request = self.pb2.CreateKeyRequest(organization_id=ORG, apis=["external-pharmacy"],
+                                            scopes=["orders_read"])
+        with self.assertRaises(grpc.RpcError) as ctx:
+            self.admin.CreateKey(request, timeout=RPC_TIMEOUT_S)
+        self.assertEqual(ctx.exception.code(), grpc.StatusCode.UNAUTHENTICATED,
+                         ctx.exception.details())
+        with self.assertRaises(grpc.RpcError) as ctx:
+            self.admin.CreateKey(request, timeout=RPC_TIMEOUT_S,
+                                 metadata=sk_proto.admin_metadata("not-the-admin-token"))
+        self.assertIn(ctx.exception.code(),
+                      (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED),
+                      ctx.exception.details())
+
+    def test_revoked_key_is_denied_on_the_next_call(self):
+        key = self.create_key(["orders_read"], "e2e revoked")
+        path = PREFIX + "/pharmacy_orders/"
+        self.assertTrue(self.authorize(key.secret, "GET", path).allowed)
+        revoked = self.admin.RevokeKey(
+            self.pb2.RevokeKeyRequest(key_id=key.key.key_id, reason="e2e"),
+            timeout=RPC_TIMEOUT_S, metadata=self.admin_md)
+        self.assertEqual(revoked.status, self.pb2.REVOKED)
+        resp = self.authorize(key.secret, "GET", path)
+        self.assertFalse(resp.allowed, resp)
+        self.assertEqual(resp.reason, self.pb2.KEY_REVOKED)
+        self.assertEqual(resp.http_status, 401)
+        self.assertEqual(resp.message, "Invalid or expired API key")
+
+    def test_reflection_lists_services_and_describes_authorizer(self):
+        listed = self.reflect(list_services="")
+        names = {s.name for s in listed.list_services_response.service}
+        self.assertLessEqual({"scopekeeper.v1.Authorizer", "scopekeeper.v1.Admin",
+                              "grpc.health.v1.Health"}, names)
+
+        found = self.reflect(file_containing_symbol="scopekeeper.v1.Authorizer")
+        files = [descriptor_pb2.FileDescriptorProto.FromString(b)
+                 for b in found.file_descriptor_response.file_descriptor_proto]
+        methods = {m.name for f in files if f.package == "scopekeeper.v1"
+                   for s in f.service if s.name == "Authorizer" for m in s.method}
+        self.assertIn("Authorize", methods, [f.name for f in files])
+
+    def test_health_check_is_serving(self):
+        # grpc.health.v1.Health/Check with raw bytes: an empty HealthCheckRequest
+        # (service "" = the whole server); the answer is {status: SERVING (1)}.
+        check = self.channel.unary_unary("/grpc.health.v1.Health/Check")
+        self.assertEqual(check(b"", timeout=RPC_TIMEOUT_S), b"\x08\x01")
+
+
+if __name__ == "__main__":
+    unittest.main()
