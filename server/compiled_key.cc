@@ -20,7 +20,7 @@ v1::KeyStatus CompiledKey::StatusAt(absl::Time now) const {
 
 std::shared_ptr<const CompiledKey> CompileKey(
     std::shared_ptr<const storage::KeyRecord> record,
-    const PolicySnapshot& policy) {
+    const PolicySnapshot& policy, const AppDirectory& apps) {
   auto out = std::make_shared<CompiledKey>();
   const v1::Key& key = record->key();
   out->policy_generation = policy.generation();
@@ -43,6 +43,16 @@ std::shared_ptr<const CompiledKey> CompileKey(
   for (const std::string& bundle : key.bundles()) {
     if (const ScopeSet* scopes = policy.FindBundle(bundle)) {
       out->permanent_scopes.AddAll(*scopes);
+    }
+  }
+  if (!key.installation_id().empty()) {
+    if (const v1::Installation* installation =
+            apps.FindInstallation(key.installation_id())) {
+      out->app_id = installation->app_id();
+    }
+    for (const std::string& scope : apps.GrantedScopes(key.installation_id())) {
+      const int id = policy.ScopeId(scope);
+      if (id >= 0) out->permanent_scopes.Add(id);
     }
   }
   out->record = std::move(record);

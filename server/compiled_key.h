@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "server/app_directory.h"
 #include "server/policy.h"
 #include "server/scope_set.h"
 #include "storage/records.pb.h"
@@ -24,7 +25,10 @@ struct CompiledKey {
   bool revoked = false;
   absl::Time expire_time = absl::InfiniteFuture();
   uint64_t api_mask = 0;  // bit i = CompiledApi::index i
-  // Scopes without a time limit: direct grants and bundles' current scopes.
+  // The app of the key's installation ("" when not bound to one).
+  std::string app_id;
+  // Scopes without a time limit: direct grants, bundles' current scopes and
+  // the installation's granted scopes.
   ScopeSet permanent_scopes;
   // Time-limited direct grants: (scope id, expire time).
   std::vector<std::pair<int, absl::Time>> timed_scopes;
@@ -39,12 +43,13 @@ struct CompiledKey {
   v1::KeyStatus StatusAt(absl::Time now) const;
 };
 
-// CompileKey() resolves `record` against `policy`. Grants, bundles and APIs
-// the policy no longer declares are ignored (effective scopes are restricted
-// to declared scopes).
+// CompileKey() resolves `record` against `policy` and `apps`. Grants,
+// bundles and APIs the policy no longer declares are ignored (effective
+// scopes are restricted to declared scopes); a key bound to an installation
+// gets AppDirectory::GrantedScopes() of it.
 std::shared_ptr<const CompiledKey> CompileKey(
     std::shared_ptr<const storage::KeyRecord> record,
-    const PolicySnapshot& policy);
+    const PolicySnapshot& policy, const AppDirectory& apps);
 
 // KeyForApi() returns the public Key message for `compiled` at `now`:
 // metadata with effective_scopes and the derived status filled in.

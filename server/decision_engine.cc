@@ -177,7 +177,8 @@ absl::Status DecisionEngine::LookupKey(absl::string_view api_key, Lookup* out) {
           FromProtoTimeOr(secret.expire_time(), absl::InfiniteFuture());
     }
   }
-  out->entry.key = CompileKey(std::move(shared), *state_->policy());
+  out->entry.key =
+      CompileKey(std::move(shared), *state_->policy(), *state_->apps());
   out->found = true;
   return absl::OkStatus();
 }
@@ -227,10 +228,11 @@ absl::Status DecisionEngine::Decide(const v1::AuthorizeRequest& request,
   std::shared_ptr<const CompiledKey> key = std::move(lookup.entry.key);
   if (key->policy_generation != policy.generation()) {
     // The cache is being recompiled for a new policy: compile this one now.
-    key = CompileKey(key->record, policy);
+    key = CompileKey(key->record, policy, *state_->apps());
   }
   response->set_key_id(key->key_id());
   response->set_organization_id(key->organization_id());
+  response->set_app_id(key->app_id);
   switch (key->StatusAt(now)) {
     case v1::REVOKED:
       Deny(v1::KEY_REVOKED, 401, kInvalidKeyMessage, response);
@@ -328,13 +330,18 @@ absl::Status DecisionEngine::DescribeKey(const v1::DescribeKeyRequest& request,
   }
   std::shared_ptr<const CompiledKey> key = std::move(lookup.entry.key);
   if (key->policy_generation != policy->generation()) {
-    key = CompileKey(key->record, *policy);
+    key = CompileKey(key->record, *policy, *state_->apps());
   }
   if (!request.organization_id().empty() &&
       request.organization_id() != key->organization_id()) {
     return absl::PermissionDeniedError(std::string(kWrongOrgMessage));
   }
   *response->mutable_key() = KeyForApi(*key, *policy, now);
+  if (!key->app_id.empty()) {
+    if (const v1::App* app = state_->apps()->FindApp(key->app_id)) {
+      *response->mutable_app() = *app;
+    }
+  }
   std::vector<std::string> scopes(response->key().effective_scopes().begin(),
                                   response->key().effective_scopes().end());
   std::sort(scopes.begin(), scopes.end());

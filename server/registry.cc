@@ -108,10 +108,23 @@ absl::Status Registry::Load() {
     policy = *std::move(compiled);
   }
   state_->set_policy(policy);
+  std::shared_ptr<const AppDirectory> apps =
+      std::make_shared<const AppDirectory>();
+  SK_RETURN_IF_ERROR(store_->ForEachApp([&](const v1::App& app) {
+    apps = apps->WithApp(app);
+    return absl::OkStatus();
+  }));
+  SK_RETURN_IF_ERROR(
+      store_->ForEachInstallation([&](const v1::Installation& installation) {
+        apps = apps->WithInstallation(installation);
+        return absl::OkStatus();
+      }));
+  state_->set_apps(apps);
   KeyCache& cache = state_->cache();
   SK_RETURN_IF_ERROR(store_->ForEachKey([&](const storage::KeyRecord& r) {
     auto record = std::make_shared<const storage::KeyRecord>(r);
-    std::shared_ptr<const CompiledKey> compiled = CompileKey(record, *policy);
+    std::shared_ptr<const CompiledKey> compiled =
+        CompileKey(record, *policy, *apps);
     for (const storage::SecretHash& secret : record->secrets()) {
       cache.Upsert(SecretDigest::FromBytes(secret.sha256()),
                    {compiled, FromProtoTimeOr(secret.expire_time(),
@@ -141,7 +154,7 @@ absl::StatusOr<uint64_t> Registry::PutPolicy(const v1::Policy& policy,
   revision_ = revision;
   state_->set_policy(snapshot);
   state_->cache().Recompile([&](const std::shared_ptr<const CompiledKey>& key) {
-    return CompileKey(key->record, *snapshot);
+    return CompileKey(key->record, *snapshot, *state_->apps());
   });
   state_->PublishRevision(revision);
   return revision;
@@ -157,7 +170,8 @@ v1::Policy Registry::GetPolicy() const { return state_->policy()->policy(); }
 v1::Key Registry::ToApiKey(const storage::KeyRecord& record) const {
   const std::shared_ptr<const PolicySnapshot> policy = state_->policy();
   return KeyForApi(
-      *CompileKey(std::make_shared<const storage::KeyRecord>(record), *policy),
+      *CompileKey(std::make_shared<const storage::KeyRecord>(record), *policy,
+                  *state_->apps()),
       *policy, clock_->Now());
 }
 
@@ -206,7 +220,7 @@ absl::StatusOr<uint64_t> Registry::CommitKeyChange(
   // Durable: now make the decision path see it before returning.
   auto record = std::make_shared<const storage::KeyRecord>(*new_record);
   std::shared_ptr<const CompiledKey> compiled =
-      CompileKey(record, *state_->policy());
+      CompileKey(record, *state_->policy(), *state_->apps());
   absl::flat_hash_set<std::string> kept;
   for (const storage::SecretHash& secret : record->secrets()) {
     kept.insert(secret.sha256());
@@ -251,9 +265,18 @@ absl::StatusOr<v1::CreateKeyResponse> Registry::CreateKey(
   if (!request.installation_id().empty()) {
     SK_RETURN_IF_ERROR(
         ValidateId("installation_id", request.installation_id()));
-    // Installations are not modelled yet: none exists.
-    return absl::NotFoundError(absl::StrCat("installation_id: no installation ",
-                                            Quote(request.installation_id())));
+    const v1::Installation* installation =
+        state_->apps()->FindInstallation(request.installation_id());
+    if (installation == nullptr) {
+      return absl::NotFoundError(
+          absl::StrCat("installation_id: no installation ",
+                       Quote(request.installation_id())));
+    }
+    if (installation->organization_id() != request.organization_id()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "installation_id: installation ", Quote(request.installation_id()),
+          " belongs to another organization"));
+    }
   }
   if (request.has_expire_time()) {
     SK_RETURN_IF_ERROR(
@@ -276,6 +299,7 @@ absl::StatusOr<v1::CreateKeyResponse> Registry::CreateKey(
   for (const std::string& api : request.apis())
     AddUnique(key->mutable_apis(), api);
   key->set_environment(request.environment());
+  key->set_installation_id(request.installation_id());
   for (const std::string& scope : request.scopes()) {
     const bool seen =
         std::any_of(key->grants().begin(), key->grants().end(),
@@ -508,6 +532,152 @@ absl::StatusOr<v1::CreateKeyResponse> Registry::RotateKey(
   *response.mutable_key() = ToApiKey(next);
   response.set_secret(std::move(secret.secret));
   response.set_revision(revision);
+  return response;
+}
+
+absl::Status Registry::CommitAppChange(storage::Mutation m,
+                                       std::shared_ptr<const AppDirectory> apps,
+                                       absl::string_view app_id) {
+  const uint64_t revision = m.revision;
+  SK_RETURN_IF_ERROR(store_->Commit(m));
+  revision_ = revision;
+  state_->set_apps(apps);
+  const std::shared_ptr<const PolicySnapshot> policy = state_->policy();
+  state_->cache().Recompile([&](const std::shared_ptr<const CompiledKey>& key)
+                                -> std::shared_ptr<const CompiledKey> {
+    const std::string& installation_id = key->record->key().installation_id();
+    if (installation_id.empty()) return key;
+    const v1::Installation* installation =
+        apps->FindInstallation(installation_id);
+    if (installation == nullptr || installation->app_id() != app_id) {
+      return key;
+    }
+    return CompileKey(key->record, *policy, *apps);
+  });
+  state_->PublishRevision(revision);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::App> Registry::PutApp(const v1::PutAppRequest& request,
+                                         absl::string_view actor) {
+  const v1::App& app = request.app();
+  SK_RETURN_IF_ERROR(ValidateId("app.app_id", app.app_id()));
+  if (!app.slug().empty())
+    SK_RETURN_IF_ERROR(ValidateId("app.slug", app.slug()));
+  if (!app.live_version_id().empty()) {
+    SK_RETURN_IF_ERROR(
+        ValidateId("app.live_version_id", app.live_version_id()));
+  }
+  const std::shared_ptr<const PolicySnapshot> policy = state_->policy();
+  SK_RETURN_IF_ERROR(ValidateScopes(*policy, app.requested_scopes(),
+                                    "app.requested_scopes", false));
+  v1::App stored = app;
+  stored.clear_requested_scopes();
+  for (const std::string& scope : app.requested_scopes()) {
+    AddUnique(stored.mutable_requested_scopes(), scope);
+  }
+
+  std::lock_guard<std::mutex> lock(write_mu_);
+  storage::Mutation m;
+  m.revision = revision_ + 1;
+  m.put_apps.push_back(stored);
+  m.audit_event =
+      NewAuditEvent(m.revision, "PutApp", actor, nullptr, ToJson(stored));
+  std::shared_ptr<const AppDirectory> apps = state_->apps()->WithApp(stored);
+  SK_RETURN_IF_ERROR(CommitAppChange(std::move(m), apps, stored.app_id()));
+  return stored;
+}
+
+absl::StatusOr<v1::Installation> Registry::ApproveInstallation(
+    const v1::ApproveInstallationRequest& request, absl::string_view actor) {
+  SK_RETURN_IF_ERROR(ValidateId("organization_id", request.organization_id()));
+  SK_RETURN_IF_ERROR(ValidateId("app_id", request.app_id()));
+  const std::shared_ptr<const PolicySnapshot> policy = state_->policy();
+  SK_RETURN_IF_ERROR(ValidateScopes(*policy, request.approved_scopes(),
+                                    "approved_scopes", false));
+
+  std::lock_guard<std::mutex> lock(write_mu_);
+  const std::shared_ptr<const AppDirectory> current = state_->apps();
+  const v1::App* app = current->FindApp(request.app_id());
+  if (app == nullptr) {
+    return absl::NotFoundError(
+        absl::StrCat("app_id: no app ", Quote(request.app_id())));
+  }
+  v1::Installation installation;
+  if (const v1::Installation* existing = current->FindInstallationOf(
+          request.organization_id(), request.app_id())) {
+    installation.set_installation_id(existing->installation_id());
+  } else {
+    SK_ASSIGN_OR_RETURN(std::string id, GenerateId("inst"));
+    installation.set_installation_id(std::move(id));
+  }
+  installation.set_app_id(request.app_id());
+  installation.set_organization_id(request.organization_id());
+  for (int i = 0; i < request.approved_scopes_size(); ++i) {
+    const std::string& scope = request.approved_scopes(i);
+    const auto& requested = app->requested_scopes();
+    if (std::find(requested.begin(), requested.end(), scope) ==
+        requested.end()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("approved_scopes[", i, "]: app ", Quote(app->app_id()),
+                       " does not request scope ", Quote(scope)));
+    }
+    AddUnique(installation.mutable_approved_scopes(), scope);
+  }
+  *installation.mutable_approve_time() = ToProtoTime(clock_->Now());
+
+  storage::Mutation m;
+  m.revision = revision_ + 1;
+  m.put_installations.push_back(installation);
+  m.audit_event = NewAuditEvent(m.revision, "ApproveInstallation", actor,
+                                nullptr, ToJson(installation));
+  m.audit_event->set_organization_id(request.organization_id());
+  std::shared_ptr<const AppDirectory> apps =
+      current->WithInstallation(installation);
+  SK_RETURN_IF_ERROR(CommitAppChange(std::move(m), apps, request.app_id()));
+  return apps->WithPending(installation);
+}
+
+absl::StatusOr<v1::Installation> Registry::GetInstallation(
+    const v1::GetInstallationRequest& request) const {
+  SK_RETURN_IF_ERROR(ValidateId("organization_id", request.organization_id()));
+  SK_RETURN_IF_ERROR(ValidateId("app_id", request.app_id()));
+  const std::shared_ptr<const AppDirectory> apps = state_->apps();
+  const v1::Installation* installation =
+      apps->FindInstallationOf(request.organization_id(), request.app_id());
+  if (installation == nullptr) {
+    return absl::NotFoundError(
+        absl::StrCat("no installation of app ", Quote(request.app_id()),
+                     " by organization ", Quote(request.organization_id())));
+  }
+  return apps->WithPending(*installation);
+}
+
+absl::StatusOr<v1::ListAuditEventsResponse> Registry::ListAuditEvents(
+    const v1::ListAuditEventsRequest& request) {
+  storage::AuditFilter filter;
+  if (!request.key_id().empty()) {
+    SK_RETURN_IF_ERROR(ValidateId("key_id", request.key_id()));
+    filter.key_id = request.key_id();
+  }
+  if (!request.organization_id().empty()) {
+    SK_RETURN_IF_ERROR(
+        ValidateId("organization_id", request.organization_id()));
+    filter.organization_id = request.organization_id();
+  }
+  if (request.page_size() < 0) {
+    return absl::InvalidArgumentError("page_size: must not be negative");
+  }
+  filter.after_revision = request.after_revision();
+  const int page_size = request.page_size() == 0
+                            ? kDefaultPageSize
+                            : std::min(request.page_size(), kMaxPageSize);
+  SK_ASSIGN_OR_RETURN(std::vector<v1::AuditEvent> events,
+                      store_->ListAuditEvents(filter, page_size));
+  v1::ListAuditEventsResponse response;
+  for (v1::AuditEvent& event : events) {
+    *response.add_events() = std::move(event);
+  }
   return response;
 }
 

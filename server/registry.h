@@ -62,6 +62,24 @@ class Registry {
   absl::StatusOr<v1::CreateKeyResponse> RotateKey(
       const v1::RotateKeyRequest& request, absl::string_view actor);
 
+  // PutApp() creates or replaces an app. Keys of its installations get the
+  // new approved ∩ requested set before it returns: scopes the app drops are
+  // lost at once, scopes it adds stay pending until approved.
+  absl::StatusOr<v1::App> PutApp(const v1::PutAppRequest& request,
+                                 absl::string_view actor);
+  // ApproveInstallation() creates the organization's installation of the app
+  // or replaces its approved set (keeping its installation_id). Every
+  // approved scope must be requested by the app now.
+  absl::StatusOr<v1::Installation> ApproveInstallation(
+      const v1::ApproveInstallationRequest& request, absl::string_view actor);
+  absl::StatusOr<v1::Installation> GetInstallation(
+      const v1::GetInstallationRequest& request) const;
+
+  // ListAuditEvents() pages through audit events oldest first; the next
+  // page is after the last returned event's revision.
+  absl::StatusOr<v1::ListAuditEventsResponse> ListAuditEvents(
+      const v1::ListAuditEventsRequest& request);
+
  private:
   absl::StatusOr<storage::KeyRecord> ReadKeyForUpdate(absl::string_view key_id)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
@@ -79,6 +97,13 @@ class Registry {
                                absl::string_view actor, const v1::Key* key,
                                std::string detail) const;
   v1::Key ToApiKey(const storage::KeyRecord& record) const;
+  // CommitAppChange() writes `m` (apps/installations + audit event at
+  // revision_+1), then swaps in `apps` and recompiles the cached keys bound
+  // to an installation of `app_id`.
+  absl::Status CommitAppChange(storage::Mutation m,
+                               std::shared_ptr<const AppDirectory> apps,
+                               absl::string_view app_id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
 
   storage::Store* const store_;
   ServingState* const state_;

@@ -152,4 +152,37 @@ grpc::ServerUnaryReactor* AdminService::RotateKey(
   });
 }
 
+grpc::ServerUnaryReactor* AdminService::PutApp(
+    grpc::CallbackServerContext* context, const v1::PutAppRequest* request,
+    v1::App* response) {
+  return Run(context, [&](absl::string_view actor) {
+    return Assign(registry_->PutApp(*request, actor), response);
+  });
+}
+
+grpc::ServerUnaryReactor* AdminService::ApproveInstallation(
+    grpc::CallbackServerContext* context,
+    const v1::ApproveInstallationRequest* request, v1::Installation* response) {
+  return Run(context, [&](absl::string_view actor) {
+    return Assign(registry_->ApproveInstallation(*request, actor), response);
+  });
+}
+
+grpc::ServerUnaryReactor* AdminService::GetInstallation(
+    grpc::CallbackServerContext* context,
+    const v1::GetInstallationRequest* request, v1::Installation* response) {
+  return Run(context, [&](absl::string_view) {
+    return Assign(registry_->GetInstallation(*request), response);
+  });
+}
+
+grpc::ServerUnaryReactor* AdminService::ListAuditEvents(
+    grpc::CallbackServerContext* context,
+    const v1::ListAuditEventsRequest* request,
+    v1::ListAuditEventsResponse* response) {
+  return Run(context, [&](absl::string_view) {
+    return Assign(registry_->ListAuditEvents(*request), response);
+  });
+}
+
 }  // namespace scopekeeper

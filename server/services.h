@@ -65,6 +65,21 @@ class AdminService final : public v1::Admin::CallbackService {
   grpc::ServerUnaryReactor* RotateKey(grpc::CallbackServerContext* context,
                                       const v1::RotateKeyRequest* request,
                                       v1::CreateKeyResponse* response) override;
+  grpc::ServerUnaryReactor* PutApp(grpc::CallbackServerContext* context,
+                                   const v1::PutAppRequest* request,
+                                   v1::App* response) override;
+  grpc::ServerUnaryReactor* ApproveInstallation(
+      grpc::CallbackServerContext* context,
+      const v1::ApproveInstallationRequest* request,
+      v1::Installation* response) override;
+  grpc::ServerUnaryReactor* GetInstallation(
+      grpc::CallbackServerContext* context,
+      const v1::GetInstallationRequest* request,
+      v1::Installation* response) override;
+  grpc::ServerUnaryReactor* ListAuditEvents(
+      grpc::CallbackServerContext* context,
+      const v1::ListAuditEventsRequest* request,
+      v1::ListAuditEventsResponse* response) override;
 
  private:
   // Authenticates, then runs fn(actor) -> absl::Status, finishing the call.

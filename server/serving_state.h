@@ -1,6 +1,7 @@
-// ServingState: what decisions read: the policy in force, the key cache and
-// the applied revision. Written only by the Registry (one writer at a time);
-// read concurrently by any number of decisions.
+// ServingState: what decisions read: the policy in force, the apps and
+// installations, the key cache and the applied revision. Written only by the
+// Registry (one writer at a time); read concurrently by any number of
+// decisions.
 #ifndef SCOPEKEEPER_SERVER_SERVING_STATE_H_
 #define SCOPEKEEPER_SERVER_SERVING_STATE_H_
 
@@ -12,6 +13,7 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "server/app_directory.h"
 #include "server/key_cache.h"
 #include "server/policy.h"
 
@@ -20,7 +22,9 @@ namespace scopekeeper {
 // Thread-safe.
 class ServingState {
  public:
-  ServingState() : policy_(PolicySnapshot::Empty()) {}
+  ServingState()
+      : policy_(PolicySnapshot::Empty()),
+        apps_(std::make_shared<const AppDirectory>()) {}
 
   // policy() is the snapshot in force (never null).
   std::shared_ptr<const PolicySnapshot> policy() const {
@@ -28,6 +32,15 @@ class ServingState {
   }
   void set_policy(std::shared_ptr<const PolicySnapshot> policy) {
     std::atomic_store_explicit(&policy_, std::move(policy),
+                               std::memory_order_release);
+  }
+
+  // apps() is the app directory in force (never null).
+  std::shared_ptr<const AppDirectory> apps() const {
+    return std::atomic_load_explicit(&apps_, std::memory_order_acquire);
+  }
+  void set_apps(std::shared_ptr<const AppDirectory> apps) {
+    std::atomic_store_explicit(&apps_, std::move(apps),
                                std::memory_order_release);
   }
 
@@ -49,6 +62,7 @@ class ServingState {
 
  private:
   std::shared_ptr<const PolicySnapshot> policy_;  // atomic_load/store only
+  std::shared_ptr<const AppDirectory> apps_;      // atomic_load/store only
   KeyCache cache_;
   std::atomic<uint64_t> revision_{0};
   mutable std::mutex wait_mu_;

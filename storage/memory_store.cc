@@ -5,67 +5,23 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "server/status_macros.h"
+#include "storage/mutation_check.h"
 
 namespace scopekeeper::storage {
 namespace {
 
-constexpr size_t kSha256Size = 32;
-
-// The checks of a Mutation that need no stored state; RocksDbStore makes the
-// same ones, in the same order, with the same codes.
-absl::Status ValidateMutation(const Mutation& m) {
-  if (m.audit_event.has_value() && m.audit_event->revision() != m.revision) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("audit_event.revision: is ", m.audit_event->revision(),
-                     ", must equal the mutation's revision ", m.revision));
+// ForEachCopy() calls `fn` on each value of a copy of `map` taken under `mu`.
+template <typename T>
+absl::Status ForEachCopy(std::mutex& mu, const std::map<std::string, T>& map,
+                         const std::function<absl::Status(const T&)>& fn) {
+  std::vector<T> values;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    values.reserve(map.size());
+    for (const auto& [id, value] : map) values.push_back(value);
   }
-  std::set<std::string> key_ids;
-  for (size_t i = 0; i < m.put_keys.size(); ++i) {
-    const v1::Key& key = m.put_keys[i].key();
-    if (key.key_id().empty()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("put_keys[", i, "].key.key_id: must not be empty"));
-    }
-    if (!key_ids.insert(key.key_id()).second) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("put_keys[", i, "].key.key_id: \"",
-                       absl::CHexEscape(key.key_id()), "\" is put twice"));
-    }
-    if (key.organization_id().find('\0') != std::string::npos) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "put_keys[", i, "].key.organization_id: must not contain NUL"));
-    }
-    for (int j = 0; j < m.put_keys[i].secrets_size(); ++j) {
-      const std::string& sha256 = m.put_keys[i].secrets(j).sha256();
-      if (sha256.size() != kSha256Size) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("put_keys[", i, "].secrets[", j,
-                         "].sha256: must be 32 bytes, is ", sha256.size()));
-      }
-    }
-  }
+  for (const T& value : values) SK_RETURN_IF_ERROR(fn(value));
   return absl::OkStatus();
-}
-
-absl::Status CheckLimit(int limit) {
-  if (limit <= 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("limit: must be positive, is ", limit));
-  }
-  return absl::OkStatus();
-}
-
-absl::Status HashTakenError(const std::string& sha256,
-                            const std::string& owner) {
-  return absl::AlreadyExistsError(absl::StrCat(
-      "secret hash ", absl::BytesToHexString(sha256),
-      " already belongs to key \"", absl::CHexEscape(owner), "\""));
-}
-
-bool Matches(const AuditFilter& filter, const v1::AuditEvent& event) {
-  return (filter.key_id.empty() || event.key_id() == filter.key_id) &&
-         (filter.organization_id.empty() ||
-          event.organization_id() == filter.organization_id);
 }
 
 }  // namespace
@@ -127,6 +83,10 @@ absl::Status MemoryStore::Commit(const Mutation& m) {
     keys_[key_id] = record;
   }
   if (m.put_policy.has_value()) policy_ = *m.put_policy;
+  for (const v1::App& app : m.put_apps) apps_[app.app_id()] = app;
+  for (const v1::Installation& installation : m.put_installations) {
+    installations_[installation.installation_id()] = installation;
+  }
   if (m.audit_event.has_value()) audit_[m.revision] = *m.audit_event;
   revision_ = m.revision;
   return absl::OkStatus();
@@ -178,14 +138,17 @@ absl::StatusOr<std::vector<KeyRecord>> MemoryStore::ListKeys(
 
 absl::Status MemoryStore::ForEachKey(
     const std::function<absl::Status(const KeyRecord&)>& fn) {
-  std::vector<KeyRecord> records;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    records.reserve(keys_.size());
-    for (const auto& [key_id, record] : keys_) records.push_back(record);
-  }
-  for (const KeyRecord& record : records) SK_RETURN_IF_ERROR(fn(record));
-  return absl::OkStatus();
+  return ForEachCopy(mu_, keys_, fn);
+}
+
+absl::Status MemoryStore::ForEachApp(
+    const std::function<absl::Status(const v1::App&)>& fn) {
+  return ForEachCopy(mu_, apps_, fn);
+}
+
+absl::Status MemoryStore::ForEachInstallation(
+    const std::function<absl::Status(const v1::Installation&)>& fn) {
+  return ForEachCopy(mu_, installations_, fn);
 }
 
 absl::StatusOr<std::optional<v1::Policy>> MemoryStore::GetPolicy() {
@@ -200,7 +163,7 @@ absl::StatusOr<std::vector<v1::AuditEvent>> MemoryStore::ListAuditEvents(
   std::lock_guard<std::mutex> lock(mu_);
   for (auto it = audit_.upper_bound(filter.after_revision);
        it != audit_.end() && out.size() < static_cast<size_t>(limit); ++it) {
-    if (Matches(filter, it->second)) out.push_back(it->second);
+    if (MatchesAuditFilter(filter, it->second)) out.push_back(it->second);
   }
   return out;
 }

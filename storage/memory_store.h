@@ -20,8 +20,8 @@
 
 namespace scopekeeper::storage {
 
-// Thread-safe: every method takes one std::mutex (TSan sees it). ForEachKey()
-// calls `fn` on a copy taken under the lock, so `fn` may call the store.
+// Thread-safe: every method takes one std::mutex (TSan sees it). ForEach*()
+// call `fn` on a copy taken under the lock, so `fn` may call the store.
 class MemoryStore final : public Store {
  public:
   MemoryStore() = default;
@@ -39,6 +39,10 @@ class MemoryStore final : public Store {
       int limit) override;
   absl::Status ForEachKey(
       const std::function<absl::Status(const KeyRecord&)>& fn) override;
+  absl::Status ForEachApp(
+      const std::function<absl::Status(const v1::App&)>& fn) override;
+  absl::Status ForEachInstallation(
+      const std::function<absl::Status(const v1::Installation&)>& fn) override;
   absl::StatusOr<std::optional<v1::Policy>> GetPolicy() override;
   absl::StatusOr<std::vector<v1::AuditEvent>> ListAuditEvents(
       const AuditFilter& filter, int limit) override;
@@ -53,6 +57,8 @@ class MemoryStore final : public Store {
   std::map<std::string, std::set<std::string>> key_ids_by_org_
       ABSL_GUARDED_BY(mu_);
   std::optional<v1::Policy> policy_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, v1::App> apps_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, v1::Installation> installations_ ABSL_GUARDED_BY(mu_);
   std::map<uint64_t, v1::AuditEvent> audit_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -18,12 +18,12 @@
 #include "rocksdb/table.h"
 #include "rocksdb/write_batch.h"
 #include "server/status_macros.h"
+#include "storage/mutation_check.h"
 
 namespace scopekeeper::storage {
 namespace {
 
 constexpr uint64_t kFormatVersion = 1;
-constexpr size_t kSha256Size = 32;
 
 constexpr absl::string_view kFormatKey = "meta/format";
 constexpr absl::string_view kRevisionKey = "meta/revision";
@@ -32,7 +32,8 @@ constexpr absl::string_view kKeyPrefix = "key/";
 constexpr absl::string_view kHashPrefix = "hash/";
 constexpr absl::string_view kOrgPrefix = "org/";
 constexpr absl::string_view kAuditPrefix = "audit/";
-// Reserved for later record types: "app/", "inst/".
+constexpr absl::string_view kAppPrefix = "app/";
+constexpr absl::string_view kInstallationPrefix = "inst/";
 
 rocksdb::Slice ToSlice(absl::string_view s) {
   return rocksdb::Slice(s.data(), s.size());
@@ -201,62 +202,6 @@ class ScopedSnapshot {
   rocksdb::DB* const db_;
   const rocksdb::Snapshot* const snapshot_;
 };
-
-// The checks of a Mutation that need no stored state; MemoryStore makes the
-// same ones, in the same order, with the same codes.
-absl::Status ValidateMutation(const Mutation& m) {
-  if (m.audit_event.has_value() && m.audit_event->revision() != m.revision) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("audit_event.revision: is ", m.audit_event->revision(),
-                     ", must equal the mutation's revision ", m.revision));
-  }
-  std::set<std::string> key_ids;
-  for (size_t i = 0; i < m.put_keys.size(); ++i) {
-    const v1::Key& key = m.put_keys[i].key();
-    if (key.key_id().empty()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("put_keys[", i, "].key.key_id: must not be empty"));
-    }
-    if (!key_ids.insert(key.key_id()).second) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("put_keys[", i, "].key.key_id: \"",
-                       absl::CHexEscape(key.key_id()), "\" is put twice"));
-    }
-    if (key.organization_id().find('\0') != std::string::npos) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "put_keys[", i, "].key.organization_id: must not contain NUL"));
-    }
-    for (int j = 0; j < m.put_keys[i].secrets_size(); ++j) {
-      const std::string& sha256 = m.put_keys[i].secrets(j).sha256();
-      if (sha256.size() != kSha256Size) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("put_keys[", i, "].secrets[", j,
-                         "].sha256: must be 32 bytes, is ", sha256.size()));
-      }
-    }
-  }
-  return absl::OkStatus();
-}
-
-absl::Status CheckLimit(int limit) {
-  if (limit <= 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("limit: must be positive, is ", limit));
-  }
-  return absl::OkStatus();
-}
-
-absl::Status HashTakenError(absl::string_view sha256, absl::string_view owner) {
-  return absl::AlreadyExistsError(absl::StrCat(
-      "secret hash ", absl::BytesToHexString(sha256),
-      " already belongs to key \"", absl::CHexEscape(owner), "\""));
-}
-
-bool Matches(const AuditFilter& filter, const v1::AuditEvent& event) {
-  return (filter.key_id.empty() || event.key_id() == filter.key_id) &&
-         (filter.organization_id.empty() ||
-          event.organization_id() == filter.organization_id);
-}
 
 // Directory checks before RocksDB touches `path`: it must be missing, empty,
 // or hold a RocksDB database. Returns whether it holds one.
@@ -449,6 +394,18 @@ absl::Status RocksDbStore::Commit(const Mutation& m) {
                         SerializeRecord(*m.put_policy, kPolicyKey));
     batch.Put(ToSlice(kPolicyKey), ToSlice(value));
   }
+  for (const v1::App& app : m.put_apps) {
+    const std::string key = absl::StrCat(kAppPrefix, app.app_id());
+    SK_ASSIGN_OR_RETURN(const std::string value, SerializeRecord(app, key));
+    batch.Put(ToSlice(key), ToSlice(value));
+  }
+  for (const v1::Installation& installation : m.put_installations) {
+    const std::string key =
+        absl::StrCat(kInstallationPrefix, installation.installation_id());
+    SK_ASSIGN_OR_RETURN(const std::string value,
+                        SerializeRecord(installation, key));
+    batch.Put(ToSlice(key), ToSlice(value));
+  }
   if (m.audit_event.has_value()) {
     const std::string key = AuditKey(m.revision);
     SK_ASSIGN_OR_RETURN(const std::string value,
@@ -562,6 +519,35 @@ absl::Status RocksDbStore::ForEachKey(
                     });
 }
 
+namespace {
+
+// ForEachRecord() parses every record under `prefix` as a T and calls `fn`.
+template <typename T>
+absl::Status ForEachRecord(rocksdb::DB* db, absl::string_view prefix,
+                           const std::function<absl::Status(const T&)>& fn) {
+  return ScanPrefix(
+      db, rocksdb::ReadOptions(), prefix, prefix,
+      [&](const rocksdb::Slice& key,
+          const rocksdb::Slice& value) -> absl::StatusOr<bool> {
+        T record;
+        SK_RETURN_IF_ERROR(ParseRecord(value, ToView(key), &record));
+        SK_RETURN_IF_ERROR(fn(record));
+        return true;
+      });
+}
+
+}  // namespace
+
+absl::Status RocksDbStore::ForEachApp(
+    const std::function<absl::Status(const v1::App&)>& fn) {
+  return ForEachRecord<v1::App>(db_.get(), kAppPrefix, fn);
+}
+
+absl::Status RocksDbStore::ForEachInstallation(
+    const std::function<absl::Status(const v1::Installation&)>& fn) {
+  return ForEachRecord<v1::Installation>(db_.get(), kInstallationPrefix, fn);
+}
+
 absl::StatusOr<std::optional<v1::Policy>> RocksDbStore::GetPolicy() {
   rocksdb::PinnableSlice value;
   SK_ASSIGN_OR_RETURN(
@@ -585,7 +571,8 @@ absl::StatusOr<std::vector<v1::AuditEvent>> RocksDbStore::ListAuditEvents(
                      const rocksdb::Slice& value) -> absl::StatusOr<bool> {
                    v1::AuditEvent event;
                    SK_RETURN_IF_ERROR(ParseRecord(value, ToView(key), &event));
-                   if (Matches(filter, event)) out.push_back(std::move(event));
+                   if (MatchesAuditFilter(filter, event))
+                     out.push_back(std::move(event));
                    return out.size() < static_cast<size_t>(limit);
                  }));
   return out;

@@ -67,6 +67,10 @@ class RocksDbStore final : public Store {
       int limit) override;
   absl::Status ForEachKey(
       const std::function<absl::Status(const KeyRecord&)>& fn) override;
+  absl::Status ForEachApp(
+      const std::function<absl::Status(const v1::App&)>& fn) override;
+  absl::Status ForEachInstallation(
+      const std::function<absl::Status(const v1::Installation&)>& fn) override;
   absl::StatusOr<std::optional<v1::Policy>> GetPolicy() override;
   absl::StatusOr<std::vector<v1::AuditEvent>> ListAuditEvents(
       const AuditFilter& filter, int limit) override;

@@ -30,6 +30,10 @@ struct Mutation {
   std::vector<KeyRecord> put_keys;
   // Replaces the policy when set.
   std::optional<v1::Policy> put_policy;
+  // Full new app records, by app_id.
+  std::vector<v1::App> put_apps;
+  // Full new installation records, by installation_id.
+  std::vector<v1::Installation> put_installations;
   // Recorded under `revision`; its revision field must equal it.
   std::optional<v1::AuditEvent> audit_event;
 };
@@ -73,6 +77,13 @@ class Store {
   // (and returning) the first non-OK status `fn` returns.
   virtual absl::Status ForEachKey(
       const std::function<absl::Status(const KeyRecord&)>& fn) = 0;
+
+  // ForEachApp() and ForEachInstallation() call `fn` for every record, in id
+  // order, stopping at (and returning) the first non-OK status of `fn`.
+  virtual absl::Status ForEachApp(
+      const std::function<absl::Status(const v1::App&)>& fn) = 0;
+  virtual absl::Status ForEachInstallation(
+      const std::function<absl::Status(const v1::Installation&)>& fn) = 0;
 
   // GetPolicy() returns the stored policy, or nullopt if none was ever put.
   virtual absl::StatusOr<std::optional<v1::Policy>> GetPolicy() = 0;

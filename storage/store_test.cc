@@ -295,6 +295,72 @@ TEST_P(StoreTest, RejectedCommitLeavesNothing) {
   EXPECT_THAT(ListedIds("new-org", "", 10), ElementsAre("a"));
 }
 
+// Ids of every record ForEachApp() / ForEachInstallation() visit, in order.
+std::vector<std::string> AppIds(Store& store) {
+  std::vector<std::string> ids;
+  EXPECT_TRUE(store
+                  .ForEachApp([&](const v1::App& app) {
+                    ids.push_back(app.app_id());
+                    return absl::OkStatus();
+                  })
+                  .ok());
+  return ids;
+}
+
+TEST_P(StoreTest, AppsAndInstallationsRoundTripAndReplace) {
+  v1::App b;
+  b.set_app_id("app_b");
+  b.add_requested_scopes("read:patients");
+  v1::App a;
+  a.set_app_id("app_a");
+  v1::Installation inst;
+  inst.set_installation_id("inst_1");
+  inst.set_app_id("app_a");
+  inst.set_organization_id("org");
+  inst.add_approved_scopes("read:patients");
+  Mutation m;
+  m.revision = 1;
+  m.put_apps = {b, a};
+  m.put_installations = {inst};
+  ASSERT_OK(store_->Commit(m));
+  EXPECT_THAT(AppIds(*store_), ElementsAre("app_a", "app_b"));
+
+  b.add_requested_scopes("write:patients");
+  inst.clear_approved_scopes();
+  Mutation replace;
+  replace.revision = 2;
+  replace.put_apps = {b};
+  replace.put_installations = {inst};
+  ASSERT_OK(store_->Commit(replace));
+  std::vector<v1::App> apps;
+  ASSERT_OK(store_->ForEachApp([&](const v1::App& app) {
+    apps.push_back(app);
+    return absl::OkStatus();
+  }));
+  EXPECT_THAT(apps, ElementsAre(EqualsProto(a), EqualsProto(b)));
+  std::vector<v1::Installation> installations;
+  ASSERT_OK(store_->ForEachInstallation([&](const v1::Installation& i) {
+    installations.push_back(i);
+    return absl::OkStatus();
+  }));
+  EXPECT_THAT(installations, ElementsAre(EqualsProto(inst)));
+}
+
+TEST_P(StoreTest, MalformedAppAndInstallationIdsAreRejected) {
+  Mutation empty_app;
+  empty_app.revision = 1;
+  empty_app.put_apps.emplace_back();
+  EXPECT_CODE(store_->Commit(empty_app), absl::StatusCode::kInvalidArgument);
+  Mutation twice;
+  twice.revision = 1;
+  twice.put_installations.resize(2);
+  twice.put_installations[0].set_installation_id("i");
+  twice.put_installations[1].set_installation_id("i");
+  EXPECT_CODE(store_->Commit(twice), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(store_->Revision(), IsOkAndHolds(uint64_t{0}));
+  EXPECT_THAT(AppIds(*store_), IsEmpty());
+}
+
 TEST_P(StoreTest, GetKeyBySecretHashFindsEachSecret) {
   // Binary-safe: hashes of all-zero and all-0xff bytes.
   const std::string zero = Sha('\0');

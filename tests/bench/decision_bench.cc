@@ -47,9 +47,9 @@ struct Fixture {
         key->add_grants()->set_scope(scope);
       }
       secrets.push_back(absl::StrCat("rxs_ph_bench", i, "_padding0123456789"));
-      state.cache().Upsert(
-          HashSecret(secrets.back()),
-          {CompileKey(record, **snapshot), absl::InfiniteFuture()});
+      state.cache().Upsert(HashSecret(secrets.back()),
+                           {CompileKey(record, **snapshot, *state.apps()),
+                            absl::InfiniteFuture()});
     }
     state.PublishRevision(1);
   }
