@@ -2,7 +2,9 @@
 
 #include <regex>
 #include <string>
+#include <thread>
 
+#include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/core_test_env.h"
@@ -367,6 +369,36 @@ TEST_F(DecisionEngineTest, MinRevisionWaitsUntilTheDeadline) {
       env_.engine.Authorize(request, absl::Now() - absl::Seconds(1), &r);
   EXPECT_EQ(s.code(), absl::StatusCode::kDeadlineExceeded);
   EXPECT_THAT(s.message(), HasSubstr("min_revision"));
+}
+
+TEST_F(DecisionEngineTest, MinRevisionWaitsForTheWriteThenSeesIt) {
+  const uint64_t next = env_.state.revision() + 1;
+  v1::AuthorizeResponse waited;
+  absl::Status waited_status;
+  std::string secret;  // written before the waiter can proceed
+  absl::Notification secret_set;
+  std::thread reader([&] {
+    secret_set.WaitForNotification();
+    v1::AuthorizeRequest request;
+    request.set_api_key(secret);
+    request.mutable_requirement()->add_all_of("orders_read");
+    request.set_min_revision(next + 1);  // the grant below
+    waited_status = env_.engine.Authorize(
+        request, absl::Now() + absl::Seconds(60), &waited);
+  });
+  const auto key = env_.CreateKey({"pharmacy"}, {});
+  ASSERT_EQ(key.revision(), next);
+  secret = key.secret();
+  secret_set.Notify();
+  // The reader blocks until this grant is applied, then must see it.
+  v1::GrantScopesRequest grant;
+  grant.set_key_id(key.key().key_id());
+  grant.add_scopes("orders_read");
+  ASSERT_TRUE(env_.registry.GrantScopes(grant, CoreTestEnv::kActor).ok());
+  reader.join();
+  ASSERT_TRUE(waited_status.ok()) << waited_status;
+  EXPECT_TRUE(waited.allowed());
+  EXPECT_GE(waited.revision(), next + 1);
 }
 
 TEST_F(DecisionEngineTest, RotatedSecretWorksDuringGracePeriodOnly) {

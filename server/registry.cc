@@ -681,4 +681,31 @@ absl::StatusOr<v1::ListAuditEventsResponse> Registry::ListAuditEvents(
   return response;
 }
 
+absl::StatusOr<std::vector<v1::WatchEvent>> Registry::Changes(
+    uint64_t after_revision, int limit) {
+  storage::AuditFilter filter;
+  filter.after_revision = after_revision;
+  SK_ASSIGN_OR_RETURN(std::vector<v1::AuditEvent> events,
+                      store_->ListAuditEvents(filter, limit));
+  std::vector<v1::WatchEvent> changes;
+  changes.reserve(events.size());
+  for (v1::AuditEvent& event : events) {
+    v1::WatchEvent& change = changes.emplace_back();
+    change.set_revision(event.revision());
+    change.set_policy_changed(event.action() == "PutPolicy");
+    if (!event.key_id().empty()) {
+      SK_ASSIGN_OR_RETURN(std::optional<storage::KeyRecord> record,
+                          store_->GetKeyById(event.key_id()));
+      if (record.has_value()) *change.mutable_key() = ToApiKey(*record);
+    }
+    *change.mutable_event() = std::move(event);
+  }
+  return changes;
+}
+
+absl::Status Registry::WaitForChange(uint64_t after_revision,
+                                     absl::Time deadline) {
+  return state_->WaitForRevision(after_revision + 1, deadline);
+}
+
 }  // namespace scopekeeper

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
@@ -79,6 +80,17 @@ class Registry {
   // page is after the last returned event's revision.
   absl::StatusOr<v1::ListAuditEventsResponse> ListAuditEvents(
       const v1::ListAuditEventsRequest& request);
+
+  // Changes() returns up to `limit` changes strictly after `after_revision`,
+  // oldest first: each mutation's audit event, the key's state now (when the
+  // event names a key) and whether the policy changed. Revisions are
+  // contiguous, so a reader resumes from the last revision it saw.
+  absl::StatusOr<std::vector<v1::WatchEvent>> Changes(uint64_t after_revision,
+                                                      int limit);
+  // WaitForChange() blocks until a revision after `after_revision` is
+  // applied or `deadline` passes (DEADLINE_EXCEEDED), or the server closes
+  // (UNAVAILABLE).
+  absl::Status WaitForChange(uint64_t after_revision, absl::Time deadline);
 
  private:
   absl::StatusOr<storage::KeyRecord> ReadKeyForUpdate(absl::string_view key_id)

@@ -107,6 +107,7 @@ absl::StatusOr<std::unique_ptr<ScopekeeperServer>> ScopekeeperServer::Start(
 
 void ScopekeeperServer::Shutdown(absl::Duration grace) {
   if (server_ != nullptr) {
+    state_.Close();  // ends Watch streams now rather than at the deadline
     server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
     server_->Wait();
     server_.reset();

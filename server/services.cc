@@ -1,11 +1,15 @@
 #include "server/services.h"
 
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <optional>
+#include <thread>
 #include <utility>
 
 #include "absl/time/time.h"
 #include "server/grpc_status.h"
+#include "server/status_macros.h"
 
 namespace scopekeeper {
 namespace {
@@ -43,6 +47,97 @@ grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* context,
   reactor->Finish(ToGrpcStatus(status));
   return reactor;
 }
+
+// WatchReactor streams changes from a thread of its own: waiting for the
+// next revision blocks, which a callback (library) thread must never do.
+// Watchers are few (replicas, external caches), so a thread each is cheap.
+// The thread touches the reactor only until it calls Finish(); OnDone()
+// (after Finish) joins it and deletes the reactor.
+class WatchReactor final : public grpc::ServerWriteReactor<v1::WatchEvent> {
+ public:
+  WatchReactor(Registry* registry, uint64_t from_revision)
+      : registry_(registry), next_after_(from_revision) {
+    StartSendInitialMetadata();  // the client sees the stream is open
+    thread_ = std::thread([this] { Run(); });
+  }
+
+  void OnWriteDone(bool ok) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    write_pending_ = false;
+    write_ok_ = ok;
+    cv_.notify_all();
+  }
+
+  void OnCancel() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    cancelled_ = true;
+    cv_.notify_all();
+  }
+
+  void OnDone() override {
+    if (thread_.get_id() == std::this_thread::get_id()) {
+      thread_.detach();
+    } else {
+      thread_.join();
+    }
+    delete this;
+  }
+
+ private:
+  static constexpr int kBatch = 100;
+  // How often an idle stream re-checks cancellation.
+  static constexpr absl::Duration kPoll = absl::Milliseconds(250);
+
+  void Run() { Finish(ToGrpcStatus(Stream())); }
+
+  absl::Status Stream() {
+    while (true) {
+      SK_ASSIGN_OR_RETURN(std::vector<v1::WatchEvent> changes,
+                          registry_->Changes(next_after_, kBatch));
+      for (v1::WatchEvent& change : changes) {
+        if (!Write(std::move(change))) {
+          return absl::CancelledError("watch cancelled by the client");
+        }
+      }
+      if (static_cast<int>(changes.size()) == kBatch) continue;
+      if (Cancelled()) return absl::CancelledError("watch cancelled");
+      const absl::Status waited =
+          registry_->WaitForChange(next_after_, absl::Now() + kPoll);
+      if (!waited.ok() && !absl::IsDeadlineExceeded(waited)) return waited;
+    }
+  }
+
+  // Write() sends one change and waits for it to be taken; false when the
+  // stream is cancelled or broken.
+  bool Write(v1::WatchEvent change) {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (cancelled_) return false;
+    current_ = std::move(change);
+    write_pending_ = true;
+    lock.unlock();
+    StartWrite(&current_);
+    lock.lock();
+    cv_.wait(lock, [this] { return !write_pending_ || cancelled_; });
+    if (write_pending_ || !write_ok_) return false;
+    next_after_ = current_.revision();
+    return true;
+  }
+
+  bool Cancelled() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return cancelled_;
+  }
+
+  Registry* const registry_;
+  uint64_t next_after_;  // only the thread touches it
+  std::mutex mu_;
+  std::condition_variable cv_;
+  v1::WatchEvent current_;
+  bool write_pending_ = false;
+  bool write_ok_ = true;
+  bool cancelled_ = false;
+  std::thread thread_;
+};
 
 }  // namespace
 
@@ -183,6 +278,24 @@ grpc::ServerUnaryReactor* AdminService::ListAuditEvents(
   return Run(context, [&](absl::string_view) {
     return Assign(registry_->ListAuditEvents(*request), response);
   });
+}
+
+grpc::ServerWriteReactor<v1::WatchEvent>* AdminService::Watch(
+    grpc::CallbackServerContext* context, const v1::WatchRequest* request) {
+  absl::StatusOr<std::string> actor =
+      auth_->Authenticate(AuthorizationHeader(context));
+  if (!actor.ok()) {
+    // A reactor that finishes at once with the authentication error.
+    class Rejected final : public grpc::ServerWriteReactor<v1::WatchEvent> {
+     public:
+      explicit Rejected(const absl::Status& status) {
+        Finish(ToGrpcStatus(status));
+      }
+      void OnDone() override { delete this; }
+    };
+    return new Rejected(actor.status());
+  }
+  return new WatchReactor(registry_, request->from_revision());
 }
 
 }  // namespace scopekeeper

@@ -80,6 +80,11 @@ class AdminService final : public v1::Admin::CallbackService {
       grpc::CallbackServerContext* context,
       const v1::ListAuditEventsRequest* request,
       v1::ListAuditEventsResponse* response) override;
+  // Watch() streams Registry::Changes() after `from_revision`, then each new
+  // change as it is applied, until the client cancels or the server stops.
+  grpc::ServerWriteReactor<v1::WatchEvent>* Watch(
+      grpc::CallbackServerContext* context,
+      const v1::WatchRequest* request) override;
 
  private:
   // Authenticates, then runs fn(actor) -> absl::Status, finishing the call.

@@ -19,15 +19,24 @@ absl::Status ServingState::WaitForRevision(uint64_t revision,
   if (this->revision() >= revision) return absl::OkStatus();
   std::unique_lock<std::mutex> lock(wait_mu_);
   const auto tp = absl::ToChronoTime(deadline);
-  const bool reached = wait_cv_.wait_until(lock, tp, [&] {
-    return revision_.load(std::memory_order_acquire) >= revision;
+  const bool woken = wait_cv_.wait_until(lock, tp, [&] {
+    return closed_ || revision_.load(std::memory_order_acquire) >= revision;
   });
-  if (!reached) {
-    return absl::DeadlineExceededError(absl::StrCat(
-        "min_revision ", revision, " not reached before the deadline (at ",
-        revision_.load(), ")"));
+  if (revision_.load(std::memory_order_acquire) >= revision) {
+    return absl::OkStatus();
   }
-  return absl::OkStatus();
+  if (woken) return absl::UnavailableError("server is shutting down");
+  return absl::DeadlineExceededError(absl::StrCat(
+      "min_revision ", revision, " not reached before the deadline (at ",
+      revision_.load(), ")"));
+}
+
+void ServingState::Close() {
+  {
+    std::lock_guard<std::mutex> lock(wait_mu_);
+    closed_ = true;
+  }
+  wait_cv_.notify_all();
 }
 
 }  // namespace scopekeeper

@@ -57,8 +57,13 @@ class ServingState {
   void PublishRevision(uint64_t revision);
 
   // WaitForRevision() blocks until revision() >= `revision` or `deadline`;
-  // DEADLINE_EXCEEDED naming both revisions if the deadline passes first.
+  // DEADLINE_EXCEEDED naming both revisions if the deadline passes first,
+  // UNAVAILABLE once Close() was called.
   absl::Status WaitForRevision(uint64_t revision, absl::Time deadline) const;
+
+  // Close() wakes every waiter and makes later waits fail: the server is
+  // shutting down and long waits (Watch streams) must end now.
+  void Close();
 
  private:
   std::shared_ptr<const PolicySnapshot> policy_;  // atomic_load/store only
@@ -67,6 +72,7 @@ class ServingState {
   std::atomic<uint64_t> revision_{0};
   mutable std::mutex wait_mu_;
   mutable std::condition_variable wait_cv_;
+  bool closed_ = false;  // guarded by wait_mu_
 };
 
 }  // namespace scopekeeper

@@ -5,6 +5,7 @@
 #include <grpcpp/grpcpp.h>
 #include <sys/stat.h>
 
+#include <chrono>
 #include <fstream>
 #include <memory>
 #include <string>
@@ -277,6 +278,69 @@ TEST_F(ServerTest, HealthAndReflectionAreServed) {
   ASSERT_GT(file.file_descriptor_response().file_descriptor_proto_size(), 0);
   stream->WritesDone();
   EXPECT_TRUE(stream->Finish().ok());
+}
+
+TEST_F(ServerTest, WatchStreamsHistoryThenLiveChangesAndResumes) {
+  const auto key = CreateKey({"orders_read"});  // revision 2 (policy is 1)
+  auto context = AdminContext();
+  context->set_deadline(std::chrono::system_clock::now() +
+                        std::chrono::seconds(30));
+  v1::WatchRequest request;
+  request.set_from_revision(0);
+  auto reader = admin_->Watch(context.get(), request);
+  v1::WatchEvent event;
+  ASSERT_TRUE(reader->Read(&event));
+  EXPECT_EQ(event.revision(), 1u);
+  EXPECT_TRUE(event.policy_changed());
+  ASSERT_TRUE(reader->Read(&event));
+  EXPECT_EQ(event.event().action(), "CreateKey");
+  EXPECT_EQ(event.key().key_id(), key.key().key_id());
+
+  // A change made while the stream is open arrives on it, key state included.
+  v1::RevokeKeyRequest revoke;
+  revoke.set_key_id(key.key().key_id());
+  v1::Key revoked;
+  ASSERT_TRUE(admin_->RevokeKey(AdminContext().get(), revoke, &revoked).ok());
+  ASSERT_TRUE(reader->Read(&event));
+  EXPECT_EQ(event.revision(), revoked.revision());
+  EXPECT_EQ(event.event().action(), "RevokeKey");
+  EXPECT_EQ(event.key().status(), v1::REVOKED);
+  EXPECT_FALSE(event.policy_changed());
+  context->TryCancel();
+  while (reader->Read(&event)) {
+  }
+  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
+
+  // Resuming after the last revision seen starts with the next change.
+  auto resume_context = AdminContext();
+  request.set_from_revision(1);
+  auto resumed = admin_->Watch(resume_context.get(), request);
+  ASSERT_TRUE(resumed->Read(&event));
+  EXPECT_EQ(event.revision(), 2u);
+  resume_context->TryCancel();
+  while (resumed->Read(&event)) {
+  }
+  resumed->Finish();
+
+  // Without the token the stream is refused.
+  grpc::ClientContext anonymous;
+  auto refused = admin_->Watch(&anonymous, request);
+  EXPECT_FALSE(refused->Read(&event));
+  EXPECT_EQ(refused->Finish().error_code(), grpc::StatusCode::UNAUTHENTICATED);
+}
+
+TEST_F(ServerTest, ShutdownEndsOpenWatchStreamsPromptly) {
+  auto context = AdminContext();
+  v1::WatchRequest request;
+  request.set_from_revision(0);
+  auto reader = admin_->Watch(context.get(), request);
+  v1::WatchEvent event;
+  ASSERT_TRUE(reader->Read(&event));  // the policy; then the stream idles
+  // Had the stream been left to the 1 h grace, Shutdown() would cancel it
+  // then (CANCELLED); the server ends it itself, at once, as UNAVAILABLE.
+  server_->Shutdown(absl::Hours(1));
+  EXPECT_FALSE(reader->Read(&event));
+  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::UNAVAILABLE);
 }
 
 TEST(ServerStartTest, InvalidPolicyFileRefusesToStartNamingTheEntry) {
