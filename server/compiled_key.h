@@ -5,6 +5,7 @@
 #ifndef SCOPEKEEPER_SERVER_COMPILED_KEY_H_
 #define SCOPEKEEPER_SERVER_COMPILED_KEY_H_
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -30,6 +31,8 @@ struct CompiledKey {
   // Scopes without a time limit: direct grants, bundles' current scopes and
   // the installation's granted scopes.
   ScopeSet permanent_scopes;
+  // Unix minute of the last use UsageTracker recorded (its only writer).
+  mutable std::atomic<int64_t> last_use_minute{0};
   // Time-limited direct grants: (scope id, expire time).
   std::vector<std::pair<int, absl::Time>> timed_scopes;
 

@@ -1,5 +1,6 @@
 // CoreTestEnv: the server core (Registry + DecisionEngine) over an in-memory
-// Store with a FakeClock, for unit tests that drive it without gRPC.
+// Store with a FakeClock, for unit tests that drive it without gRPC. The
+// store is wrapped in a FaultInjectingStore so tests can fail it.
 #ifndef SCOPEKEEPER_SERVER_CORE_TEST_ENV_H_
 #define SCOPEKEEPER_SERVER_CORE_TEST_ENV_H_
 
@@ -12,6 +13,8 @@
 #include "server/decision_engine.h"
 #include "server/registry.h"
 #include "server/serving_state.h"
+#include "server/usage_tracker.h"
+#include "storage/fault_injecting_store.h"
 #include "storage/memory_store.h"
 
 namespace scopekeeper {
@@ -69,10 +72,12 @@ class CoreTestEnv {
   static constexpr absl::string_view kActor = "test-admin";
 
   FakeClock clock;
-  storage::MemoryStore store;
+  storage::MemoryStore memory;
+  storage::FaultInjectingStore store{&memory};
   ServingState state;
-  Registry registry{&store, &state, &clock};
-  DecisionEngine engine{&state, &store, &clock};
+  UsageTracker usage{&store};
+  Registry registry{&store, &state, &clock, &usage};
+  DecisionEngine engine{&state, &store, &clock, &usage};
 };
 
 }  // namespace scopekeeper

@@ -243,6 +243,7 @@ absl::Status DecisionEngine::Decide(const v1::AuthorizeRequest& request,
     default:
       break;
   }
+  if (usage_ != nullptr) usage_->Touch(*key, now);
   if (!request.organization_id().empty() &&
       request.organization_id() != key->organization_id()) {
     Deny(v1::ORGANIZATION_MISMATCH, 403, kWrongOrgMessage, response);

@@ -14,6 +14,7 @@
 #include "proto/scopekeeper/v1/scopekeeper.pb.h"
 #include "server/clock.h"
 #include "server/serving_state.h"
+#include "server/usage_tracker.h"
 #include "storage/store.h"
 
 namespace scopekeeper {
@@ -22,11 +23,13 @@ inline constexpr int kMaxBatchSize = 1000;
 // Longest min_revision wait, whatever the call's deadline.
 inline constexpr absl::Duration kMaxRevisionWait = absl::Seconds(30);
 
-// Thread-safe. Does not own its arguments, which must outlive it.
+// Thread-safe. Does not own its arguments, which must outlive it. `usage`
+// may be null (no last-used tracking).
 class DecisionEngine {
  public:
-  DecisionEngine(ServingState* state, storage::Store* store, const Clock* clock)
-      : state_(state), store_(store), clock_(clock) {}
+  DecisionEngine(ServingState* state, storage::Store* store, const Clock* clock,
+                 UsageTracker* usage = nullptr)
+      : state_(state), store_(store), clock_(clock), usage_(usage) {}
 
   // Authorize() decides `request` into `*response`. `deadline` bounds the
   // min_revision wait.
@@ -56,6 +59,7 @@ class DecisionEngine {
   ServingState* const state_;
   storage::Store* const store_;
   const Clock* const clock_;
+  UsageTracker* const usage_;
 };
 
 }  // namespace scopekeeper

@@ -13,6 +13,7 @@ enum class LogLevel { kInfo, kWarning, kError };
 // Log() writes one line; thread-safe (one write(2) per line).
 void Log(LogLevel level, absl::string_view message);
 inline void LogInfo(absl::string_view m) { Log(LogLevel::kInfo, m); }
+inline void LogWarning(absl::string_view m) { Log(LogLevel::kWarning, m); }
 inline void LogError(absl::string_view m) { Log(LogLevel::kError, m); }
 
 }  // namespace scopekeeper

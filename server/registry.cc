@@ -169,10 +169,23 @@ v1::Policy Registry::GetPolicy() const { return state_->policy()->policy(); }
 
 v1::Key Registry::ToApiKey(const storage::KeyRecord& record) const {
   const std::shared_ptr<const PolicySnapshot> policy = state_->policy();
-  return KeyForApi(
-      *CompileKey(std::make_shared<const storage::KeyRecord>(record), *policy,
-                  *state_->apps()),
-      *policy, clock_->Now());
+  v1::Key key =
+      KeyForApi(*CompileKey(std::make_shared<const storage::KeyRecord>(record),
+                            *policy, *state_->apps()),
+                *policy, clock_->Now());
+  if (usage_ != nullptr) {
+    absl::StatusOr<std::optional<absl::Time>> last_use =
+        usage_->LastUse(key.key_id());
+    if (last_use.ok() && last_use->has_value()) {
+      *key.mutable_last_used_time() = ToProtoTime(**last_use);
+    }
+  }
+  return key;
+}
+
+absl::Time Registry::LastActivity(const v1::Key& key) const {
+  if (key.has_last_used_time()) return FromProtoTime(key.last_used_time());
+  return FromProtoTime(key.create_time());
 }
 
 v1::AuditEvent Registry::NewAuditEvent(uint64_t revision,
@@ -350,6 +363,12 @@ absl::StatusOr<v1::ListKeysResponse> Registry::ListKeys(
   if (!request.page_token().empty()) {
     SK_RETURN_IF_ERROR(ValidateId("page_token", request.page_token()));
   }
+  std::optional<absl::Time> unused_since;
+  if (request.has_unused_for()) {
+    SK_RETURN_IF_ERROR(
+        ValidateProtoDuration("unused_for", request.unused_for()));
+    unused_since = clock_->Now() - FromProtoDuration(request.unused_for());
+  }
   const int page_size = request.page_size() == 0
                             ? kDefaultPageSize
                             : std::min(request.page_size(), kMaxPageSize);
@@ -364,12 +383,16 @@ absl::StatusOr<v1::ListKeysResponse> Registry::ListKeys(
       if (!request.include_revoked() && record.key().status() == v1::REVOKED) {
         continue;
       }
+      v1::Key key = ToApiKey(record);
+      if (unused_since.has_value() && LastActivity(key) > *unused_since) {
+        continue;
+      }
       if (response.keys_size() == page_size) {
         // One more matching key exists: the page is full.
         response.set_next_page_token(response.keys().rbegin()->key_id());
         return response;
       }
-      *response.add_keys() = ToApiKey(record);
+      *response.add_keys() = std::move(key);
     }
     if (static_cast<int>(batch.size()) < page_size + 1) return response;
   }

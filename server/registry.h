@@ -17,6 +17,7 @@
 #include "proto/scopekeeper/v1/scopekeeper.pb.h"
 #include "server/clock.h"
 #include "server/serving_state.h"
+#include "server/usage_tracker.h"
 #include "storage/store.h"
 
 namespace scopekeeper {
@@ -31,8 +32,10 @@ inline constexpr int kMaxPageSize = 1000;
 // its arguments, which must outlive it.
 class Registry {
  public:
-  Registry(storage::Store* store, ServingState* state, const Clock* clock)
-      : store_(store), state_(state), clock_(clock) {}
+  // `usage` may be null (keys then show no last_used_time).
+  Registry(storage::Store* store, ServingState* state, const Clock* clock,
+           UsageTracker* usage = nullptr)
+      : store_(store), state_(state), clock_(clock), usage_(usage) {}
 
   // Load() fills the ServingState from the store: policy, every key, the
   // revision. Call once, before serving.
@@ -108,7 +111,11 @@ class Registry {
   v1::AuditEvent NewAuditEvent(uint64_t revision, absl::string_view action,
                                absl::string_view actor, const v1::Key* key,
                                std::string detail) const;
+  // ToApiKey() is the public view of a record: derived status, effective
+  // scopes, last_used_time (telemetry: omitted if it cannot be read).
   v1::Key ToApiKey(const storage::KeyRecord& record) const;
+  // LastActivity() is when the key was last used, or created if never.
+  absl::Time LastActivity(const v1::Key& key) const;
   // CommitAppChange() writes `m` (apps/installations + audit event at
   // revision_+1), then swaps in `apps` and recompiles the cached keys bound
   // to an installation of `app_id`.
@@ -120,6 +127,7 @@ class Registry {
   storage::Store* const store_;
   ServingState* const state_;
   const Clock* const clock_;
+  UsageTracker* const usage_;
 
   std::mutex write_mu_;  // serializes mutations
   uint64_t revision_ ABSL_GUARDED_BY(write_mu_) = 0;

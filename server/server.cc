@@ -51,8 +51,9 @@ absl::StatusOr<std::unique_ptr<ScopekeeperServer>> ScopekeeperServer::Start(
   store_options.path = absl::StrCat(options.data_dir, "/db");
   SK_ASSIGN_OR_RETURN(s->store_, storage::RocksDbStore::Open(store_options));
 
-  s->registry_ =
-      std::make_unique<Registry>(s->store_.get(), &s->state_, options.clock);
+  s->usage_ = std::make_unique<UsageTracker>(s->store_.get());
+  s->registry_ = std::make_unique<Registry>(s->store_.get(), &s->state_,
+                                            options.clock, s->usage_.get());
   SK_RETURN_IF_ERROR(s->registry_->Load());
   if (!options.policy_file.empty()) {
     SK_ASSIGN_OR_RETURN(v1::Policy policy, ReadPolicyFile(options.policy_file));
@@ -69,7 +70,7 @@ absl::StatusOr<std::unique_ptr<ScopekeeperServer>> ScopekeeperServer::Start(
     }
   }
   s->engine_ = std::make_unique<DecisionEngine>(&s->state_, s->store_.get(),
-                                                options.clock);
+                                                options.clock, s->usage_.get());
 
   SK_ASSIGN_OR_RETURN(
       AdminToken token,
@@ -101,8 +102,21 @@ absl::StatusOr<std::unique_ptr<ScopekeeperServer>> ScopekeeperServer::Start(
         "cannot listen on ", options.listen, " (address in use or invalid)"));
   }
   s->address_ = absl::StrCat(HostOf(options.listen), ":", s->port_);
+  s->usage_flusher_ = std::thread(&ScopekeeperServer::FlushUsageUntilShutdown,
+                                  s.get(), options.usage_flush_interval);
   LogInfo(absl::StrCat("listening on ", s->address_));
   return s;
+}
+
+void ScopekeeperServer::FlushUsageUntilShutdown(absl::Duration interval) {
+  bool stopping = false;
+  while (!stopping) {
+    stopping = stop_usage_flusher_.WaitForNotificationWithTimeout(interval);
+    const absl::Status status = usage_->Flush();
+    if (!status.ok()) {
+      LogWarning(absl::StrCat("could not record key uses: ", status.message()));
+    }
+  }
 }
 
 void ScopekeeperServer::Shutdown(absl::Duration grace) {
@@ -111,6 +125,10 @@ void ScopekeeperServer::Shutdown(absl::Duration grace) {
     server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
     server_->Wait();
     server_.reset();
+  }
+  if (usage_flusher_.joinable()) {
+    stop_usage_flusher_.Notify();  // flushes once more, then exits
+    usage_flusher_.join();
   }
   store_.reset();  // closes RocksDB; every acknowledged write was synced
 }

@@ -7,14 +7,17 @@
 
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "absl/status/statusor.h"
+#include "absl/synchronization/notification.h"
 #include "server/admin_auth.h"
 #include "server/clock.h"
 #include "server/decision_engine.h"
 #include "server/registry.h"
 #include "server/services.h"
 #include "server/serving_state.h"
+#include "server/usage_tracker.h"
 #include "storage/store.h"
 
 namespace scopekeeper {
@@ -36,6 +39,8 @@ struct ServerOptions {
   int server_threads = 2;
   // Source of time for expiry; must outlive the server.
   const Clock* clock = SystemClock::Get();
+  // How often last-used times are written to the store.
+  absl::Duration usage_flush_interval = absl::Seconds(10);
 };
 
 class ScopekeeperServer {
@@ -62,8 +67,13 @@ class ScopekeeperServer {
  private:
   ScopekeeperServer() = default;
 
+  void FlushUsageUntilShutdown(absl::Duration interval);
+
   std::unique_ptr<storage::Store> store_;
   ServingState state_;
+  std::unique_ptr<UsageTracker> usage_;
+  absl::Notification stop_usage_flusher_;
+  std::thread usage_flusher_;
   std::unique_ptr<Registry> registry_;
   std::unique_ptr<DecisionEngine> engine_;
   std::unique_ptr<AdminAuthenticator> auth_;

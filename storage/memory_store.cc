@@ -151,6 +151,25 @@ absl::Status MemoryStore::ForEachInstallation(
   return ForEachCopy(mu_, installations_, fn);
 }
 
+absl::Status MemoryStore::RecordKeyUses(
+    const std::vector<std::pair<std::string, google::protobuf::Timestamp>>&
+        uses) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& [key_id, time] : uses) {
+    google::protobuf::Timestamp& stored = last_uses_[key_id];
+    if (IsLater(time, stored)) stored = time;
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::optional<google::protobuf::Timestamp>>
+MemoryStore::GetKeyLastUse(absl::string_view key_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const auto it = last_uses_.find(std::string(key_id));
+  if (it == last_uses_.end()) return std::nullopt;
+  return it->second;
+}
+
 absl::StatusOr<std::optional<v1::Policy>> MemoryStore::GetPolicy() {
   std::lock_guard<std::mutex> lock(mu_);
   return policy_;

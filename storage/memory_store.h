@@ -43,6 +43,11 @@ class MemoryStore final : public Store {
       const std::function<absl::Status(const v1::App&)>& fn) override;
   absl::Status ForEachInstallation(
       const std::function<absl::Status(const v1::Installation&)>& fn) override;
+  absl::Status RecordKeyUses(
+      const std::vector<std::pair<std::string, google::protobuf::Timestamp>>&
+          uses) override;
+  absl::StatusOr<std::optional<google::protobuf::Timestamp>> GetKeyLastUse(
+      absl::string_view key_id) override;
   absl::StatusOr<std::optional<v1::Policy>> GetPolicy() override;
   absl::StatusOr<std::vector<v1::AuditEvent>> ListAuditEvents(
       const AuditFilter& filter, int limit) override;
@@ -58,6 +63,8 @@ class MemoryStore final : public Store {
       ABSL_GUARDED_BY(mu_);
   std::optional<v1::Policy> policy_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, v1::App> apps_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, google::protobuf::Timestamp> last_uses_
+      ABSL_GUARDED_BY(mu_);
   std::map<std::string, v1::Installation> installations_ ABSL_GUARDED_BY(mu_);
   std::map<uint64_t, v1::AuditEvent> audit_ ABSL_GUARDED_BY(mu_);
 };

@@ -88,6 +88,12 @@ absl::Status HashTakenError(absl::string_view sha256, absl::string_view owner) {
       " already belongs to key \"", absl::CHexEscape(owner), "\""));
 }
 
+bool IsLater(const google::protobuf::Timestamp& a,
+             const google::protobuf::Timestamp& b) {
+  return a.seconds() != b.seconds() ? a.seconds() > b.seconds()
+                                    : a.nanos() > b.nanos();
+}
+
 bool MatchesAuditFilter(const AuditFilter& filter,
                         const v1::AuditEvent& event) {
   return (filter.key_id.empty() || event.key_id() == filter.key_id) &&

@@ -26,6 +26,10 @@ absl::Status CheckLimit(int limit);
 // another key owns.
 absl::Status HashTakenError(absl::string_view sha256, absl::string_view owner);
 
+// IsLater() compares timestamps: a after b.
+bool IsLater(const google::protobuf::Timestamp& a,
+             const google::protobuf::Timestamp& b);
+
 // MatchesAuditFilter() checks the key and organization parts of `filter`
 // (after_revision is the caller's scan start).
 bool MatchesAuditFilter(const AuditFilter& filter, const v1::AuditEvent& event);

@@ -34,6 +34,7 @@ constexpr absl::string_view kOrgPrefix = "org/";
 constexpr absl::string_view kAuditPrefix = "audit/";
 constexpr absl::string_view kAppPrefix = "app/";
 constexpr absl::string_view kInstallationPrefix = "inst/";
+constexpr absl::string_view kLastUsePrefix = "used/";
 
 rocksdb::Slice ToSlice(absl::string_view s) {
   return rocksdb::Slice(s.data(), s.size());
@@ -546,6 +547,39 @@ absl::Status RocksDbStore::ForEachApp(
 absl::Status RocksDbStore::ForEachInstallation(
     const std::function<absl::Status(const v1::Installation&)>& fn) {
   return ForEachRecord<v1::Installation>(db_.get(), kInstallationPrefix, fn);
+}
+
+absl::Status RocksDbStore::RecordKeyUses(
+    const std::vector<std::pair<std::string, google::protobuf::Timestamp>>&
+        uses) {
+  // Serialized with commits so the read-compare-write below is not raced.
+  std::lock_guard<std::mutex> lock(commit_mu_);
+  rocksdb::WriteBatch batch;
+  for (const auto& [key_id, time] : uses) {
+    SK_ASSIGN_OR_RETURN(const std::optional<google::protobuf::Timestamp> stored,
+                        GetKeyLastUse(key_id));
+    if (stored.has_value() && !IsLater(time, *stored)) continue;
+    const std::string key = absl::StrCat(kLastUsePrefix, key_id);
+    SK_ASSIGN_OR_RETURN(const std::string value, SerializeRecord(time, key));
+    batch.Put(ToSlice(key), ToSlice(value));
+  }
+  if (batch.Count() == 0) return absl::OkStatus();
+  rocksdb::WriteOptions write;
+  write.sync = false;  // telemetry: losing the last few on a crash is fine
+  return FromRocksDb(db_->Write(write, &batch), "record key uses");
+}
+
+absl::StatusOr<std::optional<google::protobuf::Timestamp>>
+RocksDbStore::GetKeyLastUse(absl::string_view key_id) {
+  const std::string key = absl::StrCat(kLastUsePrefix, key_id);
+  rocksdb::PinnableSlice value;
+  SK_ASSIGN_OR_RETURN(
+      const bool found,
+      ReadValue(db_.get(), rocksdb::ReadOptions(), key, &value));
+  if (!found) return std::nullopt;
+  google::protobuf::Timestamp time;
+  SK_RETURN_IF_ERROR(ParseRecord(value, key, &time));
+  return time;
 }
 
 absl::StatusOr<std::optional<v1::Policy>> RocksDbStore::GetPolicy() {

@@ -71,6 +71,11 @@ class RocksDbStore final : public Store {
       const std::function<absl::Status(const v1::App&)>& fn) override;
   absl::Status ForEachInstallation(
       const std::function<absl::Status(const v1::Installation&)>& fn) override;
+  absl::Status RecordKeyUses(
+      const std::vector<std::pair<std::string, google::protobuf::Timestamp>>&
+          uses) override;
+  absl::StatusOr<std::optional<google::protobuf::Timestamp>> GetKeyLastUse(
+      absl::string_view key_id) override;
   absl::StatusOr<std::optional<v1::Policy>> GetPolicy() override;
   absl::StatusOr<std::vector<v1::AuditEvent>> ListAuditEvents(
       const AuditFilter& filter, int limit) override;

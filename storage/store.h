@@ -10,6 +10,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -84,6 +85,16 @@ class Store {
       const std::function<absl::Status(const v1::App&)>& fn) = 0;
   virtual absl::Status ForEachInstallation(
       const std::function<absl::Status(const v1::Installation&)>& fn) = 0;
+
+  // RecordKeyUses() stores last-used times by key_id. Telemetry, not state:
+  // no revision, no audit event, not synced (a crash may lose the latest
+  // ones). A time is kept only if later than the stored one.
+  virtual absl::Status RecordKeyUses(
+      const std::vector<std::pair<std::string, google::protobuf::Timestamp>>&
+          uses) = 0;
+  // GetKeyLastUse() returns the stored last-used time, or nullopt.
+  virtual absl::StatusOr<std::optional<google::protobuf::Timestamp>>
+  GetKeyLastUse(absl::string_view key_id) = 0;
 
   // GetPolicy() returns the stored policy, or nullopt if none was ever put.
   virtual absl::StatusOr<std::optional<v1::Policy>> GetPolicy() = 0;

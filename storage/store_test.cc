@@ -346,6 +346,21 @@ TEST_P(StoreTest, AppsAndInstallationsRoundTripAndReplace) {
   EXPECT_THAT(installations, ElementsAre(EqualsProto(inst)));
 }
 
+TEST_P(StoreTest, KeyUsesKeepTheLatestAndTakeNoRevision) {
+  google::protobuf::Timestamp early;
+  early.set_seconds(100);
+  google::protobuf::Timestamp late;
+  late.set_seconds(200);
+  ASSERT_OK(store_->RecordKeyUses({{"k1", late}, {"k2", early}}));
+  ASSERT_OK(store_->RecordKeyUses({{"k1", early}}));  // older: ignored
+  EXPECT_THAT(store_->GetKeyLastUse("k1"),
+              IsOkAndHolds(Optional(EqualsProto(late))));
+  EXPECT_THAT(store_->GetKeyLastUse("k2"),
+              IsOkAndHolds(Optional(EqualsProto(early))));
+  EXPECT_THAT(store_->GetKeyLastUse("k3"), IsOkAndHolds(Eq(std::nullopt)));
+  EXPECT_THAT(store_->Revision(), IsOkAndHolds(uint64_t{0}));
+}
+
 TEST_P(StoreTest, MalformedAppAndInstallationIdsAreRejected) {
   Mutation empty_app;
   empty_app.revision = 1;
