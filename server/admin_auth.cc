@@ -4,6 +4,7 @@
 #include <openssl/rand.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -63,7 +64,14 @@ absl::StatusOr<std::string> CreateTokenFile(const std::string& path) {
 }  // namespace
 
 absl::StatusOr<std::string> AdminAuthenticator::Authenticate(
-    std::optional<absl::string_view> authorization) const {
+    std::optional<absl::string_view> authorization,
+    const std::vector<std::string>& peer_subjects) const {
+  for (const std::string& subject : peer_subjects) {
+    if (std::find(admin_subjects_.begin(), admin_subjects_.end(), subject) !=
+        admin_subjects_.end()) {
+      return absl::StrCat("mtls:", subject);
+    }
+  }
   if (!authorization.has_value()) {
     return absl::UnauthenticatedError(
         "missing `authorization: Bearer <admin token>` metadata");

@@ -1,9 +1,12 @@
-// Admin authentication: the bearer token that the Admin service requires.
+// Admin authentication: the bearer token the Admin service requires, or,
+// with mTLS, a client certificate whose verified subject is on a list.
 #ifndef SCOPEKEEPER_SERVER_ADMIN_AUTH_H_
 #define SCOPEKEEPER_SERVER_ADMIN_AUTH_H_
 
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -14,20 +17,27 @@ namespace scopekeeper {
 // Immutable; thread-safe.
 class AdminAuthenticator {
  public:
-  // REQUIRES: `token` is non-empty.
-  explicit AdminAuthenticator(absl::string_view token)
-      : token_digest_(HashSecret(token)) {}
+  // REQUIRES: `token` is non-empty. `admin_subjects` are client-certificate
+  // subjects (as gRPC reports them, e.g. "CN=ops-admin,O=Example") that are
+  // admins without a token.
+  explicit AdminAuthenticator(absl::string_view token,
+                              std::vector<std::string> admin_subjects = {})
+      : token_digest_(HashSecret(token)),
+        admin_subjects_(std::move(admin_subjects)) {}
 
-  // Authenticate() checks an `authorization` metadata value
-  // ("Bearer <token>") and returns the admin identity for the audit log.
-  // UNAUTHENTICATED when it is missing or wrong. The comparison is of
-  // SHA-256 digests in constant time, so neither the token's content nor its
-  // length leaks through timing.
+  // Authenticate() returns the admin identity for the audit log:
+  // "mtls:<subject>" when one of `peer_subjects` (verified by the TLS
+  // handshake) is an admin subject, else "admin-token" when the
+  // `authorization` metadata value is "Bearer <token>". UNAUTHENTICATED
+  // otherwise. Tokens are compared as SHA-256 digests in constant time, so
+  // neither the token's content nor its length leaks through timing.
   absl::StatusOr<std::string> Authenticate(
-      std::optional<absl::string_view> authorization) const;
+      std::optional<absl::string_view> authorization,
+      const std::vector<std::string>& peer_subjects = {}) const;
 
  private:
   SecretDigest token_digest_;
+  std::vector<std::string> admin_subjects_;
 };
 
 struct AdminToken {

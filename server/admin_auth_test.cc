@@ -29,6 +29,23 @@ TEST(AdminAuthTest, AcceptsOnlyTheBearerToken) {
             absl::StatusCode::kUnauthenticated);
 }
 
+TEST(AdminAuthTest, ListedClientCertificateSubjectIsAnAdminWithoutToken) {
+  AdminAuthenticator auth("s3cret-token", {"CN=ops-admin,O=Example"});
+  auto by_cert = auth.Authenticate(std::nullopt, {"CN=ops-admin,O=Example"});
+  ASSERT_TRUE(by_cert.ok());
+  EXPECT_EQ(*by_cert, "mtls:CN=ops-admin,O=Example");
+  // Another subject falls back to the token.
+  EXPECT_EQ(
+      auth.Authenticate(std::nullopt, {"CN=gateway,O=Example"}).status().code(),
+      absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(*auth.Authenticate("Bearer s3cret-token", {"CN=gateway,O=Example"}),
+            "admin-token");
+  // Without a configured list no subject is an admin.
+  AdminAuthenticator token_only("s3cret-token");
+  EXPECT_FALSE(
+      token_only.Authenticate(std::nullopt, {"CN=ops-admin,O=Example"}).ok());
+}
+
 TEST(AdminAuthTest, GeneratesTokenFileOnceWithMode0600) {
   const std::string dir = std::string(getenv("TEST_TMPDIR")) + "/gen";
   mkdir(dir.c_str(), 0700);

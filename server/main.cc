@@ -3,6 +3,7 @@
 //   scopekeeper --listen=127.0.0.1:50051 --data_dir=/var/lib/scopekeeper \
 //       [--admin_token_file=PATH]
 //       [--policy_file=examples/policies/rxscale.json]
+//       [--tls_cert=… --tls_key=… [--tls_client_ca=… --admin_subjects=…]]
 //
 // SIGTERM/SIGINT: stop accepting, finish in-flight calls, close the store,
 // exit 0.
@@ -10,6 +11,7 @@
 
 #include <cstdlib>
 #include <string>
+#include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -30,6 +32,14 @@ ABSL_FLAG(std::string, admin_token_file, "",
           "<data_dir>/admin_token, generated (mode 0600) on first start");
 ABSL_FLAG(std::string, policy_file, "",
           "JSON Policy applied at start when it differs from the stored one");
+ABSL_FLAG(std::string, tls_cert, "",
+          "PEM certificate chain of the server; with --tls_key enables TLS");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of the server");
+ABSL_FLAG(std::string, tls_client_ca, "",
+          "PEM CA bundle: require and verify client certificates (mTLS)");
+ABSL_FLAG(std::vector<std::string>, admin_subjects, {},
+          "with mTLS, comma-separated client-certificate subjects that are "
+          "admins without a token (e.g. \"CN=ops-admin,O=Example\")");
 ABSL_FLAG(int, max_receive_message_bytes, 4 << 20,
           "largest request accepted (RESOURCE_EXHAUSTED beyond)");
 
@@ -57,6 +67,10 @@ int main(int argc, char** argv) {
   options.data_dir = absl::GetFlag(FLAGS_data_dir);
   options.admin_token_file = absl::GetFlag(FLAGS_admin_token_file);
   options.policy_file = absl::GetFlag(FLAGS_policy_file);
+  options.tls_cert_file = absl::GetFlag(FLAGS_tls_cert);
+  options.tls_key_file = absl::GetFlag(FLAGS_tls_key);
+  options.tls_client_ca_file = absl::GetFlag(FLAGS_tls_client_ca);
+  options.admin_subjects = absl::GetFlag(FLAGS_admin_subjects);
   options.max_receive_message_bytes =
       absl::GetFlag(FLAGS_max_receive_message_bytes);
 

@@ -8,6 +8,8 @@
 
 #include <cerrno>
 #include <cstring>
+#include <fstream>
+#include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "server/log.h"
@@ -40,11 +42,57 @@ std::string HostOf(const std::string& listen) {
   return colon == std::string::npos ? listen : listen.substr(0, colon);
 }
 
+absl::StatusOr<std::string> ReadFile(absl::string_view flag,
+                                     const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(flag, ": cannot read ", path, ": ", std::strerror(errno)));
+  }
+  std::ostringstream content;
+  content << in.rdbuf();
+  return content.str();
+}
+
+// Credentials(): plaintext, TLS, or mTLS (client certificate required and
+// verified against the client CA).
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(
+    const ServerOptions& options) {
+  if (options.tls_cert_file.empty() != options.tls_key_file.empty()) {
+    return absl::InvalidArgumentError(
+        "--tls_cert and --tls_key must be given together");
+  }
+  if (options.tls_cert_file.empty()) {
+    if (!options.tls_client_ca_file.empty()) {
+      return absl::InvalidArgumentError(
+          "--tls_client_ca needs --tls_cert and --tls_key");
+    }
+    return grpc::InsecureServerCredentials();
+  }
+  grpc::SslServerCredentialsOptions ssl;
+  grpc::SslServerCredentialsOptions::PemKeyCertPair pair;
+  SK_ASSIGN_OR_RETURN(pair.cert_chain,
+                      ReadFile("--tls_cert", options.tls_cert_file));
+  SK_ASSIGN_OR_RETURN(pair.private_key,
+                      ReadFile("--tls_key", options.tls_key_file));
+  ssl.pem_key_cert_pairs.push_back(std::move(pair));
+  if (!options.tls_client_ca_file.empty()) {
+    SK_ASSIGN_OR_RETURN(
+        ssl.pem_root_certs,
+        ReadFile("--tls_client_ca", options.tls_client_ca_file));
+    ssl.client_certificate_request =
+        GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
+  }
+  return grpc::SslServerCredentials(ssl);
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<ScopekeeperServer>> ScopekeeperServer::Start(
     const ServerOptions& options) {
   std::unique_ptr<ScopekeeperServer> s(new ScopekeeperServer());
+  SK_ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials,
+                      Credentials(options));
   SK_RETURN_IF_ERROR(EnsureDirectory(options.data_dir));
 
   storage::RocksDbStore::Options store_options;
@@ -79,7 +127,8 @@ absl::StatusOr<std::unique_ptr<ScopekeeperServer>> ScopekeeperServer::Start(
   if (token.created) {
     LogInfo(absl::StrCat("generated admin token in ", token.path));
   }
-  s->auth_ = std::make_unique<AdminAuthenticator>(token.token);
+  s->auth_ =
+      std::make_unique<AdminAuthenticator>(token.token, options.admin_subjects);
 
   s->authorizer_service_ =
       std::make_unique<AuthorizerService>(s->engine_.get());
@@ -89,8 +138,7 @@ absl::StatusOr<std::unique_ptr<ScopekeeperServer>> ScopekeeperServer::Start(
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(),
-                           &s->port_);
+  builder.AddListeningPort(options.listen, credentials, &s->port_);
   builder.SetMaxReceiveMessageSize(options.max_receive_message_bytes);
   builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::NUM_CQS,
                               options.server_threads);

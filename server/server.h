@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/notification.h"
@@ -33,6 +34,15 @@ struct ServerOptions {
   std::string admin_token_file;
   // JSON Policy applied at start when it differs from the stored one.
   std::string policy_file;
+  // TLS: PEM files of the server's certificate chain and private key. Both
+  // or neither; without them the server listens in plaintext.
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  // mTLS: PEM file of the CA that client certificates must chain to. When
+  // set, every client must present a certificate that verifies.
+  std::string tls_client_ca_file;
+  // With mTLS, client-certificate subjects that are admins without a token.
+  std::vector<std::string> admin_subjects;
   // Largest request accepted; larger ones fail with RESOURCE_EXHAUSTED.
   int max_receive_message_bytes = 4 << 20;
   // Completion-queue threads of the callback server.

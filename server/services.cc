@@ -1,11 +1,14 @@
 #include "server/services.h"
 
+#include <grpc/grpc_security_constants.h>
+
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
 #include <optional>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "absl/time/time.h"
 #include "server/grpc_status.h"
@@ -31,6 +34,20 @@ std::optional<absl::string_view> AuthorizationHeader(
   auto it = metadata.find("authorization");
   if (it == metadata.end()) return std::nullopt;
   return absl::string_view(it->second.data(), it->second.size());
+}
+
+// PeerSubjects() are the verified client-certificate subjects of the call
+// (empty without mTLS).
+std::vector<std::string> PeerSubjects(
+    const grpc::CallbackServerContext* context) {
+  std::vector<std::string> subjects;
+  const std::shared_ptr<const grpc::AuthContext> auth = context->auth_context();
+  if (auth == nullptr || !auth->IsPeerAuthenticated()) return subjects;
+  for (const grpc::string_ref& value :
+       auth->FindPropertyValues(GRPC_X509_SUBJECT_PROPERTY_NAME)) {
+    subjects.emplace_back(value.data(), value.size());
+  }
+  return subjects;
 }
 
 // Moves a StatusOr's value into *out.
@@ -166,7 +183,7 @@ template <typename Fn>
 grpc::ServerUnaryReactor* AdminService::Run(
     grpc::CallbackServerContext* context, Fn fn) {
   absl::StatusOr<std::string> actor =
-      auth_->Authenticate(AuthorizationHeader(context));
+      auth_->Authenticate(AuthorizationHeader(context), PeerSubjects(context));
   if (!actor.ok()) return Finish(context, actor.status());
   return Finish(context, fn(*actor));
 }
@@ -283,7 +300,7 @@ grpc::ServerUnaryReactor* AdminService::ListAuditEvents(
 grpc::ServerWriteReactor<v1::WatchEvent>* AdminService::Watch(
     grpc::CallbackServerContext* context, const v1::WatchRequest* request) {
   absl::StatusOr<std::string> actor =
-      auth_->Authenticate(AuthorizationHeader(context));
+      auth_->Authenticate(AuthorizationHeader(context), PeerSubjects(context));
   if (!actor.ok()) {
     // A reactor that finishes at once with the authentication error.
     class Rejected final : public grpc::ServerWriteReactor<v1::WatchEvent> {

@@ -1,0 +1,192 @@
+// TLS and mTLS on the real server: certificates are made at test time with
+// the openssl CLI in TEST_TMPDIR (a CA, a server certificate for localhost
+// and 127.0.0.1, an admin client, a plain client, and a client of a CA the
+// server does not trust).
+#include <grpcpp/grpcpp.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "proto/scopekeeper/v1/scopekeeper.grpc.pb.h"
+#include "server/server.h"
+
+namespace scopekeeper {
+namespace {
+
+using ::testing::HasSubstr;
+
+constexpr char kPolicyFile[] = "examples/policies/rxscale.json";
+constexpr char kAdminSubject[] = "CN=ops-admin,O=Example";
+
+std::string Dir() { return absl::StrCat(getenv("TEST_TMPDIR"), "/pki"); }
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path);
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+// Runs a shell command; fails the test when it fails.
+void RunOrFail(const std::string& command) {
+  ASSERT_EQ(std::system(absl::StrCat(command, " >/dev/null 2>&1").c_str()), 0)
+      << command;
+}
+
+// Makes <name>.key/<name>.pem signed by <ca> with `subject` and `extra`
+// req arguments.
+void MakeCert(const std::string& name, const std::string& ca,
+              const std::string& subject, const std::string& extra = "") {
+  const std::string d = Dir();
+  RunOrFail(absl::StrCat(
+      "openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1",
+      " -nodes -keyout ", d, "/", name, ".key -out ", d, "/", name,
+      ".csr -subj '", subject, "' ", extra));
+  RunOrFail(absl::StrCat("openssl x509 -req -in ", d, "/", name, ".csr -CA ", d,
+                         "/", ca, ".pem -CAkey ", d, "/", ca,
+                         ".key -CAcreateserial -out ", d, "/", name,
+                         ".pem -days 1 -copy_extensions copy"));
+}
+
+void MakeCa(const std::string& name) {
+  const std::string d = Dir();
+  RunOrFail(absl::StrCat("openssl req -x509 -newkey ec -pkeyopt ",
+                         "ec_paramgen_curve:prime256v1 -nodes -keyout ", d, "/",
+                         name, ".key -out ", d, "/", name,
+                         ".pem -days 1 -subj '/CN=", name, "'"));
+}
+
+class TlsTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    RunOrFail(absl::StrCat("mkdir -p ", Dir()));
+    MakeCa("ca");
+    MakeCa("rogue_ca");
+    MakeCert("server", "ca", "/CN=localhost",
+             "-addext 'subjectAltName=DNS:localhost,IP:127.0.0.1'");
+    MakeCert("admin", "ca", "/O=Example/CN=ops-admin");
+    MakeCert("gateway", "ca", "/O=Example/CN=gateway");
+    MakeCert("rogue", "rogue_ca", "/O=Example/CN=ops-admin");
+  }
+
+  void Start(bool mtls) {
+    ServerOptions options;
+    options.listen = "127.0.0.1:0";
+    options.data_dir = absl::StrCat(
+        getenv("TEST_TMPDIR"), "/",
+        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    options.policy_file = kPolicyFile;
+    options.tls_cert_file = Dir() + "/server.pem";
+    options.tls_key_file = Dir() + "/server.key";
+    if (mtls) {
+      options.tls_client_ca_file = Dir() + "/ca.pem";
+      options.admin_subjects = {kAdminSubject};
+    }
+    auto server = ScopekeeperServer::Start(options);
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = *std::move(server);
+    token_ = ReadAll(server_->admin_token_path());
+    token_.erase(token_.find('\n'));
+  }
+
+  // A channel trusting our CA, presenting `client` ("" = no certificate).
+  std::shared_ptr<grpc::Channel> Channel(const std::string& client) {
+    grpc::SslCredentialsOptions ssl;
+    ssl.pem_root_certs = ReadAll(Dir() + "/ca.pem");
+    if (!client.empty()) {
+      ssl.pem_private_key = ReadAll(Dir() + "/" + client + ".key");
+      ssl.pem_cert_chain = ReadAll(Dir() + "/" + client + ".pem");
+    }
+    return grpc::CreateChannel(server_->address(), grpc::SslCredentials(ssl));
+  }
+
+  // GetPolicy with or without the bearer token: the admin check.
+  grpc::Status GetPolicy(const std::shared_ptr<grpc::Channel>& channel,
+                         bool with_token) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::seconds(10));
+    if (with_token) context.AddMetadata("authorization", "Bearer " + token_);
+    v1::Policy policy;
+    return v1::Admin::NewStub(channel)->GetPolicy(
+        &context, v1::GetPolicyRequest(), &policy);
+  }
+
+  std::unique_ptr<ScopekeeperServer> server_;
+  std::string token_;
+};
+
+TEST_F(TlsTest, TlsServesEncryptedCallsAndRefusesPlaintext) {
+  Start(/*mtls=*/false);
+  EXPECT_TRUE(GetPolicy(Channel(""), /*with_token=*/true).ok());
+  EXPECT_EQ(GetPolicy(Channel(""), /*with_token=*/false).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  const auto plaintext = grpc::CreateChannel(
+      server_->address(), grpc::InsecureChannelCredentials());
+  EXPECT_EQ(GetPolicy(plaintext, /*with_token=*/true).error_code(),
+            grpc::StatusCode::UNAVAILABLE);
+}
+
+TEST_F(TlsTest, MtlsRequiresATrustedClientCertAndMapsAdminSubjects) {
+  Start(/*mtls=*/true);
+  // The listed subject is an admin without a token, and is audited as such.
+  ASSERT_TRUE(GetPolicy(Channel("admin"), /*with_token=*/false).ok());
+  {
+    grpc::ClientContext context;
+    v1::CreateKeyRequest request;
+    request.set_organization_id("org_pharmacy_1");
+    request.add_apis("external-pharmacy");
+    v1::CreateKeyResponse created;
+    ASSERT_TRUE(v1::Admin::NewStub(Channel("admin"))
+                    ->CreateKey(&context, request, &created)
+                    .ok());
+    grpc::ClientContext audit_context;
+    v1::ListAuditEventsRequest audit;
+    audit.set_key_id(created.key().key_id());
+    v1::ListAuditEventsResponse events;
+    ASSERT_TRUE(v1::Admin::NewStub(Channel("admin"))
+                    ->ListAuditEvents(&audit_context, audit, &events)
+                    .ok());
+    ASSERT_EQ(events.events_size(), 1);
+    EXPECT_EQ(events.events(0).actor(), absl::StrCat("mtls:", kAdminSubject));
+  }
+  // Another trusted client is not an admin by certificate, only by token.
+  EXPECT_EQ(GetPolicy(Channel("gateway"), /*with_token=*/false).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_TRUE(GetPolicy(Channel("gateway"), /*with_token=*/true).ok());
+  // No certificate, or one of an untrusted CA (even with the admin subject
+  // and the token): the handshake fails.
+  EXPECT_EQ(GetPolicy(Channel(""), /*with_token=*/true).error_code(),
+            grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(GetPolicy(Channel("rogue"), /*with_token=*/true).error_code(),
+            grpc::StatusCode::UNAVAILABLE);
+}
+
+TEST(TlsOptionsTest, IncompleteOrUnreadableTlsOptionsRefuseToStart) {
+  ServerOptions options;
+  options.listen = "127.0.0.1:0";
+  options.data_dir = absl::StrCat(getenv("TEST_TMPDIR"), "/bad_tls");
+  options.tls_cert_file = "/nonexistent/server.pem";
+  auto server = ScopekeeperServer::Start(options);
+  ASSERT_FALSE(server.ok());
+  EXPECT_THAT(server.status().message(), HasSubstr("--tls_key"));
+  options.tls_key_file = "/nonexistent/server.key";
+  server = ScopekeeperServer::Start(options);
+  ASSERT_FALSE(server.ok());
+  EXPECT_THAT(server.status().message(), HasSubstr("/nonexistent/server.pem"));
+  options.tls_cert_file.clear();
+  options.tls_key_file.clear();
+  options.tls_client_ca_file = "/nonexistent/ca.pem";
+  server = ScopekeeperServer::Start(options);
+  ASSERT_FALSE(server.ok());
+  EXPECT_THAT(server.status().message(), HasSubstr("--tls_client_ca"));
+}
+
+}  // namespace
+}  // namespace scopekeeper
