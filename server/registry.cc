@@ -11,6 +11,7 @@
 #include "google/protobuf/util/message_differencer.h"
 #include "server/compiled_key.h"
 #include "server/key_secret.h"
+#include "server/log.h"
 #include "server/names.h"
 #include "server/policy.h"
 #include "server/status_macros.h"
@@ -701,6 +702,23 @@ absl::StatusOr<v1::ListAuditEventsResponse> Registry::ListAuditEvents(
   for (v1::AuditEvent& event : events) {
     *response.add_events() = std::move(event);
   }
+  return response;
+}
+
+absl::StatusOr<v1::CreateBackupResponse> Registry::CreateBackup(
+    const v1::CreateBackupRequest& request, absl::string_view actor) {
+  const std::string& destination = request.destination();
+  SK_RETURN_IF_ERROR(ValidateText("destination", destination));
+  if (destination.empty() || destination.front() != '/') {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "destination: must be an absolute path, is ", Quote(destination)));
+  }
+  SK_ASSIGN_OR_RETURN(const uint64_t revision, store_->Checkpoint(destination));
+  LogInfo(absl::StrCat("backup at revision ", revision, " written to ",
+                       destination, " by ", actor));
+  v1::CreateBackupResponse response;
+  response.set_revision(revision);
+  response.set_path(destination);
   return response;
 }
 

@@ -84,6 +84,11 @@ class Registry {
   absl::StatusOr<v1::ListAuditEventsResponse> ListAuditEvents(
       const v1::ListAuditEventsRequest& request);
 
+  // CreateBackup() checkpoints the store to `request.destination` (an
+  // absolute path that must not exist). Not a mutation: no revision.
+  absl::StatusOr<v1::CreateBackupResponse> CreateBackup(
+      const v1::CreateBackupRequest& request, absl::string_view actor);
+
   // Changes() returns up to `limit` changes strictly after `after_revision`,
   // oldest first: each mutation's audit event, the key's state now (when the
   // event names a key) and whether the policy changed. Revisions are

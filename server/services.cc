@@ -297,6 +297,15 @@ grpc::ServerUnaryReactor* AdminService::ListAuditEvents(
   });
 }
 
+grpc::ServerUnaryReactor* AdminService::CreateBackup(
+    grpc::CallbackServerContext* context,
+    const v1::CreateBackupRequest* request,
+    v1::CreateBackupResponse* response) {
+  return Run(context, [&](absl::string_view actor) {
+    return Assign(registry_->CreateBackup(*request, actor), response);
+  });
+}
+
 grpc::ServerWriteReactor<v1::WatchEvent>* AdminService::Watch(
     grpc::CallbackServerContext* context, const v1::WatchRequest* request) {
   absl::StatusOr<std::string> actor =

@@ -80,6 +80,10 @@ class AdminService final : public v1::Admin::CallbackService {
       grpc::CallbackServerContext* context,
       const v1::ListAuditEventsRequest* request,
       v1::ListAuditEventsResponse* response) override;
+  grpc::ServerUnaryReactor* CreateBackup(
+      grpc::CallbackServerContext* context,
+      const v1::CreateBackupRequest* request,
+      v1::CreateBackupResponse* response) override;
   // Watch() streams Registry::Changes() after `from_revision`, then each new
   // change as it is applied, until the client cancels or the server stops.
   grpc::ServerWriteReactor<v1::WatchEvent>* Watch(

@@ -72,6 +72,12 @@ FaultInjectingStore::GetKeyLastUse(absl::string_view key_id) {
   return inner_->GetKeyLastUse(key_id);
 }
 
+absl::StatusOr<uint64_t> FaultInjectingStore::Checkpoint(
+    const std::string& path) {
+  SK_RETURN_IF_ERROR(Check(Op::kRead));
+  return inner_->Checkpoint(path);
+}
+
 absl::StatusOr<std::optional<v1::Policy>> FaultInjectingStore::GetPolicy() {
   SK_RETURN_IF_ERROR(Check(Op::kRead));
   return inner_->GetPolicy();

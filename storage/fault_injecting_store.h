@@ -49,6 +49,7 @@ class FaultInjectingStore final : public Store {
           uses) override;
   absl::StatusOr<std::optional<google::protobuf::Timestamp>> GetKeyLastUse(
       absl::string_view key_id) override;
+  absl::StatusOr<uint64_t> Checkpoint(const std::string& path) override;
   absl::StatusOr<std::optional<v1::Policy>> GetPolicy() override;
   absl::StatusOr<std::vector<v1::AuditEvent>> ListAuditEvents(
       const AuditFilter& filter, int limit) override;

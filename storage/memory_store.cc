@@ -170,6 +170,10 @@ MemoryStore::GetKeyLastUse(absl::string_view key_id) {
   return it->second;
 }
 
+absl::StatusOr<uint64_t> MemoryStore::Checkpoint(const std::string&) {
+  return absl::UnimplementedError("the in-memory store has no checkpoints");
+}
+
 absl::StatusOr<std::optional<v1::Policy>> MemoryStore::GetPolicy() {
   std::lock_guard<std::mutex> lock(mu_);
   return policy_;

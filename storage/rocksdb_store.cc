@@ -16,6 +16,7 @@
 #include "rocksdb/options.h"
 #include "rocksdb/slice.h"
 #include "rocksdb/table.h"
+#include "rocksdb/utilities/checkpoint.h"
 #include "rocksdb/write_batch.h"
 #include "server/status_macros.h"
 #include "storage/mutation_check.h"
@@ -580,6 +581,23 @@ RocksDbStore::GetKeyLastUse(absl::string_view key_id) {
   google::protobuf::Timestamp time;
   SK_RETURN_IF_ERROR(ParseRecord(value, key, &time));
   return time;
+}
+
+absl::StatusOr<uint64_t> RocksDbStore::Checkpoint(const std::string& path) {
+  std::error_code error;
+  if (std::filesystem::exists(path, error)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("checkpoint: ", path, " already exists"));
+  }
+  rocksdb::Checkpoint* raw = nullptr;
+  SK_RETURN_IF_ERROR(
+      FromRocksDb(rocksdb::Checkpoint::Create(db_.get(), &raw), "checkpoint"));
+  std::unique_ptr<rocksdb::Checkpoint> checkpoint(raw);
+  // Hold commits off so the revision reported is the one the copy holds.
+  std::lock_guard<std::mutex> lock(commit_mu_);
+  SK_RETURN_IF_ERROR(FromRocksDb(checkpoint->CreateCheckpoint(path),
+                                 absl::StrCat("checkpoint to ", path)));
+  return revision_.load();
 }
 
 absl::StatusOr<std::optional<v1::Policy>> RocksDbStore::GetPolicy() {

@@ -96,6 +96,11 @@ class Store {
   virtual absl::StatusOr<std::optional<google::protobuf::Timestamp>>
   GetKeyLastUse(absl::string_view key_id) = 0;
 
+  // Checkpoint() writes a consistent, openable copy of the whole store to
+  // the new directory `path` (FAILED_PRECONDITION if it exists) and returns
+  // the revision it holds. UNIMPLEMENTED for stores that cannot.
+  virtual absl::StatusOr<uint64_t> Checkpoint(const std::string& path) = 0;
+
   // GetPolicy() returns the stored policy, or nullopt if none was ever put.
   virtual absl::StatusOr<std::optional<v1::Policy>> GetPolicy() = 0;
 

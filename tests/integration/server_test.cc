@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include <chrono>
+#include <cstdio>
 #include <fstream>
 #include <memory>
 #include <string>
@@ -190,6 +191,48 @@ TEST_F(ServerTest, StatePersistsAcrossRestart) {
   // Revisions continue from where they were.
   const auto next = CreateKey({});
   EXPECT_EQ(next.revision(), revoked.revision() + 1);
+}
+
+TEST_F(ServerTest, BackupRestoresTheStateAtItsRevision) {
+  const auto key = CreateKey({"orders_read"});
+  const std::string backup = data_dir_ + "-backup";
+  v1::CreateBackupRequest request;
+  request.set_destination(backup);
+  v1::CreateBackupResponse response;
+  ASSERT_TRUE(
+      admin_->CreateBackup(AdminContext().get(), request, &response).ok());
+  EXPECT_EQ(response.revision(), key.revision());
+  EXPECT_EQ(response.path(), backup);
+  // After the backup: the key is revoked and another one created.
+  v1::RevokeKeyRequest revoke;
+  revoke.set_key_id(key.key().key_id());
+  v1::Key revoked;
+  ASSERT_TRUE(admin_->RevokeKey(AdminContext().get(), revoke, &revoked).ok());
+  const auto later = CreateKey({"orders_read"});
+
+  // Bad destinations: relative, or already there.
+  grpc::Status status;
+  request.set_destination("relative/dir");
+  status = admin_->CreateBackup(AdminContext().get(), request, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(), HasSubstr("destination"));
+  request.set_destination(backup);
+  status = admin_->CreateBackup(AdminContext().get(), request, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  grpc::ClientContext anonymous;
+  EXPECT_EQ(admin_->CreateBackup(&anonymous, request, &response).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+
+  // Restore: a new data dir whose db is the backup.
+  server_.reset();
+  data_dir_ += "-restored";
+  ASSERT_EQ(mkdir(data_dir_.c_str(), 0700), 0);
+  ASSERT_EQ(rename(backup.c_str(), (data_dir_ + "/db").c_str()), 0);
+  StartServer();
+  EXPECT_TRUE(Authorize(key.secret(), "GET", "/pharmacy_orders/").allowed());
+  EXPECT_EQ(Authorize(later.secret(), "GET", "/pharmacy_orders/").reason(),
+            v1::KEY_INVALID);
+  EXPECT_EQ(CreateKey({}).revision(), key.revision() + 1);
 }
 
 TEST_F(ServerTest, ListKeysPages) {
