@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -17,6 +18,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/match.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
@@ -406,6 +408,61 @@ TEST_F(RocksDbStoreTest, CorruptTableFileIsDataLoss) {
   ASSERT_GT(corrupted, 0);
   EXPECT_THAT(Open(path_),
               StatusIs(absl::StatusCode::kDataLoss, HasSubstr(path_)));
+}
+
+// Deletes the files in `dir` whose name passes `doomed`; returns how many.
+int DeleteFiles(const std::string& dir,
+                const std::function<bool(const std::string&)>& doomed) {
+  int deleted = 0;
+  for (const fs::directory_entry& entry : fs::directory_iterator(dir)) {
+    if (doomed(entry.path().filename().string())) {
+      fs::remove(entry.path());
+      ++deleted;
+    }
+  }
+  return deleted;
+}
+
+// A lost file must stop the server, never open as a smaller database.
+TEST_F(RocksDbStoreTest, MissingTableFileRefusesToOpen) {
+  ASSERT_NO_FATAL_FAILURE(Populate());
+  {
+    std::unique_ptr<rocksdb::DB> db = OpenRaw();
+    ASSERT_NE(db, nullptr);
+    ASSERT_TRUE(db->Flush(rocksdb::FlushOptions()).ok());
+    ASSERT_TRUE(db->Close().ok());
+  }
+  ASSERT_GT(DeleteFiles(path_,
+                        [](const std::string& name) {
+                          return absl::EndsWith(name, ".sst");
+                        }),
+            0);
+  const absl::StatusOr<std::unique_ptr<RocksDbStore>> store = Open(path_);
+  ASSERT_FALSE(store.ok());
+  EXPECT_THAT(store.status().message(), HasSubstr(path_));
+}
+
+TEST_F(RocksDbStoreTest, MissingManifestRefusesToOpen) {
+  ASSERT_NO_FATAL_FAILURE(Populate());
+  ASSERT_GT(DeleteFiles(path_,
+                        [](const std::string& name) {
+                          return absl::StartsWith(name, "MANIFEST-");
+                        }),
+            0);
+  const absl::StatusOr<std::unique_ptr<RocksDbStore>> store = Open(path_);
+  ASSERT_FALSE(store.ok());
+  EXPECT_THAT(store.status().message(), HasSubstr(path_));
+}
+
+TEST_F(RocksDbStoreTest, MissingCurrentRefusesToOpen) {
+  ASSERT_NO_FATAL_FAILURE(Populate());
+  ASSERT_EQ(
+      DeleteFiles(path_,
+                  [](const std::string& name) { return name == "CURRENT"; }),
+      1);
+  EXPECT_THAT(Open(path_),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("not a Scopekeeper data directory")));
 }
 
 }  // namespace

@@ -7,10 +7,12 @@
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <string>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "grpc/health/v1/health.grpc.pb.h"
@@ -233,6 +235,28 @@ TEST_F(ServerTest, BackupRestoresTheStateAtItsRevision) {
   EXPECT_EQ(Authorize(later.secret(), "GET", "/pharmacy_orders/").reason(),
             v1::KEY_INVALID);
   EXPECT_EQ(CreateKey({}).revision(), key.revision() + 1);
+}
+
+TEST_F(ServerTest, DamagedDatabaseRefusesToStartNamingIt) {
+  CreateKey({"orders_read"});
+  server_.reset();
+  // Lose RocksDB's manifest: the server must stop, not start empty.
+  const std::string db = data_dir_ + "/db";
+  int removed = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(db)) {
+    if (absl::StartsWith(entry.path().filename().string(), "MANIFEST-")) {
+      std::filesystem::remove(entry.path());
+      ++removed;
+    }
+  }
+  ASSERT_GT(removed, 0);
+  ServerOptions options;
+  options.listen = "127.0.0.1:0";
+  options.data_dir = data_dir_;
+  options.policy_file = kPolicyFile;
+  auto server = ScopekeeperServer::Start(options);
+  ASSERT_FALSE(server.ok());
+  EXPECT_THAT(server.status().message(), HasSubstr(db));
 }
 
 TEST_F(ServerTest, ListKeysPages) {
