@@ -96,11 +96,8 @@ absl::Status ParseTarget(const v1::AuthorizeRequest& request,
       if (http.path().empty()) {
         return absl::InvalidArgumentError("http.path: required");
       }
-      if (http.path().size() > kMaxPathLength) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("http.path: longer than ", kMaxPathLength, " bytes"));
-      }
-      return absl::OkStatus();
+      // UTF-8, no control characters, at most kMaxPathLength bytes.
+      return ValidateText("http.path", http.path(), kMaxPathLength);
     }
     case v1::AuthorizeRequest::TARGET_NOT_SET:
       break;

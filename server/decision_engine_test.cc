@@ -300,6 +300,40 @@ TEST_F(DecisionEngineTest, MalformedRequestsAreInvalidArgumentNamingTheField) {
          r->mutable_requirement()->add_all_of("orders_read");
        },
        "api_key"},
+      {"long path",
+       [](v1::AuthorizeRequest* r) {
+         r->mutable_http()->set_api("pharmacy");
+         r->mutable_http()->set_method("GET");
+         r->mutable_http()->set_path("/" + std::string(kMaxPathLength, 'p'));
+       },
+       "http.path"},
+      {"path not UTF-8",
+       [](v1::AuthorizeRequest* r) {
+         r->mutable_http()->set_api("pharmacy");
+         r->mutable_http()->set_method("GET");
+         r->mutable_http()->set_path("/orders/\xc3");
+       },
+       "http.path"},
+      {"path with NUL",
+       [](v1::AuthorizeRequest* r) {
+         r->mutable_http()->set_api("pharmacy");
+         r->mutable_http()->set_method("GET");
+         r->mutable_http()->set_path(std::string("/orders/\0", 9));
+       },
+       "http.path"},
+      {"too many scopes",
+       [](v1::AuthorizeRequest* r) {
+         for (size_t i = 0; i <= kMaxScopesPerRequest; ++i) {
+           r->mutable_requirement()->add_any_of("orders_read");
+         }
+       },
+       "requirement.any_of"},
+      {"trace id not UTF-8",
+       [](v1::AuthorizeRequest* r) {
+         r->set_trace_id("\xff");
+         r->mutable_requirement()->add_all_of("orders_read");
+       },
+       "trace_id"},
       {"bad organization",
        [](v1::AuthorizeRequest* r) {
          r->set_organization_id(std::string("org\0x", 5));

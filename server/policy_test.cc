@@ -1,5 +1,6 @@
 #include "server/policy.h"
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/core_test_env.h"
@@ -78,6 +79,46 @@ TEST(PolicyTest, RejectsInvalidPoliciesNamingTheEntry) {
     for (const std::string& m : c.mentions) {
       EXPECT_THAT(snap.status().message(), HasSubstr(m)) << c.json;
     }
+  }
+}
+
+TEST(PolicyTest, RejectsPoliciesOverTheSizeLimitsNamingTheField) {
+  v1::Policy scopes;
+  for (int i = 0; i <= kMaxPolicyScopes; ++i) {
+    scopes.add_scopes()->set_name(absl::StrCat("s", i));
+  }
+  v1::Policy apis;
+  for (int i = 0; i <= kMaxPolicyApis; ++i) {
+    apis.add_apis()->set_name(absl::StrCat("api", i));
+  }
+  v1::Policy routes;
+  routes.add_scopes()->set_name("a");
+  v1::Api* api = routes.add_apis();
+  api->set_name("x");
+  for (int i = 0; i <= kMaxRoutesPerApi; ++i) {
+    v1::Route* route = api->add_routes();
+    route->set_method("GET");
+    route->set_path(absl::StrCat("/r", i));
+    route->mutable_requirement()->add_all_of("a");
+  }
+  v1::Policy bundles;
+  bundles.add_scopes()->set_name("a");
+  for (int i = 0; i <= kMaxPolicyBundles; ++i) {
+    v1::Bundle* bundle = bundles.add_bundles();
+    bundle->set_name(absl::StrCat("b", i));
+    bundle->add_scopes("a");
+  }
+  const std::vector<std::pair<v1::Policy, std::string>> cases = {
+      {scopes, "policy.scopes"},
+      {apis, "policy.apis"},
+      {routes, "apis[\"x\"].routes"},
+      {bundles, "policy.bundles"},
+  };
+  for (const auto& [policy, field] : cases) {
+    auto snap = PolicySnapshot::Compile(policy, 1);
+    ASSERT_FALSE(snap.ok()) << field;
+    EXPECT_EQ(snap.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(snap.status().message(), HasSubstr(field));
   }
 }
 

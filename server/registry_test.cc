@@ -7,6 +7,7 @@
 #include "gtest/gtest.h"
 #include "server/core_test_env.h"
 #include "server/key_secret.h"
+#include "server/names.h"
 #include "server/policy.h"
 #include "server/time_util.h"
 
@@ -104,6 +105,16 @@ TEST_F(RegistryTest, CreateKeyRejectsBadInputNamingTheField) {
        absl::StatusCode::kInvalidArgument, "name"},
       {[](auto* r) { r->set_name(std::string(300, 'n')); },
        absl::StatusCode::kInvalidArgument, "name"},
+      {[](auto* r) {
+         for (size_t i = 0; i <= kMaxScopesPerRequest; ++i) {
+           r->add_scopes("orders_read");
+         }
+       },
+       absl::StatusCode::kInvalidArgument, "scopes"},
+      {[](auto* r) {
+         for (int i = 0; i <= kMaxApisPerKey; ++i) r->add_apis("pharmacy");
+       },
+       absl::StatusCode::kInvalidArgument, "apis"},
       {[](auto* r) { r->mutable_expire_time()->set_seconds(1); },
        absl::StatusCode::kInvalidArgument, "expire_time"},
       {[](auto* r) { r->set_installation_id("inst_x"); },
