@@ -4,6 +4,7 @@
 //       [--admin_token_file=PATH]
 //       [--policy_file=examples/policies/rxscale.json]
 //       [--tls_cert=… --tls_key=… [--tls_client_ca=… --admin_subjects=…]]
+//       [--authorizer_token_file=PATH] [--authorizer_subjects=…]
 //
 // SIGTERM/SIGINT: stop accepting, finish in-flight calls, close the store,
 // exit 0.
@@ -40,6 +41,14 @@ ABSL_FLAG(std::string, tls_client_ca, "",
 ABSL_FLAG(std::vector<std::string>, admin_subjects, {},
           "with mTLS, comma-separated client-certificate subjects that are "
           "admins without a token (e.g. \"CN=ops-admin,O=Example\")");
+ABSL_FLAG(std::string, authorizer_token_file, "",
+          "File whose first line is a token every Authorizer caller must "
+          "send as `authorization: Bearer <token>`; empty (default): the "
+          "data plane is open to anyone who can connect");
+ABSL_FLAG(std::vector<std::string>, authorizer_subjects, {},
+          "With --tls_client_ca: client-certificate subjects that may call "
+          "Authorizer without the token; setting it closes the data plane "
+          "to everyone else");
 ABSL_FLAG(int, max_receive_message_bytes, 4 << 20,
           "largest request accepted (RESOURCE_EXHAUSTED beyond)");
 
@@ -71,6 +80,8 @@ int main(int argc, char** argv) {
   options.tls_key_file = absl::GetFlag(FLAGS_tls_key);
   options.tls_client_ca_file = absl::GetFlag(FLAGS_tls_client_ca);
   options.admin_subjects = absl::GetFlag(FLAGS_admin_subjects);
+  options.authorizer_token_file = absl::GetFlag(FLAGS_authorizer_token_file);
+  options.authorizer_subjects = absl::GetFlag(FLAGS_authorizer_subjects);
   options.max_receive_message_bytes =
       absl::GetFlag(FLAGS_max_receive_message_bytes);
 

@@ -62,6 +62,12 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(
     return absl::InvalidArgumentError(
         "--tls_cert and --tls_key must be given together");
   }
+  if (options.tls_client_ca_file.empty() &&
+      !(options.admin_subjects.empty() &&
+        options.authorizer_subjects.empty())) {
+    return absl::InvalidArgumentError(
+        "--admin_subjects and --authorizer_subjects need --tls_client_ca");
+  }
   if (options.tls_cert_file.empty()) {
     if (!options.tls_client_ca_file.empty()) {
       return absl::InvalidArgumentError(
@@ -127,11 +133,22 @@ absl::StatusOr<std::unique_ptr<ScopekeeperServer>> ScopekeeperServer::Start(
   if (token.created) {
     LogInfo(absl::StrCat("generated admin token in ", token.path));
   }
-  s->auth_ =
-      std::make_unique<AdminAuthenticator>(token.token, options.admin_subjects);
+  s->auth_ = std::make_unique<CallerAuthenticator>("admin", token.token,
+                                                   options.admin_subjects);
 
-  s->authorizer_service_ =
-      std::make_unique<AuthorizerService>(s->engine_.get());
+  if (!options.authorizer_token_file.empty() ||
+      !options.authorizer_subjects.empty()) {
+    std::string caller_token;
+    if (!options.authorizer_token_file.empty()) {
+      SK_ASSIGN_OR_RETURN(caller_token,
+                          ReadTokenFile("--authorizer_token_file",
+                                        options.authorizer_token_file));
+    }
+    s->authorizer_auth_ = std::make_unique<CallerAuthenticator>(
+        "authorizer", caller_token, options.authorizer_subjects);
+  }
+  s->authorizer_service_ = std::make_unique<AuthorizerService>(
+      s->engine_.get(), s->authorizer_auth_.get());
   s->admin_service_ =
       std::make_unique<AdminService>(s->registry_.get(), s->auth_.get());
 

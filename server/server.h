@@ -12,7 +12,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/notification.h"
-#include "server/admin_auth.h"
+#include "server/caller_auth.h"
 #include "server/clock.h"
 #include "server/decision_engine.h"
 #include "server/registry.h"
@@ -43,6 +43,13 @@ struct ServerOptions {
   std::string tls_client_ca_file;
   // With mTLS, client-certificate subjects that are admins without a token.
   std::vector<std::string> admin_subjects;
+  // Data-plane caller authentication, off when both are empty: then any
+  // client that can connect may call Authorizer (bind to loopback or use
+  // mTLS). When either is set, every Authorizer call must carry
+  // `authorization: Bearer <token from this file>` or come with a client
+  // certificate whose subject is in `authorizer_subjects` (needs mTLS).
+  std::string authorizer_token_file;
+  std::vector<std::string> authorizer_subjects;
   // Largest request accepted; larger ones fail with RESOURCE_EXHAUSTED.
   int max_receive_message_bytes = 4 << 20;
   // Completion-queue threads of the callback server.
@@ -86,7 +93,8 @@ class ScopekeeperServer {
   std::thread usage_flusher_;
   std::unique_ptr<Registry> registry_;
   std::unique_ptr<DecisionEngine> engine_;
-  std::unique_ptr<AdminAuthenticator> auth_;
+  std::unique_ptr<CallerAuthenticator> auth_;
+  std::unique_ptr<CallerAuthenticator> authorizer_auth_;  // null: open
   std::unique_ptr<AuthorizerService> authorizer_service_;
   std::unique_ptr<AdminService> admin_service_;
   std::unique_ptr<grpc::Server> server_;

@@ -158,25 +158,41 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::WatchEvent> {
 
 }  // namespace
 
+absl::Status AuthorizerService::AuthenticateCaller(
+    const grpc::CallbackServerContext* context) const {
+  if (auth_ == nullptr) return absl::OkStatus();
+  return auth_
+      ->Authenticate(AuthorizationHeader(context), PeerSubjects(context))
+      .status();
+}
+
 grpc::ServerUnaryReactor* AuthorizerService::Authorize(
     grpc::CallbackServerContext* context, const v1::AuthorizeRequest* request,
     v1::AuthorizeResponse* response) {
-  return Finish(context,
-                engine_->Authorize(*request, DeadlineOf(context), response));
+  absl::Status status = AuthenticateCaller(context);
+  if (status.ok()) {
+    status = engine_->Authorize(*request, DeadlineOf(context), response);
+  }
+  return Finish(context, status);
 }
 
 grpc::ServerUnaryReactor* AuthorizerService::BatchAuthorize(
     grpc::CallbackServerContext* context,
     const v1::BatchAuthorizeRequest* request,
     v1::BatchAuthorizeResponse* response) {
-  return Finish(context, engine_->BatchAuthorize(*request, DeadlineOf(context),
-                                                 response));
+  absl::Status status = AuthenticateCaller(context);
+  if (status.ok()) {
+    status = engine_->BatchAuthorize(*request, DeadlineOf(context), response);
+  }
+  return Finish(context, status);
 }
 
 grpc::ServerUnaryReactor* AuthorizerService::DescribeKey(
     grpc::CallbackServerContext* context, const v1::DescribeKeyRequest* request,
     v1::DescribeKeyResponse* response) {
-  return Finish(context, engine_->DescribeKey(*request, response));
+  absl::Status status = AuthenticateCaller(context);
+  if (status.ok()) status = engine_->DescribeKey(*request, response);
+  return Finish(context, status);
 }
 
 template <typename Fn>

@@ -5,16 +5,19 @@
 #define SCOPEKEEPER_SERVER_SERVICES_H_
 
 #include "proto/scopekeeper/v1/scopekeeper.grpc.pb.h"
-#include "server/admin_auth.h"
+#include "server/caller_auth.h"
 #include "server/decision_engine.h"
 #include "server/registry.h"
 
 namespace scopekeeper {
 
-// Does not own `engine`.
+// Does not own its arguments. With a non-null `auth` every call must
+// authenticate (UNAUTHENTICATED otherwise); with null the service is open.
 class AuthorizerService final : public v1::Authorizer::CallbackService {
  public:
-  explicit AuthorizerService(DecisionEngine* engine) : engine_(engine) {}
+  explicit AuthorizerService(DecisionEngine* engine,
+                             const CallerAuthenticator* auth = nullptr)
+      : engine_(engine), auth_(auth) {}
 
   grpc::ServerUnaryReactor* Authorize(grpc::CallbackServerContext* context,
                                       const v1::AuthorizeRequest* request,
@@ -29,13 +32,18 @@ class AuthorizerService final : public v1::Authorizer::CallbackService {
       v1::DescribeKeyResponse* response) override;
 
  private:
+  // OK when the service is open or the caller authenticates.
+  absl::Status AuthenticateCaller(
+      const grpc::CallbackServerContext* context) const;
+
   DecisionEngine* const engine_;
+  const CallerAuthenticator* const auth_;
 };
 
 // Every method requires the admin bearer token. Does not own its arguments.
 class AdminService final : public v1::Admin::CallbackService {
  public:
-  AdminService(Registry* registry, const AdminAuthenticator* auth)
+  AdminService(Registry* registry, const CallerAuthenticator* auth)
       : registry_(registry), auth_(auth) {}
 
   grpc::ServerUnaryReactor* PutPolicy(grpc::CallbackServerContext* context,
@@ -96,7 +104,7 @@ class AdminService final : public v1::Admin::CallbackService {
   grpc::ServerUnaryReactor* Run(grpc::CallbackServerContext* context, Fn fn);
 
   Registry* const registry_;
-  const AdminAuthenticator* const auth_;
+  const CallerAuthenticator* const auth_;
 };
 
 }  // namespace scopekeeper

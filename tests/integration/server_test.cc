@@ -26,6 +26,7 @@ namespace {
 using ::testing::Contains;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 constexpr char kPolicyFile[] = "examples/policies/rxscale.json";
 constexpr char kPharmacyPrefix[] = "/v1/external-pharmacy-api-v1";
@@ -408,6 +409,56 @@ TEST_F(ServerTest, ShutdownEndsOpenWatchStreamsPromptly) {
   server_->Shutdown(absl::Hours(1));
   EXPECT_FALSE(reader->Read(&event));
   EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::UNAVAILABLE);
+}
+
+TEST(ServerStartTest, AuthorizerTokenGuardsTheDataPlane) {
+  const std::string dir = absl::StrCat(getenv("TEST_TMPDIR"), "/caller_auth");
+  const std::string token_file = dir + "-authorizer_token";
+  std::ofstream(token_file) << "gateway-token\n";
+  ServerOptions options;
+  options.listen = "127.0.0.1:0";
+  options.data_dir = dir;
+  options.policy_file = kPolicyFile;
+  options.authorizer_token_file = token_file + ".missing";
+  auto server = ScopekeeperServer::Start(options);
+  ASSERT_FALSE(server.ok());
+  EXPECT_THAT(server.status().message(), HasSubstr("--authorizer_token_file"));
+
+  options.authorizer_token_file = token_file;
+  server = ScopekeeperServer::Start(options);
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto authorizer = v1::Authorizer::NewStub(grpc::CreateChannel(
+      (*server)->address(), grpc::InsecureChannelCredentials()));
+  v1::AuthorizeRequest request;
+  request.set_api_key("rxs_ph_unknown");
+  request.mutable_requirement()->add_all_of("orders_read");
+  std::ifstream admin_file((*server)->admin_token_path());
+  std::string admin_token;
+  std::getline(admin_file, admin_token);
+  const std::vector<std::pair<std::string, grpc::StatusCode>> cases = {
+      {"", grpc::StatusCode::UNAUTHENTICATED},
+      {"Bearer " + admin_token, grpc::StatusCode::UNAUTHENTICATED},
+      {"Bearer gateway-token", grpc::StatusCode::OK},
+  };
+  for (const auto& [authorization, code] : cases) {
+    grpc::ClientContext context;
+    if (!authorization.empty()) {
+      context.AddMetadata("authorization", authorization);
+    }
+    v1::AuthorizeResponse response;
+    const grpc::Status status =
+        authorizer->Authorize(&context, request, &response);
+    EXPECT_EQ(status.error_code(), code) << status.error_message();
+    EXPECT_THAT(status.error_message(), Not(HasSubstr("gateway-token")));
+    EXPECT_FALSE(response.allowed());
+  }
+  grpc::ClientContext describe_context;
+  v1::DescribeKeyRequest describe;
+  describe.set_api_key("rxs_ph_unknown");
+  v1::DescribeKeyResponse described;
+  EXPECT_EQ(authorizer->DescribeKey(&describe_context, describe, &described)
+                .error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
 }
 
 TEST(ServerStartTest, InvalidPolicyFileRefusesToStartNamingTheEntry) {

@@ -23,6 +23,7 @@ using ::testing::HasSubstr;
 
 constexpr char kPolicyFile[] = "examples/policies/rxscale.json";
 constexpr char kAdminSubject[] = "CN=ops-admin,O=Example";
+constexpr char kGatewaySubject[] = "CN=gateway,O=Example";
 
 std::string Dir() { return absl::StrCat(getenv("TEST_TMPDIR"), "/pki"); }
 
@@ -75,7 +76,7 @@ class TlsTest : public ::testing::Test {
     MakeCert("rogue", "rogue_ca", "/O=Example/CN=ops-admin");
   }
 
-  void Start(bool mtls) {
+  void Start(bool mtls, std::vector<std::string> authorizer_subjects = {}) {
     ServerOptions options;
     options.listen = "127.0.0.1:0";
     options.data_dir = absl::StrCat(
@@ -87,6 +88,7 @@ class TlsTest : public ::testing::Test {
     if (mtls) {
       options.tls_client_ca_file = Dir() + "/ca.pem";
       options.admin_subjects = {kAdminSubject};
+      options.authorizer_subjects = std::move(authorizer_subjects);
     }
     auto server = ScopekeeperServer::Start(options);
     ASSERT_TRUE(server.ok()) << server.status();
@@ -168,6 +170,25 @@ TEST_F(TlsTest, MtlsRequiresATrustedClientCertAndMapsAdminSubjects) {
             grpc::StatusCode::UNAVAILABLE);
 }
 
+TEST_F(TlsTest, AuthorizerSubjectsCloseTheDataPlaneToOtherCallers) {
+  Start(/*mtls=*/true, /*authorizer_subjects=*/{kGatewaySubject});
+  const auto authorize = [](const std::shared_ptr<grpc::Channel>& channel) {
+    grpc::ClientContext context;
+    v1::AuthorizeRequest request;
+    request.set_api_key("rxs_ph_unknown");
+    request.mutable_requirement()->add_all_of("orders_read");
+    v1::AuthorizeResponse response;
+    return v1::Authorizer::NewStub(channel)->Authorize(&context, request,
+                                                       &response);
+  };
+  // The gateway gets a decision (a denial: the key is unknown).
+  EXPECT_TRUE(authorize(Channel("gateway")).ok());
+  // Another trusted client, even the admin, is not a data-plane caller.
+  const grpc::Status admin = authorize(Channel("admin"));
+  EXPECT_EQ(admin.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_THAT(admin.error_message(), HasSubstr("authorizer"));
+}
+
 TEST(TlsOptionsTest, IncompleteOrUnreadableTlsOptionsRefuseToStart) {
   ServerOptions options;
   options.listen = "127.0.0.1:0";
@@ -186,6 +207,12 @@ TEST(TlsOptionsTest, IncompleteOrUnreadableTlsOptionsRefuseToStart) {
   server = ScopekeeperServer::Start(options);
   ASSERT_FALSE(server.ok());
   EXPECT_THAT(server.status().message(), HasSubstr("--tls_client_ca"));
+  // Subjects mean nothing without client certificates.
+  options.tls_client_ca_file.clear();
+  options.authorizer_subjects = {kGatewaySubject};
+  server = ScopekeeperServer::Start(options);
+  ASSERT_FALSE(server.ok());
+  EXPECT_THAT(server.status().message(), HasSubstr("--authorizer_subjects"));
 }
 
 }  // namespace

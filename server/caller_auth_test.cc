@@ -1,4 +1,4 @@
-#include "server/admin_auth.h"
+#include "server/caller_auth.h"
 
 #include <sys/stat.h>
 
@@ -13,8 +13,8 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-TEST(AdminAuthTest, AcceptsOnlyTheBearerToken) {
-  AdminAuthenticator auth("s3cret-token");
+TEST(CallerAuthTest, AcceptsOnlyTheBearerToken) {
+  CallerAuthenticator auth("admin", "s3cret-token");
   auto ok = auth.Authenticate("Bearer s3cret-token");
   ASSERT_TRUE(ok.ok());
   EXPECT_FALSE(ok->empty());
@@ -29,8 +29,8 @@ TEST(AdminAuthTest, AcceptsOnlyTheBearerToken) {
             absl::StatusCode::kUnauthenticated);
 }
 
-TEST(AdminAuthTest, ListedClientCertificateSubjectIsAnAdminWithoutToken) {
-  AdminAuthenticator auth("s3cret-token", {"CN=ops-admin,O=Example"});
+TEST(CallerAuthTest, ListedClientCertificateSubjectIsAnAdminWithoutToken) {
+  CallerAuthenticator auth("admin", "s3cret-token", {"CN=ops-admin,O=Example"});
   auto by_cert = auth.Authenticate(std::nullopt, {"CN=ops-admin,O=Example"});
   ASSERT_TRUE(by_cert.ok());
   EXPECT_EQ(*by_cert, "mtls:CN=ops-admin,O=Example");
@@ -41,12 +41,35 @@ TEST(AdminAuthTest, ListedClientCertificateSubjectIsAnAdminWithoutToken) {
   EXPECT_EQ(*auth.Authenticate("Bearer s3cret-token", {"CN=gateway,O=Example"}),
             "admin-token");
   // Without a configured list no subject is an admin.
-  AdminAuthenticator token_only("s3cret-token");
+  CallerAuthenticator token_only("admin", "s3cret-token");
   EXPECT_FALSE(
       token_only.Authenticate(std::nullopt, {"CN=ops-admin,O=Example"}).ok());
 }
 
-TEST(AdminAuthTest, GeneratesTokenFileOnceWithMode0600) {
+TEST(CallerAuthTest, RoleNamesTheIdentityAndTheErrors) {
+  CallerAuthenticator auth("authorizer", "gw-token");
+  EXPECT_EQ(*auth.Authenticate("Bearer gw-token"), "authorizer-token");
+  const auto wrong = auth.Authenticate("Bearer admin-token");
+  EXPECT_EQ(wrong.status().code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_THAT(wrong.status().message(), HasSubstr("invalid authorizer token"));
+  EXPECT_THAT(auth.Authenticate(std::nullopt).status().message(),
+              HasSubstr("Bearer <authorizer token>"));
+}
+
+TEST(CallerAuthTest, WithoutTokenOnlyListedSubjectsGetIn) {
+  CallerAuthenticator auth("authorizer", "", {"CN=gateway"});
+  EXPECT_EQ(*auth.Authenticate(std::nullopt, {"CN=gateway"}),
+            "mtls:CN=gateway");
+  // No bearer value matches a token that was never set, the empty one
+  // included.
+  for (const char* bearer : {"Bearer ", "Bearer x"}) {
+    EXPECT_EQ(auth.Authenticate(absl::string_view(bearer)).status().code(),
+              absl::StatusCode::kUnauthenticated)
+        << bearer;
+  }
+}
+
+TEST(CallerAuthTest, GeneratesTokenFileOnceWithMode0600) {
   const std::string dir = std::string(getenv("TEST_TMPDIR")) + "/gen";
   mkdir(dir.c_str(), 0700);
   auto first = LoadOrCreateAdminToken("", dir);
@@ -63,7 +86,7 @@ TEST(AdminAuthTest, GeneratesTokenFileOnceWithMode0600) {
   EXPECT_EQ(second->token, first->token);
 }
 
-TEST(AdminAuthTest, ReadsFirstLineOfTokenFile) {
+TEST(CallerAuthTest, ReadsFirstLineOfTokenFile) {
   const std::string path = std::string(getenv("TEST_TMPDIR")) + "/token";
   std::ofstream(path) << "  my-token \nsecond line\n";
   auto t = LoadOrCreateAdminToken(path, "/nonexistent");

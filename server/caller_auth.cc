@@ -1,4 +1,4 @@
-#include "server/admin_auth.h"
+#include "server/caller_auth.h"
 
 #include <fcntl.h>
 #include <openssl/rand.h>
@@ -18,22 +18,6 @@ namespace scopekeeper {
 namespace {
 
 constexpr absl::string_view kBearer = "Bearer ";
-
-absl::StatusOr<std::string> ReadFirstLine(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "cannot read admin token file ", path, ": ", std::strerror(errno)));
-  }
-  std::string line;
-  std::getline(in, line);
-  std::string token(absl::StripAsciiWhitespace(line));
-  if (token.empty()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("admin token file ", path, " is empty"));
-  }
-  return token;
-}
 
 absl::StatusOr<std::string> CreateTokenFile(const std::string& path) {
   unsigned char raw[32];
@@ -63,29 +47,48 @@ absl::StatusOr<std::string> CreateTokenFile(const std::string& path) {
 
 }  // namespace
 
-absl::StatusOr<std::string> AdminAuthenticator::Authenticate(
+absl::StatusOr<std::string> ReadTokenFile(absl::string_view what,
+                                          const std::string& path) {
+  std::ifstream in(path);
+  if (!in) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "cannot read ", what, " file ", path, ": ", std::strerror(errno)));
+  }
+  std::string line;
+  std::getline(in, line);
+  std::string token(absl::StripAsciiWhitespace(line));
+  if (token.empty()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(what, " file ", path, " is empty"));
+  }
+  return token;
+}
+
+absl::StatusOr<std::string> CallerAuthenticator::Authenticate(
     std::optional<absl::string_view> authorization,
     const std::vector<std::string>& peer_subjects) const {
   for (const std::string& subject : peer_subjects) {
-    if (std::find(admin_subjects_.begin(), admin_subjects_.end(), subject) !=
-        admin_subjects_.end()) {
+    if (std::find(subjects_.begin(), subjects_.end(), subject) !=
+        subjects_.end()) {
       return absl::StrCat("mtls:", subject);
     }
   }
   if (!authorization.has_value()) {
-    return absl::UnauthenticatedError(
-        "missing `authorization: Bearer <admin token>` metadata");
+    return absl::UnauthenticatedError(absl::StrCat(
+        "missing `authorization: Bearer <", role_, " token>` metadata"));
   }
   if (!absl::StartsWith(*authorization, kBearer)) {
-    return absl::UnauthenticatedError(
-        "authorization metadata must be `Bearer <admin token>`");
+    return absl::UnauthenticatedError(absl::StrCat(
+        "authorization metadata must be `Bearer <", role_, " token>`"));
   }
   const SecretDigest presented =
       HashSecret(authorization->substr(kBearer.size()));
-  if (!ConstantTimeEquals(presented.view(), token_digest_.view())) {
-    return absl::UnauthenticatedError("invalid admin token");
+  if (!has_token_ ||
+      !ConstantTimeEquals(presented.view(), token_digest_.view())) {
+    return absl::UnauthenticatedError(
+        absl::StrCat("invalid ", role_, " token"));
   }
-  return std::string("admin-token");
+  return absl::StrCat(role_, "-token");
 }
 
 absl::StatusOr<AdminToken> LoadOrCreateAdminToken(absl::string_view token_file,
@@ -93,7 +96,7 @@ absl::StatusOr<AdminToken> LoadOrCreateAdminToken(absl::string_view token_file,
   AdminToken out;
   if (!token_file.empty()) {
     out.path = std::string(token_file);
-    absl::StatusOr<std::string> token = ReadFirstLine(out.path);
+    absl::StatusOr<std::string> token = ReadTokenFile("admin token", out.path);
     if (!token.ok()) return token.status();
     out.token = *std::move(token);
     return out;
@@ -106,7 +109,7 @@ absl::StatusOr<AdminToken> LoadOrCreateAdminToken(absl::string_view token_file,
     out.created = true;
     return out;
   }
-  absl::StatusOr<std::string> token = ReadFirstLine(out.path);
+  absl::StatusOr<std::string> token = ReadTokenFile("admin token", out.path);
   if (!token.ok()) return token.status();
   out.token = *std::move(token);
   return out;
