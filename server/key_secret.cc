@@ -5,6 +5,7 @@
 #include <openssl/rand.h>
 
 #include <cstring>
+#include <memory>
 
 #include "absl/status/status.h"
 #include "absl/strings/escaping.h"
@@ -36,11 +37,27 @@ SecretDigest SecretDigest::FromBytes(absl::string_view raw) {
 SecretDigest HashSecret(absl::string_view secret) {
   SecretDigest d;
   unsigned int len = 0;
-  // EVP_Digest with a fetched-once digest is the one-shot, allocation-free
-  // path in OpenSSL 3.
-  static const EVP_MD* const kSha256 = EVP_sha256();
-  EVP_Digest(secret.data(), secret.size(), d.bytes.data(), &len, kSha256,
-             nullptr);
+  // OpenSSL 3: EVP_sha256() is a legacy handle that makes every digest
+  // init fetch the implementation again, under a global read lock, and
+  // EVP_Digest() allocates a context per call. So: an explicitly fetched
+  // EVP_MD, resolved once and never freed (one per process, like the
+  // library's own tables), and one reused context per thread.
+  static const EVP_MD* const kSha256 = [] {
+    const EVP_MD* md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+    return md != nullptr ? md : EVP_sha256();
+  }();
+  struct CtxFree {
+    void operator()(EVP_MD_CTX* ctx) const { EVP_MD_CTX_free(ctx); }
+  };
+  thread_local const std::unique_ptr<EVP_MD_CTX, CtxFree> ctx(EVP_MD_CTX_new());
+  const bool ok =
+      ctx != nullptr && EVP_DigestInit_ex2(ctx.get(), kSha256, nullptr) == 1 &&
+      EVP_DigestUpdate(ctx.get(), secret.data(), secret.size()) == 1 &&
+      EVP_DigestFinal_ex(ctx.get(), d.bytes.data(), &len) == 1;
+  // Only out of memory can fail a SHA-256. The all-zero digest `d` then
+  // keeps is nobody's (finding a preimage is infeasible), so the key is
+  // simply not found: fail closed without crashing the server.
+  if (!ok) d = SecretDigest();
   return d;
 }
 

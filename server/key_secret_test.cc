@@ -2,6 +2,9 @@
 
 #include <regex>
 #include <set>
+#include <string>
+#include <thread>
+#include <vector>
 
 #include "absl/strings/escaping.h"
 #include "gtest/gtest.h"
@@ -14,6 +17,25 @@ TEST(KeySecretTest, HashIsSha256) {
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
   EXPECT_EQ(absl::BytesToHexString(HashSecret("").view()),
             "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+}
+
+// The digest context is reused per thread: consecutive and concurrent calls
+// must not leak state into each other.
+TEST(KeySecretTest, HashIsStatelessAcrossCallsAndThreads) {
+  const std::string abc =
+      "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+  std::vector<std::thread> threads;
+  std::vector<std::string> results(4);
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 1000; ++i) HashSecret(std::string(i % 97, 'x'));
+      results[t] = absl::BytesToHexString(HashSecret("abc").view());
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  for (const std::string& r : results) EXPECT_EQ(r, abc);
+  EXPECT_EQ(absl::BytesToHexString(HashSecret("abc").view()), abc);
+  EXPECT_EQ(absl::BytesToHexString(HashSecret("abc").view()), abc);
 }
 
 TEST(KeySecretTest, SecretsHavePrefixAndEnoughRandomness) {
