@@ -1,0 +1,140 @@
+#include "client/client.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/random/random.h"
+#include "absl/time/clock.h"
+
+namespace scopekeeper {
+
+Client::Client(std::shared_ptr<Connection> connection, ClientOptions options)
+    : connection_(std::move(connection)), options_(std::move(options)) {
+  if (!options_.now) options_.now = [] { return absl::Now(); };
+  if (!options_.sleep)
+    options_.sleep = [](absl::Duration d) { absl::SleepFor(d); };
+  options_.max_attempts = std::max(options_.max_attempts, 1);
+}
+
+absl::Time Client::Deadline() const {
+  return options_.now() + options_.timeout;
+}
+
+template <typename T>
+absl::StatusOr<T> Client::Retry(
+    absl::Time deadline,
+    const std::function<absl::StatusOr<T>(absl::Time)>& attempt) {
+  thread_local absl::BitGen jitter;
+  absl::Duration ceiling = options_.initial_backoff;
+  for (int n = 1;; ++n) {
+    absl::StatusOr<T> result = attempt(deadline);
+    if (result.ok() || !absl::IsUnavailable(result.status()) ||
+        n >= options_.max_attempts) {
+      return result;
+    }
+    const absl::Duration backoff = absl::Nanoseconds(absl::Uniform<int64_t>(
+        absl::IntervalClosed, jitter, 0,
+        absl::ToInt64Nanoseconds(std::min(ceiling, options_.max_backoff))));
+    if (options_.now() + backoff >= deadline) return result;
+    options_.sleep(backoff);
+    ceiling *= 2;
+  }
+}
+
+Decision Client::Authorize(const v1::AuthorizeRequest& request) {
+  return Authorize(request, Deadline());
+}
+
+Decision Client::Authorize(const v1::AuthorizeRequest& request,
+                           absl::Time deadline) {
+  absl::StatusOr<v1::AuthorizeResponse> response = Retry<v1::AuthorizeResponse>(
+      deadline,
+      [&](absl::Time d) { return connection_->Authorize(request, d); });
+  Decision decision;
+  if (!response.ok()) {
+    decision.status = response.status();
+    return decision;
+  }
+  decision.response = *std::move(response);
+  decision.allowed = decision.response.allowed();
+  return decision;
+}
+
+Decision Client::CheckHttp(absl::string_view api_key, absl::string_view api,
+                           absl::string_view method, absl::string_view path,
+                           absl::string_view organization_id) {
+  v1::AuthorizeRequest request;
+  request.set_api_key(std::string(api_key));
+  request.set_organization_id(std::string(organization_id));
+  v1::HttpRequestTarget* http = request.mutable_http();
+  http->set_api(std::string(api));
+  http->set_method(std::string(method));
+  http->set_path(std::string(path));
+  return Authorize(request);
+}
+
+std::vector<Decision> Client::BatchAuthorize(
+    const v1::BatchAuthorizeRequest& request) {
+  absl::StatusOr<v1::BatchAuthorizeResponse> response =
+      Retry<v1::BatchAuthorizeResponse>(Deadline(), [&](absl::Time d) {
+        return connection_->BatchAuthorize(request, d);
+      });
+  std::vector<Decision> decisions(request.requests_size());
+  if (!response.ok()) {
+    for (Decision& d : decisions) d.status = response.status();
+    return decisions;
+  }
+  if (response->responses_size() != request.requests_size()) {
+    // Never pair a decision with the wrong request.
+    for (Decision& d : decisions) {
+      d.status = absl::InternalError(
+          "BatchAuthorize: the server answered a different number of "
+          "requests");
+    }
+    return decisions;
+  }
+  for (int i = 0; i < request.requests_size(); ++i) {
+    decisions[i].response = std::move(*response->mutable_responses(i));
+    decisions[i].allowed = decisions[i].response.allowed();
+  }
+  return decisions;
+}
+
+// Reads: retried on UNAVAILABLE.
+#define SK_CLIENT_READ(Method, Request, Response)                   \
+  absl::StatusOr<Response> Client::Method(const Request& request) { \
+    return Retry<Response>(Deadline(), [&](absl::Time d) {          \
+      return connection_->Method(request, d);                       \
+    });                                                             \
+  }
+// Writes: one attempt.
+#define SK_CLIENT_WRITE(Method, Request, Response)                  \
+  absl::StatusOr<Response> Client::Method(const Request& request) { \
+    return connection_->Method(request, Deadline());                \
+  }
+
+SK_CLIENT_READ(DescribeKey, v1::DescribeKeyRequest, v1::DescribeKeyResponse)
+SK_CLIENT_READ(GetKey, v1::GetKeyRequest, v1::Key)
+SK_CLIENT_READ(ListKeys, v1::ListKeysRequest, v1::ListKeysResponse)
+SK_CLIENT_READ(ListAuditEvents, v1::ListAuditEventsRequest,
+               v1::ListAuditEventsResponse)
+SK_CLIENT_WRITE(PutPolicy, v1::PutPolicyRequest, v1::PutPolicyResponse)
+SK_CLIENT_WRITE(CreateKey, v1::CreateKeyRequest, v1::CreateKeyResponse)
+SK_CLIENT_WRITE(GrantScopes, v1::GrantScopesRequest, v1::Key)
+SK_CLIENT_WRITE(RevokeScopes, v1::RevokeScopesRequest, v1::Key)
+SK_CLIENT_WRITE(RevokeKey, v1::RevokeKeyRequest, v1::Key)
+SK_CLIENT_WRITE(RotateKey, v1::RotateKeyRequest, v1::CreateKeyResponse)
+SK_CLIENT_WRITE(PutApp, v1::PutAppRequest, v1::App)
+SK_CLIENT_WRITE(ApproveInstallation, v1::ApproveInstallationRequest,
+                v1::Installation)
+
+#undef SK_CLIENT_READ
+#undef SK_CLIENT_WRITE
+
+absl::StatusOr<v1::Policy> Client::GetPolicy() {
+  return Retry<v1::Policy>(Deadline(), [&](absl::Time d) {
+    return connection_->GetPolicy(v1::GetPolicyRequest(), d);
+  });
+}
+
+}  // namespace scopekeeper

@@ -1,0 +1,186 @@
+#include "client/client.h"
+
+#include <vector>
+
+#include "client/mocks.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace scopekeeper {
+namespace {
+
+using ::testing::_;
+using ::testing::Return;
+
+// A Client on a mock connection with a fake clock: sleeping advances it.
+class ClientTest : public ::testing::Test {
+ protected:
+  Client MakeClient(int max_attempts = 3) {
+    ClientOptions options;
+    options.max_attempts = max_attempts;
+    options.timeout = absl::Milliseconds(500);
+    options.initial_backoff = absl::Milliseconds(10);
+    options.max_backoff = absl::Milliseconds(40);
+    options.now = [this] { return now_; };
+    options.sleep = [this](absl::Duration d) {
+      sleeps_.push_back(d);
+      now_ += d;
+    };
+    return Client(mock_, options);
+  }
+
+  static v1::AuthorizeResponse Allowed() {
+    v1::AuthorizeResponse r;
+    r.set_allowed(true);
+    r.set_reason(v1::ALLOWED);
+    r.set_http_status(200);
+    return r;
+  }
+
+  std::shared_ptr<MockConnection> mock_ = std::make_shared<MockConnection>();
+  absl::Time now_ = absl::FromUnixSeconds(1'800'000'000);
+  std::vector<absl::Duration> sleeps_;
+};
+
+TEST_F(ClientTest, AllowedOnlyWhenTheServerSaysSo) {
+  v1::AuthorizeResponse denied;
+  denied.set_reason(v1::INSUFFICIENT_SCOPE);
+  denied.set_http_status(403);
+  denied.set_message("Insufficient scope. Required: orders_write");
+  EXPECT_CALL(*mock_, Authorize)
+      .WillOnce(Return(Allowed()))
+      .WillOnce(Return(denied));
+  Client client = MakeClient();
+  const Decision yes = client.CheckHttp("k", "api", "GET", "/x");
+  EXPECT_TRUE(yes.allowed);
+  EXPECT_EQ(yes.http_status(), 200);
+  const Decision no = client.CheckHttp("k", "api", "PATCH", "/x");
+  EXPECT_FALSE(no.allowed);
+  EXPECT_TRUE(no.status.ok());
+  EXPECT_EQ(no.http_status(), 403);
+  EXPECT_EQ(no.message(), "Insufficient scope. Required: orders_write");
+}
+
+TEST_F(ClientTest, EveryErrorFailsClosed) {
+  for (const absl::Status& error :
+       {absl::InvalidArgumentError("http.path"),
+        absl::DeadlineExceededError("slow"), absl::InternalError("boom"),
+        absl::UnauthenticatedError("token"), absl::UnavailableError("down")}) {
+    EXPECT_CALL(*mock_, Authorize).WillRepeatedly(Return(error));
+    const Decision d = MakeClient().CheckHttp("k", "api", "GET", "/x");
+    EXPECT_FALSE(d.allowed) << error;
+    EXPECT_EQ(d.status, error);
+    EXPECT_EQ(d.http_status(), 503);
+    EXPECT_EQ(d.message(), "Authorization service unavailable");
+    ::testing::Mock::VerifyAndClearExpectations(mock_.get());
+  }
+}
+
+TEST_F(ClientTest, DecisionsRetryUnavailableWithJitteredBackoff) {
+  EXPECT_CALL(*mock_, Authorize)
+      .WillOnce(Return(absl::UnavailableError("down")))
+      .WillOnce(Return(absl::UnavailableError("down")))
+      .WillOnce(Return(Allowed()));
+  const Decision d = MakeClient().CheckHttp("k", "api", "GET", "/x");
+  EXPECT_TRUE(d.allowed);
+  ASSERT_EQ(sleeps_.size(), 2u);
+  EXPECT_LE(sleeps_[0], absl::Milliseconds(10));  // full jitter, ceiling 10
+  EXPECT_LE(sleeps_[1], absl::Milliseconds(20));  // then 20
+}
+
+TEST_F(ClientTest, RetriesStopAtMaxAttempts) {
+  EXPECT_CALL(*mock_, Authorize)
+      .Times(2)
+      .WillRepeatedly(Return(absl::UnavailableError("down")));
+  const Decision d =
+      MakeClient(/*max_attempts=*/2).CheckHttp("k", "a", "GET", "/");
+  EXPECT_FALSE(d.allowed);
+  EXPECT_TRUE(absl::IsUnavailable(d.status));
+}
+
+TEST_F(ClientTest, OtherErrorsAreNotRetried) {
+  EXPECT_CALL(*mock_, Authorize)
+      .WillOnce(Return(absl::DeadlineExceededError("slow")));
+  EXPECT_FALSE(MakeClient().CheckHttp("k", "a", "GET", "/").allowed);
+  EXPECT_TRUE(sleeps_.empty());
+}
+
+TEST_F(ClientTest, EveryCallCarriesTheDeadlineAndRetriesShareIt) {
+  std::vector<absl::Time> deadlines;
+  EXPECT_CALL(*mock_, Authorize)
+      .WillRepeatedly([&](const v1::AuthorizeRequest&, absl::Time deadline) {
+        deadlines.push_back(deadline);
+        return absl::UnavailableError("down");
+      });
+  const absl::Time start = now_;
+  MakeClient(/*max_attempts=*/5).CheckHttp("k", "a", "GET", "/");
+  ASSERT_FALSE(deadlines.empty());
+  for (absl::Time d : deadlines) EXPECT_EQ(d, start + absl::Milliseconds(500));
+  // An explicit deadline too close for a backoff: one attempt only.
+  deadlines.clear();
+  Client client = MakeClient(/*max_attempts=*/5);
+  client.Authorize(v1::AuthorizeRequest(), now_);
+  EXPECT_EQ(deadlines.size(), 1u);
+}
+
+TEST_F(ClientTest, WritesAreNeverRetried) {
+  EXPECT_CALL(*mock_, CreateKey)
+      .WillOnce(Return(absl::UnavailableError("down")));
+  EXPECT_CALL(*mock_, RevokeKey)
+      .WillOnce(Return(absl::UnavailableError("down")));
+  Client client = MakeClient();
+  EXPECT_TRUE(
+      absl::IsUnavailable(client.CreateKey(v1::CreateKeyRequest()).status()));
+  EXPECT_TRUE(
+      absl::IsUnavailable(client.RevokeKey(v1::RevokeKeyRequest()).status()));
+  EXPECT_TRUE(sleeps_.empty());
+}
+
+TEST_F(ClientTest, ReadsRetryUnavailable) {
+  v1::Key key;
+  key.set_key_id("key_1");
+  EXPECT_CALL(*mock_, GetKey)
+      .WillOnce(Return(absl::UnavailableError("down")))
+      .WillOnce(Return(key));
+  auto got = MakeClient().GetKey(v1::GetKeyRequest());
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->key_id(), "key_1");
+}
+
+TEST_F(ClientTest, BatchFailsClosedPerDecision) {
+  v1::BatchAuthorizeRequest batch;
+  batch.add_requests();
+  batch.add_requests();
+  EXPECT_CALL(*mock_, BatchAuthorize)
+      .WillOnce(Return(absl::InternalError("boom")));
+  Client client = MakeClient();
+  for (const Decision& d : client.BatchAuthorize(batch)) {
+    EXPECT_FALSE(d.allowed);
+    EXPECT_FALSE(d.status.ok());
+  }
+  // A short answer cannot be paired with the requests: all fail closed.
+  v1::BatchAuthorizeResponse short_answer;
+  *short_answer.add_responses() = Allowed();
+  EXPECT_CALL(*mock_, BatchAuthorize).WillOnce(Return(short_answer));
+  const std::vector<Decision> decisions = client.BatchAuthorize(batch);
+  ASSERT_EQ(decisions.size(), 2u);
+  for (const Decision& d : decisions) EXPECT_FALSE(d.allowed);
+}
+
+TEST_F(ClientTest, BatchAnswersInOrder) {
+  v1::BatchAuthorizeRequest batch;
+  batch.add_requests();
+  batch.add_requests();
+  v1::BatchAuthorizeResponse answer;
+  *answer.add_responses() = Allowed();
+  answer.add_responses()->set_reason(v1::KEY_INVALID);
+  EXPECT_CALL(*mock_, BatchAuthorize).WillOnce(Return(answer));
+  const std::vector<Decision> d = MakeClient().BatchAuthorize(batch);
+  ASSERT_EQ(d.size(), 2u);
+  EXPECT_TRUE(d[0].allowed);
+  EXPECT_FALSE(d[1].allowed);
+  EXPECT_EQ(d[1].response.reason(), v1::KEY_INVALID);
+}
+
+}  // namespace
+}  // namespace scopekeeper
