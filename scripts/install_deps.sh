@@ -7,7 +7,7 @@ set -euo pipefail
 PACKAGES=(
   bazel-bootstrap build-essential
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc grpc-proto
-  libabsl-dev librocksdb-dev libgtest-dev libgmock-dev libbenchmark-dev libssl-dev
+  libabsl-dev librocksdb-dev libcpp-httplib-dev libgtest-dev libgmock-dev libbenchmark-dev libssl-dev
   python3-grpcio python3-grpc-tools python3-protobuf
   openssl ca-certificates
 )

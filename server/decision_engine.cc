@@ -1,6 +1,7 @@
 #include "server/decision_engine.h"
 
 #include <algorithm>
+#include <chrono>
 #include <string>
 #include <utility>
 
@@ -153,7 +154,9 @@ struct DecisionEngine::Lookup {
 absl::Status DecisionEngine::LookupKey(absl::string_view api_key, Lookup* out) {
   if (api_key.empty()) return absl::OkStatus();
   const SecretDigest digest = HashSecret(api_key);
-  if (state_->cache().Find(digest, &out->entry)) {
+  const bool hit = state_->cache().Find(digest, &out->entry);
+  if (metrics_ != nullptr) metrics_->RecordCacheLookup(hit);
+  if (hit) {
     out->found = true;
     return absl::OkStatus();
   }
@@ -202,7 +205,14 @@ absl::Status DecisionEngine::Authorize(const v1::AuthorizeRequest& request,
   // Revision first: the policy and cache read after it are at least as new.
   const uint64_t revision = state_->revision();
   const std::shared_ptr<const PolicySnapshot> policy = state_->policy();
+  const auto start = std::chrono::steady_clock::now();
   SK_RETURN_IF_ERROR(Decide(request, *policy, response));
+  if (metrics_ != nullptr) {
+    metrics_->RecordDecision(
+        request.has_http() ? absl::string_view(request.http().api()) : "",
+        response->reason(),
+        absl::FromChrono(std::chrono::steady_clock::now() - start));
+  }
   response->set_revision(revision);
   response->set_trace_id(request.trace_id().empty() ? NewTraceId()
                                                     : request.trace_id());

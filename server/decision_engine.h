@@ -13,6 +13,7 @@
 #include "absl/time/time.h"
 #include "proto/scopekeeper/v1/scopekeeper.pb.h"
 #include "server/clock.h"
+#include "server/metrics.h"
 #include "server/serving_state.h"
 #include "server/usage_tracker.h"
 #include "storage/store.h"
@@ -24,12 +25,16 @@ inline constexpr int kMaxBatchSize = 1000;
 inline constexpr absl::Duration kMaxRevisionWait = absl::Seconds(30);
 
 // Thread-safe. Does not own its arguments, which must outlive it. `usage`
-// may be null (no last-used tracking).
+// may be null (no last-used tracking), and so may `metrics`.
 class DecisionEngine {
  public:
   DecisionEngine(ServingState* state, storage::Store* store, const Clock* clock,
-                 UsageTracker* usage = nullptr)
-      : state_(state), store_(store), clock_(clock), usage_(usage) {}
+                 UsageTracker* usage = nullptr, Metrics* metrics = nullptr)
+      : state_(state),
+        store_(store),
+        clock_(clock),
+        usage_(usage),
+        metrics_(metrics) {}
 
   // Authorize() decides `request` into `*response`. `deadline` bounds the
   // min_revision wait.
@@ -60,6 +65,7 @@ class DecisionEngine {
   storage::Store* const store_;
   const Clock* const clock_;
   UsageTracker* const usage_;
+  Metrics* const metrics_;
 };
 
 }  // namespace scopekeeper

@@ -5,6 +5,7 @@
 //       [--policy_file=examples/policies/rxscale.json]
 //       [--tls_cert=… --tls_key=… [--tls_client_ca=… --admin_subjects=…]]
 //       [--authorizer_token_file=PATH] [--authorizer_subjects=…]
+//       [--metrics_listen=127.0.0.1:9464]
 //
 // SIGTERM/SIGINT: stop accepting, finish in-flight calls, close the store,
 // exit 0.
@@ -49,6 +50,9 @@ ABSL_FLAG(std::vector<std::string>, authorizer_subjects, {},
           "With --tls_client_ca: client-certificate subjects that may call "
           "Authorizer without the token; setting it closes the data plane "
           "to everyone else");
+ABSL_FLAG(std::string, metrics_listen, "",
+          "HOST:PORT to serve Prometheus metrics on (GET /metrics); empty: "
+          "off");
 ABSL_FLAG(int, max_receive_message_bytes, 4 << 20,
           "largest request accepted (RESOURCE_EXHAUSTED beyond)");
 
@@ -82,6 +86,7 @@ int main(int argc, char** argv) {
   options.admin_subjects = absl::GetFlag(FLAGS_admin_subjects);
   options.authorizer_token_file = absl::GetFlag(FLAGS_authorizer_token_file);
   options.authorizer_subjects = absl::GetFlag(FLAGS_authorizer_subjects);
+  options.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
   options.max_receive_message_bytes =
       absl::GetFlag(FLAGS_max_receive_message_bytes);
 

@@ -1,6 +1,7 @@
 #include "server/registry.h"
 
 #include <algorithm>
+#include <chrono>
 #include <memory>
 #include <utility>
 #include <vector>
@@ -122,7 +123,10 @@ absl::Status Registry::Load() {
       }));
   state_->set_apps(apps);
   KeyCache& cache = state_->cache();
+  keys_active_ = 0;
+  keys_revoked_ = 0;
   SK_RETURN_IF_ERROR(store_->ForEachKey([&](const storage::KeyRecord& r) {
+    CountKey(r, +1);
     auto record = std::make_shared<const storage::KeyRecord>(r);
     std::shared_ptr<const CompiledKey> compiled =
         CompileKey(record, *policy, *apps);
@@ -151,7 +155,7 @@ absl::StatusOr<uint64_t> Registry::PutPolicy(const v1::Policy& policy,
                     absl::StrCat("{\"scopes\":", policy.scopes_size(),
                                  ",\"apis\":", policy.apis_size(),
                                  ",\"bundles\":", policy.bundles_size(), "}"));
-  SK_RETURN_IF_ERROR(store_->Commit(m));
+  SK_RETURN_IF_ERROR(Commit(m));
   revision_ = revision;
   state_->set_policy(snapshot);
   state_->cache().Recompile([&](const std::shared_ptr<const CompiledKey>& key) {
@@ -228,9 +232,11 @@ absl::StatusOr<uint64_t> Registry::CommitKeyChange(
   m.put_keys.push_back(*new_record);
   m.audit_event = NewAuditEvent(revision, action, actor, &new_record->key(),
                                 std::move(detail));
-  SK_RETURN_IF_ERROR(store_->Commit(m));
+  SK_RETURN_IF_ERROR(Commit(m));
   revision_ = revision;
 
+  if (!old_record.key().key_id().empty()) CountKey(old_record, -1);
+  CountKey(*new_record, +1);
   // Durable: now make the decision path see it before returning.
   auto record = std::make_shared<const storage::KeyRecord>(*new_record);
   std::shared_ptr<const CompiledKey> compiled =
@@ -249,6 +255,26 @@ absl::StatusOr<uint64_t> Registry::CommitKeyChange(
   }
   state_->PublishRevision(revision);
   return revision;
+}
+
+absl::Status Registry::Commit(const storage::Mutation& m) {
+  const auto start = std::chrono::steady_clock::now();
+  absl::Status status = store_->Commit(m);
+  if (metrics_ != nullptr) {
+    metrics_->RecordStoreCommit(
+        absl::FromChrono(std::chrono::steady_clock::now() - start),
+        status.ok());
+  }
+  return status;
+}
+
+void Registry::CountKey(const storage::KeyRecord& record, int delta) {
+  (record.key().status() == v1::REVOKED ? keys_revoked_ : keys_active_) +=
+      delta;
+}
+
+Registry::KeyCounts Registry::CountKeys() const {
+  return {keys_active_.load(), keys_revoked_.load()};
 }
 
 absl::StatusOr<v1::CreateKeyResponse> Registry::CreateKey(
@@ -563,7 +589,7 @@ absl::Status Registry::CommitAppChange(storage::Mutation m,
                                        std::shared_ptr<const AppDirectory> apps,
                                        absl::string_view app_id) {
   const uint64_t revision = m.revision;
-  SK_RETURN_IF_ERROR(store_->Commit(m));
+  SK_RETURN_IF_ERROR(Commit(m));
   revision_ = revision;
   state_->set_apps(apps);
   const std::shared_ptr<const PolicySnapshot> policy = state_->policy();

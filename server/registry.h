@@ -16,6 +16,7 @@
 #include "absl/strings/string_view.h"
 #include "proto/scopekeeper/v1/scopekeeper.pb.h"
 #include "server/clock.h"
+#include "server/metrics.h"
 #include "server/serving_state.h"
 #include "server/usage_tracker.h"
 #include "storage/store.h"
@@ -32,10 +33,15 @@ inline constexpr int kMaxPageSize = 1000;
 // its arguments, which must outlive it.
 class Registry {
  public:
-  // `usage` may be null (keys then show no last_used_time).
+  // `usage` may be null (keys then show no last_used_time); `metrics` may be
+  // null.
   Registry(storage::Store* store, ServingState* state, const Clock* clock,
-           UsageTracker* usage = nullptr)
-      : store_(store), state_(state), clock_(clock), usage_(usage) {}
+           UsageTracker* usage = nullptr, Metrics* metrics = nullptr)
+      : store_(store),
+        state_(state),
+        clock_(clock),
+        usage_(usage),
+        metrics_(metrics) {}
 
   // Load() fills the ServingState from the store: policy, every key, the
   // revision. Call once, before serving.
@@ -100,6 +106,14 @@ class Registry {
   // (UNAVAILABLE).
   absl::Status WaitForChange(uint64_t after_revision, absl::Time deadline);
 
+  // Stored keys by status (as stored: a key past its expire_time still
+  // counts as active until revoked). For metrics.
+  struct KeyCounts {
+    int64_t active = 0;
+    int64_t revoked = 0;
+  };
+  KeyCounts CountKeys() const;
+
  private:
   absl::StatusOr<storage::KeyRecord> ReadKeyForUpdate(absl::string_view key_id)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
@@ -129,10 +143,17 @@ class Registry {
                                absl::string_view app_id)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
 
+  // Commit() writes `m` to the store, timing it for the metrics.
+  absl::Status Commit(const storage::Mutation& m);
+  void CountKey(const storage::KeyRecord& record, int delta);
+
   storage::Store* const store_;
   ServingState* const state_;
   const Clock* const clock_;
   UsageTracker* const usage_;
+  Metrics* const metrics_;
+  std::atomic<int64_t> keys_active_{0};
+  std::atomic<int64_t> keys_revoked_{0};
 
   std::mutex write_mu_;  // serializes mutations
   uint64_t revision_ ABSL_GUARDED_BY(write_mu_) = 0;

@@ -106,8 +106,9 @@ absl::StatusOr<std::unique_ptr<ScopekeeperServer>> ScopekeeperServer::Start(
   SK_ASSIGN_OR_RETURN(s->store_, storage::RocksDbStore::Open(store_options));
 
   s->usage_ = std::make_unique<UsageTracker>(s->store_.get());
-  s->registry_ = std::make_unique<Registry>(s->store_.get(), &s->state_,
-                                            options.clock, s->usage_.get());
+  s->registry_ =
+      std::make_unique<Registry>(s->store_.get(), &s->state_, options.clock,
+                                 s->usage_.get(), &s->metrics_);
   SK_RETURN_IF_ERROR(s->registry_->Load());
   if (!options.policy_file.empty()) {
     SK_ASSIGN_OR_RETURN(v1::Policy policy, ReadPolicyFile(options.policy_file));
@@ -124,7 +125,8 @@ absl::StatusOr<std::unique_ptr<ScopekeeperServer>> ScopekeeperServer::Start(
     }
   }
   s->engine_ = std::make_unique<DecisionEngine>(&s->state_, s->store_.get(),
-                                                options.clock, s->usage_.get());
+                                                options.clock, s->usage_.get(),
+                                                &s->metrics_);
 
   SK_ASSIGN_OR_RETURN(
       AdminToken token,
@@ -167,6 +169,22 @@ absl::StatusOr<std::unique_ptr<ScopekeeperServer>> ScopekeeperServer::Start(
         "cannot listen on ", options.listen, " (address in use or invalid)"));
   }
   s->address_ = absl::StrCat(HostOf(options.listen), ":", s->port_);
+  if (!options.metrics_listen.empty()) {
+    ScopekeeperServer* self = s.get();
+    SK_ASSIGN_OR_RETURN(
+        s->metrics_http_,
+        MetricsHttpServer::Start(options.metrics_listen, [self] {
+          const Registry::KeyCounts keys = self->registry_->CountKeys();
+          Metrics::Gauges gauges;
+          gauges.revision = self->state_.revision();
+          gauges.cache_entries = self->state_.cache().size();
+          gauges.keys_active = keys.active;
+          gauges.keys_revoked = keys.revoked;
+          return self->metrics_.Render(gauges);
+        }));
+    LogInfo(absl::StrCat("metrics on http://", HostOf(options.metrics_listen),
+                         ":", s->metrics_http_->port(), "/metrics"));
+  }
   s->usage_flusher_ = std::thread(&ScopekeeperServer::FlushUsageUntilShutdown,
                                   s.get(), options.usage_flush_interval);
   LogInfo(absl::StrCat("listening on ", s->address_));
@@ -185,6 +203,7 @@ void ScopekeeperServer::FlushUsageUntilShutdown(absl::Duration interval) {
 }
 
 void ScopekeeperServer::Shutdown(absl::Duration grace) {
+  metrics_http_.reset();  // its handler reads the registry and state
   if (server_ != nullptr) {
     state_.Close();  // ends Watch streams now rather than at the deadline
     server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));

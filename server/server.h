@@ -15,6 +15,8 @@
 #include "server/caller_auth.h"
 #include "server/clock.h"
 #include "server/decision_engine.h"
+#include "server/metrics.h"
+#include "server/metrics_http.h"
 #include "server/registry.h"
 #include "server/services.h"
 #include "server/serving_state.h"
@@ -50,6 +52,9 @@ struct ServerOptions {
   // certificate whose subject is in `authorizer_subjects` (needs mTLS).
   std::string authorizer_token_file;
   std::vector<std::string> authorizer_subjects;
+  // "host:port" for Prometheus metrics over HTTP (GET /metrics); empty = off.
+  // Port 0 picks one (see ScopekeeperServer::metrics_port()).
+  std::string metrics_listen;
   // Largest request accepted; larger ones fail with RESOURCE_EXHAUSTED.
   int max_receive_message_bytes = 4 << 20;
   // Completion-queue threads of the callback server.
@@ -74,6 +79,10 @@ class ScopekeeperServer {
   int port() const { return port_; }
   // address() is "host:port" with the bound port.
   const std::string& address() const { return address_; }
+  // metrics_port() is the bound metrics port, 0 when metrics are off.
+  int metrics_port() const {
+    return metrics_http_ != nullptr ? metrics_http_->port() : 0;
+  }
   // admin_token_path() is where the admin token was read or written.
   const std::string& admin_token_path() const { return admin_token_path_; }
 
@@ -88,6 +97,8 @@ class ScopekeeperServer {
 
   std::unique_ptr<storage::Store> store_;
   ServingState state_;
+  Metrics metrics_;
+  std::unique_ptr<MetricsHttpServer> metrics_http_;
   std::unique_ptr<UsageTracker> usage_;
   absl::Notification stop_usage_flusher_;
   std::thread usage_flusher_;

@@ -15,6 +15,7 @@
 #include "server/compiled_key.h"
 #include "server/decision_engine.h"
 #include "server/key_secret.h"
+#include "server/metrics.h"
 #include "server/policy.h"
 #include "server/serving_state.h"
 #include "storage/memory_store.h"
@@ -57,7 +58,8 @@ struct Fixture {
   FakeClock clock;
   storage::MemoryStore store;
   ServingState state;
-  DecisionEngine engine{&state, &store, &clock};
+  Metrics metrics;  // recorded on every decision, as in the server
+  DecisionEngine engine{&state, &store, &clock, /*usage=*/nullptr, &metrics};
   std::vector<std::string> secrets;
 };
 

@@ -3,6 +3,7 @@
 #include "server/server.h"
 
 #include <grpcpp/grpcpp.h>
+#include <httplib.h>
 #include <sys/stat.h>
 
 #include <chrono>
@@ -459,6 +460,69 @@ TEST(ServerStartTest, AuthorizerTokenGuardsTheDataPlane) {
   EXPECT_EQ(authorizer->DescribeKey(&describe_context, describe, &described)
                 .error_code(),
             grpc::StatusCode::UNAUTHENTICATED);
+}
+
+TEST(ServerStartTest, MetricsEndpointCountsWhatHappens) {
+  ServerOptions options;
+  options.listen = "127.0.0.1:0";
+  options.metrics_listen = "127.0.0.1:0";
+  options.data_dir = absl::StrCat(getenv("TEST_TMPDIR"), "/metrics");
+  options.policy_file = kPolicyFile;
+  auto server = ScopekeeperServer::Start(options);
+  ASSERT_TRUE(server.ok()) << server.status();
+  ASSERT_GT((*server)->metrics_port(), 0);
+  httplib::Client http("127.0.0.1", (*server)->metrics_port());
+  const auto scrape = [&http]() -> std::string {
+    auto result = http.Get("/metrics");
+    if (!result || result->status != 200) return "scrape failed";
+    return result->body;
+  };
+
+  auto channel = grpc::CreateChannel((*server)->address(),
+                                     grpc::InsecureChannelCredentials());
+  auto admin = v1::Admin::NewStub(channel);
+  auto authorizer = v1::Authorizer::NewStub(channel);
+  std::ifstream token_file((*server)->admin_token_path());
+  std::string token;
+  std::getline(token_file, token);
+  grpc::ClientContext create_context;
+  create_context.AddMetadata("authorization", "Bearer " + token);
+  v1::CreateKeyRequest create;
+  create.set_organization_id("org_1");
+  create.add_apis("external-pharmacy");
+  create.add_scopes("orders_read");
+  v1::CreateKeyResponse created;
+  ASSERT_TRUE(admin->CreateKey(&create_context, create, &created).ok());
+
+  const std::string before = scrape();
+  EXPECT_THAT(before, HasSubstr("scopekeeper_keys{status=\"active\"} 1\n"));
+  EXPECT_THAT(before, HasSubstr("scopekeeper_revision 2\n"));  // policy, key
+  EXPECT_THAT(before,
+              HasSubstr("scopekeeper_store_commit_latency_seconds_count 2\n"));
+
+  for (const std::string& path : {"/pharmacy_orders/", "/pharmacy_skus/"}) {
+    grpc::ClientContext context;
+    v1::AuthorizeRequest request;
+    request.set_api_key(created.secret());
+    request.mutable_http()->set_api("external-pharmacy");
+    request.mutable_http()->set_method("GET");
+    request.mutable_http()->set_path(absl::StrCat(kPharmacyPrefix, path));
+    v1::AuthorizeResponse response;
+    ASSERT_TRUE(authorizer->Authorize(&context, request, &response).ok());
+  }
+  const std::string after = scrape();
+  EXPECT_THAT(after, HasSubstr("scopekeeper_decisions_total{api=\"external-"
+                               "pharmacy\",reason=\"ALLOWED\"} 1\n"));
+  EXPECT_THAT(after,
+              HasSubstr("scopekeeper_decisions_total{api=\"external-"
+                        "pharmacy\",reason=\"INSUFFICIENT_SCOPE\"} 1\n"));
+  EXPECT_THAT(after, HasSubstr("scopekeeper_key_cache_lookups_total{result="
+                               "\"hit\"} 2\n"));
+  EXPECT_THAT(after,
+              HasSubstr("scopekeeper_decision_latency_seconds_count 2\n"));
+  EXPECT_THAT(after, Not(HasSubstr(created.secret())));
+  EXPECT_THAT(after, Not(HasSubstr(created.key().key_id())));
+  EXPECT_THAT(after, Not(HasSubstr(token)));
 }
 
 TEST(ServerStartTest, InvalidPolicyFileRefusesToStartNamingTheEntry) {
