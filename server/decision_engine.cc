@@ -207,15 +207,21 @@ absl::Status DecisionEngine::Authorize(const v1::AuthorizeRequest& request,
   const std::shared_ptr<const PolicySnapshot> policy = state_->policy();
   const auto start = std::chrono::steady_clock::now();
   SK_RETURN_IF_ERROR(Decide(request, *policy, response));
-  if (metrics_ != nullptr) {
-    metrics_->RecordDecision(
-        request.has_http() ? absl::string_view(request.http().api()) : "",
-        response->reason(),
-        absl::FromChrono(std::chrono::steady_clock::now() - start));
-  }
   response->set_revision(revision);
   response->set_trace_id(request.trace_id().empty() ? NewTraceId()
                                                     : request.trace_id());
+  if (metrics_ != nullptr || decision_log_ != nullptr) {
+    const absl::Duration latency =
+        absl::FromChrono(std::chrono::steady_clock::now() - start);
+    if (metrics_ != nullptr) {
+      metrics_->RecordDecision(
+          request.has_http() ? absl::string_view(request.http().api()) : "",
+          response->reason(), latency);
+    }
+    if (decision_log_ != nullptr) {
+      decision_log_->MaybeLog(request, *response, latency);
+    }
+  }
   return absl::OkStatus();
 }
 

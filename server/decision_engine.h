@@ -13,6 +13,7 @@
 #include "absl/time/time.h"
 #include "proto/scopekeeper/v1/scopekeeper.pb.h"
 #include "server/clock.h"
+#include "server/decision_log.h"
 #include "server/metrics.h"
 #include "server/serving_state.h"
 #include "server/usage_tracker.h"
@@ -25,16 +26,18 @@ inline constexpr int kMaxBatchSize = 1000;
 inline constexpr absl::Duration kMaxRevisionWait = absl::Seconds(30);
 
 // Thread-safe. Does not own its arguments, which must outlive it. `usage`
-// may be null (no last-used tracking), and so may `metrics`.
+// (last-used tracking), `metrics` and `decision_log` may be null.
 class DecisionEngine {
  public:
   DecisionEngine(ServingState* state, storage::Store* store, const Clock* clock,
-                 UsageTracker* usage = nullptr, Metrics* metrics = nullptr)
+                 UsageTracker* usage = nullptr, Metrics* metrics = nullptr,
+                 DecisionLog* decision_log = nullptr)
       : state_(state),
         store_(store),
         clock_(clock),
         usage_(usage),
-        metrics_(metrics) {}
+        metrics_(metrics),
+        decision_log_(decision_log) {}
 
   // Authorize() decides `request` into `*response`. `deadline` bounds the
   // min_revision wait.
@@ -66,6 +69,7 @@ class DecisionEngine {
   const Clock* const clock_;
   UsageTracker* const usage_;
   Metrics* const metrics_;
+  DecisionLog* const decision_log_;
 };
 
 }  // namespace scopekeeper

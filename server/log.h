@@ -4,6 +4,10 @@
 #ifndef SCOPEKEEPER_SERVER_LOG_H_
 #define SCOPEKEEPER_SERVER_LOG_H_
 
+#include <initializer_list>
+#include <string>
+#include <utility>
+
 #include "absl/strings/string_view.h"
 
 namespace scopekeeper {
@@ -15,6 +19,16 @@ void Log(LogLevel level, absl::string_view message);
 inline void LogInfo(absl::string_view m) { Log(LogLevel::kInfo, m); }
 inline void LogWarning(absl::string_view m) { Log(LogLevel::kWarning, m); }
 inline void LogError(absl::string_view m) { Log(LogLevel::kError, m); }
+
+using LogField = std::pair<absl::string_view, absl::string_view>;
+
+// LogLine() formats one line: ts, level, msg, then `fields` as key=value
+// (values quoted and escaped when they need it), ending in '\n'.
+std::string LogLine(LogLevel level, absl::string_view message,
+                    std::initializer_list<LogField> fields = {});
+// Log() with fields: one line with extra key=value pairs.
+void Log(LogLevel level, absl::string_view message,
+         std::initializer_list<LogField> fields);
 
 }  // namespace scopekeeper
 

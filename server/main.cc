@@ -53,6 +53,9 @@ ABSL_FLAG(std::vector<std::string>, authorizer_subjects, {},
 ABSL_FLAG(std::string, metrics_listen, "",
           "HOST:PORT to serve Prometheus metrics on (GET /metrics); empty: "
           "off");
+ABSL_FLAG(double, decision_log_sample_rate, 0,
+          "Fraction of decisions to log (0..1), one logfmt line each with "
+          "trace_id, route, reason and latency; never the key or the path");
 ABSL_FLAG(int, max_receive_message_bytes, 4 << 20,
           "largest request accepted (RESOURCE_EXHAUSTED beyond)");
 
@@ -87,6 +90,8 @@ int main(int argc, char** argv) {
   options.authorizer_token_file = absl::GetFlag(FLAGS_authorizer_token_file);
   options.authorizer_subjects = absl::GetFlag(FLAGS_authorizer_subjects);
   options.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
+  options.decision_log_sample_rate =
+      absl::GetFlag(FLAGS_decision_log_sample_rate);
   options.max_receive_message_bytes =
       absl::GetFlag(FLAGS_max_receive_message_bytes);
 

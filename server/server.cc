@@ -124,9 +124,13 @@ absl::StatusOr<std::unique_ptr<ScopekeeperServer>> ScopekeeperServer::Start(
                            " at revision ", *revision));
     }
   }
-  s->engine_ = std::make_unique<DecisionEngine>(&s->state_, s->store_.get(),
-                                                options.clock, s->usage_.get(),
-                                                &s->metrics_);
+  if (options.decision_log_sample_rate > 0) {
+    s->decision_log_ =
+        std::make_unique<DecisionLog>(options.decision_log_sample_rate);
+  }
+  s->engine_ = std::make_unique<DecisionEngine>(
+      &s->state_, s->store_.get(), options.clock, s->usage_.get(), &s->metrics_,
+      s->decision_log_.get());
 
   SK_ASSIGN_OR_RETURN(
       AdminToken token,

@@ -15,6 +15,7 @@
 #include "server/caller_auth.h"
 #include "server/clock.h"
 #include "server/decision_engine.h"
+#include "server/decision_log.h"
 #include "server/metrics.h"
 #include "server/metrics_http.h"
 #include "server/registry.h"
@@ -55,6 +56,8 @@ struct ServerOptions {
   // "host:port" for Prometheus metrics over HTTP (GET /metrics); empty = off.
   // Port 0 picks one (see ScopekeeperServer::metrics_port()).
   std::string metrics_listen;
+  // Fraction of decisions logged (one logfmt line each); 0 = none.
+  double decision_log_sample_rate = 0;
   // Largest request accepted; larger ones fail with RESOURCE_EXHAUSTED.
   int max_receive_message_bytes = 4 << 20;
   // Completion-queue threads of the callback server.
@@ -98,6 +101,7 @@ class ScopekeeperServer {
   std::unique_ptr<storage::Store> store_;
   ServingState state_;
   Metrics metrics_;
+  std::unique_ptr<DecisionLog> decision_log_;
   std::unique_ptr<MetricsHttpServer> metrics_http_;
   std::unique_ptr<UsageTracker> usage_;
   absl::Notification stop_usage_flusher_;
