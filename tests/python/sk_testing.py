@@ -135,7 +135,7 @@ class ServerProcess:
             self.proc.kill()
             self.proc.wait()
             rc = None
-        self._drainer.join(timeout=5)
+        self._reap_output()
         return rc
 
     def kill(self):
@@ -143,4 +143,10 @@ class ServerProcess:
         if self.proc.poll() is None:
             self.proc.kill()
         self.proc.wait()
+        self._reap_output()
+
+    def _reap_output(self):
+        """After exit: lets the drainer read to EOF, then closes the pipe."""
         self._drainer.join(timeout=5)
+        if not self._drainer.is_alive():
+            self.proc.stdout.close()
