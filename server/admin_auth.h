@@ -48,7 +48,8 @@ struct AdminToken {
 
 // LoadOrCreateAdminToken() reads the first line of `token_file`; when
 // `token_file` is empty it reads `<data_dir>/admin_token`, creating it (mode
-// 0600, 256 random bits, hex) if it does not exist. FAILED_PRECONDITION for an
+// 0600, 256 random bits, hex) if it does not exist; creation is atomic, so a
+// crash leaves no empty or partial token file. FAILED_PRECONDITION for an
 // unreadable or empty file.
 absl::StatusOr<AdminToken> LoadOrCreateAdminToken(absl::string_view token_file,
                                                   absl::string_view data_dir);
