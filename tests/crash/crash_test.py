@@ -111,6 +111,7 @@ class Write:
     key_id: str = ""  # the key changed; "" for CreateKey and PutPolicy
     name: str = ""  # CreateKey: the new key's (unique) name
     after: object = None  # KeyState (or Policy) if the write is applied
+    sent_at: float = 0.0  # time.monotonic() when the call was made
 
 
 class WriterCrashed(Exception):
@@ -143,6 +144,7 @@ class Writer:
         try:
             while not stop.is_set():
                 write = self.next_write(pb2)
+                write.sent_at = time.monotonic()
                 try:
                     ack = self.send(admin, pb2, md, write)
                 except grpc.RpcError as e:
@@ -241,6 +243,7 @@ class Totals:
     acked_writes: int = 0
     in_flight_applied: int = 0
     in_flight_not_applied: int = 0
+    sent_after_kill: int = 0  # of the not applied: sent once the server was dead
     keys_checked: int = 0
     decisions_checked: int = 0
 
@@ -261,6 +264,7 @@ class CrashTest(unittest.TestCase):
         self.md = sk_proto.admin_metadata(token)
         self.server = None
         self.channels = []
+        self.killed_at = float("inf")  # time.monotonic() of the last kill
         self.addCleanup(self._stop_server)
 
     def _stop_server(self):
@@ -324,19 +328,24 @@ class CrashTest(unittest.TestCase):
             totals.acked_writes += acked
             totals.in_flight_applied += applied
             totals.in_flight_not_applied += not_applied
+            late = sum(1 for w in writers
+                       if w.in_flight is not None and w.in_flight.sent_at > self.killed_at)
+            totals.sent_after_kill += late
             print("cycle %d: killed after %d acknowledged writes (+%.1f ms); restarted at "
-                  "revision %d; in flight: %d applied, %d not applied"
-                  % (cycle, acked, jitter * 1000, verified_revision, applied, not_applied),
+                  "revision %d; in flight: %d applied, %d not applied (%d of them sent after "
+                  "the kill)" % (cycle, acked, jitter * 1000, verified_revision, applied,
+                                 not_applied, late),
                   flush=True)
 
         rc = self.server.terminate(timeout=20)
         self.server = None
         self.assertEqual(rc, 0, "after SIGTERM the server exited with %s" % rc)
         print("crash test summary: %d cycles, %d acknowledged writes verified, in-flight writes "
-              "%d applied / %d not applied; %d key states and %d decisions checked; seed %d"
+              "%d applied / %d not applied (%d of them sent after the kill); %d key states and %d "
+              "decisions checked; seed %d"
               % (totals.cycles, totals.acked_writes, totals.in_flight_applied,
-                 totals.in_flight_not_applied, totals.keys_checked, totals.decisions_checked,
-                 SEED), flush=True)
+                 totals.in_flight_not_applied, totals.sent_after_kill, totals.keys_checked,
+                 totals.decisions_checked, SEED), flush=True)
 
     def run_until_killed(self, address, writers, kill_after, jitter):
         """Runs every writer until `kill_after` acks (+ `jitter` s), then SIGKILLs the server."""
@@ -363,6 +372,7 @@ class CrashTest(unittest.TestCase):
         time.sleep(jitter)  # the fault's timing, not synchronisation
         stop.set()
         self.server.kill()
+        self.killed_at = time.monotonic()  # a call made later cannot be applied
         for t in threads:
             t.join()
         for channel in self.channels:
@@ -425,7 +435,11 @@ class CrashTest(unittest.TestCase):
                        if r not in acked_revisions}
         applied = not_applied = 0
 
-        def account(action, key_id, at_revision):
+        def account(write, key_id, at_revision):
+            action = write.action
+            if write.sent_at > self.killed_at:
+                self.fail_with_log("%s of %r sent after the server was killed is applied"
+                                   % (action, key_id))
             event = unexplained.pop(at_revision, None)
             if event is None or (event.action, event.key_id) != (action, key_id):
                 self.fail_with_log("in-flight %s of %r is applied (revision %d) but the audit "
@@ -465,7 +479,7 @@ class CrashTest(unittest.TestCase):
                 self.fail_with_log("%s: keys never acknowledged: %s (in flight: %s)"
                                    % (writer.name, sorted(extra), write and write.action))
             if found is not None:
-                account(write.action, found[0], found[1])
+                account(write, found[0], found[1])
                 applied += 1
             elif write is not None:
                 not_applied += 1
@@ -481,7 +495,7 @@ class CrashTest(unittest.TestCase):
             if len(at) != 1:
                 self.fail_with_log("in-flight PutPolicy is applied, but the audit log has %d "
                                    "unaccounted PutPolicy events" % len(at))
-            account("PutPolicy", "", at[0])
+            account(write, "", at[0])
             applied += 1
         elif write is not None:
             not_applied += 1
