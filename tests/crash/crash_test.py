@@ -374,7 +374,10 @@ class CrashTest(unittest.TestCase):
         self.server.kill()
         self.killed_at = time.monotonic()  # a call made later cannot be applied
         for t in threads:
-            t.join()
+            t.join(timeout=2 * RPC_TIMEOUT_S)  # every call has a deadline
+            if t.is_alive():
+                self.fail_with_log("%s still running %d s after the kill"
+                                   % (t.name, 2 * RPC_TIMEOUT_S))
         for channel in self.channels:
             channel.close()
         self.channels = []

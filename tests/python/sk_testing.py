@@ -14,7 +14,6 @@ files (after `bazel build //server:scopekeeper`). Run with /usr/bin/python3
 """
 
 import collections
-import ctypes
 import os
 import queue
 import re
@@ -66,10 +65,16 @@ def require_server_binary():
         raise AssertionError(SERVER_BIN + " is missing; run `bazel build //server:scopekeeper`")
 
 
-def _die_with_parent():
-    """preexec_fn: SIGTERM the server if this test process dies first."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+def _die_with_parent_prefix():
+    """Command prefix that SIGTERMs the server if this test process dies first.
+
+    setpriv (util-linux) sets PR_SET_PDEATHSIG and execs the server. Not a
+    preexec_fn: Python code run between fork and exec can deadlock when other
+    threads (gRPC's, the test's clients) hold locks at the fork, and then
+    Popen() never returns.
+    """
+    setpriv = shutil.which("setpriv") or "/usr/bin/setpriv"
+    return [setpriv, "--pdeathsig", "TERM", "--"]
 
 
 class ServerProcess:
@@ -81,7 +86,8 @@ class ServerProcess:
     """
 
     def __init__(self, data_dir, admin_token_file=None, policy_file=None):
-        cmd = [SERVER_BIN, "--listen=127.0.0.1:0", "--data_dir=" + data_dir]
+        cmd = _die_with_parent_prefix() + [SERVER_BIN, "--listen=127.0.0.1:0",
+                                           "--data_dir=" + data_dir]
         if admin_token_file is not None:
             cmd.append("--admin_token_file=" + admin_token_file)
         if policy_file is not None:
@@ -89,7 +95,7 @@ class ServerProcess:
         # stdout is merged into the stderr pipe so a log line is never missed
         # (or left to block the server) whichever stream the server uses.
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
+                                     stderr=subprocess.STDOUT)
         self.output = collections.deque(maxlen=200)  # last lines, for failure messages
         self._lines = queue.Queue()
         self._drainer = threading.Thread(target=self._drain, name="server-output", daemon=True)
