@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 
@@ -19,6 +20,26 @@ namespace {
 
 constexpr absl::string_view kBearer = "Bearer ";
 
+// SyncParentDirectory() fsyncs the directory holding `path`, so a name just
+// linked there survives a power loss.
+bool SyncParentDirectory(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  const std::string dir = slash == std::string::npos ? "."
+                          : slash == 0               ? "/"
+                                                     : path.substr(0, slash);
+  const int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return false;
+  const bool ok = fsync(fd) == 0;
+  close(fd);
+  return ok;
+}
+
+// CreateTokenFile() writes a new random token to `path`, which must not
+// exist. The token is written and synced under a temporary name, then linked
+// into place: a crash at any moment leaves either no file at `path` (the next
+// start generates one) or the whole token, never an empty or partial file,
+// which would stop every later start. link() never replaces a file that
+// appeared meanwhile (a token someone may already hold).
 absl::StatusOr<std::string> CreateTokenFile(const std::string& path) {
   unsigned char raw[32];
   if (RAND_bytes(raw, sizeof(raw)) != 1) {
@@ -26,21 +47,28 @@ absl::StatusOr<std::string> CreateTokenFile(const std::string& path) {
   }
   const std::string token = absl::BytesToHexString(
       absl::string_view(reinterpret_cast<const char*>(raw), sizeof(raw)));
-  const int fd =
-      open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  std::string temporary = absl::StrCat(path, ".tmp.XXXXXX");
+  const int fd = mkostemp(temporary.data(), O_CLOEXEC);  // mode 0600
   if (fd < 0) {
     return absl::FailedPreconditionError(absl::StrCat(
         "cannot create admin token file ", path, ": ", std::strerror(errno)));
   }
   const std::string content = token + "\n";
-  const bool ok = write(fd, content.data(), content.size()) ==
-                      static_cast<ssize_t>(content.size()) &&
-                  fsync(fd) == 0;
-  close(fd);
+  bool ok = write(fd, content.data(), content.size()) ==
+                static_cast<ssize_t>(content.size()) &&
+            fsync(fd) == 0;
+  ok = close(fd) == 0 && ok;
+  ok = ok && link(temporary.c_str(), path.c_str()) == 0;
+  const int error = errno;
+  unlink(temporary.c_str());
   if (!ok) {
-    unlink(path.c_str());
+    return absl::FailedPreconditionError(absl::StrCat(
+        "cannot write admin token file ", path, ": ", std::strerror(error)));
+  }
+  if (!SyncParentDirectory(path)) {
     return absl::FailedPreconditionError(
-        absl::StrCat("cannot write admin token file ", path));
+        absl::StrCat("cannot sync the directory of admin token file ", path,
+                     ": ", std::strerror(errno)));
   }
   return token;
 }

@@ -1,8 +1,14 @@
 #include "server/caller_auth.h"
 
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <csignal>
 #include <fstream>
+#include <iterator>
+#include <string>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -84,6 +90,38 @@ TEST(CallerAuthTest, GeneratesTokenFileOnceWithMode0600) {
   ASSERT_TRUE(second.ok());
   EXPECT_FALSE(second->created);
   EXPECT_EQ(second->token, first->token);
+}
+
+// A crash while the token is being generated must not leave an empty or
+// partial admin_token, which would stop every later start. The crash: a child
+// process generates the token with a file-size limit of 0, so its first
+// write() kills it (SIGXFSZ) after the file was created and before anything
+// was written. The next start must then generate a whole token.
+TEST(CallerAuthTest, CrashWhileGeneratingTokenLeavesNoEmptyTokenFile) {
+  const std::string dir = std::string(getenv("TEST_TMPDIR")) + "/crashed";
+  ASSERT_EQ(mkdir(dir.c_str(), 0700), 0);
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    const struct rlimit zero = {0, 0};
+    setrlimit(RLIMIT_CORE, &zero);
+    setrlimit(RLIMIT_FSIZE, &zero);
+    (void)LoadOrCreateAdminToken("", dir);
+    _exit(0);  // not reached: the write kills the child
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFSIGNALED(status)) << "child exited " << WEXITSTATUS(status);
+  EXPECT_EQ(WTERMSIG(status), SIGXFSZ);
+
+  auto restarted = LoadOrCreateAdminToken("", dir);
+  ASSERT_TRUE(restarted.ok()) << restarted.status();
+  EXPECT_TRUE(restarted->created);
+  std::ifstream in(restarted->path);
+  std::string content((std::istreambuf_iterator<char>(in)),
+                      std::istreambuf_iterator<char>());
+  EXPECT_EQ(content, restarted->token + "\n");
+  EXPECT_EQ(restarted->token.size(), 64u);
 }
 
 TEST(CallerAuthTest, ReadsFirstLineOfTokenFile) {

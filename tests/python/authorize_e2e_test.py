@@ -6,130 +6,37 @@ directory, then drives it through stubs generated from the .proto at test time
 revocation taking effect on the very next Authorize, server reflection and
 health, and a clean exit on SIGTERM.
 
-Under Bazel (//tests/python:authorize_e2e_test) the paths come from the
-SK_* environment variables set by run_py_test.sh. From a checkout, after
+The server process is started and stopped by sk_testing.ServerProcess (shared
+with tests/crash). Under Bazel (//tests/python:authorize_e2e_test) the paths
+come from the SK_* environment variables set by run_py_test.sh. From a checkout, after
 `bazel build //server:scopekeeper`:
     /usr/bin/python3 -m unittest -v tests/python/authorize_e2e_test.py
 """
 
-import collections
-import ctypes
 import os
-import queue
-import re
-import shutil
-import signal
-import subprocess
-import sys
-import tempfile
-import threading
-import time
 import unittest
 
-_REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import grpc
+from google.protobuf import descriptor_pb2
 
-
-def _path(env_name, repo_relative):
-    return os.environ.get(env_name) or os.path.join(_REPO, repo_relative)
-
-
-SERVER_BIN = _path("SK_SERVER_BIN", "bazel-bin/server/scopekeeper")
-PROTO_FILE = _path("SK_PROTO_FILE", "proto/scopekeeper/v1/scopekeeper.proto")
-POLICY_FILE = _path("SK_POLICY_FILE", "examples/policies/rxscale.json")
-SK_PROTO_PY = _path("SK_PROTO_PY", "scripts/sk_proto.py")
-
-sys.path.insert(0, os.path.dirname(SK_PROTO_PY))
-import grpc  # noqa: E402
+import sk_testing  # first: puts scripts/ (sk_proto) on sys.path
 import sk_proto  # noqa: E402
-from google.protobuf import descriptor_pb2  # noqa: E402
 
-STARTUP_DEADLINE_S = 30
 RPC_TIMEOUT_S = 10
-LISTENING = re.compile(r"listening on 127\.0\.0\.1:(\d+)")
 PREFIX = "/v1/external-pharmacy-api-v1"
 ORG = "org_e2e"
-
-
-def _die_with_parent():
-    """preexec_fn: SIGTERM the server if this test process dies first."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-class ServerProcess:
-    """The scopekeeper binary as a child process, its output drained by a thread."""
-
-    def __init__(self, data_dir):
-        cmd = [SERVER_BIN, "--listen=127.0.0.1:0", "--data_dir=" + data_dir,
-               "--policy_file=" + POLICY_FILE]
-        # stdout is merged into the stderr pipe so a log line is never missed
-        # (or left to block the server) whichever stream the server uses.
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
-        self.output = collections.deque(maxlen=200)  # last lines, for failure messages
-        self._lines = queue.Queue()
-        self._drainer = threading.Thread(target=self._drain, name="server-output", daemon=True)
-        self._drainer.start()
-
-    def _drain(self):
-        for raw in self.proc.stdout:
-            line = raw.decode("utf-8", "replace").rstrip("\n")
-            self.output.append(line)
-            self._lines.put(line)
-        self._lines.put(None)  # EOF: the server closed its output or exited
-
-    def log_tail(self):
-        return "\n".join(self.output) or "(no output)"
-
-    def wait_for_port(self):
-        """Returns the port from the `listening on 127.0.0.1:PORT` line."""
-        deadline = time.monotonic() + STARTUP_DEADLINE_S
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise AssertionError("no 'listening on 127.0.0.1:PORT' line within %d s; output:\n%s"
-                                     % (STARTUP_DEADLINE_S, self.log_tail()))
-            try:
-                line = self._lines.get(timeout=remaining)
-            except queue.Empty:
-                continue
-            if line is None:
-                rc = self.proc.wait(timeout=STARTUP_DEADLINE_S)
-                raise AssertionError("server exited (status %s) before listening; output:\n%s"
-                                     % (rc, self.log_tail()))
-            m = LISTENING.search(line)
-            if m:
-                return int(m.group(1))
-
-    def terminate(self, timeout):
-        """SIGTERM, then the exit status (SIGKILL and None if it hangs)."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            rc = self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            rc = None
-        self._drainer.join(timeout=5)
-        return rc
 
 
 class AuthorizeE2ETest(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        tmp = os.environ.get("TEST_TMPDIR")
-        if not tmp:
-            tmp = tempfile.mkdtemp(prefix="scopekeeper-e2e-")
-            cls.addClassCleanup(shutil.rmtree, tmp, True)
-        stubs = sk_proto.load(cache_dir=os.path.join(tmp, "pystubs"), proto_file=PROTO_FILE,
-                              with_reflection=True)
+        tmp = sk_testing.test_tmpdir(cls.addClassCleanup)
+        stubs = sk_testing.load_stubs(tmp, with_reflection=True)
         cls.pb2, cls.reflection_pb2 = stubs.pb2, stubs.reflection_pb2
         cls.data_dir = os.path.join(tmp, "data")
-        if not os.access(SERVER_BIN, os.X_OK):
-            raise AssertionError(SERVER_BIN + " is missing; run `bazel build //server:scopekeeper`")
-        cls.server = ServerProcess(cls.data_dir)
+        sk_testing.require_server_binary()
+        cls.server = sk_testing.ServerProcess(cls.data_dir, policy_file=sk_testing.POLICY_FILE)
         cls.addClassCleanup(cls.server.terminate, 5)  # safety net if setUp fails below
         port = cls.server.wait_for_port()
         cls.channel = sk_proto.channel("127.0.0.1:%d" % port)
