@@ -66,10 +66,26 @@ bool IsValidUtf8(absl::string_view s) {
 
 std::string Quote(absl::string_view value) {
   constexpr size_t kMax = 64;
-  std::string out = absl::StrCat(
-      "\"", absl::CHexEscape(value.substr(0, std::min(value.size(), kMax))),
-      "\"");
-  if (value.size() > kMax) absl::StrAppend(&out, "...");
+  const bool truncated = value.size() > kMax;
+  value = value.substr(0, std::min(value.size(), kMax));
+  // Elide secret-shaped runs: a client that puts an API key in the wrong
+  // field (an organization header, say) must not get it echoed into an error
+  // its gateway may log.
+  std::string shown;
+  size_t i = 0;
+  while (i < value.size()) {
+    size_t j = i;
+    while (j < value.size() && absl::ascii_isalnum(value[j])) ++j;
+    if (j - i >= kMinSecretLikeRun) {
+      shown += "<redacted>";
+    } else {
+      shown.append(value.data() + i, j - i);
+    }
+    if (j < value.size()) shown.push_back(value[j++]);
+    i = j;
+  }
+  std::string out = absl::StrCat("\"", absl::CHexEscape(shown), "\"");
+  if (truncated) absl::StrAppend(&out, "...");
   return out;
 }
 

@@ -31,7 +31,10 @@ absl::Status ValidateText(absl::string_view field, absl::string_view text,
                           size_t max_len = kMaxTextLength);
 
 // Quote() renders `value` for an error message: at most 64 bytes, non-
-// printable bytes escaped.
+// printable bytes escaped, and any run of kMinSecretLikeRun or more letters
+// and digits (the shape of an API key's random part; ids are shorter)
+// replaced by "<redacted>".
+inline constexpr size_t kMinSecretLikeRun = 28;
 std::string Quote(absl::string_view value);
 
 }  // namespace scopekeeper

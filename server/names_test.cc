@@ -54,8 +54,20 @@ TEST(NamesTest, TextMustBeValidUtf8WithoutControls) {
 
 TEST(NamesTest, QuoteTruncatesAndEscapes) {
   EXPECT_EQ(Quote("a\nb"), "\"a\\nb\"");
-  const std::string q = Quote(std::string(100, 'x'));
-  EXPECT_EQ(q, "\"" + std::string(64, 'x') + "\"...");
+  std::string long_value;
+  while (long_value.size() < 100) long_value += "ab-";
+  EXPECT_EQ(Quote(long_value), "\"" + long_value.substr(0, 64) + "\"...");
+  EXPECT_EQ(Quote(std::string(64, 'x')), "\"<redacted>\"");
+}
+
+TEST(NamesTest, QuoteNeverEchoesSecretShapedRuns) {
+  const std::string secret = "rxs_ph_0123456789ABCDEFGHIJKLMNOPQRSTUV";
+  EXPECT_EQ(Quote("org " + secret), "\"org rxs_ph_<redacted>\"");
+  // Ids and names are shorter than a secret's random part: shown as is.
+  EXPECT_EQ(Quote("key_ee7592132a5f976b714ba884"),
+            "\"key_ee7592132a5f976b714ba884\"");
+  EXPECT_EQ(Quote("wallet_pass_push_notification:write"),
+            "\"wallet_pass_push_notification:write\"");
 }
 
 }  // namespace

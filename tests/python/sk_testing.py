@@ -85,18 +85,20 @@ class ServerProcess:
     token in <data_dir>/admin_token, and keeps the stored policy).
     """
 
-    def __init__(self, data_dir, admin_token_file=None, policy_file=None):
+    def __init__(self, data_dir, admin_token_file=None, policy_file=None, extra_args=()):
         cmd = _die_with_parent_prefix() + [SERVER_BIN, "--listen=127.0.0.1:0",
                                            "--data_dir=" + data_dir]
         if admin_token_file is not None:
             cmd.append("--admin_token_file=" + admin_token_file)
         if policy_file is not None:
             cmd.append("--policy_file=" + policy_file)
+        cmd.extend(extra_args)
         # stdout is merged into the stderr pipe so a log line is never missed
         # (or left to block the server) whichever stream the server uses.
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT)
         self.output = collections.deque(maxlen=200)  # last lines, for failure messages
+        self.all_output = []  # every line, for tests that inspect the whole log
         self._lines = queue.Queue()
         self._drainer = threading.Thread(target=self._drain, name="server-output", daemon=True)
         self._drainer.start()
@@ -105,14 +107,17 @@ class ServerProcess:
         for raw in self.proc.stdout:
             line = raw.decode("utf-8", "replace").rstrip("\n")
             self.output.append(line)
+            self.all_output.append(line)
             self._lines.put(line)
         self._lines.put(None)  # EOF: the server closed its output or exited
 
     def log_tail(self):
         return "\n".join(self.output) or "(no output)"
 
-    def wait_for_port(self):
-        """Returns the port from the `listening on 127.0.0.1:PORT` line."""
+    def wait_for_port(self, pattern=LISTENING):
+        """Returns the port from the `listening on 127.0.0.1:PORT` line (or the
+        first group of another `pattern`, e.g. the metrics line, which the
+        server logs before it)."""
         deadline = time.monotonic() + STARTUP_DEADLINE_S
         while True:
             remaining = deadline - time.monotonic()
@@ -127,7 +132,7 @@ class ServerProcess:
                 rc = self.proc.wait(timeout=STARTUP_DEADLINE_S)
                 raise AssertionError("server exited (status %s) before listening; output:\n%s"
                                      % (rc, self.log_tail()))
-            m = LISTENING.search(line)
+            m = pattern.search(line)
             if m:
                 return int(m.group(1))
 
