@@ -1,10 +1,13 @@
 #include "server/key_cache.h"
 
+#include <mutex>
+#include <shared_mutex>
+
 namespace scopekeeper {
 
 bool KeyCache::Find(const SecretDigest& digest, Entry* out) const {
   const Shard& shard = ShardFor(digest);
-  absl::ReaderMutexLock lock(&shard.mu);
+  std::shared_lock<WriterPreferringMutex> lock(shard.mu);
   auto it = shard.map.find(digest);
   if (it == shard.map.end()) return false;
   *out = it->second;
@@ -15,7 +18,7 @@ void KeyCache::Upsert(const SecretDigest& digest, Entry entry) {
   Shard& shard = ShardFor(digest);
   std::shared_ptr<const CompiledKey> old;  // released outside the lock
   {
-    absl::MutexLock lock(&shard.mu);
+    std::unique_lock<WriterPreferringMutex> lock(shard.mu);
     Entry& slot = shard.map[digest];
     old = std::move(slot.key);
     slot = std::move(entry);
@@ -24,7 +27,7 @@ void KeyCache::Upsert(const SecretDigest& digest, Entry entry) {
 
 void KeyCache::Erase(const SecretDigest& digest) {
   Shard& shard = ShardFor(digest);
-  absl::MutexLock lock(&shard.mu);
+  std::unique_lock<WriterPreferringMutex> lock(shard.mu);
   shard.map.erase(digest);
 }
 
@@ -35,7 +38,7 @@ void KeyCache::Recompile(const std::function<std::shared_ptr<const CompiledKey>(
   absl::flat_hash_map<const CompiledKey*, std::shared_ptr<const CompiledKey>>
       done;
   for (Shard& shard : shards_) {
-    absl::MutexLock lock(&shard.mu);
+    std::unique_lock<WriterPreferringMutex> lock(shard.mu);
     for (auto& [digest, entry] : shard.map) {
       auto [it, inserted] = done.try_emplace(entry.key.get());
       if (inserted) it->second = fn(entry.key);
@@ -47,7 +50,7 @@ void KeyCache::Recompile(const std::function<std::shared_ptr<const CompiledKey>(
 size_t KeyCache::size() const {
   size_t n = 0;
   for (const Shard& shard : shards_) {
-    absl::ReaderMutexLock lock(&shard.mu);
+    std::shared_lock<WriterPreferringMutex> lock(shard.mu);
     n += shard.map.size();
   }
   return n;

@@ -1,10 +1,10 @@
 // KeyCache: secret digest -> compiled key, in memory, in front of the Store.
 //
-// Sharded; each shard is a flat_hash_map under an absl::Mutex held (shared by
-// readers) only for one map operation, so lookups never wait behind a write
-// for longer than a hash-map insert, and never touch storage. absl::Mutex,
-// unlike glibc's reader-preferring rwlock, does not let a stream of readers
-// starve a writer (a revocation must land promptly under full load).
+// Sharded; each shard is a flat_hash_map under a WriterPreferringMutex held
+// (shared by readers) only for one map operation, so lookups never wait
+// behind a write for longer than a hash-map insert, and never touch storage.
+// Writer preference matters: a stream of readers must not starve a
+// revocation under full load (see server/rw_mutex.h).
 //
 // Consistency protocol (see Registry): writers Upsert() every digest of a key
 // after the Store commit and before the RPC returns, and Erase() digests a
@@ -19,10 +19,10 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "server/compiled_key.h"
 #include "server/key_secret.h"
+#include "server/rw_mutex.h"
 
 namespace scopekeeper {
 
@@ -51,7 +51,7 @@ class KeyCache {
  private:
   static constexpr int kShards = 64;
   struct Shard {
-    mutable absl::Mutex mu;
+    mutable WriterPreferringMutex mu;
     absl::flat_hash_map<SecretDigest, Entry> map ABSL_GUARDED_BY(mu);
   };
   Shard& ShardFor(const SecretDigest& d) {

@@ -85,7 +85,7 @@ Metrics::ApiCounters* Metrics::CountersFor(absl::string_view api) {
   if (it != mine.end()) return it->second;
   ApiCounters* counters = nullptr;
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     auto found = apis_.find(std::string(api));
     if (found != apis_.end()) {
       counters = found->second.get();
@@ -138,7 +138,7 @@ std::string Metrics::Render(const Gauges& gauges) const {
     }
   };
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     for (const auto& [api, counters] : apis_) render_api(api, *counters);
   }
   render_api("(other)", other_);

@@ -14,13 +14,13 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/string_view.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "proto/scopekeeper/v1/scopekeeper.pb.h"
 
@@ -86,7 +86,8 @@ class Metrics {
 
   // Never shrinks; entries are never freed while the Metrics lives, so the
   // per-thread caches may hold raw pointers.
-  mutable absl::Mutex mu_;
+  mutable std::mutex
+      mu_;  // std: visible to TSan (Debian absl is not instrumented)
   std::map<std::string, std::unique_ptr<ApiCounters>> apis_
       ABSL_GUARDED_BY(mu_);
   ApiCounters other_;

@@ -6,6 +6,7 @@
 #ifndef SCOPEKEEPER_SERVER_USAGE_TRACKER_H_
 #define SCOPEKEEPER_SERVER_USAGE_TRACKER_H_
 
+#include <mutex>
 #include <optional>
 #include <string>
 
@@ -14,7 +15,6 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "server/compiled_key.h"
 #include "storage/store.h"
@@ -39,7 +39,7 @@ class UsageTracker {
 
  private:
   storage::Store* const store_;
-  absl::Mutex mu_;
+  std::mutex mu_;  // std: visible to TSan (Debian absl is not instrumented)
   absl::flat_hash_map<std::string, absl::Time> pending_ ABSL_GUARDED_BY(mu_);
 };
 
