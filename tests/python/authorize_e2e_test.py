@@ -4,7 +4,8 @@ Starts the server on port 0 with the RxScale example policy and a fresh data
 directory, then drives it through stubs generated from the .proto at test time
 (scripts/sk_proto.py): an allowed and a denied decision, admin authentication,
 revocation taking effect on the very next Authorize, server reflection and
-health, and a clean exit on SIGTERM.
+health, and a clean exit on SIGTERM; and that a damaged data dir stops
+start-up with exit status 1 naming it.
 
 The server process is started and stopped by sk_testing.ServerProcess (shared
 with tests/crash). Under Bazel (//tests/python:authorize_e2e_test) the paths
@@ -151,6 +152,32 @@ class AuthorizeE2ETest(unittest.TestCase):
         check = self.channel.unary_unary("/grpc.health.v1.Health/Check")
         self.assertEqual(check(b"", timeout=RPC_TIMEOUT_S), b"\x08\x01")
 
+
+class DamagedDataDirTest(unittest.TestCase):
+    """The binary refuses a damaged data dir: exit status 1, the path named."""
+
+    def test_missing_manifest_stops_start_up(self):
+        tmp = sk_testing.test_tmpdir(self.addCleanup)
+        sk_testing.require_server_binary()
+        data_dir = os.path.join(tmp, "data")
+        first = sk_testing.ServerProcess(data_dir, policy_file=sk_testing.POLICY_FILE)
+        self.addCleanup(first.terminate, 5)
+        first.wait_for_port()
+        self.assertEqual(first.terminate(timeout=20), 0, first.log_tail())
+        db = os.path.join(data_dir, "db")
+        manifests = [n for n in os.listdir(db) if n.startswith("MANIFEST-")]
+        self.assertTrue(manifests, os.listdir(db))
+        for name in manifests:
+            os.remove(os.path.join(db, name))
+
+        second = sk_testing.ServerProcess(data_dir)
+        self.addCleanup(second.terminate, 5)
+        rc = second.proc.wait(timeout=sk_testing.STARTUP_DEADLINE_S)
+        second.terminate(timeout=5)  # reaps the output
+        self.assertEqual(rc, 1, second.log_tail())
+        self.assertIn("cannot start", second.log_tail())
+        self.assertIn(db, second.log_tail())
+        self.assertNotIn("listening on", second.log_tail())
 
 if __name__ == "__main__":
     unittest.main()
