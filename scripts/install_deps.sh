@@ -10,6 +10,10 @@ PACKAGES=(
   libabsl-dev librocksdb-dev libcpp-httplib-dev libgtest-dev libgmock-dev libbenchmark-dev libssl-dev
   python3-grpcio python3-grpc-tools python3-protobuf
   openssl ca-certificates
+  # scripts/fuzz.sh (--config=fuzz): clang, its libFuzzer/ASan/UBSan runtimes
+  # (only recommended by clang-14, so not pulled by --no-install-recommends)
+  # and llvm-symbolizer for readable crash stacks.
+  clang libclang-rt-14-dev llvm
 )
 # Extra groups, selected by arguments (e.g. `install_deps.sh fuzz`).
 for extra in "$@"; do

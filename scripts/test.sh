@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Runs every test in the workspace and ends with one summary line,
+# Runs every test in the workspace, then each fuzzer for a few seconds
+# (scripts/fuzz.sh, --config=fuzz), and ends with one summary line,
 # `N passed, N failed[, N skipped]`, counted from the run's Build Event Protocol
-# file (scripts/test_summary.py). Extra arguments go to `bazel test`:
+# file (scripts/test_summary.py) plus one case per fuzzer. Extra arguments go to
+# `bazel test` (not to the fuzz smoke run); SK_FUZZ_SECONDS sets the fuzzing
+# time per target (default 5, 0 skips it):
 #   scripts/test.sh                  # default config
 #   scripts/test.sh --config=asan    # ASan + UBSan + LSan
 #   scripts/test.sh --config=tsan    # TSan (notsan-tagged tests are skipped)
@@ -13,13 +16,25 @@ cd "$(dirname "$0")/.."
 ./scripts/install_deps.sh
 
 bep="$(mktemp "${TMPDIR:-/tmp}/scopekeeper-bep.XXXXXX")"
-trap 'rm -f "$bep"' EXIT
+fuzz_results="$(mktemp "${TMPDIR:-/tmp}/scopekeeper-fuzz.XXXXXX")"
+trap 'rm -f "$bep" "$fuzz_results"' EXIT
 
 bazel_rc=0
 bazel test --keep_going --build_event_json_file="$bep" //... "$@" || bazel_rc=$?
 
+summary_args=("$bep")
+fuzz_seconds="${SK_FUZZ_SECONDS:-5}"
+if ((fuzz_seconds > 0)); then
+  fuzz_rc=0
+  ./scripts/fuzz.sh "$fuzz_seconds" --results="$fuzz_results" || fuzz_rc=$?
+  if ((fuzz_rc != 0)) && [[ ! -s "$fuzz_results" ]]; then
+    echo "FAILED scripts/fuzz.sh" >>"$fuzz_results"
+  fi
+  summary_args+=("$fuzz_results")
+fi
+
 summary_rc=0
-/usr/bin/python3 scripts/test_summary.py "$bep" || summary_rc=$?
+/usr/bin/python3 scripts/test_summary.py "${summary_args[@]}" || summary_rc=$?
 
 if ((bazel_rc != 0)); then
   exit "$bazel_rc"

@@ -66,27 +66,35 @@ bool IsValidUtf8(absl::string_view s) {
 
 std::string Quote(absl::string_view value) {
   constexpr size_t kMax = 64;
-  const bool truncated = value.size() > kMax;
-  value = value.substr(0, std::min(value.size(), kMax));
-  // Elide secret-shaped runs: a client that puts an API key in the wrong
-  // field (an organization header, say) must not get it echoed into an error
-  // its gateway may log.
+  // Escape first, then elide secret-shaped runs of the escaped text, then
+  // cut: a client that puts an API key in the wrong field (an organization
+  // header, say) must not get it, or most of it, echoed into an error its
+  // gateway may log. Redacting before cutting means a key straddling the cut
+  // is not shown in part; redacting after escaping means the hex digits of an
+  // escape cannot extend a shorter run into a secret-shaped one.
+  const std::string escaped = absl::CHexEscape(value);
   std::string shown;
   size_t i = 0;
-  while (i < value.size()) {
+  while (i < escaped.size()) {
     size_t j = i;
-    while (j < value.size() && absl::ascii_isalnum(value[j])) ++j;
+    while (j < escaped.size() && absl::ascii_isalnum(escaped[j])) ++j;
     if (j - i >= kMinSecretLikeRun) {
       shown += "<redacted>";
     } else {
-      shown.append(value.data() + i, j - i);
+      shown.append(escaped, i, j - i);
     }
-    if (j < value.size()) shown.push_back(value[j++]);
+    if (j < escaped.size()) shown.push_back(escaped[j++]);
     i = j;
   }
-  std::string out = absl::StrCat("\"", absl::CHexEscape(shown), "\"");
-  if (truncated) absl::StrAppend(&out, "...");
-  return out;
+  if (shown.size() <= kMax) return absl::StrCat("\"", shown, "\"");
+  // Cut at kMax, but never inside an escape ("\n", "\x8f", ...).
+  size_t cut = 0;
+  while (cut < kMax) {
+    const size_t len = shown[cut] != '\\' ? 1 : (shown[cut + 1] == 'x' ? 4 : 2);
+    if (cut + len > kMax) break;
+    cut += len;
+  }
+  return absl::StrCat("\"", absl::string_view(shown).substr(0, cut), "\"...");
 }
 
 absl::Status ValidateScopeName(absl::string_view field,

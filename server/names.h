@@ -30,10 +30,12 @@ absl::Status ValidateId(absl::string_view field, absl::string_view id);
 absl::Status ValidateText(absl::string_view field, absl::string_view text,
                           size_t max_len = kMaxTextLength);
 
-// Quote() renders `value` for an error message: at most 64 bytes, non-
-// printable bytes escaped, and any run of kMinSecretLikeRun or more letters
-// and digits (the shape of an API key's random part; ids are shorter)
-// replaced by "<redacted>".
+// Quote() renders `value` for an error message: non-printable bytes escaped,
+// any run of kMinSecretLikeRun or more letters and digits (the shape of an API
+// key's random part; ids are shorter) replaced by "<redacted>" -- decided on
+// the whole value, so a key is never shown in part -- and then cut to at most
+// 64 characters between the quotes (followed by "..." when cut). The result
+// is printable ASCII holding no such run.
 inline constexpr size_t kMinSecretLikeRun = 28;
 std::string Quote(absl::string_view value);
 

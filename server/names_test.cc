@@ -1,5 +1,6 @@
 #include "server/names.h"
 
+#include "absl/strings/escaping.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -68,6 +69,25 @@ TEST(NamesTest, QuoteNeverEchoesSecretShapedRuns) {
             "\"key_ee7592132a5f976b714ba884\"");
   EXPECT_EQ(Quote("wallet_pass_push_notification:write"),
             "\"wallet_pass_push_notification:write\"");
+}
+
+TEST(NamesTest, QuoteRedactsASecretStraddlingTheCut) {
+  // 50 bytes of padding, then a key: the cut at 64 would have shown the
+  // first 14 characters of its random part.
+  const std::string value =
+      std::string(50, '-') + "0123456789ABCDEFGHIJKLMNOPQRSTUV";
+  EXPECT_EQ(Quote(value), "\"" + std::string(50, '-') + "<redacted>\"");
+}
+
+TEST(NamesTest, QuoteNeverJoinsAnEscapeIntoASecretShapedRun) {
+  // Found by //fuzz:key_secret_fuzzer: "\x82" escapes to the letters "x82",
+  // which with 26 letters after it made a 29-character run in the output.
+  const std::string value = "\x82" + std::string(26, 'Y');
+  EXPECT_EQ(Quote(value), "\"\\<redacted>\"");
+  // And a cut never splits an escape.
+  const std::string escapes = std::string(21, '\x01') + "tail";
+  EXPECT_EQ(Quote(escapes),
+            "\"" + absl::CHexEscape(std::string(16, '\x01')) + "\"...");
 }
 
 }  // namespace
