@@ -16,6 +16,13 @@ PACKAGES=(
   # (only recommended by clang-14, so not pulled by --no-install-recommends)
   # and llvm-symbolizer for readable crash stacks.
   clang libclang-rt-14-dev llvm
+  # //tests/go: the Go toolchain, Debian's Go sources of grpc and protobuf
+  # (GOPATH /usr/share/gocode, used offline) and the protoc plugins.
+  # golang-google-grpc-dev accepts github.com/golang/protobuf 1.3 or 1.5 and
+  # pulls 1.3 by default; 1.5 is the one built on APIv2, which the code from
+  # protoc-gen-go 1.28 is (it replaces 1.3 if that is installed).
+  golang-go golang-google-grpc-dev golang-google-protobuf-dev golang-github-golang-protobuf-1-5-dev
+  protoc-gen-go protoc-gen-go-grpc
 )
 # Extra groups, selected by arguments (e.g. `install_deps.sh fuzz`).
 for extra in "$@"; do
