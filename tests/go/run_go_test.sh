@@ -34,7 +34,12 @@ for pkg in google.golang.org/grpc google.golang.org/protobuf github.com/golang/p
     fail "$DEBIAN_GOPATH/src/$pkg is missing; run scripts/install_deps.sh"
 done
 
-work="${TEST_TMPDIR:-$(mktemp -d)}/go"
+if [[ -n "${TEST_TMPDIR:-}" ]]; then
+  work="$TEST_TMPDIR/go"  # Bazel removes it
+else
+  work="$(mktemp -d "${TMPDIR:-/tmp}/scopekeeper-go.XXXXXX")"
+  trap 'rm -rf "$work"' EXIT
+fi
 gopath="$work/gopath"
 mkdir -p "$gopath/src/scopekeeper/seedflow" "$work/cache" "$work/tmp"
 
@@ -52,4 +57,4 @@ export GOPROXY=off GOSUMDB=off GONOSUMDB= GOFLAGS= GOENV=off GOTOOLCHAIN=local
 export GOCACHE="$work/cache" GOTMPDIR="$work/tmp" HOME="${HOME:-$work}"
 export CGO_ENABLED=0
 cd "$gopath/src/scopekeeper/seedflow"
-exec go test -v -count=1 .
+go test -v -count=1 .
