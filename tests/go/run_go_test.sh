@@ -53,7 +53,8 @@ protoc --proto_path=. --proto_path=/usr/include \
 cp "$test_file" "$gopath/src/scopekeeper/seedflow/"
 
 export GO111MODULE=off GOPATH="$gopath:$DEBIAN_GOPATH"
-export GOPROXY=off GOSUMDB=off GONOSUMDB= GOFLAGS= GOENV=off GOTOOLCHAIN=local
+# GOFLAGS is emptied so no inherited flag changes how the test is built.
+export GOPROXY=off GOSUMDB=off GOFLAGS='' GOENV=off GOTOOLCHAIN=local
 export GOCACHE="$work/cache" GOTMPDIR="$work/tmp" HOME="${HOME:-$work}"
 export CGO_ENABLED=0
 cd "$gopath/src/scopekeeper/seedflow"
