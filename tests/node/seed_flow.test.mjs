@@ -105,7 +105,10 @@ before(async () => {
   writeFileSync(tokenFile, ADMIN_TOKEN + '\n', { mode: 0o600 });
 
   serverLog = [];
-  server = spawn(SERVER_BIN, [
+  // setpriv (util-linux) execs the server with PR_SET_PDEATHSIG, so it gets
+  // SIGTERM if this process dies before after() stops it.
+  server = spawn('/usr/bin/setpriv', [
+    '--pdeathsig', 'TERM', '--', SERVER_BIN,
     '--listen=127.0.0.1:0',
     `--data_dir=${join(tmp, 'data')}`,
     `--admin_token_file=${tokenFile}`,
