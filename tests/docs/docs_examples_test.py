@@ -26,7 +26,9 @@ from its fenced code blocks, in order:
   time and must equal it afterwards. Bound names ($KEY, $KEY_ID, ...) are
   substituted into later commands and expected messages.
 
-A wrong example fails with the document, line and the difference.
+A wrong example fails with the document, line and the difference. With
+SK_DOCS_PRINT=1 the test prints what every command returned (for writing
+new examples).
 
 Under Bazel (//tests/docs:docs_examples_test) the paths come from SK_*
 variables set by tests/python/run_py_test.sh. From a checkout, after
@@ -281,11 +283,14 @@ class DocRunner:
                                                 response_deserializer=response_type.FromString)
                 messages.append(render(call(request, timeout=timeout, metadata=metadata)))
         except grpc.RpcError as e:
-            return messages, (grpc_code_name(e.code()), e.details())
+            details = e.details()
+            if e.code() == grpc.StatusCode.DEADLINE_EXCEEDED and details == "Deadline Exceeded":
+                details = "context deadline exceeded"  # grpcurl's (Go's) client-side text
+            return messages, (grpc_code_name(e.code()), details)
         return messages, None
 
     def list_services(self):
-        stubs = sk_testing.load_stubs(self.tmp, with_reflection=True)
+        stubs = self.stubs
         stub = stubs.reflection_pb2_grpc.ServerReflectionStub(self.channel)
         [response] = list(stub.ServerReflectionInfo(
             iter([stubs.reflection_pb2.ServerReflectionRequest(list_services="")]),
@@ -389,6 +394,9 @@ class DocRunner:
                     raise Mismatch("%s: a grpcurl block must be followed by a json or text "
                                    "block with what it prints" % where)
                 messages, error = self.run_grpcurl(block, where)
+                if os.environ.get("SK_DOCS_PRINT"):  # for writing examples
+                    print("\n%s:\n%s%s" % (where, json.dumps(messages, indent=2),
+                                          "" if error is None else "\nERROR: %s: %s" % error))
                 self.check(blocks[i + 1], messages, error, where)
                 i += 1
             i += 1
@@ -401,7 +409,7 @@ class DocsExamplesTest(unittest.TestCase):
     def setUpClass(cls):
         sk_testing.require_server_binary()
         cls.tmp = sk_testing.test_tmpdir(cls.addClassCleanup)
-        cls.stubs = sk_testing.load_stubs(cls.tmp)
+        cls.stubs = sk_testing.load_stubs(cls.tmp, with_reflection=True)
 
     def run_doc(self, name, min_calls):
         runner = DocRunner(self, name, self.stubs, self.tmp)
