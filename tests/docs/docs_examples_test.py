@@ -439,6 +439,41 @@ class DocsExamplesTest(unittest.TestCase):
         self.assertEqual(missing, [], "RPCs without a grpcurl example in docs/API.md")
 
 
+def github_anchors(markdown):
+    """The anchors GitHub gives the headings of a markdown text."""
+    anchors, seen = set(), collections.Counter()
+    in_fence = False
+    for line in markdown.split("\n"):
+        if line.lstrip().startswith("```"):
+            in_fence = not in_fence
+        m = None if in_fence else re.match(r"^#{1,6}\s+(.*?)\s*$", line)
+        if m:
+            slug = re.sub(r"[^\w\- ]", "", m.group(1).lower()).replace(" ", "-")
+            anchors.add(slug if not seen[slug] else "%s-%d" % (slug, seen[slug]))
+            seen[slug] += 1
+    return anchors
+
+
+class LinksTest(unittest.TestCase):
+    """Links from the two documents into docs/*.md point at real headings."""
+
+    def test_anchors_exist(self):
+        docs_dir = os.path.dirname(DOCS["API.md"])
+        broken = []
+        for name, path in sorted(DOCS.items()):
+            with open(path, encoding="utf-8") as f:
+                text = f.read()
+            for target, anchor in re.findall(r"\]\(([A-Za-z_]*\.md)?#([^)\s]+)\)", text):
+                target_path = DOCS.get(target) or os.path.join(docs_dir, target) if target else path
+                if not os.path.exists(target_path):
+                    broken.append("%s: %s (file missing)" % (name, target))
+                    continue
+                with open(target_path, encoding="utf-8") as f:
+                    if anchor not in github_anchors(f.read()):
+                        broken.append("%s: %s#%s" % (name, target or name, anchor))
+        self.assertEqual(broken, [], "links to headings that do not exist")
+
+
 class ConventionTest(unittest.TestCase):
     """The matcher itself: a wrong doc must fail."""
 
