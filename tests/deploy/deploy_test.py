@@ -125,7 +125,8 @@ class FlagFileTest(unittest.TestCase):
         admin = stubs.pb2_grpc.AdminStub(channel)
         policy = admin.GetPolicy(stubs.pb2.GetPolicyRequest(), timeout=RPC_TIMEOUT_S,
                                  metadata=sk_proto.admin_metadata(token))
-        self.assertEqual([a.name for a in policy.apis], ["external-pharmacy", "management", "public"])
+        self.assertEqual([a.name for a in policy.apis],
+                         ["external-pharmacy", "management", "public"])
         # Plaintext is refused on the TLS port.
         plain = sk_proto.channel("127.0.0.1:%d" % port)
         self.addCleanup(plain.close)
@@ -150,13 +151,14 @@ class SystemdUnitTest(unittest.TestCase):
         self.assertIn("ExecStart=/usr/local/bin/scopekeeper ", text)
         path = os.path.join(tmp, "scopekeeper.service")
         with open(path, "w") as f:
-            f.write(text.replace("/usr/local/bin/scopekeeper", os.path.abspath(sk_testing.SERVER_BIN)))
+            f.write(text.replace("/usr/local/bin/scopekeeper",
+                                 os.path.abspath(sk_testing.SERVER_BIN)))
         return path
 
     def test_verify_reports_nothing(self):
         sk_testing.require_server_binary()
-        result = subprocess.run(["systemd-analyze", "verify", self.unit_copy()], stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, timeout=60)
+        result = subprocess.run(["systemd-analyze", "verify", self.unit_copy()],
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
         out = result.stdout.decode()
         self.assertEqual(result.returncode, 0, out)
         # Unknown keys and bad values are warnings with exit status 0.

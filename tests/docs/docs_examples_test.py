@@ -309,7 +309,8 @@ class DocRunner:
         if isinstance(messages, list) and messages and isinstance(messages[0], str):  # list
             want = [l.strip() for l in text.split("\n") if l.strip()]
             if want != messages:
-                raise Mismatch("%s: grpcurl list prints %s, the doc shows %s" % (where, messages, want))
+                raise Mismatch("%s: grpcurl list prints %s, the doc shows %s"
+                               % (where, messages, want))
             return
         objects, pos, decoder = [], 0, json.JSONDecoder()
         while True:
@@ -327,7 +328,8 @@ class DocRunner:
         if rest:
             m = re.match(r"^ERROR:\s*\n\s*Code:\s*(\w+)\s*\n\s*Message:\s*(.*)$", rest, re.S)
             if not m:
-                raise Mismatch("%s: cannot read the expected output after the JSON: %r" % (where, rest))
+                raise Mismatch("%s: cannot read the expected output after the JSON: %r"
+                               % (where, rest))
             want_error = (m.group(1), m.group(2).strip())
         if len(objects) != len(messages):
             raise Mismatch("%s: %d response message(s), the doc shows %d%s:\n%s"
@@ -338,9 +340,11 @@ class DocRunner:
             try:
                 self.match(want, got, "response" + ("[%d]" % i if len(messages) > 1 else ""))
             except Mismatch as e:
-                raise Mismatch("%s: %s\nactual response:\n%s" % (where, e, json.dumps(got, indent=2)))
+                raise Mismatch("%s: %s\nactual response:\n%s"
+                               % (where, e, json.dumps(got, indent=2)))
         if want_error is None and error is not None:
-            raise Mismatch("%s: the call failed (%s: %s), the doc shows success" % ((where,) + error))
+            raise Mismatch("%s: the call failed (%s: %s), the doc shows success"
+                           % ((where,) + error))
         if want_error is not None:
             if error is None:
                 raise Mismatch("%s: the call succeeded, the doc shows %s" % (where, want_error))
@@ -394,7 +398,8 @@ class DocRunner:
             where = "%s:%d" % (self.doc, block.line)
             if block.lang == "sh" and re.match(r"^\s*(bazel-bin/server/)?scopekeeper\s",
                                                block.text.lstrip("# \n")):
-                command = "\n".join(l for l in block.text.split("\n") if not l.lstrip().startswith("#"))
+                command = "\n".join(l for l in block.text.split("\n")
+                                    if not l.lstrip().startswith("#"))
                 self.start_server(command.strip(), where)
             elif block.lang == "grpcurl":
                 if i + 1 >= len(blocks) or blocks[i + 1].lang not in ("json", "text"):
@@ -490,7 +495,8 @@ class ConventionTest(unittest.TestCase):
 
     def test_subset_patterns_and_binding(self):
         m = self.runner.match
-        m({"a": "x…", "b": ["1", "…"], "c": "$K"}, {"a": "xyz", "b": ["1", "2"], "c": "v", "d": 1}, "r")
+        m({"a": "x…", "b": ["1", "…"], "c": "$K"},
+          {"a": "xyz", "b": ["1", "2"], "c": "v", "d": 1}, "r")
         self.assertEqual(self.runner.vars, {"K": "v"})
         m({"c": "$K", "e": "id $K!"}, {"c": "v", "e": "id v!"}, "r")
         for want, got in [({"c": "$K"}, {"c": "w"}), ({"a": 1}, {"a": "1"}), ({"a": 1}, {}),
