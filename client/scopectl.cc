@@ -1,0 +1,632 @@
+#include "client/scopectl.h"
+
+#include <CLI/CLI.hpp>
+#include <cstdint>
+#include <fstream>
+#include <sstream>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "client/client.h"
+#include "client/scopectl_format.h"
+#include "google/protobuf/util/json_util.h"
+#include "google/protobuf/util/time_util.h"
+
+namespace scopekeeper {
+namespace {
+
+using ::google::protobuf::util::TimeUtil;
+
+// Everything the command line can say; each command reads its own fields.
+struct Flags {
+  // Global.
+  std::string addr;
+  std::string admin_token_file;
+  std::string authorizer_token_file;
+  bool json = false;
+  double timeout_seconds = 10;
+  // Per command.
+  std::string file;
+  std::string org;
+  std::string name;
+  std::string environment;
+  std::string installation_id;
+  std::string expire_time;
+  std::string key_id;
+  std::string reason;
+  std::string grace_period;
+  std::string app_id;
+  std::string slug;
+  std::string live_version_id;
+  std::string key;
+  std::string key_file;
+  std::string api;
+  std::string method;
+  std::string path;
+  std::string trace_id;
+  std::string max_duration;
+  std::vector<std::string> apis;
+  std::vector<std::string> scopes;
+  std::vector<std::string> bundles;
+  bool include_revoked = false;
+  uint64_t min_revision = 0;
+  uint64_t after_revision = 0;
+  uint64_t from_revision = 0;
+  int page_size = 0;
+  int64_t max_events = 0;
+};
+
+// A usage problem found after parsing (exit kExitUsage).
+struct UsageError {
+  std::string message;
+};
+
+// FirstLineOf() is the first line of the file at `path`, surrounding
+// whitespace removed. Errors name the path and `what`, never the content.
+absl::StatusOr<std::string> FirstLineOf(const std::string& path,
+                                        absl::string_view what) {
+  std::ifstream in(path);
+  if (!in) {
+    return absl::NotFoundError(
+        absl::StrCat("cannot read the ", what, " from ", path));
+  }
+  std::string line;
+  std::getline(in, line);
+  std::string value(absl::StripAsciiWhitespace(line));
+  if (value.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the first line of ", path, " (", what, ") is empty"));
+  }
+  return value;
+}
+
+// One run of a command: the parsed flags, the streams, and the client,
+// opened on first use.
+class Session {
+ public:
+  Session(const Flags& flags, const ScopectlEnvironment& env,
+          std::string command, std::ostream& out, std::ostream& err)
+      : flags_(flags),
+        env_(env),
+        command_(std::move(command)),
+        out_(out),
+        err_(err) {}
+
+  const Flags& flags() const { return flags_; }
+  std::ostream& out() { return out_; }
+  bool json() const { return flags_.json; }
+
+  // Client() connects, with the admin token when `admin` (every command but
+  // `check`). Throws UsageError when a token file cannot be read.
+  Client& GetClient(bool admin) {
+    if (client_ == nullptr) {
+      ConnectionOptions options;
+      options.address = flags_.addr;
+      if (admin) {
+        if (flags_.admin_token_file.empty()) {
+          throw UsageError{
+              "no admin token: pass --admin_token_file or set "
+              "SCOPEKEEPER_ADMIN_TOKEN_FILE"};
+        }
+        options.admin_token = Read(flags_.admin_token_file, "admin token");
+      }
+      if (!flags_.authorizer_token_file.empty()) {
+        options.authorizer_token =
+            Read(flags_.authorizer_token_file, "authorizer token");
+      }
+      ClientOptions client_options;
+      client_options.timeout = absl::Seconds(flags_.timeout_seconds);
+      auto connect = env_.connect ? env_.connect : MakeGrpcConnection;
+      client_ = std::make_unique<Client>(connect(options), client_options);
+    }
+    return *client_;
+  }
+
+  // Read() is FirstLineOf(), or a UsageError.
+  static std::string Read(const std::string& path, absl::string_view what) {
+    absl::StatusOr<std::string> value = FirstLineOf(path, what);
+    if (!value.ok()) throw UsageError{std::string(value.status().message())};
+    return *std::move(value);
+  }
+
+  // Failed() reports a failed call: the gRPC code name and the server's
+  // message, on stderr.
+  int Failed(const absl::Status& status, absl::string_view note = "") {
+    err_ << "scopectl: " << command_ << ": "
+         << absl::StatusCodeToString(status.code()) << ": " << status.message()
+         << note << "\n";
+    return kExitRpcError;
+  }
+
+  // Print() writes `message` as JSON with --json, else with `human`.
+  template <typename Message>
+  int Print(const Message& message,
+            void (*human)(const Message&, std::ostream&)) {
+    if (json()) {
+      out_ << ToJson(message, /*multiline=*/true) << "\n";
+    } else {
+      human(message, out_);
+    }
+    return kExitOk;
+  }
+
+  // PrintOrFail() prints the response or reports the error.
+  template <typename Message>
+  int PrintOrFail(const absl::StatusOr<Message>& response,
+                  void (*human)(const Message&, std::ostream&)) {
+    if (!response.ok()) return Failed(response.status());
+    return Print(*response, human);
+  }
+
+ private:
+  const Flags& flags_;
+  const ScopectlEnvironment& env_;
+  const std::string command_;
+  std::ostream& out_;
+  std::ostream& err_;
+  std::unique_ptr<Client> client_;
+};
+
+// Argument conversions; each throws UsageError naming the flag.
+google::protobuf::Timestamp ParseTimestamp(const std::string& flag,
+                                           const std::string& value) {
+  google::protobuf::Timestamp t;
+  if (!TimeUtil::FromString(value, &t)) {
+    throw UsageError{absl::StrCat(
+        flag, ": not an RFC 3339 time (e.g. 2030-01-31T00:00:00Z): ", value)};
+  }
+  return t;
+}
+
+absl::Duration ParseDuration(const std::string& flag,
+                             const std::string& value) {
+  absl::Duration d;
+  if (!absl::ParseDuration(value, &d) || d < absl::ZeroDuration()) {
+    throw UsageError{
+        absl::StrCat(flag, ": not a duration (e.g. 90s, 15m, 1h30m): ", value)};
+  }
+  return d;
+}
+
+void RequireScopesOrBundles(const Flags& f) {
+  if (f.scopes.empty() && f.bundles.empty()) {
+    throw UsageError{"give at least one --scope or --bundle"};
+  }
+}
+
+// The commands. Each returns the exit status.
+
+int PolicyApply(Session& s) {
+  const Flags& f = s.flags();
+  std::ifstream in(f.file);
+  if (!in) throw UsageError{absl::StrCat("cannot read ", f.file)};
+  std::stringstream text;
+  text << in.rdbuf();
+  v1::PutPolicyRequest request;
+  const auto parsed = google::protobuf::util::JsonStringToMessage(
+      text.str(), request.mutable_policy());
+  if (!parsed.ok()) {
+    throw UsageError{absl::StrCat(
+        f.file, " is not a JSON Policy: ", parsed.message().as_string())};
+  }
+  absl::StatusOr<v1::PutPolicyResponse> response =
+      s.GetClient(true).PutPolicy(request);
+  if (!response.ok()) return s.Failed(response.status());
+  if (s.json()) {
+    s.out() << ToJson(*response, true) << "\n";
+  } else {
+    const v1::Policy& p = request.policy();
+    s.out() << "policy applied at revision " << response->revision() << ": "
+            << p.scopes_size() << " scopes, " << p.apis_size() << " APIs, "
+            << p.bundles_size() << " bundles\n";
+  }
+  return kExitOk;
+}
+
+int PolicyGet(Session& s) {
+  return s.PrintOrFail(s.GetClient(true).GetPolicy(), PrintPolicy);
+}
+
+// PrintNewSecret() prints a created or rotated key and its secret, once.
+int PrintNewSecret(Session& s,
+                   const absl::StatusOr<v1::CreateKeyResponse>& response) {
+  if (!response.ok()) return s.Failed(response.status());
+  if (s.json()) {
+    s.out() << ToJson(*response, true) << "\n";
+    return kExitOk;
+  }
+  PrintKey(response->key(), s.out());
+  s.out() << "\nsecret: " << response->secret()
+          << "\n(shown once: store it now, it cannot be retrieved again)\n";
+  return kExitOk;
+}
+
+int KeyCreate(Session& s) {
+  const Flags& f = s.flags();
+  v1::CreateKeyRequest request;
+  request.set_organization_id(f.org);
+  request.set_name(f.name);
+  request.set_environment(f.environment);
+  request.set_installation_id(f.installation_id);
+  for (const auto& api : f.apis) request.add_apis(api);
+  for (const auto& scope : f.scopes) request.add_scopes(scope);
+  for (const auto& bundle : f.bundles) request.add_bundles(bundle);
+  if (!f.expire_time.empty()) {
+    *request.mutable_expire_time() =
+        ParseTimestamp("--expire_time", f.expire_time);
+  }
+  return PrintNewSecret(s, s.GetClient(true).CreateKey(request));
+}
+
+int KeyGet(Session& s) {
+  v1::GetKeyRequest request;
+  request.set_key_id(s.flags().key_id);
+  return s.PrintOrFail(s.GetClient(true).GetKey(request), PrintKey);
+}
+
+int KeyList(Session& s) {
+  const Flags& f = s.flags();
+  v1::ListKeysRequest request;
+  request.set_organization_id(f.org);
+  request.set_include_revoked(f.include_revoked);
+  v1::ListKeysResponse all;  // every page, for --json
+  do {
+    absl::StatusOr<v1::ListKeysResponse> page =
+        s.GetClient(true).ListKeys(request);
+    if (!page.ok()) return s.Failed(page.status());
+    all.mutable_keys()->MergeFrom(page->keys());
+    if (page->next_page_token() == request.page_token()) break;  // no loop
+    request.set_page_token(page->next_page_token());
+  } while (!request.page_token().empty());
+  if (s.json()) {
+    s.out() << ToJson(all, true) << "\n";
+  } else {
+    PrintKeyTable({all.keys().begin(), all.keys().end()}, s.out());
+  }
+  return kExitOk;
+}
+
+int KeyGrant(Session& s) {
+  const Flags& f = s.flags();
+  RequireScopesOrBundles(f);
+  v1::GrantScopesRequest request;
+  request.set_key_id(f.key_id);
+  for (const auto& scope : f.scopes) request.add_scopes(scope);
+  for (const auto& bundle : f.bundles) request.add_bundles(bundle);
+  if (!f.expire_time.empty()) {
+    *request.mutable_expire_time() =
+        ParseTimestamp("--expire_time", f.expire_time);
+  }
+  return s.PrintOrFail(s.GetClient(true).GrantScopes(request), PrintKey);
+}
+
+int KeyRevokeScopes(Session& s) {
+  const Flags& f = s.flags();
+  RequireScopesOrBundles(f);
+  v1::RevokeScopesRequest request;
+  request.set_key_id(f.key_id);
+  for (const auto& scope : f.scopes) request.add_scopes(scope);
+  for (const auto& bundle : f.bundles) request.add_bundles(bundle);
+  return s.PrintOrFail(s.GetClient(true).RevokeScopes(request), PrintKey);
+}
+
+int KeyRevoke(Session& s) {
+  v1::RevokeKeyRequest request;
+  request.set_key_id(s.flags().key_id);
+  request.set_reason(s.flags().reason);
+  return s.PrintOrFail(s.GetClient(true).RevokeKey(request), PrintKey);
+}
+
+int KeyRotate(Session& s) {
+  const Flags& f = s.flags();
+  v1::RotateKeyRequest request;
+  request.set_key_id(f.key_id);
+  if (!f.grace_period.empty()) {
+    *request.mutable_grace_period() =
+        TimeUtil::NanosecondsToDuration(absl::ToInt64Nanoseconds(
+            ParseDuration("--grace_period", f.grace_period)));
+  }
+  return PrintNewSecret(s, s.GetClient(true).RotateKey(request));
+}
+
+int AppPut(Session& s) {
+  const Flags& f = s.flags();
+  v1::PutAppRequest request;
+  v1::App* app = request.mutable_app();
+  app->set_app_id(f.app_id);
+  app->set_slug(f.slug);
+  app->set_live_version_id(f.live_version_id);
+  for (const auto& scope : f.scopes) app->add_requested_scopes(scope);
+  return s.PrintOrFail(s.GetClient(true).PutApp(request), PrintApp);
+}
+
+int InstallApprove(Session& s) {
+  const Flags& f = s.flags();
+  v1::ApproveInstallationRequest request;
+  request.set_organization_id(f.org);
+  request.set_app_id(f.app_id);
+  for (const auto& scope : f.scopes) request.add_approved_scopes(scope);
+  return s.PrintOrFail(s.GetClient(true).ApproveInstallation(request),
+                       PrintInstallation);
+}
+
+int Check(Session& s) {
+  const Flags& f = s.flags();
+  if (f.key.empty() == f.key_file.empty()) {
+    throw UsageError{"give the API key with exactly one of --key, --key_file"};
+  }
+  v1::AuthorizeRequest request;
+  request.set_api_key(f.key.empty() ? Session::Read(f.key_file, "API key")
+                                    : f.key);
+  request.set_organization_id(f.org);
+  request.set_min_revision(f.min_revision);
+  request.set_trace_id(f.trace_id);
+  v1::HttpRequestTarget* http = request.mutable_http();
+  http->set_api(f.api);
+  http->set_method(f.method);
+  http->set_path(f.path);
+  const Decision decision = s.GetClient(false).Authorize(request);
+  if (!decision.status.ok()) {
+    return s.Failed(decision.status, " (no decision: treat as denied)");
+  }
+  s.Print(decision.response, PrintDecision);
+  return decision.allowed ? kExitOk : kExitDenied;
+}
+
+int Audit(Session& s) {
+  const Flags& f = s.flags();
+  v1::ListAuditEventsRequest request;
+  request.set_key_id(f.key_id);
+  request.set_organization_id(f.org);
+  request.set_after_revision(f.after_revision);
+  request.set_page_size(f.page_size);
+  absl::StatusOr<v1::ListAuditEventsResponse> response =
+      s.GetClient(true).ListAuditEvents(request);
+  if (!response.ok()) return s.Failed(response.status());
+  if (s.json()) {
+    s.out() << ToJson(*response, true) << "\n";
+  } else {
+    PrintAuditEvents({response->events().begin(), response->events().end()},
+                     s.out());
+  }
+  return kExitOk;
+}
+
+int Watch(Session& s) {
+  const Flags& f = s.flags();
+  if (f.max_events < 0) throw UsageError{"--max_events must be >= 0"};
+  const bool bounded_in_time = !f.max_duration.empty();
+  const absl::Time deadline =
+      bounded_in_time
+          ? absl::Now() + ParseDuration("--max_duration", f.max_duration)
+          : absl::InfiniteFuture();
+  v1::WatchRequest request;
+  request.set_from_revision(f.from_revision);
+  int64_t seen = 0;
+  const absl::Status status = s.GetClient(true).Watch(
+      request, deadline, [&](const v1::WatchEvent& event) {
+        if (s.json()) {
+          s.out() << ToJson(event, /*multiline=*/false) << "\n";
+        } else {
+          PrintWatchEvent(event, s.out());
+        }
+        s.out().flush();  // a reader of the pipe sees each event at once
+        ++seen;
+        return f.max_events == 0 || seen < f.max_events;
+      });
+  // --max_duration running out is the normal end of a bounded watch.
+  if (status.ok() || (bounded_in_time && absl::IsDeadlineExceeded(status))) {
+    return kExitOk;
+  }
+  return s.Failed(status);
+}
+
+// Adds a repeatable flag that also takes comma-separated lists.
+CLI::Option* AddList(CLI::App* app, const std::string& name,
+                     std::vector<std::string>* into, const std::string& help) {
+  return app->add_option(name, *into, help)
+      ->delimiter(',')
+      ->allow_extra_args(false)
+      ->type_name("NAME");
+}
+
+constexpr char kFooter[] = R"(
+Environment:
+  SCOPEKEEPER_ADDR              default of --addr
+  SCOPEKEEPER_ADMIN_TOKEN_FILE  default of --admin_token_file
+
+Exit status:
+  0  success (check: allowed)
+  1  check: denied
+  2  usage error: bad flags or arguments, unreadable file, invalid JSON
+  3  the call failed (gRPC code and message on stderr; check: no decision,
+     treat as denied)
+
+`key create` and `key rotate` print the new secret once; store it then.
+Run `scopectl --help-all` for every command's flags.)";
+
+}  // namespace
+
+int RunScopectl(const std::vector<std::string>& args,
+                const ScopectlEnvironment& env, std::ostream& out,
+                std::ostream& err) {
+  Flags f;
+  f.addr = env.addr.empty() ? kDefaultAddress : env.addr;
+  f.admin_token_file = env.admin_token_file;
+
+  CLI::App app{"Command line for Scopekeeper, the API-key permission service.",
+               "scopectl"};
+  app.set_help_all_flag("--help-all", "Print help for every command");
+  app.fallthrough();  // global flags may follow the command
+  app.require_subcommand(1);
+  app.add_option("--addr", f.addr, "Server HOST:PORT")->capture_default_str();
+  app.add_option("--admin_token_file", f.admin_token_file,
+                 "File whose first line is the admin bearer token")
+      ->type_name("PATH");
+  app.add_option("--authorizer_token_file", f.authorizer_token_file,
+                 "File whose first line is the data-plane bearer token (for "
+                 "servers started with --authorizer_token_file)")
+      ->type_name("PATH");
+  app.add_flag("--json", f.json, "Print protobuf JSON instead of tables");
+  app.add_option("--timeout", f.timeout_seconds, "Deadline of each call")
+      ->check(CLI::PositiveNumber)
+      ->type_name("SECONDS")
+      ->capture_default_str();
+
+  // Leaf commands and what runs them.
+  std::vector<std::pair<CLI::App*, int (*)(Session&)>> commands;
+  auto leaf = [&](CLI::App* parent, const std::string& name,
+                  const std::string& help, int (*run)(Session&)) {
+    CLI::App* cmd = parent->add_subcommand(name, help);
+    commands.emplace_back(cmd, run);
+    return cmd;
+  };
+  auto group = [&](const std::string& name, const std::string& help) {
+    CLI::App* g = app.add_subcommand(name, help);
+    g->require_subcommand(1);
+    return g;
+  };
+  auto key_id = [&](CLI::App* cmd) {
+    cmd->add_option("KEY_ID", f.key_id, "The key's public id")->required();
+  };
+
+  CLI::App* policy = group("policy", "Show or replace the policy");
+  leaf(policy, "apply", "Replace the whole policy with a JSON Policy file",
+       PolicyApply)
+      ->add_option("FILE", f.file, "Protobuf-JSON Policy")
+      ->required();
+  leaf(policy, "get", "Show the policy", PolicyGet);
+
+  CLI::App* key = group("key", "Create, inspect and change API keys");
+  CLI::App* cmd =
+      leaf(key, "create", "Create a key; prints its secret once", KeyCreate);
+  cmd->add_option("--org", f.org, "Organization id")->required();
+  AddList(cmd, "--api", &f.apis,
+          "API the key is valid for (the first one's key_prefix prefixes "
+          "the secret)");
+  AddList(cmd, "--scope", &f.scopes, "Scope to grant");
+  AddList(cmd, "--bundle", &f.bundles, "Bundle to grant");
+  cmd->add_option("--name", f.name, "Human-readable name");
+  cmd->add_option("--environment", f.environment, "e.g. live, test");
+  cmd->add_option("--installation_id", f.installation_id,
+                  "Bind to an app installation");
+  cmd->add_option("--expire_time", f.expire_time, "Expiry")
+      ->type_name("RFC3339");
+  key_id(leaf(key, "get", "Show a key", KeyGet));
+  cmd = leaf(key, "list", "List keys", KeyList);
+  cmd->add_option("--org", f.org, "Only this organization's keys");
+  cmd->add_flag("--include_revoked", f.include_revoked, "Include revoked keys");
+  cmd = leaf(key, "grant", "Grant scopes or bundles", KeyGrant);
+  key_id(cmd);
+  AddList(cmd, "--scope", &f.scopes, "Scope to grant");
+  AddList(cmd, "--bundle", &f.bundles, "Bundle to grant");
+  cmd->add_option("--expire_time", f.expire_time,
+                  "Expiry of the granted scopes")
+      ->type_name("RFC3339");
+  cmd = leaf(key, "revoke-scopes", "Remove direct grants or bundles",
+             KeyRevokeScopes);
+  key_id(cmd);
+  AddList(cmd, "--scope", &f.scopes, "Direct grant to remove");
+  AddList(cmd, "--bundle", &f.bundles, "Bundle to remove");
+  cmd = leaf(key, "revoke", "Revoke a key (idempotent)", KeyRevoke);
+  key_id(cmd);
+  cmd->add_option("--reason", f.reason, "Recorded with the revocation");
+  cmd = leaf(key, "rotate", "Issue a new secret; prints it once", KeyRotate);
+  key_id(cmd);
+  cmd->add_option("--grace_period", f.grace_period,
+                  "How long the old secret keeps working")
+      ->type_name("DURATION");
+
+  CLI::App* apps = group("app", "Register marketplace apps");
+  cmd = leaf(apps, "put", "Create or replace an app", AppPut);
+  cmd->add_option("APP_ID", f.app_id, "The app's id")->required();
+  cmd->add_option("--slug", f.slug, "Short name");
+  cmd->add_option("--live_version_id", f.live_version_id,
+                  "The version organizations run");
+  AddList(cmd, "--scope", &f.scopes, "Scope the app requests");
+
+  CLI::App* install = group("install", "Approve app installations");
+  cmd = leaf(install, "approve",
+             "Set the scopes an organization approves for an app",
+             InstallApprove);
+  cmd->add_option("--org", f.org, "Organization id")->required();
+  cmd->add_option("--app_id", f.app_id, "App id")->required();
+  AddList(cmd, "--scope", &f.scopes,
+          "Approved scope (replaces the approved set)");
+
+  cmd = leaf(&app, "check", "Decide one HTTP request; exit 0 allowed, 1 denied",
+             Check);
+  cmd->add_option("--key", f.key, "The API key secret, verbatim")
+      ->type_name("SECRET");
+  cmd->add_option("--key_file", f.key_file,
+                  "File whose first line is the API key (keeps it out of ps)")
+      ->type_name("PATH");
+  cmd->add_option("--api", f.api, "API name, e.g. external-pharmacy")
+      ->required();
+  cmd->add_option("--org", f.org,
+                  "Organization the request names (default: the key's)");
+  cmd->add_option("--min_revision", f.min_revision,
+                  "Wait until the server has applied this revision");
+  cmd->add_option("--trace_id", f.trace_id, "Echoed in the decision");
+  cmd->add_option("METHOD", f.method, "GET, POST, PUT, PATCH, DELETE, HEAD")
+      ->required();
+  cmd->add_option("PATH", f.path, "Request path")->required();
+
+  cmd = leaf(&app, "audit", "List audit events, oldest first", Audit);
+  cmd->add_option("--key_id", f.key_id, "Only this key's events");
+  cmd->add_option("--org", f.org, "Only this organization's events");
+  cmd->add_option("--after_revision", f.after_revision,
+                  "Only events after this revision (to page on)");
+  cmd->add_option("--page_size", f.page_size,
+                  "At most this many events (server default 100, max 1000)")
+      ->check(CLI::NonNegativeNumber);
+
+  cmd = leaf(&app, "watch", "Stream changes as they happen", Watch);
+  cmd->add_option("--from_revision", f.from_revision,
+                  "Start after this revision (0: replay all history)");
+  cmd->add_option("--max_events", f.max_events,
+                  "Stop after this many events (0: no limit)");
+  cmd->add_option("--max_duration", f.max_duration,
+                  "Stop after this long, exit 0 (default: no limit)")
+      ->type_name("DURATION");
+
+  app.footer(kFooter);  // after the subcommands: they would inherit it
+
+  try {
+    std::vector<std::string> reversed(args.rbegin(), args.rend());
+    app.parse(reversed);  // CLI11 takes the arguments last first
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e, out, err);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e, out, err);
+  } catch (const CLI::ParseError& e) {
+    err << "scopectl: ";
+    app.exit(e, out, err);
+    return kExitUsage;
+  }
+
+  for (const auto& [command, run] : commands) {
+    if (!command->parsed()) continue;
+    std::string name = command->get_name();
+    if (command->get_parent() != &app) {
+      name = absl::StrCat(command->get_parent()->get_name(), " ", name);
+    }
+    Session session(f, env, name, out, err);
+    try {
+      return run(session);
+    } catch (const UsageError& e) {
+      err << "scopectl: " << name << ": " << e.message << "\n";
+      return kExitUsage;
+    }
+  }
+  err << "scopectl: no command given; see scopectl --help\n";
+  return kExitUsage;
+}
+
+}  // namespace scopekeeper
