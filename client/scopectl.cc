@@ -9,7 +9,9 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -436,6 +438,33 @@ CLI::Option* AddList(CLI::App* app, const std::string& name,
       ->type_name("NAME");
 }
 
+// MissingCommand() explains a RequiredError for a missing or misspelled
+// subcommand (`scopectl key frob`: unknown command "frob" for "key"; one
+// of: create, get, ...) and returns true; false for other errors.
+bool MissingCommand(const CLI::App& app, const CLI::ParseError& error,
+                    std::ostream& err) {
+  if (dynamic_cast<const CLI::RequiredError*>(&error) == nullptr) return false;
+  const CLI::App* where = &app;
+  while (!where->get_subcommands().empty()) {
+    where = where->get_subcommands().front();
+  }
+  const std::vector<const CLI::App*> choices =
+      where->get_subcommands([](const CLI::App*) { return true; });
+  if (choices.empty()) return false;  // a leaf: its own flags are missing
+  std::vector<std::string> names;
+  for (const CLI::App* choice : choices) names.push_back(choice->get_name());
+  const std::vector<std::string> left = app.remaining(/*recurse=*/true);
+  if (!left.empty()) {
+    err << "unknown command \"" << left.front() << "\"";
+  } else {
+    err << "a command is required";
+  }
+  if (where != &app) err << " for \"" << where->get_name() << "\"";
+  err << "; one of: " << absl::StrJoin(names, ", ")
+      << "\nRun with --help for more information.\n";
+  return true;
+}
+
 constexpr char kFooter[] = R"(
 Environment:
   SCOPEKEEPER_ADDR              default of --addr
@@ -475,7 +504,13 @@ int RunScopectl(const std::vector<std::string>& args,
       ->type_name("PATH");
   app.add_flag("--json", f.json, "Print protobuf JSON instead of tables");
   app.add_option("--timeout", f.timeout_seconds, "Deadline of each call")
-      ->check(CLI::PositiveNumber)
+      ->check(
+          [](const std::string& value) -> std::string {
+            double seconds = 0;
+            if (absl::SimpleAtod(value, &seconds) && seconds > 0) return "";
+            return "must be a positive number of seconds, not " + value;
+          },
+          "POSITIVE")
       ->type_name("SECONDS")
       ->capture_default_str();
 
@@ -607,7 +642,7 @@ int RunScopectl(const std::vector<std::string>& args,
     return app.exit(e, out, err);
   } catch (const CLI::ParseError& e) {
     err << "scopectl: ";
-    app.exit(e, out, err);
+    if (!MissingCommand(app, e, err)) app.exit(e, out, err);
     return kExitUsage;
   }
 

@@ -139,6 +139,13 @@ TEST_F(ScopectlTest, UsageErrorsNameTheProblem) {
       Run({"check", "--api", "a", "--key", "k", "--key_file", "f", "GET", "/"}),
       kExitUsage);
   EXPECT_THAT(err(), HasSubstr("exactly one of --key, --key_file"));
+  EXPECT_EQ(Run({"key", "frob"}), kExitUsage);
+  EXPECT_THAT(err(), HasSubstr("unknown command \"frob\" for \"key\"; "
+                               "one of: create, get, list,"));
+  EXPECT_EQ(Run({"policy"}), kExitUsage);
+  EXPECT_THAT(err(), HasSubstr("a command is required for \"policy\""));
+  EXPECT_EQ(Run({"--timeout", "0", "audit"}), kExitUsage);
+  EXPECT_THAT(err(), HasSubstr("--timeout: must be a positive number"));
 }
 
 TEST_F(ScopectlTest, AdminTokenFromTheEnvironmentFileIsSentNeverPrinted) {
