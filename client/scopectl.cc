@@ -64,11 +64,6 @@ struct Flags {
   int64_t max_events = 0;
 };
 
-// A usage problem found after parsing (exit kExitUsage).
-struct UsageError {
-  std::string message;
-};
-
 // FirstLineOf() is the first line of the file at `path`, surrounding
 // whitespace removed. Errors name the path and `what`, never the content.
 absl::StatusOr<std::string> FirstLineOf(const std::string& path,
@@ -88,53 +83,57 @@ absl::StatusOr<std::string> FirstLineOf(const std::string& path,
   return value;
 }
 
-// One run of a command: the parsed flags, the streams, and the client,
-// opened on first use.
+// Connect() opens the client for a command: with the admin token when
+// `admin` (every command but `check`), with the authorizer token when one
+// is given. Errors (token missing or unreadable) are usage errors.
+absl::StatusOr<std::unique_ptr<Client>> Connect(const Flags& flags,
+                                                const ScopectlEnvironment& env,
+                                                bool admin) {
+  ConnectionOptions options;
+  options.address = flags.addr;
+  if (admin) {
+    if (flags.admin_token_file.empty()) {
+      return absl::FailedPreconditionError(
+          "no admin token: pass --admin_token_file or set "
+          "SCOPEKEEPER_ADMIN_TOKEN_FILE");
+    }
+    absl::StatusOr<std::string> token =
+        FirstLineOf(flags.admin_token_file, "admin token");
+    if (!token.ok()) return token.status();
+    options.admin_token = *std::move(token);
+  }
+  if (!flags.authorizer_token_file.empty()) {
+    absl::StatusOr<std::string> token =
+        FirstLineOf(flags.authorizer_token_file, "authorizer token");
+    if (!token.ok()) return token.status();
+    options.authorizer_token = *std::move(token);
+  }
+  ClientOptions client_options;
+  client_options.timeout = absl::Seconds(flags.timeout_seconds);
+  auto connect = env.connect ? env.connect : MakeGrpcConnection;
+  return std::make_unique<Client>(connect(options), client_options);
+}
+
+// One run of a command: the parsed flags, the client and the streams.
 class Session {
  public:
-  Session(const Flags& flags, const ScopectlEnvironment& env,
-          std::string command, std::ostream& out, std::ostream& err)
+  Session(const Flags& flags, Client& client, std::string command,
+          std::ostream& out, std::ostream& err)
       : flags_(flags),
-        env_(env),
+        client_(client),
         command_(std::move(command)),
         out_(out),
         err_(err) {}
 
   const Flags& flags() const { return flags_; }
+  Client& client() { return client_; }
   std::ostream& out() { return out_; }
   bool json() const { return flags_.json; }
 
-  // Client() connects, with the admin token when `admin` (every command but
-  // `check`). Throws UsageError when a token file cannot be read.
-  Client& GetClient(bool admin) {
-    if (client_ == nullptr) {
-      ConnectionOptions options;
-      options.address = flags_.addr;
-      if (admin) {
-        if (flags_.admin_token_file.empty()) {
-          throw UsageError{
-              "no admin token: pass --admin_token_file or set "
-              "SCOPEKEEPER_ADMIN_TOKEN_FILE"};
-        }
-        options.admin_token = Read(flags_.admin_token_file, "admin token");
-      }
-      if (!flags_.authorizer_token_file.empty()) {
-        options.authorizer_token =
-            Read(flags_.authorizer_token_file, "authorizer token");
-      }
-      ClientOptions client_options;
-      client_options.timeout = absl::Seconds(flags_.timeout_seconds);
-      auto connect = env_.connect ? env_.connect : MakeGrpcConnection;
-      client_ = std::make_unique<Client>(connect(options), client_options);
-    }
-    return *client_;
-  }
-
-  // Read() is FirstLineOf(), or a UsageError.
-  static std::string Read(const std::string& path, absl::string_view what) {
-    absl::StatusOr<std::string> value = FirstLineOf(path, what);
-    if (!value.ok()) throw UsageError{std::string(value.status().message())};
-    return *std::move(value);
+  // Usage() reports a problem with the command line or its files.
+  int Usage(const absl::Status& status) {
+    err_ << "scopectl: " << command_ << ": " << status.message() << "\n";
+    return kExitUsage;
   }
 
   // Failed() reports a failed call: the gRPC code name and the server's
@@ -168,38 +167,38 @@ class Session {
 
  private:
   const Flags& flags_;
-  const ScopectlEnvironment& env_;
+  Client& client_;
   const std::string command_;
   std::ostream& out_;
   std::ostream& err_;
-  std::unique_ptr<Client> client_;
 };
 
-// Argument conversions; each throws UsageError naming the flag.
-google::protobuf::Timestamp ParseTimestamp(const std::string& flag,
-                                           const std::string& value) {
+// Argument conversions; errors name the flag and the value.
+absl::StatusOr<google::protobuf::Timestamp> ParseTimestamp(
+    absl::string_view flag, const std::string& value) {
   google::protobuf::Timestamp t;
   if (!TimeUtil::FromString(value, &t)) {
-    throw UsageError{absl::StrCat(
-        flag, ": not an RFC 3339 time (e.g. 2030-01-31T00:00:00Z): ", value)};
+    return absl::InvalidArgumentError(absl::StrCat(
+        flag, ": not an RFC 3339 time (e.g. 2030-01-31T00:00:00Z): ", value));
   }
   return t;
 }
 
-absl::Duration ParseDuration(const std::string& flag,
-                             const std::string& value) {
+absl::StatusOr<absl::Duration> ParseDuration(absl::string_view flag,
+                                             const std::string& value) {
   absl::Duration d;
   if (!absl::ParseDuration(value, &d) || d < absl::ZeroDuration()) {
-    throw UsageError{
-        absl::StrCat(flag, ": not a duration (e.g. 90s, 15m, 1h30m): ", value)};
+    return absl::InvalidArgumentError(
+        absl::StrCat(flag, ": not a duration (e.g. 90s, 15m, 1h30m): ", value));
   }
   return d;
 }
 
-void RequireScopesOrBundles(const Flags& f) {
+absl::Status RequireScopesOrBundles(const Flags& f) {
   if (f.scopes.empty() && f.bundles.empty()) {
-    throw UsageError{"give at least one --scope or --bundle"};
+    return absl::InvalidArgumentError("give at least one --scope or --bundle");
   }
+  return absl::OkStatus();
 }
 
 // The commands. Each returns the exit status.
@@ -207,18 +206,20 @@ void RequireScopesOrBundles(const Flags& f) {
 int PolicyApply(Session& s) {
   const Flags& f = s.flags();
   std::ifstream in(f.file);
-  if (!in) throw UsageError{absl::StrCat("cannot read ", f.file)};
+  if (!in) {
+    return s.Usage(absl::NotFoundError(absl::StrCat("cannot read ", f.file)));
+  }
   std::stringstream text;
   text << in.rdbuf();
   v1::PutPolicyRequest request;
   const auto parsed = google::protobuf::util::JsonStringToMessage(
       text.str(), request.mutable_policy());
   if (!parsed.ok()) {
-    throw UsageError{absl::StrCat(
-        f.file, " is not a JSON Policy: ", parsed.message().as_string())};
+    return s.Usage(absl::InvalidArgumentError(absl::StrCat(
+        f.file, " is not a JSON Policy: ", parsed.message().as_string())));
   }
   absl::StatusOr<v1::PutPolicyResponse> response =
-      s.GetClient(true).PutPolicy(request);
+      s.client().PutPolicy(request);
   if (!response.ok()) return s.Failed(response.status());
   if (s.json()) {
     s.out() << ToJson(*response, true) << "\n";
@@ -232,7 +233,7 @@ int PolicyApply(Session& s) {
 }
 
 int PolicyGet(Session& s) {
-  return s.PrintOrFail(s.GetClient(true).GetPolicy(), PrintPolicy);
+  return s.PrintOrFail(s.client().GetPolicy(), PrintPolicy);
 }
 
 // PrintNewSecret() prints a created or rotated key and its secret, once.
@@ -260,16 +261,18 @@ int KeyCreate(Session& s) {
   for (const auto& scope : f.scopes) request.add_scopes(scope);
   for (const auto& bundle : f.bundles) request.add_bundles(bundle);
   if (!f.expire_time.empty()) {
-    *request.mutable_expire_time() =
+    absl::StatusOr<google::protobuf::Timestamp> expire =
         ParseTimestamp("--expire_time", f.expire_time);
+    if (!expire.ok()) return s.Usage(expire.status());
+    *request.mutable_expire_time() = *expire;
   }
-  return PrintNewSecret(s, s.GetClient(true).CreateKey(request));
+  return PrintNewSecret(s, s.client().CreateKey(request));
 }
 
 int KeyGet(Session& s) {
   v1::GetKeyRequest request;
   request.set_key_id(s.flags().key_id);
-  return s.PrintOrFail(s.GetClient(true).GetKey(request), PrintKey);
+  return s.PrintOrFail(s.client().GetKey(request), PrintKey);
 }
 
 int KeyList(Session& s) {
@@ -279,8 +282,7 @@ int KeyList(Session& s) {
   request.set_include_revoked(f.include_revoked);
   v1::ListKeysResponse all;  // every page, for --json
   do {
-    absl::StatusOr<v1::ListKeysResponse> page =
-        s.GetClient(true).ListKeys(request);
+    absl::StatusOr<v1::ListKeysResponse> page = s.client().ListKeys(request);
     if (!page.ok()) return s.Failed(page.status());
     all.mutable_keys()->MergeFrom(page->keys());
     if (page->next_page_token() == request.page_token()) break;  // no loop
@@ -296,33 +298,39 @@ int KeyList(Session& s) {
 
 int KeyGrant(Session& s) {
   const Flags& f = s.flags();
-  RequireScopesOrBundles(f);
+  if (absl::Status ok = RequireScopesOrBundles(f); !ok.ok()) {
+    return s.Usage(ok);
+  }
   v1::GrantScopesRequest request;
   request.set_key_id(f.key_id);
   for (const auto& scope : f.scopes) request.add_scopes(scope);
   for (const auto& bundle : f.bundles) request.add_bundles(bundle);
   if (!f.expire_time.empty()) {
-    *request.mutable_expire_time() =
+    absl::StatusOr<google::protobuf::Timestamp> expire =
         ParseTimestamp("--expire_time", f.expire_time);
+    if (!expire.ok()) return s.Usage(expire.status());
+    *request.mutable_expire_time() = *expire;
   }
-  return s.PrintOrFail(s.GetClient(true).GrantScopes(request), PrintKey);
+  return s.PrintOrFail(s.client().GrantScopes(request), PrintKey);
 }
 
 int KeyRevokeScopes(Session& s) {
   const Flags& f = s.flags();
-  RequireScopesOrBundles(f);
+  if (absl::Status ok = RequireScopesOrBundles(f); !ok.ok()) {
+    return s.Usage(ok);
+  }
   v1::RevokeScopesRequest request;
   request.set_key_id(f.key_id);
   for (const auto& scope : f.scopes) request.add_scopes(scope);
   for (const auto& bundle : f.bundles) request.add_bundles(bundle);
-  return s.PrintOrFail(s.GetClient(true).RevokeScopes(request), PrintKey);
+  return s.PrintOrFail(s.client().RevokeScopes(request), PrintKey);
 }
 
 int KeyRevoke(Session& s) {
   v1::RevokeKeyRequest request;
   request.set_key_id(s.flags().key_id);
   request.set_reason(s.flags().reason);
-  return s.PrintOrFail(s.GetClient(true).RevokeKey(request), PrintKey);
+  return s.PrintOrFail(s.client().RevokeKey(request), PrintKey);
 }
 
 int KeyRotate(Session& s) {
@@ -330,11 +338,13 @@ int KeyRotate(Session& s) {
   v1::RotateKeyRequest request;
   request.set_key_id(f.key_id);
   if (!f.grace_period.empty()) {
+    absl::StatusOr<absl::Duration> grace =
+        ParseDuration("--grace_period", f.grace_period);
+    if (!grace.ok()) return s.Usage(grace.status());
     *request.mutable_grace_period() =
-        TimeUtil::NanosecondsToDuration(absl::ToInt64Nanoseconds(
-            ParseDuration("--grace_period", f.grace_period)));
+        TimeUtil::NanosecondsToDuration(absl::ToInt64Nanoseconds(*grace));
   }
-  return PrintNewSecret(s, s.GetClient(true).RotateKey(request));
+  return PrintNewSecret(s, s.client().RotateKey(request));
 }
 
 int AppPut(Session& s) {
@@ -345,7 +355,7 @@ int AppPut(Session& s) {
   app->set_slug(f.slug);
   app->set_live_version_id(f.live_version_id);
   for (const auto& scope : f.scopes) app->add_requested_scopes(scope);
-  return s.PrintOrFail(s.GetClient(true).PutApp(request), PrintApp);
+  return s.PrintOrFail(s.client().PutApp(request), PrintApp);
 }
 
 int InstallApprove(Session& s) {
@@ -354,18 +364,24 @@ int InstallApprove(Session& s) {
   request.set_organization_id(f.org);
   request.set_app_id(f.app_id);
   for (const auto& scope : f.scopes) request.add_approved_scopes(scope);
-  return s.PrintOrFail(s.GetClient(true).ApproveInstallation(request),
+  return s.PrintOrFail(s.client().ApproveInstallation(request),
                        PrintInstallation);
 }
 
 int Check(Session& s) {
   const Flags& f = s.flags();
   if (f.key.empty() == f.key_file.empty()) {
-    throw UsageError{"give the API key with exactly one of --key, --key_file"};
+    return s.Usage(absl::InvalidArgumentError(
+        "give the API key with exactly one of --key, --key_file"));
   }
   v1::AuthorizeRequest request;
-  request.set_api_key(f.key.empty() ? Session::Read(f.key_file, "API key")
-                                    : f.key);
+  if (f.key.empty()) {
+    absl::StatusOr<std::string> key = FirstLineOf(f.key_file, "API key");
+    if (!key.ok()) return s.Usage(key.status());
+    request.set_api_key(*std::move(key));
+  } else {
+    request.set_api_key(f.key);
+  }
   request.set_organization_id(f.org);
   request.set_min_revision(f.min_revision);
   request.set_trace_id(f.trace_id);
@@ -373,7 +389,7 @@ int Check(Session& s) {
   http->set_api(f.api);
   http->set_method(f.method);
   http->set_path(f.path);
-  const Decision decision = s.GetClient(false).Authorize(request);
+  const Decision decision = s.client().Authorize(request);
   if (!decision.status.ok()) {
     return s.Failed(decision.status, " (no decision: treat as denied)");
   }
@@ -389,7 +405,7 @@ int Audit(Session& s) {
   request.set_after_revision(f.after_revision);
   request.set_page_size(f.page_size);
   absl::StatusOr<v1::ListAuditEventsResponse> response =
-      s.GetClient(true).ListAuditEvents(request);
+      s.client().ListAuditEvents(request);
   if (!response.ok()) return s.Failed(response.status());
   if (s.json()) {
     s.out() << ToJson(*response, true) << "\n";
@@ -402,17 +418,22 @@ int Audit(Session& s) {
 
 int Watch(Session& s) {
   const Flags& f = s.flags();
-  if (f.max_events < 0) throw UsageError{"--max_events must be >= 0"};
+  if (f.max_events < 0) {
+    return s.Usage(absl::InvalidArgumentError("--max_events must be >= 0"));
+  }
   const bool bounded_in_time = !f.max_duration.empty();
-  const absl::Time deadline =
-      bounded_in_time
-          ? absl::Now() + ParseDuration("--max_duration", f.max_duration)
-          : absl::InfiniteFuture();
+  absl::Time deadline = absl::InfiniteFuture();
+  if (bounded_in_time) {
+    absl::StatusOr<absl::Duration> duration =
+        ParseDuration("--max_duration", f.max_duration);
+    if (!duration.ok()) return s.Usage(duration.status());
+    deadline = absl::Now() + *duration;
+  }
   v1::WatchRequest request;
   request.set_from_revision(f.from_revision);
   int64_t seen = 0;
-  const absl::Status status = s.GetClient(true).Watch(
-      request, deadline, [&](const v1::WatchEvent& event) {
+  const absl::Status status =
+      s.client().Watch(request, deadline, [&](const v1::WatchEvent& event) {
         if (s.json()) {
           s.out() << ToJson(event, /*multiline=*/false) << "\n";
         } else {
@@ -515,11 +536,17 @@ int RunScopectl(const std::vector<std::string>& args,
       ->capture_default_str();
 
   // Leaf commands and what runs them.
-  std::vector<std::pair<CLI::App*, int (*)(Session&)>> commands;
+  struct Command {
+    CLI::App* app;
+    int (*run)(Session&);
+    bool admin;  // needs the admin token
+  };
+  std::vector<Command> commands;
   auto leaf = [&](CLI::App* parent, const std::string& name,
-                  const std::string& help, int (*run)(Session&)) {
+                  const std::string& help, int (*run)(Session&),
+                  bool admin = true) {
     CLI::App* cmd = parent->add_subcommand(name, help);
-    commands.emplace_back(cmd, run);
+    commands.push_back({cmd, run, admin});
     return cmd;
   };
   auto group = [&](const std::string& name, const std::string& help) {
@@ -596,7 +623,7 @@ int RunScopectl(const std::vector<std::string>& args,
           "Approved scope (replaces the approved set)");
 
   cmd = leaf(&app, "check", "Decide one HTTP request; exit 0 allowed, 1 denied",
-             Check);
+             Check, /*admin=*/false);
   cmd->add_option("--key", f.key, "The API key secret, verbatim")
       ->type_name("SECRET");
   cmd->add_option("--key_file", f.key_file,
@@ -646,19 +673,20 @@ int RunScopectl(const std::vector<std::string>& args,
     return kExitUsage;
   }
 
-  for (const auto& [command, run] : commands) {
-    if (!command->parsed()) continue;
-    std::string name = command->get_name();
-    if (command->get_parent() != &app) {
-      name = absl::StrCat(command->get_parent()->get_name(), " ", name);
+  for (const Command& command : commands) {
+    if (!command.app->parsed()) continue;
+    std::string name = command.app->get_name();
+    if (command.app->get_parent() != &app) {
+      name = absl::StrCat(command.app->get_parent()->get_name(), " ", name);
     }
-    Session session(f, env, name, out, err);
-    try {
-      return run(session);
-    } catch (const UsageError& e) {
-      err << "scopectl: " << name << ": " << e.message << "\n";
+    absl::StatusOr<std::unique_ptr<Client>> client =
+        Connect(f, env, command.admin);
+    if (!client.ok()) {
+      err << "scopectl: " << name << ": " << client.status().message() << "\n";
       return kExitUsage;
     }
+    Session session(f, **client, name, out, err);
+    return command.run(session);
   }
   err << "scopectl: no command given; see scopectl --help\n";
   return kExitUsage;

@@ -29,6 +29,7 @@ using ::testing::Invoke;
 using ::testing::Not;
 using ::testing::Return;
 using ::testing::SaveArg;
+using ::testing::StrictMock;
 
 constexpr char kAdminToken[] = "admin-token-that-must-never-print";
 constexpr char kSecret[] = "rxs_ph_SECRETsecretSECRETsecret0123";
@@ -88,7 +89,9 @@ class ScopectlTest : public ::testing::Test {
     return created;
   }
 
-  std::shared_ptr<MockConnection> mock_ = std::make_shared<MockConnection>();
+  // Strict: a call nobody expected (e.g. after a usage error) fails the test.
+  std::shared_ptr<StrictMock<MockConnection>> mock_ =
+      std::make_shared<StrictMock<MockConnection>>();
   ScopectlEnvironment env_;
   int connects_ = 0;
   ConnectionOptions options_;
@@ -106,7 +109,9 @@ TEST_F(ScopectlTest, HelpExitsZeroAndDocumentsExitCodes) {
   EXPECT_EQ(connects_, 0);
 }
 
-TEST_F(ScopectlTest, UsageErrorsExitTwoWithoutConnecting) {
+// Every usage error exits 2 with a message and sends no RPC (mock_ is
+// strict); the command line itself is checked before any connection.
+TEST_F(ScopectlTest, UsageErrorsExitTwoWithoutACall) {
   const std::vector<std::vector<std::string>> bad = {
       {},
       {"frobnicate"},
@@ -128,6 +133,9 @@ TEST_F(ScopectlTest, UsageErrorsExitTwoWithoutConnecting) {
     EXPECT_THAT(err(), HasSubstr("scopectl: "));
     EXPECT_EQ(out(), "");
   }
+  connects_ = 0;
+  EXPECT_EQ(Run({"key", "create", "--org", "o", "--bogus"}), kExitUsage);
+  EXPECT_EQ(Run({"check", "--api", "a", "GET"}), kExitUsage);
   EXPECT_EQ(connects_, 0);
 }
 
@@ -365,13 +373,12 @@ TEST_F(ScopectlTest, PolicyApplySendsTheParsedFile) {
   EXPECT_THAT(out(), HasSubstr("revision 12"));
 }
 
-TEST_F(ScopectlTest, PolicyApplyRejectsInvalidJsonBeforeConnecting) {
+TEST_F(ScopectlTest, PolicyApplyRejectsInvalidJsonWithoutACall) {
   const std::string file =
       WriteFile("bad_policy.json", R"({"scopes": [{"nmae": "x"}]})");
   EXPECT_EQ(Run({"policy", "apply", file}), kExitUsage);
   EXPECT_THAT(err(), HasSubstr("is not a JSON Policy"));
   EXPECT_THAT(err(), HasSubstr(file));
-  EXPECT_EQ(connects_, 0);
 }
 
 TEST_F(ScopectlTest, AppPutAndInstallApprove) {
