@@ -368,20 +368,22 @@ int InstallApprove(Session& s) {
                        PrintInstallation);
 }
 
+// ApiKey() is the API key secret from --key or --key_file.
+absl::StatusOr<std::string> ApiKey(const Flags& f) {
+  if (f.key.empty() == f.key_file.empty()) {
+    return absl::InvalidArgumentError(
+        "give the API key with exactly one of --key, --key_file");
+  }
+  if (f.key.empty()) return FirstLineOf(f.key_file, "API key");
+  return f.key;
+}
+
 int Check(Session& s) {
   const Flags& f = s.flags();
-  if (f.key.empty() == f.key_file.empty()) {
-    return s.Usage(absl::InvalidArgumentError(
-        "give the API key with exactly one of --key, --key_file"));
-  }
+  absl::StatusOr<std::string> key = ApiKey(f);
+  if (!key.ok()) return s.Usage(key.status());
   v1::AuthorizeRequest request;
-  if (f.key.empty()) {
-    absl::StatusOr<std::string> key = FirstLineOf(f.key_file, "API key");
-    if (!key.ok()) return s.Usage(key.status());
-    request.set_api_key(*std::move(key));
-  } else {
-    request.set_api_key(f.key);
-  }
+  request.set_api_key(*std::move(key));
   request.set_organization_id(f.org);
   request.set_min_revision(f.min_revision);
   request.set_trace_id(f.trace_id);
@@ -395,6 +397,16 @@ int Check(Session& s) {
   }
   s.Print(decision.response, PrintDecision);
   return decision.allowed ? kExitOk : kExitDenied;
+}
+
+int Describe(Session& s) {
+  const Flags& f = s.flags();
+  absl::StatusOr<std::string> key = ApiKey(f);
+  if (!key.ok()) return s.Usage(key.status());
+  v1::DescribeKeyRequest request;
+  request.set_api_key(*std::move(key));
+  request.set_organization_id(f.org);
+  return s.PrintOrFail(s.client().DescribeKey(request), PrintDescribedKey);
 }
 
 int Audit(Session& s) {
@@ -639,6 +651,17 @@ int RunScopectl(const std::vector<std::string>& args,
   cmd->add_option("METHOD", f.method, "GET, POST, PUT, PATCH, DELETE, HEAD")
       ->required();
   cmd->add_option("PATH", f.path, "Request path")->required();
+
+  cmd = leaf(&app, "describe",
+             "Show the key behind a secret: metadata, app, effective scopes",
+             Describe, /*admin=*/false);
+  cmd->add_option("--key", f.key, "The API key secret, verbatim")
+      ->type_name("SECRET");
+  cmd->add_option("--key_file", f.key_file,
+                  "File whose first line is the API key (keeps it out of ps)")
+      ->type_name("PATH");
+  cmd->add_option("--org", f.org,
+                  "Organization the request names (default: the key's)");
 
   cmd = leaf(&app, "audit", "List audit events, oldest first", Audit);
   cmd->add_option("--key_id", f.key_id, "Only this key's events");

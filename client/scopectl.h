@@ -25,6 +25,8 @@
 //   check (--key SECRET | --key_file PATH) --api API [--org ORG]
 //         [--min_revision N] [--trace_id ID] METHOD PATH
 //                              decide one HTTP request (no admin token)
+//   describe (--key SECRET | --key_file PATH) [--org ORG]
+//                              the key behind a secret (no admin token)
 //   audit [--key_id ID] [--org ORG] [--after_revision N] [--page_size N]
 //   watch [--from_revision N] [--max_events N] [--max_duration DURATION]
 //                              stream changes after revision N (0: all)

@@ -179,6 +179,15 @@ void PrintPolicy(const v1::Policy& policy, std::ostream& out) {
   bundles.Print(out);
 }
 
+void PrintDescribedKey(const v1::DescribeKeyResponse& described,
+                       std::ostream& out) {
+  PrintKey(described.key(), out);
+  if (described.has_app()) {
+    out << "\napp:\n";
+    PrintApp(described.app(), out);
+  }
+}
+
 void PrintApp(const v1::App& app, std::ostream& out) {
   TextTable t;
   t.AddRow({"app_id:", app.app_id()});

@@ -38,6 +38,8 @@ void PrintKey(const v1::Key& key, std::ostream& out);  // field: value
 void PrintKeyTable(const std::vector<v1::Key>& keys, std::ostream& out);
 void PrintDecision(const v1::AuthorizeResponse& decision, std::ostream& out);
 void PrintPolicy(const v1::Policy& policy, std::ostream& out);
+void PrintDescribedKey(const v1::DescribeKeyResponse& described,
+                       std::ostream& out);
 void PrintApp(const v1::App& app, std::ostream& out);
 void PrintInstallation(const v1::Installation& installation, std::ostream& out);
 void PrintAuditEvents(const std::vector<v1::AuditEvent>& events,

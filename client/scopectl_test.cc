@@ -355,6 +355,21 @@ TEST_F(ScopectlTest, CheckFailsClosedOnRpcErrors) {
   EXPECT_THAT(all(), Not(HasSubstr(kSecret)));
 }
 
+TEST_F(ScopectlTest, DescribeShowsTheKeyBehindASecretWithoutPrintingIt) {
+  v1::DescribeKeyRequest sent;
+  v1::DescribeKeyResponse described;
+  *described.mutable_key() = Key("key_1");
+  described.mutable_app()->set_app_id("app_1");
+  EXPECT_CALL(*mock_, DescribeKey)
+      .WillOnce(DoAll(SaveArg<0>(&sent), Return(described)));
+  EXPECT_EQ(Run({"describe", "--key", kSecret}), kExitOk);
+  EXPECT_EQ(sent.api_key(), kSecret);
+  EXPECT_TRUE(options_.admin_token.empty());
+  EXPECT_THAT(out(), HasSubstr("key_1"));
+  EXPECT_THAT(out(), HasSubstr("app_1"));
+  EXPECT_THAT(all(), Not(HasSubstr(kSecret)));
+}
+
 TEST_F(ScopectlTest, PolicyApplySendsTheParsedFile) {
   const std::string file =
       WriteFile("policy.json",

@@ -103,6 +103,12 @@ class ScopectlE2ETest(unittest.TestCase):
 
         decision = self.check(secret, "GET", "/pharmacy_orders/", EXIT_OK)
         self.assertEqual(decision["matched_route"], "GET /pharmacy_orders/")
+        key_file = os.path.join(self.tmp, "api_key")
+        with open(key_file, "w") as f:
+            f.write(secret + "\n")
+        described = self.json("describe", "--key_file", key_file)
+        self.assertEqual(described["key"]["key_id"], key_id)
+        self.assertEqual(described["scopes"], ["orders_read"])
         decision = self.check(secret, "GET", "/pharmacy_skus/", EXIT_DENIED)
         self.assertEqual(decision["reason"], "INSUFFICIENT_SCOPE")
         self.assertEqual(decision["missing_scopes"], ["stock_read"])
