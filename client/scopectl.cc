@@ -1,5 +1,7 @@
 #include "client/scopectl.h"
 
+#include <grpcpp/security/credentials.h>
+
 #include <CLI/CLI.hpp>
 #include <cstdint>
 #include <fstream>
@@ -31,6 +33,9 @@ struct Flags {
   std::string addr;
   std::string admin_token_file;
   std::string authorizer_token_file;
+  std::string tls_ca;
+  std::string tls_cert;
+  std::string tls_key;
   bool json = false;
   double timeout_seconds = 10;
   // Per command.
@@ -83,20 +88,63 @@ absl::StatusOr<std::string> FirstLineOf(const std::string& path,
   return value;
 }
 
+// Contents() is the whole file at `path`; errors name the path and `what`.
+absl::StatusOr<std::string> Contents(const std::string& path,
+                                     absl::string_view what) {
+  std::ifstream in(path);
+  std::stringstream text;
+  if (!in || !(text << in.rdbuf())) {
+    return absl::NotFoundError(
+        absl::StrCat("cannot read the ", what, " from ", path));
+  }
+  return text.str();
+}
+
+// TlsCredentials() are the channel credentials the --tls_* flags ask for:
+// null (plaintext) when none is set.
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> TlsCredentials(
+    const Flags& flags) {
+  if (flags.tls_ca.empty() && flags.tls_cert.empty() && flags.tls_key.empty()) {
+    return nullptr;
+  }
+  if (flags.tls_ca.empty() || flags.tls_cert.empty() != flags.tls_key.empty()) {
+    return absl::InvalidArgumentError(
+        "TLS needs --tls_ca, and --tls_cert with --tls_key for a client "
+        "certificate");
+  }
+  grpc::SslCredentialsOptions ssl;
+  absl::StatusOr<std::string> pem = Contents(flags.tls_ca, "CA bundle");
+  if (!pem.ok()) return pem.status();
+  ssl.pem_root_certs = *std::move(pem);
+  if (!flags.tls_cert.empty()) {
+    pem = Contents(flags.tls_cert, "client certificate");
+    if (!pem.ok()) return pem.status();
+    ssl.pem_cert_chain = *std::move(pem);
+    pem = Contents(flags.tls_key, "client key");
+    if (!pem.ok()) return pem.status();
+    ssl.pem_private_key = *std::move(pem);
+  }
+  return grpc::SslCredentials(ssl);
+}
+
 // Connect() opens the client for a command: with the admin token when
-// `admin` (every command but `check`), with the authorizer token when one
-// is given. Errors (token missing or unreadable) are usage errors.
+// `admin` (every command but `check` and `describe`), with the authorizer
+// token when one is given, over TLS when asked. Errors (a token or PEM file
+// missing or unreadable) are usage errors.
 absl::StatusOr<std::unique_ptr<Client>> Connect(const Flags& flags,
                                                 const ScopectlEnvironment& env,
                                                 bool admin) {
   ConnectionOptions options;
   options.address = flags.addr;
-  if (admin) {
-    if (flags.admin_token_file.empty()) {
-      return absl::FailedPreconditionError(
-          "no admin token: pass --admin_token_file or set "
-          "SCOPEKEEPER_ADMIN_TOKEN_FILE");
-    }
+  // With a client certificate the admin identity may be the certificate's
+  // (server --admin_subjects), so the token is optional then.
+  if (admin && flags.admin_token_file.empty() && flags.tls_cert.empty()) {
+    return absl::FailedPreconditionError(
+        "no admin token: pass --admin_token_file or set "
+        "SCOPEKEEPER_ADMIN_TOKEN_FILE (or use an admin certificate: "
+        "--tls_cert, --tls_key)");
+  }
+  if (admin && !flags.admin_token_file.empty()) {
     absl::StatusOr<std::string> token =
         FirstLineOf(flags.admin_token_file, "admin token");
     if (!token.ok()) return token.status();
@@ -108,6 +156,10 @@ absl::StatusOr<std::unique_ptr<Client>> Connect(const Flags& flags,
     if (!token.ok()) return token.status();
     options.authorizer_token = *std::move(token);
   }
+  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
+      TlsCredentials(flags);
+  if (!credentials.ok()) return credentials.status();
+  options.credentials = *std::move(credentials);
   ClientOptions client_options;
   client_options.timeout = absl::Seconds(flags.timeout_seconds);
   auto connect = env.connect ? env.connect : MakeGrpcConnection;
@@ -534,6 +586,14 @@ int RunScopectl(const std::vector<std::string>& args,
   app.add_option("--authorizer_token_file", f.authorizer_token_file,
                  "File whose first line is the data-plane bearer token (for "
                  "servers started with --authorizer_token_file)")
+      ->type_name("PATH");
+  app.add_option("--tls_ca", f.tls_ca,
+                 "PEM CA bundle to verify the server with; enables TLS")
+      ->type_name("PATH");
+  app.add_option("--tls_cert", f.tls_cert,
+                 "PEM client certificate chain, for mTLS (with --tls_key)")
+      ->type_name("PATH");
+  app.add_option("--tls_key", f.tls_key, "PEM client private key, for mTLS")
       ->type_name("PATH");
   app.add_flag("--json", f.json, "Print protobuf JSON instead of tables");
   app.add_option("--timeout", f.timeout_seconds, "Deadline of each call")

@@ -2,7 +2,8 @@
 // only wires argv, the environment and the standard streams to it).
 //
 //   scopectl [--addr=HOST:PORT] [--admin_token_file=PATH] [--json]
-//            [--timeout=SECONDS] COMMAND ...
+//            [--timeout=SECONDS] [--tls_ca=PEM [--tls_cert=PEM --tls_key=PEM]]
+//            [--authorizer_token_file=PATH] COMMAND ...
 //
 //   policy apply FILE          replace the policy with FILE (protobuf JSON
 //                              Policy, e.g. examples/policies/rxscale.json)

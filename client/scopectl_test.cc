@@ -177,6 +177,24 @@ TEST_F(ScopectlTest, FlagsOverrideTheEnvironment) {
   EXPECT_EQ(options_.admin_token, "other-token");
 }
 
+TEST_F(ScopectlTest, TlsFlagsMakeTlsCredentialsOrAUsageError) {
+  EXPECT_CALL(*mock_, GetPolicy).WillRepeatedly(Return(v1::Policy()));
+  EXPECT_EQ(Run({"policy", "get"}), kExitOk);
+  EXPECT_EQ(options_.credentials, nullptr);  // plaintext by default
+  const std::string ca = WriteFile("ca.pem", "not really a PEM, unused\n");
+  EXPECT_EQ(Run({"policy", "get", "--tls_ca", ca}), kExitOk);
+  EXPECT_NE(options_.credentials, nullptr);
+
+  connects_ = 0;
+  EXPECT_EQ(Run({"policy", "get", "--tls_cert", ca}), kExitUsage);
+  EXPECT_THAT(err(), HasSubstr("TLS needs --tls_ca"));
+  EXPECT_EQ(Run({"policy", "get", "--tls_ca", "/nonexistent/ca.pem"}),
+            kExitUsage);
+  EXPECT_THAT(err(), HasSubstr("cannot read the CA bundle from "
+                               "/nonexistent/ca.pem"));
+  EXPECT_EQ(connects_, 0);
+}
+
 TEST_F(ScopectlTest, DefaultAddressAndMissingTokenFile) {
   env_.admin_token_file = "";
   EXPECT_EQ(Run({"key", "get", "key_1"}), kExitUsage);

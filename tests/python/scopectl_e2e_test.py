@@ -232,5 +232,65 @@ class ScopectlE2ETest(unittest.TestCase):
         self.assertIn("Exit status", out)
 
 
+class ScopectlTlsE2ETest(unittest.TestCase):
+    """scopectl over mTLS: an admin certificate stands in for the token."""
+
+    def openssl(self, *args):
+        subprocess.run(["openssl"] + list(args), cwd=self.dir, check=True,
+                       capture_output=True, timeout=CALL_TIMEOUT_S)
+
+    def make_cert(self, name, subject, *extra):
+        self.openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                     "-nodes", "-keyout", name + ".key", "-out", name + ".csr", "-subj", subject,
+                     *extra)
+        self.openssl("x509", "-req", "-in", name + ".csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+                     "-CAcreateserial", "-out", name + ".pem", "-days", "1",
+                     "-copy_extensions", "copy")
+
+    def setUp(self):
+        self.dir = os.path.join(sk_testing.test_tmpdir(self.addCleanup), "tls")
+        os.makedirs(self.dir, exist_ok=True)
+        self.openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                     "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "1",
+                     "-subj", "/CN=ca")
+        self.make_cert("server", "/CN=localhost",
+                       "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1")
+        # One RDN: the server's --admin_subjects is a comma-separated list, so
+        # a subject with a comma ("CN=ops-admin,O=Example") cannot be given.
+        self.make_cert("admin", "/CN=ops-admin")
+        path = lambda name: os.path.join(self.dir, name)
+        self.server = sk_testing.ServerProcess(
+            path("data"), extra_args=[
+                "--tls_cert=" + path("server.pem"), "--tls_key=" + path("server.key"),
+                "--tls_client_ca=" + path("ca.pem"), "--admin_subjects=CN=ops-admin"])
+        self.addCleanup(self.server.terminate, 20)
+        port = self.server.wait_for_port()
+        # No admin token anywhere: the certificate is the admin identity.
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("SCOPEKEEPER_")}
+        self.env["SCOPEKEEPER_ADDR"] = "127.0.0.1:%d" % port
+        self.tls = ["--tls_ca", path("ca.pem"), "--tls_cert", path("admin.pem"),
+                    "--tls_key", path("admin.key")]
+
+    def run_scopectl(self, *args):
+        return subprocess.run([SCOPECTL_BIN] + list(args), env=self.env,
+                              stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                              timeout=CALL_TIMEOUT_S)
+
+    def test_admin_certificate_instead_of_token(self):
+        proc = self.run_scopectl(*self.tls, "policy", "apply", sk_testing.POLICY_FILE)
+        self.assertEqual(proc.returncode, EXIT_OK, proc.stderr)
+        proc = self.run_scopectl(*self.tls, "--json", "audit")
+        self.assertEqual(proc.returncode, EXIT_OK, proc.stderr)
+        self.assertEqual(json.loads(proc.stdout)["events"][0]["action"], "PutPolicy")
+        # Plaintext against a TLS server: the call fails, it is not a usage error.
+        proc = self.run_scopectl("--timeout", "2", "check", "--key", "x", "--api", "a", "GET",
+                                 "/")
+        self.assertEqual(proc.returncode, EXIT_RPC, proc.stderr)
+        # Without a certificate an admin command has no credential at all.
+        proc = self.run_scopectl("--tls_ca", os.path.join(self.dir, "ca.pem"), "policy", "get")
+        self.assertEqual(proc.returncode, EXIT_USAGE, proc.stderr)
+        self.assertIn("no admin token", proc.stderr)
+
+
 if __name__ == "__main__":
     unittest.main()
