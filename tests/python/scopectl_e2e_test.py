@@ -141,7 +141,8 @@ class ScopectlE2ETest(unittest.TestCase):
             self.assertEqual(decision["reason"], "KEY_REVOKED")
             self.assertEqual(decision["http_status"], 401)
         self.assertEqual(self.json("key", "get", key_id)["status"], "REVOKED")
-        self.assertNotIn(key_id, [k["key_id"] for k in self.json("key", "list", "--org", ORG)["keys"]])
+        active = self.json("key", "list", "--org", ORG)["keys"]
+        self.assertNotIn(key_id, [k["key_id"] for k in active])
         listed = self.json("key", "list", "--org", ORG, "--include_revoked")
         self.assertIn(key_id, [k["key_id"] for k in listed["keys"]])
         out, _ = self.scopectl("key", "list", "--org", ORG, "--include_revoked")
