@@ -10,6 +10,7 @@ PACKAGES=(
   bazel-bootstrap build-essential
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc grpc-proto
   libabsl-dev librocksdb-dev libcpp-httplib-dev libgtest-dev libgmock-dev libbenchmark-dev libssl-dev
+  libcli11-dev  # scopectl subcommands (header-only)
   python3-grpcio python3-grpc-tools python3-protobuf
   openssl ca-certificates
   # scripts/fuzz.sh (--config=fuzz): clang, its libFuzzer/ASan/UBSan runtimes
