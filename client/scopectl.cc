@@ -21,6 +21,7 @@
 #include "client/scopectl_format.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/time_util.h"
+#include "server/names.h"
 
 namespace scopekeeper {
 namespace {
@@ -751,8 +752,11 @@ int RunScopectl(const std::vector<std::string>& args,
   } catch (const CLI::CallForAllHelp& e) {
     return app.exit(e, out, err);
   } catch (const CLI::ParseError& e) {
-    err << "scopectl: ";
-    if (!MissingCommand(app, e, err)) app.exit(e, out, err);
+    // CLI11 echoes unexpected arguments: a secret typed in the wrong place
+    // must not land in a terminal log.
+    std::ostringstream message;
+    if (!MissingCommand(app, e, message)) app.exit(e, message, message);
+    err << "scopectl: " << RedactSecretShapedRuns(message.str());
     return kExitUsage;
   }
 

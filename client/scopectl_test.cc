@@ -156,6 +156,15 @@ TEST_F(ScopectlTest, UsageErrorsNameTheProblem) {
   EXPECT_THAT(err(), HasSubstr("--timeout: must be a positive number"));
 }
 
+TEST_F(ScopectlTest, ASecretTypedInTheWrongPlaceIsNotEchoed) {
+  // CLI11 names unexpected arguments in its error; a key pasted as an extra
+  // argument must not end up in the terminal's scrollback or a CI log.
+  EXPECT_EQ(Run({"key", "get", "key_1", kSecret}), kExitUsage);
+  EXPECT_THAT(err(), HasSubstr("<redacted>"));
+  EXPECT_THAT(all(), Not(HasSubstr(kSecret)));
+  EXPECT_THAT(all(), Not(HasSubstr(std::string(kSecret).substr(7, 20))));
+}
+
 TEST_F(ScopectlTest, AdminTokenFromTheEnvironmentFileIsSentNeverPrinted) {
   env_.addr = "10.0.0.1:1234";
   EXPECT_CALL(*mock_, GetPolicy)
