@@ -855,6 +855,8 @@ absl::StatusOr<v1::CreateBackupResponse> Registry::CreateBackup(
         "destination: must be an absolute path, is ", Quote(destination)));
   }
   SK_ASSIGN_OR_RETURN(const uint64_t revision, store_->Checkpoint(destination));
+  // The copy may hold writes not yet durable here: report it once they are.
+  SK_RETURN_IF_ERROR(AwaitVisible(revision));
   LogInfo(absl::StrCat("backup at revision ", revision, " written to ",
                        destination, " by ", actor));
   v1::CreateBackupResponse response;
