@@ -52,8 +52,8 @@ inline constexpr int kDefaultPageSize = 100;
 inline constexpr int kMaxPageSize = 1000;
 
 // Thread-safe: mutations are serialized up to their store write, reads run
-// concurrently. Does not own its arguments, which must outlive it. The store
-// must be used by this Registry only for writes and syncs.
+// concurrently. Does not own its arguments, which must outlive it. Nothing
+// else may write to or sync the store.
 class Registry {
  public:
   // `usage` may be null (keys then show no last_used_time); `metrics` may be
