@@ -216,6 +216,26 @@ v1::AuditEvent Registry::NewAuditEvent(uint64_t revision,
   return event;
 }
 
+// RequireChangeable() refuses to change a revoked key (revocation is final)
+// and, unless `allow_expired`, an expired one (a grant or a new secret would
+// never work: the key stays EXPIRED).
+static absl::Status RequireChangeable(const storage::KeyRecord& record,
+                                      absl::Time now, bool allow_expired) {
+  const v1::Key& key = record.key();
+  if (key.status() == v1::REVOKED) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("key_id: key ", Quote(key.key_id()), " is revoked"));
+  }
+  if (!allow_expired && key.has_expire_time() &&
+      FromProtoTime(key.expire_time()) <= now) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "key_id: key ", Quote(key.key_id()), " expired at ",
+        absl::FormatTime(absl::RFC3339_sec, FromProtoTime(key.expire_time()),
+                         absl::UTCTimeZone())));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<storage::KeyRecord> Registry::ReadKeyForUpdate(
     absl::string_view key_id) {
   SK_RETURN_IF_ERROR(ValidateId("key_id", key_id));
@@ -546,10 +566,8 @@ absl::StatusOr<v1::Key> Registry::GrantScopes(
   SK_RETURN_IF_ERROR(Mutate(/*barrier=*/false, [&]() -> absl::Status {
     SK_ASSIGN_OR_RETURN(storage::KeyRecord record,
                         ReadKeyForUpdate(request.key_id()));
-    if (record.key().status() == v1::REVOKED) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("key_id: key ", Quote(request.key_id()), " is revoked"));
-    }
+    SK_RETURN_IF_ERROR(
+        RequireChangeable(record, clock_->Now(), /*allow_expired=*/false));
     next = record;
     v1::Key* key = next.mutable_key();
     for (const std::string& scope : request.scopes()) {
@@ -596,6 +614,10 @@ absl::StatusOr<v1::Key> Registry::RevokeScopes(
   SK_RETURN_IF_ERROR(Mutate(/*barrier=*/false, [&]() -> absl::Status {
     SK_ASSIGN_OR_RETURN(storage::KeyRecord record,
                         ReadKeyForUpdate(request.key_id()));
+    // Taking scopes from an expired key is fine (and may be cleanup); from a
+    // revoked one it would write a revision that changes nothing.
+    SK_RETURN_IF_ERROR(
+        RequireChangeable(record, clock_->Now(), /*allow_expired=*/true));
     next = record;
     v1::Key* key = next.mutable_key();
     auto named = [](const google::protobuf::RepeatedPtrField<std::string>& list,
@@ -655,10 +677,7 @@ absl::StatusOr<v1::CreateKeyResponse> Registry::RotateKey(
   SK_RETURN_IF_ERROR(Mutate(/*barrier=*/false, [&]() -> absl::Status {
     SK_ASSIGN_OR_RETURN(storage::KeyRecord record,
                         ReadKeyForUpdate(request.key_id()));
-    if (record.key().status() == v1::REVOKED) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("key_id: key ", Quote(request.key_id()), " is revoked"));
-    }
+    SK_RETURN_IF_ERROR(RequireChangeable(record, now, /*allow_expired=*/false));
     const std::shared_ptr<const PolicySnapshot> policy = state_->policy();
     absl::string_view prefix = kDefaultKeyPrefix;
     if (record.key().apis_size() > 0) {
