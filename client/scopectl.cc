@@ -349,15 +349,23 @@ int KeyList(Session& s) {
   return kExitOk;
 }
 
+// FillScopeChange() fills a GrantScopes or RevokeScopes request from the
+// flags; INVALID_ARGUMENT when they name no scope or bundle.
+template <typename Request>
+absl::Status FillScopeChange(const Flags& f, Request* request) {
+  if (absl::Status ok = RequireScopesOrBundles(f); !ok.ok()) return ok;
+  request->set_key_id(f.key_id);
+  for (const auto& scope : f.scopes) request->add_scopes(scope);
+  for (const auto& bundle : f.bundles) request->add_bundles(bundle);
+  return absl::OkStatus();
+}
+
 int KeyGrant(Session& s) {
   const Flags& f = s.flags();
-  if (absl::Status ok = RequireScopesOrBundles(f); !ok.ok()) {
+  v1::GrantScopesRequest request;
+  if (absl::Status ok = FillScopeChange(f, &request); !ok.ok()) {
     return s.Usage(ok);
   }
-  v1::GrantScopesRequest request;
-  request.set_key_id(f.key_id);
-  for (const auto& scope : f.scopes) request.add_scopes(scope);
-  for (const auto& bundle : f.bundles) request.add_bundles(bundle);
   if (!f.expire_time.empty()) {
     absl::StatusOr<google::protobuf::Timestamp> expire =
         ParseTimestamp("--expire_time", f.expire_time);
@@ -368,14 +376,10 @@ int KeyGrant(Session& s) {
 }
 
 int KeyRevokeScopes(Session& s) {
-  const Flags& f = s.flags();
-  if (absl::Status ok = RequireScopesOrBundles(f); !ok.ok()) {
+  v1::RevokeScopesRequest request;
+  if (absl::Status ok = FillScopeChange(s.flags(), &request); !ok.ok()) {
     return s.Usage(ok);
   }
-  v1::RevokeScopesRequest request;
-  request.set_key_id(f.key_id);
-  for (const auto& scope : f.scopes) request.add_scopes(scope);
-  for (const auto& bundle : f.bundles) request.add_bundles(bundle);
   return s.PrintOrFail(s.client().RevokeScopes(request), PrintKey);
 }
 
