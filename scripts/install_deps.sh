@@ -14,6 +14,9 @@ PACKAGES=(
   # (only recommended by clang-14, so not pulled by --no-install-recommends)
   # and llvm-symbolizer for readable crash stacks.
   clang libclang-rt-14-dev llvm
+  # tests/load/run_load.sh: h2load sends raw gRPC frames over HTTP/2; taskset
+  # (util-linux) pins the server and the load generator to separate cores.
+  nghttp2-client util-linux
 )
 # Extra groups, selected by arguments (e.g. `install_deps.sh fuzz`).
 for extra in "$@"; do
