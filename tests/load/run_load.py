@@ -289,7 +289,9 @@ class Runner:
         sk = self.fresh_scopekeeper(seed_dir, "floor")
         try:
             self.verify_h2load_bodies(floor, sk, first_secret)
-            for conns, conc in LEVELS:
+            # Floor and Scopekeeper alternate, level by level, --repeat times:
+            # the other builds on the machine load both alike.
+            for conns, conc in [lv for _ in range(a.repeat) for lv in LEVELS]:
                 level = "%dx%d" % (conns, conc)
                 self.load_client("floor load_client " + level, target=floor.address, rpc="floor",
                                  keys=a.keys, connections=conns, concurrency=conc,
@@ -391,27 +393,51 @@ def fmt(v, digits=0):
     return "{:,}".format(v)
 
 
+def median(values):
+    values = sorted(values)
+    return values[len(values) // 2] if values else None
+
+
+def merge(rows):
+    """Repeats of one measurement: the median of each figure; load average as a range."""
+    merged = dict(rows[-1])
+    for k, v in rows[-1].items():
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            merged[k] = median([r[k] for r in rows if isinstance(r.get(k), (int, float))])
+    loads = [float(r["loadavg"].split()[0]) for r in rows]
+    merged["loadavg"] = ("%.1f" % loads[0] if len(loads) == 1
+                         else "%.1f–%.1f" % (min(loads), max(loads)))
+    merged["repeats"] = len(rows)
+    return merged
+
+
 def report(results):
-    """Markdown tables from the results of this run."""
-    by = {r["label"]: r for r in results}
+    """Markdown tables from the results of this run (medians of repeats)."""
+    grouped = {}
+    for r in results:
+        grouped.setdefault(r["label"], []).append(r)
+    by = {label: merge(rows) for label, rows in grouped.items()}
+    results = [by[label] for label in grouped]
     lines = []
     floor_rows = [(tool, "%dx%d" % lv) for tool in ("load_client", "h2load") for lv in LEVELS]
     if any("floor %s %s" % (t, l) in by for t, l in floor_rows):
         lines += ["| client | conns×conc | floor req/s | SK req/s | SK/floor | floor p50/p99 µs | "
-                  "SK p50/p99 µs | p99 SK/floor | floor CPU µs/req | SK CPU µs/req | load avg |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|"]
+                  "SK p50/p99 µs | p99 SK/floor | floor CPU µs/req | SK CPU µs/req | "
+                  "CPU SK/floor | load avg (1 min) |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for tool, level in floor_rows:
             f, s = by.get("floor %s %s" % (tool, level)), by.get("scopekeeper %s %s" % (tool, level))
             if not (f and s):
                 continue
-            lines.append("| %s | %s | %s | %s | %.2f | %s / %s | %s / %s | %.2f | %s | %s | %s |" % (
+            fc, sc = f.get("server_cpu_us_per_rpc"), s.get("server_cpu_us_per_rpc")
+            lines.append("| %s | %s | %s | %s | %.2f | %s / %s | %s / %s | %.2f | %s | %s | %s | %s |" % (
                 tool, level.replace("x", "×"), fmt(f.get("rps")), fmt(s.get("rps")),
                 s["rps"] / f["rps"] if f.get("rps") else 0,
                 fmt(f.get("p50_us"), 0), fmt(f.get("p99_us"), 0),
                 fmt(s.get("p50_us"), 0), fmt(s.get("p99_us"), 0),
                 s["p99_us"] / f["p99_us"] if f.get("p99_us") else 0,
-                fmt(f.get("server_cpu_us_per_rpc"), 1), fmt(s.get("server_cpu_us_per_rpc"), 1),
-                s["loadavg"]))
+                fmt(fc, 1), fmt(sc, 1), "%.2f" % (sc / fc) if fc and sc else "—",
+                f["loadavg"] if f["loadavg"] == s["loadavg"] else f["loadavg"] + ", " + s["loadavg"]))
         lines.append("")
     other = [r for r in results if not (r["label"].startswith("floor ") or
                                         r["label"].startswith("scopekeeper load_client ") or
@@ -461,6 +487,8 @@ def main():
     p.add_argument("--duration", type=float, default=5)
     p.add_argument("--warmup", type=float, default=1)
     p.add_argument("--revocations", type=int, default=200)
+    p.add_argument("--repeat", type=int, default=3,
+                   help="floor section: runs of each measurement; tables show medians")
     p.add_argument("--server_core", type=int, default=0)
     p.add_argument("--client_core", type=int, default=1)
     p.add_argument("--smoke", action="store_true",
