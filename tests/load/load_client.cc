@@ -89,6 +89,7 @@ constexpr char kApi[] = "external-pharmacy";
 constexpr char kPath[] = "/v1/external-pharmacy-api-v1/pharmacy_orders/ord_42";
 constexpr char kGrantedScope[] = "webhooks_read";  // declared, not seeded
 constexpr auto kCallDeadline = std::chrono::seconds(10);
+constexpr std::chrono::nanoseconds kDenialWait = std::chrono::seconds(5);
 
 int64_t NowNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -225,18 +226,19 @@ struct RevokeState {
   explicit RevokeState(int n)
       : send_ns(n),
         return_ns(n),
-        first_denial_ns(n, std::numeric_limits<int64_t>::max()),
+        first_denial_ns(n),
         first_denied_send_ns(n, std::numeric_limits<int64_t>::max()) {
     for (int i = 0; i < n; ++i) {
       send_ns[i] = 0;
       return_ns[i] = 0;
+      first_denial_ns[i] = std::numeric_limits<int64_t>::max();
     }
   }
   std::vector<std::atomic<int64_t>> send_ns;    // 0: not yet sent
   std::vector<std::atomic<int64_t>> return_ns;  // 0: not yet returned
-  // Driver thread only: when the first denial of each key arrived, and the
-  // earliest send time of a call that was denied.
-  std::vector<int64_t> first_denial_ns;
+  // When the first denial of each key arrived (written by the driver, read
+  // by the revoker), and (driver only) the earliest send of a denied call.
+  std::vector<std::atomic<int64_t>> first_denial_ns;
   std::vector<int64_t> first_denied_send_ns;
   std::atomic<int> target{-1};  // key being revoked now
   int64_t violations = 0;       // driver thread only
@@ -283,8 +285,8 @@ class AuthorizeCall final : public Call {
     }
     if (revocable && response_.reason() == sk::KEY_REVOKED &&
         revoke_->send_ns[key_].load() != 0) {
-      int64_t& first = revoke_->first_denial_ns[key_];
-      first = std::min(first, NowNs());
+      std::atomic<int64_t>& first = revoke_->first_denial_ns[key_];
+      first.store(std::min(first.load(), NowNs()));
       int64_t& first_sent = revoke_->first_denied_send_ns[key_];
       first_sent = std::min(first_sent, start_ns);
       return Outcome::kOk;
@@ -643,7 +645,8 @@ std::vector<Key> CreateKeys(sk::Admin::Stub* admin,
 }
 
 // Revoker: revokes keys 0..n-1 one at a time, each after `dwell` of load on
-// it, and sets *done at the end.
+// it; after each RevokeKey returns, waits for the load to see the key denied
+// (at most kDenialWait), dwells again; sets *done at the end.
 void RunRevoker(sk::Admin::Stub* admin, const std::vector<Key>* keys,
                 const std::string* authorization, RevokeState* state,
                 std::vector<int64_t>* rpc_ns, int64_t* errors,
@@ -670,6 +673,13 @@ void RunRevoker(sk::Admin::Stub* admin, const std::vector<Key>* keys,
     state->return_ns[k].store(returned);
     rpc_ns->push_back(returned - sent);
     if (!status.ok() || response.status() != sk::REVOKED) ++*errors;
+    // Go on once the load has seen the key denied (or after kDenialWait: it
+    // then counts as never denied), plus the dwell.
+    while (state->first_denial_ns[k].load() ==
+               std::numeric_limits<int64_t>::max() &&
+           NowNs() - returned < kDenialWait.count()) {
+      std::this_thread::sleep_for(std::chrono::microseconds(100));
+    }
     std::this_thread::sleep_for(dwell);
   }
   done->store(true);
@@ -768,7 +778,7 @@ int Main() {
     std::vector<int64_t> from_send, from_return, sent_from_return;
     int64_t never_denied = 0;
     for (int k = 0; k < revocations; ++k) {
-      const int64_t first = revoke->first_denial_ns[k];
+      const int64_t first = revoke->first_denial_ns[k].load();
       if (first == std::numeric_limits<int64_t>::max()) {
         ++never_denied;
         continue;
