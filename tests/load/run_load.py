@@ -398,6 +398,11 @@ def median(values):
     return values[len(values) // 2] if values else None
 
 
+def load_range(loads):
+    lo, hi = min(loads), max(loads)
+    return "%.1f" % lo if lo == hi else "%.1f–%.1f" % (lo, hi)
+
+
 def merge(rows):
     """Repeats of one measurement: the median of each figure; load average as a range."""
     merged = dict(rows[-1])
@@ -405,8 +410,8 @@ def merge(rows):
         if isinstance(v, (int, float)) and not isinstance(v, bool):
             merged[k] = median([r[k] for r in rows if isinstance(r.get(k), (int, float))])
     loads = [float(r["loadavg"].split()[0]) for r in rows]
-    merged["loadavg"] = ("%.1f" % loads[0] if len(loads) == 1
-                         else "%.1f–%.1f" % (min(loads), max(loads)))
+    merged["load_min"], merged["load_max"] = min(loads), max(loads)
+    merged["loadavg"] = load_range(loads)
     merged["repeats"] = len(rows)
     return merged
 
@@ -437,7 +442,7 @@ def report(results):
                 fmt(s.get("p50_us"), 0), fmt(s.get("p99_us"), 0),
                 s["p99_us"] / f["p99_us"] if f.get("p99_us") else 0,
                 fmt(fc, 1), fmt(sc, 1), "%.2f" % (sc / fc) if fc and sc else "—",
-                f["loadavg"] if f["loadavg"] == s["loadavg"] else f["loadavg"] + ", " + s["loadavg"]))
+                load_range([f["load_min"], f["load_max"], s["load_min"], s["load_max"]])))
         lines.append("")
     other = [r for r in results if not (r["label"].startswith("floor ") or
                                         r["label"].startswith("scopekeeper load_client ") or
