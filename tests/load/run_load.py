@@ -11,8 +11,9 @@ Sections (--sections, comma-separated):
           4 connections x 16, with load_client (C++, checks every answer) and
           h2load (raw gRPC frames, one fixed request; checks HTTP status only).
   batch   BatchAuthorize with 10/100/1000 entries per call.
-  writes  durable GrantScopes at c1 and c64; Authorize c16 alone and while the
-          c64 GrantScopes load runs (do reads stall behind writes?).
+  writes  durable GrantScopes at c1 and c64; Authorize c16 alone and while
+          GrantScopes load with 1, 4 and 64 in flight runs (do reads stall
+          behind writes?).
   revoke  c64 Authorize load while keys are revoked one at a time.
 
 Keys are created once per --keys through Admin.CreateKey (load_client
@@ -37,6 +38,7 @@ import time
 LISTENING = re.compile(r"listening on (\S+:\d+)")
 LEVELS = [(1, 1), (1, 16), (1, 64), (1, 256), (4, 16)]  # (connections, concurrency)
 BATCH_SIZES = [10, 100, 1000]
+WRITERS_DURING_READS = [1, 4, 64]  # GrantScopes in flight during Authorize c16
 API = "external-pharmacy"
 PATH = "/v1/external-pharmacy-api-v1/pharmacy_orders/ord_42"  # needs orders_read
 
@@ -343,25 +345,27 @@ class Runner:
                              rpc="authorize", concurrency=16, keys_file=keys_file,
                              server_pid=sk.pid)
             # Both at once, both on the client core: writes start first and
-            # run longer than the reads' window.
+            # run longer than the reads' window. Several writer counts: how
+            # reads degrade with the number of writes in flight.
             extra = 2 if not a.smoke else 0
-            writer = subprocess.Popen(
-                self.client_cmd(label="scopekeeper GrantScopes 1x64, during reads",
-                                target=sk.address, rpc="grant", concurrency=64,
-                                keys_file=keys_file, admin_token_file=sk.admin_token_file,
-                                **({"duration": a.duration + extra, "warmup": a.warmup}
-                                   if not a.smoke else {})),
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            time.sleep(0.5 if not a.smoke else 0)
-            self.load_client("scopekeeper Authorize 1x16, during GrantScopes 1x64",
-                             target=sk.address, rpc="authorize", concurrency=16,
-                             keys_file=keys_file, server_pid=sk.pid)
-            out, err = writer.communicate(timeout=600)
-            if not out.strip().startswith("{"):
-                raise RuntimeError("concurrent writer failed: " + err[-2000:])
-            row = json.loads(out.strip().splitlines()[-1])
-            row["tool"] = "load_client"
-            self.record(row)
+            for writers in WRITERS_DURING_READS:
+                writer = subprocess.Popen(
+                    self.client_cmd(label="scopekeeper GrantScopes 1x%d, during reads" % writers,
+                                    target=sk.address, rpc="grant", concurrency=writers,
+                                    keys_file=keys_file, admin_token_file=sk.admin_token_file,
+                                    **({"duration": a.duration + extra, "warmup": a.warmup}
+                                       if not a.smoke else {})),
+                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                time.sleep(0.5 if not a.smoke else 0)
+                self.load_client("scopekeeper Authorize 1x16, during GrantScopes 1x%d" % writers,
+                                 target=sk.address, rpc="authorize", concurrency=16,
+                                 keys_file=keys_file, server_pid=sk.pid)
+                out, err = writer.communicate(timeout=600)
+                if not out.strip().startswith("{"):
+                    raise RuntimeError("concurrent writer failed: " + err[-2000:])
+                row = json.loads(out.strip().splitlines()[-1])
+                row["tool"] = "load_client"
+                self.record(row)
         finally:
             self.check_stopped(sk)
 
