@@ -609,6 +609,9 @@ void PrintJson(const std::string& rpc, const DriveResult& r,
   std::string first_error = r.first_error;
   std::replace(first_error.begin(), first_error.end(), '"', '\'');
   std::replace(first_error.begin(), first_error.end(), '\\', '/');
+  for (char& c : first_error) {
+    if (static_cast<unsigned char>(c) < 0x20) c = ' ';  // keep it one line
+  }
   absl::StrAppend(&line, extra, ",\"first_error\":\"", first_error, "\"}");
   std::printf("%s\n", line.c_str());
   std::fflush(stdout);
