@@ -340,7 +340,8 @@ class BatchCall final : public Call {
       const sk::AuthorizeResponse& r = response_.responses(i);
       if (!r.allowed() || r.key_id() != (*keys_)[expected_[i]].id) {
         return Wrong(absl::StrCat(
-            "batch entry ", i, " not allowed: ", sk::Reason_Name(r.reason())));
+            "batch entry ", i, ": ",
+            r.allowed() ? "wrong key_id" : sk::Reason_Name(r.reason())));
       }
     }
     return Outcome::kOk;
