@@ -137,4 +137,10 @@ absl::StatusOr<v1::Policy> Client::GetPolicy() {
   });
 }
 
+absl::Status Client::Watch(
+    const v1::WatchRequest& request, absl::Time deadline,
+    const std::function<bool(const v1::WatchEvent&)>& on_event) {
+  return connection_->Watch(request, deadline, on_event);
+}
+
 }  // namespace scopekeeper

@@ -108,6 +108,13 @@ class Client {
       const v1::ApproveInstallationRequest& request);
   absl::StatusOr<v1::ListAuditEventsResponse> ListAuditEvents(
       const v1::ListAuditEventsRequest& request);
+  // Watch() streams changes after `request.from_revision` to `on_event`
+  // until it returns false, the stream ends or fails, or `deadline` passes
+  // (DEADLINE_EXCEEDED); see Connection::Watch(). Not retried: to resume,
+  // watch again from the last revision seen.
+  absl::Status Watch(
+      const v1::WatchRequest& request, absl::Time deadline,
+      const std::function<bool(const v1::WatchEvent&)>& on_event);
 
  private:
   // Runs `attempt(deadline)` until it succeeds, fails with a code other

@@ -182,5 +182,16 @@ TEST_F(ClientTest, BatchAnswersInOrder) {
   EXPECT_EQ(d[1].response.reason(), v1::KEY_INVALID);
 }
 
+TEST_F(ClientTest, WatchPassesTheDeadlineAndIsNotRetried) {
+  const absl::Time deadline = now_ + absl::Seconds(7);
+  EXPECT_CALL(*mock_, Watch(_, deadline, _))
+      .WillOnce(Return(absl::UnavailableError("down")));
+  v1::WatchRequest request;
+  request.set_from_revision(4);
+  EXPECT_TRUE(absl::IsUnavailable(MakeClient().Watch(
+      request, deadline, [](const v1::WatchEvent&) { return true; })));
+  EXPECT_TRUE(sleeps_.empty());
+}
+
 }  // namespace
 }  // namespace scopekeeper

@@ -7,6 +7,7 @@
 
 #include <grpcpp/security/credentials.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -55,6 +56,14 @@ class Connection {
       const v1::ApproveInstallationRequest& request, absl::Time deadline) = 0;
   virtual absl::StatusOr<v1::ListAuditEventsResponse> ListAuditEvents(
       const v1::ListAuditEventsRequest& request, absl::Time deadline) = 0;
+  // Watch() opens the change stream and calls `on_event` with each event, in
+  // order, on the calling thread, until `on_event` returns false (then the
+  // stream is cancelled and Watch() returns OK), the server ends the stream
+  // (OK), or the call fails (its status, e.g. DEADLINE_EXCEEDED when
+  // `deadline` passes; absl::InfiniteFuture() means no deadline).
+  virtual absl::Status Watch(
+      const v1::WatchRequest& request, absl::Time deadline,
+      const std::function<bool(const v1::WatchEvent&)>& on_event) = 0;
 };
 
 struct ConnectionOptions {

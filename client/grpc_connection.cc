@@ -93,8 +93,42 @@ class GrpcConnection final : public Connection {
       const v1::ListAuditEventsRequest& request, absl::Time deadline) override {
     return Admin(&v1::Admin::Stub::ListAuditEvents, request, deadline);
   }
+  absl::Status Watch(
+      const v1::WatchRequest& request, absl::Time deadline,
+      const std::function<bool(const v1::WatchEvent&)>& on_event) override {
+    grpc::ClientContext context;
+    SetUp(&context, deadline, admin_token_);
+    std::unique_ptr<grpc::ClientReader<v1::WatchEvent>> reader =
+        admin_->Watch(&context, request);
+    v1::WatchEvent event;
+    bool stopped = false;
+    while (reader->Read(&event)) {
+      if (!on_event(event)) {
+        stopped = true;
+        context.TryCancel();
+        while (reader->Read(&event)) {
+        }  // drain what was in flight before Finish()
+        break;
+      }
+    }
+    const grpc::Status status = reader->Finish();
+    if (stopped) return absl::OkStatus();
+    return FromGrpcStatus(status);
+  }
 
  private:
+  // Sets `deadline` (unless infinite) and, when `token` is set, the bearer
+  // metadata on `context`.
+  static void SetUp(grpc::ClientContext* context, absl::Time deadline,
+                    const std::string& token) {
+    if (deadline != absl::InfiniteFuture()) {
+      context->set_deadline(absl::ToChronoTime(deadline));
+    }
+    if (!token.empty()) {
+      context->AddMetadata("authorization", "Bearer " + token);
+    }
+  }
+
   // One unary call on `stub` with `deadline` and, when `token` is set, the
   // bearer metadata.
   template <typename Stub, typename Request, typename Response>
@@ -104,10 +138,7 @@ class GrpcConnection final : public Connection {
                                    Response*),
       const Request& request, absl::Time deadline, const std::string& token) {
     grpc::ClientContext context;
-    if (deadline != absl::InfiniteFuture()) {
-      context.set_deadline(absl::ToChronoTime(deadline));
-    }
-    if (!token.empty()) context.AddMetadata("authorization", "Bearer " + token);
+    SetUp(&context, deadline, token);
     Response response;
     const grpc::Status status = (stub->*method)(&context, request, &response);
     if (!status.ok()) return FromGrpcStatus(status);

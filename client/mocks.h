@@ -44,6 +44,10 @@ class MockConnection : public Connection {
               (const v1::ApproveInstallationRequest&, absl::Time), (override));
   MOCK_METHOD(absl::StatusOr<v1::ListAuditEventsResponse>, ListAuditEvents,
               (const v1::ListAuditEventsRequest&, absl::Time), (override));
+  MOCK_METHOD(absl::Status, Watch,
+              (const v1::WatchRequest&, absl::Time,
+               (const std::function<bool(const v1::WatchEvent&)>&)),
+              (override));
 };
 
 }  // namespace scopekeeper

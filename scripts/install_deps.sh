@@ -1,19 +1,29 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Scopekeeper needs to build, test and run.
 # Idempotent: only missing packages are installed (apt-get update runs first
-# only when something is missing). Nothing outside Debian's archive is used.
+# only when something is missing), and tests/node/node_modules is (re)made
+# with `npm ci` only when it is missing or was made from another
+# package-lock.json. Quiet when everything is present.
 set -euo pipefail
 
 PACKAGES=(
   bazel-bootstrap build-essential
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc grpc-proto
   libabsl-dev librocksdb-dev libcpp-httplib-dev libgtest-dev libgmock-dev libbenchmark-dev libssl-dev
+  libcli11-dev  # scopectl subcommands (header-only)
   python3-grpcio python3-grpc-tools python3-protobuf
   openssl ca-certificates
   # scripts/fuzz.sh (--config=fuzz): clang, its libFuzzer/ASan/UBSan runtimes
   # (only recommended by clang-14, so not pulled by --no-install-recommends)
   # and llvm-symbolizer for readable crash stacks.
   clang libclang-rt-14-dev llvm
+  # //tests/go: the Go toolchain, Debian's Go sources of grpc and protobuf
+  # (GOPATH /usr/share/gocode, used offline) and the protoc plugins.
+  # golang-google-grpc-dev accepts github.com/golang/protobuf 1.3 or 1.5 and
+  # pulls 1.3 by default; 1.5 is the one built on APIv2, which the code from
+  # protoc-gen-go 1.28 is (it replaces 1.3 if that is installed).
+  golang-go golang-google-grpc-dev golang-google-protobuf-dev golang-github-golang-protobuf-1-5-dev
+  protoc-gen-go protoc-gen-go-grpc
   # tests/load/run_load.sh: h2load sends raw gRPC frames over HTTP/2; taskset
   # (util-linux) pins the server and the load generator to separate cores.
   nghttp2-client util-linux
@@ -29,12 +39,27 @@ missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
 done
-if ((${#missing[@]} == 0)); then
-  exit 0
+# //tests/node: node and npm are checked as commands, not packages: a Node.js
+# from another Debian repository provides (and conflicts with) package npm.
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
+if ((${#missing[@]} > 0)); then
+  echo "install_deps: installing ${missing[*]}" >&2
+  SUDO=""
+  if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-echo "install_deps: installing ${missing[*]}" >&2
-SUDO=""
-if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+
+# //tests/node: @grpc/grpc-js and @grpc/proto-loader, exactly as pinned in
+# tests/node/package-lock.json. The stamp (the lock file's SHA-256) is what
+# tests/node/run_node_test.sh checks; npm ci deletes it with the old tree.
+node_dir="$(dirname "$0")/../tests/node"
+want="$(sha256sum <"$node_dir/package-lock.json" | cut -d' ' -f1)"
+stamp="$node_dir/node_modules/.scopekeeper-lock.sha256"
+if [[ "$(cat "$stamp" 2>/dev/null)" != "$want" ]]; then
+  echo "install_deps: npm ci in tests/node" >&2
+  (cd "$node_dir" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null)
+  echo "$want" >"$stamp"
+fi

@@ -14,6 +14,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 
 namespace scopekeeper {
 namespace {
@@ -117,6 +118,15 @@ absl::StatusOr<std::string> CallerAuthenticator::Authenticate(
         absl::StrCat("invalid ", role_, " token"));
   }
   return absl::StrCat(role_, "-token");
+}
+
+std::vector<std::string> ParseSubjectList(absl::string_view list) {
+  std::vector<std::string> out;
+  for (absl::string_view subject : absl::StrSplit(list, ';')) {
+    subject = absl::StripAsciiWhitespace(subject);
+    if (!subject.empty()) out.emplace_back(subject);
+  }
+  return out;
 }
 
 absl::StatusOr<AdminToken> LoadOrCreateAdminToken(absl::string_view token_file,

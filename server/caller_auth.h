@@ -61,6 +61,11 @@ struct AdminToken {
 absl::StatusOr<AdminToken> LoadOrCreateAdminToken(absl::string_view token_file,
                                                   absl::string_view data_dir);
 
+// ParseSubjectList() splits a list of certificate subjects separated by ';'
+// (subjects themselves hold commas: "CN=ops-admin,O=Example"), trimming
+// whitespace and dropping empty entries.
+std::vector<std::string> ParseSubjectList(absl::string_view list);
+
 // ReadTokenFile() returns the first line of `path`, whitespace-trimmed.
 // FAILED_PRECONDITION naming `what` and `path` for an unreadable or empty
 // file; the token itself is never in an error.

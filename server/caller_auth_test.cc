@@ -16,7 +16,9 @@
 namespace scopekeeper {
 namespace {
 
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::IsEmpty;
 using ::testing::Not;
 
 TEST(CallerAuthTest, AcceptsOnlyTheBearerToken) {
@@ -73,6 +75,19 @@ TEST(CallerAuthTest, WithoutTokenOnlyListedSubjectsGetIn) {
               absl::StatusCode::kUnauthenticated)
         << bearer;
   }
+}
+
+TEST(CallerAuthTest, SubjectListsSplitAtSemicolonsNotCommas) {
+  // Subjects hold commas; a comma-split flag made multi-part subjects
+  // impossible to list.
+  EXPECT_THAT(ParseSubjectList("CN=ops-admin,O=Example; CN=backup,O=Example;"),
+              ElementsAre("CN=ops-admin,O=Example", "CN=backup,O=Example"));
+  EXPECT_THAT(ParseSubjectList(""), IsEmpty());
+  EXPECT_THAT(ParseSubjectList(" ; "), IsEmpty());
+  const CallerAuthenticator auth("admin", "",
+                                 ParseSubjectList("CN=ops-admin,O=Example"));
+  EXPECT_TRUE(auth.Authenticate(std::nullopt, {"CN=ops-admin,O=Example"}).ok());
+  EXPECT_FALSE(auth.Authenticate(std::nullopt, {"CN=ops-admin"}).ok());
 }
 
 TEST(CallerAuthTest, GeneratesTokenFileOnceWithMode0600) {

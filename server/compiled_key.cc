@@ -12,6 +12,15 @@ ScopeSet CompiledKey::ScopesAt(absl::Time now) const {
   return out;
 }
 
+void CompiledKey::SetRecord(std::shared_ptr<const storage::KeyRecord> r) {
+  record = std::move(r);
+  const std::string& key_id = record->key().key_id();
+  const std::string& organization_id = record->key().organization_id();
+  ids_.assign(key_id.begin(), key_id.end());
+  ids_.insert(ids_.end(), organization_id.begin(), organization_id.end());
+  key_id_size_ = key_id.size();
+}
+
 v1::KeyStatus CompiledKey::StatusAt(absl::Time now) const {
   if (revoked) return v1::REVOKED;
   if (now >= expire_time) return v1::EXPIRED;
@@ -55,7 +64,7 @@ std::shared_ptr<const CompiledKey> CompileKey(
       if (id >= 0) out->permanent_scopes.Add(id);
     }
   }
-  out->record = std::move(record);
+  out->SetRecord(std::move(record));
   return out;
 }
 

@@ -12,6 +12,8 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/inlined_vector.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "server/app_directory.h"
 #include "server/policy.h"
@@ -21,6 +23,8 @@
 namespace scopekeeper {
 
 struct CompiledKey {
+  // The stored record (read by the control plane and for recompiles; a
+  // decision reads only the fields below). Set with SetRecord().
   std::shared_ptr<const storage::KeyRecord> record;
   uint64_t policy_generation = 0;  // PolicySnapshot::generation() used
   bool revoked = false;
@@ -36,14 +40,27 @@ struct CompiledKey {
   // Time-limited direct grants: (scope id, expire time).
   std::vector<std::pair<int, absl::Time>> timed_scopes;
 
-  const std::string& key_id() const { return record->key().key_id(); }
-  const std::string& organization_id() const {
-    return record->key().organization_id();
+  // SetRecord() sets `record` and copies its key_id and organization_id
+  // next to the decision fields, so a decision touches this one allocation
+  // and not the record's (a cache miss fewer per decision at 1M keys).
+  void SetRecord(std::shared_ptr<const storage::KeyRecord> r);
+  absl::string_view key_id() const {
+    return absl::string_view(ids_.data(), key_id_size_);
+  }
+  absl::string_view organization_id() const {
+    return absl::string_view(ids_.data() + key_id_size_,
+                             ids_.size() - key_id_size_);
   }
   // ScopesAt() is the effective scope set at `now`.
   ScopeSet ScopesAt(absl::Time now) const;
   // StatusAt() is ACTIVE, REVOKED or EXPIRED at `now`.
   v1::KeyStatus StatusAt(absl::Time now) const;
+
+ private:
+  // key_id followed by organization_id; inline for ids up to 64 bytes in
+  // total (GenerateId() ids are 28).
+  absl::InlinedVector<char, 64> ids_;
+  size_t key_id_size_ = 0;
 };
 
 // CompileKey() resolves `record` against `policy` and `apps`. Grants,

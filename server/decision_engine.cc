@@ -204,9 +204,9 @@ absl::Status DecisionEngine::Authorize(const v1::AuthorizeRequest& request,
   }
   // Revision first: the policy and cache read after it are at least as new.
   const uint64_t revision = state_->revision();
-  const std::shared_ptr<const PolicySnapshot> policy = state_->policy();
+  const PolicySnapshot& policy = state_->PolicyForDecision();
   const auto start = std::chrono::steady_clock::now();
-  SK_RETURN_IF_ERROR(Decide(request, *policy, response));
+  SK_RETURN_IF_ERROR(Decide(request, policy, response));
   response->set_revision(revision);
   response->set_trace_id(request.trace_id().empty() ? NewTraceId()
                                                     : request.trace_id());
@@ -243,8 +243,9 @@ absl::Status DecisionEngine::Decide(const v1::AuthorizeRequest& request,
     // The cache is being recompiled for a new policy: compile this one now.
     key = CompileKey(key->record, policy, *state_->apps());
   }
-  response->set_key_id(key->key_id());
-  response->set_organization_id(key->organization_id());
+  response->set_key_id(key->key_id().data(), key->key_id().size());
+  response->set_organization_id(key->organization_id().data(),
+                                key->organization_id().size());
   response->set_app_id(key->app_id);
   switch (key->StatusAt(now)) {
     case v1::REVOKED:

@@ -14,7 +14,7 @@ std::shared_ptr<const CompiledKey> MakeKey(const std::string& id,
   auto record = std::make_shared<storage::KeyRecord>();
   record->mutable_key()->set_key_id(id);
   auto key = std::make_shared<CompiledKey>();
-  key->record = record;
+  key->SetRecord(record);
   key->policy_generation = generation;
   return key;
 }
@@ -44,7 +44,7 @@ TEST(KeyCacheTest, RecompileCompilesEachKeyOnceAcrossItsSecrets) {
   int calls = 0;
   cache.Recompile([&](const std::shared_ptr<const CompiledKey>& k) {
     ++calls;
-    return MakeKey(k->key_id(), 2);
+    return MakeKey(std::string(k->key_id()), 2);
   });
   EXPECT_EQ(calls, 1);
   KeyCache::Entry a, b;

@@ -21,6 +21,7 @@
 #include "absl/flags/usage_config.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "server/caller_auth.h"
 #include "server/log.h"
 #include "server/server.h"
 
@@ -39,15 +40,17 @@ ABSL_FLAG(std::string, tls_cert, "",
 ABSL_FLAG(std::string, tls_key, "", "PEM private key of the server");
 ABSL_FLAG(std::string, tls_client_ca, "",
           "PEM CA bundle: require and verify client certificates (mTLS)");
-ABSL_FLAG(std::vector<std::string>, admin_subjects, {},
-          "with mTLS, comma-separated client-certificate subjects that are "
-          "admins without a token (e.g. \"CN=ops-admin,O=Example\")");
+ABSL_FLAG(std::string, admin_subjects, "",
+          "With --tls_client_ca: client-certificate subjects, as RFC 2253 "
+          "strings separated by ';', that are admins without a token (e.g. "
+          "\"CN=ops-admin,O=Example;CN=backup-job,O=Example\")");
 ABSL_FLAG(std::string, authorizer_token_file, "",
           "File whose first line is a token every Authorizer caller must "
           "send as `authorization: Bearer <token>`; empty (default): the "
           "data plane is open to anyone who can connect");
-ABSL_FLAG(std::vector<std::string>, authorizer_subjects, {},
-          "With --tls_client_ca: client-certificate subjects that may call "
+ABSL_FLAG(std::string, authorizer_subjects, "",
+          "With --tls_client_ca: client-certificate subjects (separated by "
+          "';', as for --admin_subjects) that may call "
           "Authorizer without the token; setting it closes the data plane "
           "to everyone else");
 ABSL_FLAG(std::string, metrics_listen, "",
@@ -86,9 +89,11 @@ int main(int argc, char** argv) {
   options.tls_cert_file = absl::GetFlag(FLAGS_tls_cert);
   options.tls_key_file = absl::GetFlag(FLAGS_tls_key);
   options.tls_client_ca_file = absl::GetFlag(FLAGS_tls_client_ca);
-  options.admin_subjects = absl::GetFlag(FLAGS_admin_subjects);
+  options.admin_subjects =
+      scopekeeper::ParseSubjectList(absl::GetFlag(FLAGS_admin_subjects));
   options.authorizer_token_file = absl::GetFlag(FLAGS_authorizer_token_file);
-  options.authorizer_subjects = absl::GetFlag(FLAGS_authorizer_subjects);
+  options.authorizer_subjects =
+      scopekeeper::ParseSubjectList(absl::GetFlag(FLAGS_authorizer_subjects));
   options.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
   options.decision_log_sample_rate =
       absl::GetFlag(FLAGS_decision_log_sample_rate);

@@ -113,9 +113,14 @@ void Metrics::RecordCacheLookup(bool hit) {
   (hit ? cache_hits_ : cache_misses_).fetch_add(1, std::memory_order_relaxed);
 }
 
-void Metrics::RecordStoreCommit(absl::Duration latency, bool ok) {
+void Metrics::RecordStoreCommit(absl::Duration latency, bool ok,
+                                int mutations) {
   commit_latency_.Observe(latency);
-  if (!ok) commit_failures_.fetch_add(1, std::memory_order_relaxed);
+  if (ok) {
+    committed_mutations_.fetch_add(mutations, std::memory_order_relaxed);
+  } else {
+    commit_failures_.fetch_add(1, std::memory_order_relaxed);
+  }
 }
 
 std::string Metrics::Render(const Gauges& gauges) const {
@@ -159,12 +164,21 @@ std::string Metrics::Render(const Gauges& gauges) const {
                   "\n");
 
   Header("scopekeeper_store_commit_latency_seconds", "histogram",
-         "Durable (synced) store commits, one per mutation.", &out);
+         "Store syncs, each making a group of concurrent mutations durable.",
+         &out);
   commit_latency_.Render("scopekeeper_store_commit_latency_seconds", "", &out);
   Header("scopekeeper_store_commit_failures_total", "counter",
-         "Store commits that failed (the mutation was not applied).", &out);
+         "Store writes or syncs that failed (their mutations were not "
+         "applied).",
+         &out);
   absl::StrAppend(&out, "scopekeeper_store_commit_failures_total ",
                   commit_failures_.load(std::memory_order_relaxed), "\n");
+  Header("scopekeeper_store_committed_mutations_total", "counter",
+         "Mutations made durable; divided by the commit count, the mean "
+         "group-commit size.",
+         &out);
+  absl::StrAppend(&out, "scopekeeper_store_committed_mutations_total ",
+                  committed_mutations_.load(std::memory_order_relaxed), "\n");
 
   Header("scopekeeper_revision", "gauge",
          "Revision of the last applied mutation.", &out);

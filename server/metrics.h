@@ -66,8 +66,10 @@ class Metrics {
                       absl::Duration latency);
   // A key-cache lookup: found in the cache, or not (then the store is read).
   void RecordCacheLookup(bool hit);
-  // A store commit and whether it succeeded.
-  void RecordStoreCommit(absl::Duration latency, bool ok);
+  // A store commit: one sync making `mutations` writes durable (a group
+  // commit), how long the sync took and whether it succeeded. A write that
+  // failed before any sync counts as a failed commit of 1 mutation.
+  void RecordStoreCommit(absl::Duration latency, bool ok, int mutations = 1);
 
   // Render() returns the whole exposition.
   std::string Render(const Gauges& gauges) const;
@@ -98,6 +100,7 @@ class Metrics {
   std::atomic<uint64_t> cache_hits_{0};
   std::atomic<uint64_t> cache_misses_{0};
   std::atomic<uint64_t> commit_failures_{0};
+  std::atomic<uint64_t> committed_mutations_{0};
 };
 
 }  // namespace scopekeeper

@@ -53,8 +53,8 @@ TEST(MetricsTest, GaugesCacheAndStoreCounters) {
   metrics.RecordCacheLookup(true);
   metrics.RecordCacheLookup(true);
   metrics.RecordCacheLookup(false);
-  metrics.RecordStoreCommit(absl::Milliseconds(2), true);
-  metrics.RecordStoreCommit(absl::Milliseconds(2), false);
+  metrics.RecordStoreCommit(absl::Milliseconds(2), true, 5);
+  metrics.RecordStoreCommit(absl::Milliseconds(2), false, 3);
   Metrics::Gauges gauges;
   gauges.revision = 42;
   gauges.cache_entries = 7;
@@ -63,6 +63,8 @@ TEST(MetricsTest, GaugesCacheAndStoreCounters) {
   const std::string out = metrics.Render(gauges);
   EXPECT_THAT(out, HasSubstr("scopekeeper_key_cache_lookups_total{result="
                              "\"hit\"} 2\n"));
+  EXPECT_THAT(out,
+              HasSubstr("scopekeeper_store_committed_mutations_total 5\n"));
   EXPECT_THAT(out, HasSubstr("scopekeeper_key_cache_lookups_total{result="
                              "\"miss\"} 1\n"));
   EXPECT_THAT(out, HasSubstr("scopekeeper_key_cache_entries 7\n"));

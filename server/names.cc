@@ -64,6 +64,23 @@ bool IsValidUtf8(absl::string_view s) {
 
 }  // namespace
 
+std::string RedactSecretShapedRuns(absl::string_view text) {
+  std::string out;
+  size_t i = 0;
+  while (i < text.size()) {
+    size_t j = i;
+    while (j < text.size() && absl::ascii_isalnum(text[j])) ++j;
+    if (j - i >= kMinSecretLikeRun) {
+      out += "<redacted>";
+    } else {
+      out.append(text.data() + i, j - i);
+    }
+    if (j < text.size()) out.push_back(text[j++]);
+    i = j;
+  }
+  return out;
+}
+
 std::string Quote(absl::string_view value) {
   constexpr size_t kMax = 64;
   // Escape first, then elide secret-shaped runs of the escaped text, then
@@ -72,20 +89,7 @@ std::string Quote(absl::string_view value) {
   // gateway may log. Redacting before cutting means a key straddling the cut
   // is not shown in part; redacting after escaping means the hex digits of an
   // escape cannot extend a shorter run into a secret-shaped one.
-  const std::string escaped = absl::CHexEscape(value);
-  std::string shown;
-  size_t i = 0;
-  while (i < escaped.size()) {
-    size_t j = i;
-    while (j < escaped.size() && absl::ascii_isalnum(escaped[j])) ++j;
-    if (j - i >= kMinSecretLikeRun) {
-      shown += "<redacted>";
-    } else {
-      shown.append(escaped, i, j - i);
-    }
-    if (j < escaped.size()) shown.push_back(escaped[j++]);
-    i = j;
-  }
+  const std::string shown = RedactSecretShapedRuns(absl::CHexEscape(value));
   if (shown.size() <= kMax) return absl::StrCat("\"", shown, "\"");
   // Cut at kMax, but never inside an escape ("\n", "\x8f", ...).
   size_t cut = 0;

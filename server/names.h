@@ -39,6 +39,11 @@ absl::Status ValidateText(absl::string_view field, absl::string_view text,
 inline constexpr size_t kMinSecretLikeRun = 28;
 std::string Quote(absl::string_view value);
 
+// RedactSecretShapedRuns() returns `text` with every run of kMinSecretLikeRun
+// or more ASCII letters and digits replaced by "<redacted>" (Quote() without
+// the escaping and the cut), for text that may echo what a user typed.
+std::string RedactSecretShapedRuns(absl::string_view text);
+
 }  // namespace scopekeeper
 
 #endif  // SCOPEKEEPER_SERVER_NAMES_H_

@@ -138,30 +138,35 @@ absl::Status Registry::Load() {
     return absl::OkStatus();
   }));
   state_->PublishRevision(revision_);
+  std::lock_guard<std::mutex> pending_lock(pending_mu_);
+  applied_revision_ = revision_;
   return absl::OkStatus();
 }
 
 absl::StatusOr<uint64_t> Registry::PutPolicy(const v1::Policy& policy,
                                              absl::string_view actor) {
-  std::lock_guard<std::mutex> lock(write_mu_);
-  const uint64_t revision = revision_ + 1;
-  SK_ASSIGN_OR_RETURN(std::shared_ptr<const PolicySnapshot> snapshot,
-                      PolicySnapshot::Compile(policy, revision));
-  storage::Mutation m;
-  m.revision = revision;
-  m.put_policy = policy;
-  m.audit_event =
-      NewAuditEvent(revision, "PutPolicy", actor, nullptr,
-                    absl::StrCat("{\"scopes\":", policy.scopes_size(),
-                                 ",\"apis\":", policy.apis_size(),
-                                 ",\"bundles\":", policy.bundles_size(), "}"));
-  SK_RETURN_IF_ERROR(Commit(m));
-  revision_ = revision;
-  state_->set_policy(snapshot);
-  state_->cache().Recompile([&](const std::shared_ptr<const CompiledKey>& key) {
-    return CompileKey(key->record, *snapshot, *state_->apps());
-  });
-  state_->PublishRevision(revision);
+  uint64_t revision = 0;
+  // A barrier: the cached keys it recompiles must hold every change.
+  SK_RETURN_IF_ERROR(Mutate(/*barrier=*/true, [&]() -> absl::Status {
+    revision = revision_ + 1;
+    SK_ASSIGN_OR_RETURN(std::shared_ptr<const PolicySnapshot> snapshot,
+                        PolicySnapshot::Compile(policy, revision));
+    storage::Mutation m;
+    m.revision = revision;
+    m.put_policy = policy;
+    m.audit_event = NewAuditEvent(
+        revision, "PutPolicy", actor, nullptr,
+        absl::StrCat("{\"scopes\":", policy.scopes_size(),
+                     ",\"apis\":", policy.apis_size(),
+                     ",\"bundles\":", policy.bundles_size(), "}"));
+    return WriteMutation(m, [this, snapshot] {
+      state_->set_policy(snapshot);
+      state_->cache().Recompile(
+          [&](const std::shared_ptr<const CompiledKey>& key) {
+            return CompileKey(key->record, *snapshot, *state_->apps());
+          });
+    });
+  }));
   return revision;
 }
 
@@ -211,6 +216,26 @@ v1::AuditEvent Registry::NewAuditEvent(uint64_t revision,
   return event;
 }
 
+// RequireChangeable() refuses to change a revoked key (revocation is final)
+// and, unless `allow_expired`, an expired one (a grant or a new secret would
+// never work: the key stays EXPIRED).
+static absl::Status RequireChangeable(const storage::KeyRecord& record,
+                                      absl::Time now, bool allow_expired) {
+  const v1::Key& key = record.key();
+  if (key.status() == v1::REVOKED) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("key_id: key ", Quote(key.key_id()), " is revoked"));
+  }
+  if (!allow_expired && key.has_expire_time() &&
+      FromProtoTime(key.expire_time()) <= now) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "key_id: key ", Quote(key.key_id()), " expired at ",
+        absl::FormatTime(absl::RFC3339_sec, FromProtoTime(key.expire_time()),
+                         absl::UTCTimeZone())));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<storage::KeyRecord> Registry::ReadKeyForUpdate(
     absl::string_view key_id) {
   SK_RETURN_IF_ERROR(ValidateId("key_id", key_id));
@@ -222,7 +247,7 @@ absl::StatusOr<storage::KeyRecord> Registry::ReadKeyForUpdate(
   return *std::move(record);
 }
 
-absl::StatusOr<uint64_t> Registry::CommitKeyChange(
+absl::StatusOr<uint64_t> Registry::WriteKeyChange(
     const storage::KeyRecord& old_record, storage::KeyRecord* new_record,
     absl::string_view action, absl::string_view actor, std::string detail) {
   const uint64_t revision = revision_ + 1;
@@ -232,40 +257,122 @@ absl::StatusOr<uint64_t> Registry::CommitKeyChange(
   m.put_keys.push_back(*new_record);
   m.audit_event = NewAuditEvent(revision, action, actor, &new_record->key(),
                                 std::move(detail));
-  SK_RETURN_IF_ERROR(Commit(m));
-  revision_ = revision;
-
-  if (!old_record.key().key_id().empty()) CountKey(old_record, -1);
-  CountKey(*new_record, +1);
-  // Durable: now make the decision path see it before returning.
   auto record = std::make_shared<const storage::KeyRecord>(*new_record);
-  std::shared_ptr<const CompiledKey> compiled =
-      CompileKey(record, *state_->policy(), *state_->apps());
-  absl::flat_hash_set<std::string> kept;
-  for (const storage::SecretHash& secret : record->secrets()) {
-    kept.insert(secret.sha256());
-    state_->cache().Upsert(SecretDigest::FromBytes(secret.sha256()),
-                           {compiled, FromProtoTimeOr(secret.expire_time(),
-                                                      absl::InfiniteFuture())});
-  }
-  for (const storage::SecretHash& secret : old_record.secrets()) {
-    if (!kept.contains(secret.sha256())) {
-      state_->cache().Erase(SecretDigest::FromBytes(secret.sha256()));
+  SK_RETURN_IF_ERROR(WriteMutation(m, [this, old_record, record] {
+    if (!old_record.key().key_id().empty()) CountKey(old_record, -1);
+    CountKey(*record, +1);
+    // The policy and apps are those the change was built against: only
+    // barriers change them, and a barrier waits for pending changes.
+    std::shared_ptr<const CompiledKey> compiled =
+        CompileKey(record, *state_->policy(), *state_->apps());
+    absl::flat_hash_set<std::string> kept;
+    for (const storage::SecretHash& secret : record->secrets()) {
+      kept.insert(secret.sha256());
+      state_->cache().Upsert(
+          SecretDigest::FromBytes(secret.sha256()),
+          {compiled,
+           FromProtoTimeOr(secret.expire_time(), absl::InfiniteFuture())});
     }
-  }
-  state_->PublishRevision(revision);
+    for (const storage::SecretHash& secret : old_record.secrets()) {
+      if (!kept.contains(secret.sha256())) {
+        state_->cache().Erase(SecretDigest::FromBytes(secret.sha256()));
+      }
+    }
+  }));
   return revision;
 }
 
-absl::Status Registry::Commit(const storage::Mutation& m) {
+absl::Status Registry::Mutate(bool barrier,
+                              const std::function<absl::Status()>& fn) {
+  std::unique_lock<std::mutex> lock(write_mu_);
+  SK_RETURN_IF_ERROR(Failure());
+  if (barrier) SK_RETURN_IF_ERROR(AwaitApplied(revision_));
+  const absl::Status status = fn();
+  // Even a no-op or a failure read the store, which may hold unsynced
+  // writes: answer only once everything written so far is durable.
+  const uint64_t written = revision_;
+  if (!barrier) lock.unlock();
+  SK_RETURN_IF_ERROR(AwaitApplied(written));
+  return status;
+}
+
+absl::Status Registry::WriteMutation(const storage::Mutation& m,
+                                     std::function<void()> apply) {
   const auto start = std::chrono::steady_clock::now();
-  absl::Status status = store_->Commit(m);
+  const absl::Status status = store_->Write(m);
+  if (!status.ok()) {
+    if (metrics_ != nullptr) {
+      metrics_->RecordStoreCommit(
+          absl::FromChrono(std::chrono::steady_clock::now() - start), false);
+    }
+    return status;
+  }
+  revision_ = m.revision;
+  std::lock_guard<std::mutex> lock(pending_mu_);
+  pending_.push_back({m.revision, std::move(apply)});
+  return absl::OkStatus();
+}
+
+absl::Status Registry::AwaitApplied(uint64_t revision) {
+  std::unique_lock<std::mutex> lock(pending_mu_);
+  while (applied_revision_ < revision) {
+    SK_RETURN_IF_ERROR(failure_);
+    if (syncing_) {
+      applied_cv_.wait(lock);
+      continue;
+    }
+    // Not written through this registry (only tests write the store
+    // directly): nothing to wait for.
+    if (pending_.empty()) return absl::OkStatus();
+    // Become the syncer of everything written so far.
+    std::vector<PendingApply> batch;
+    batch.swap(pending_);
+    syncing_ = true;
+    lock.unlock();
+    const absl::Status synced = SyncAndApply(batch);
+    lock.lock();
+    syncing_ = false;
+    if (synced.ok()) {
+      applied_revision_ = batch.back().revision;
+    } else if (failure_.ok()) {
+      failure_ =
+          absl::UnavailableError("store sync failed; restart the server");
+      LogError(absl::StrCat(
+          "store sync failed at revisions ", batch.front().revision, "..",
+          batch.back().revision,
+          "; refusing mutations until restart: ", synced.message()));
+    }
+    applied_cv_.notify_all();
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Registry::AwaitVisible(uint64_t revision) {
+  if (state_->revision() >= revision) return absl::OkStatus();
+  // A writer queues its change just after its store write: once write_mu_
+  // is free, every revision in the store is applied, syncing or queued.
+  { std::lock_guard<std::mutex> lock(write_mu_); }
+  return AwaitApplied(revision);
+}
+
+absl::Status Registry::SyncAndApply(const std::vector<PendingApply>& batch) {
+  const auto start = std::chrono::steady_clock::now();
+  const absl::Status status = store_->Sync();
   if (metrics_ != nullptr) {
     metrics_->RecordStoreCommit(
-        absl::FromChrono(std::chrono::steady_clock::now() - start),
-        status.ok());
+        absl::FromChrono(std::chrono::steady_clock::now() - start), status.ok(),
+        static_cast<int>(batch.size()));
   }
-  return status;
+  if (!status.ok()) return status;
+  // Durable: now the decision path may see it, in revision order.
+  for (const PendingApply& change : batch) change.apply();
+  state_->PublishRevision(batch.back().revision);
+  return absl::OkStatus();
+}
+
+absl::Status Registry::Failure() {
+  std::lock_guard<std::mutex> lock(pending_mu_);
+  return failure_;
 }
 
 void Registry::CountKey(const storage::KeyRecord& record, int delta) {
@@ -356,10 +463,13 @@ absl::StatusOr<v1::CreateKeyResponse> Registry::CreateKey(
   const SecretDigest digest = HashSecret(secret.secret);
   record.add_secrets()->set_sha256(std::string(digest.view()));
 
-  std::lock_guard<std::mutex> lock(write_mu_);
-  SK_ASSIGN_OR_RETURN(uint64_t revision,
-                      CommitKeyChange(storage::KeyRecord(), &record,
-                                      "CreateKey", actor, ToJson(request)));
+  uint64_t revision = 0;
+  SK_RETURN_IF_ERROR(Mutate(/*barrier=*/false, [&]() -> absl::Status {
+    SK_ASSIGN_OR_RETURN(
+        revision, WriteKeyChange(storage::KeyRecord(), &record, "CreateKey",
+                                 actor, ToJson(request)));
+    return absl::OkStatus();
+  }));
   v1::CreateKeyResponse response;
   *response.mutable_key() = ToApiKey(record);
   response.set_secret(std::move(secret.secret));
@@ -375,6 +485,8 @@ absl::StatusOr<v1::Key> Registry::GetKey(const v1::GetKeyRequest& request) {
     return absl::NotFoundError(
         absl::StrCat("key_id: no key ", Quote(request.key_id())));
   }
+  // The store may hold a change not yet durable: show it once it is.
+  SK_RETURN_IF_ERROR(AwaitVisible(record->key().revision()));
   return ToApiKey(*record);
 }
 
@@ -401,12 +513,15 @@ absl::StatusOr<v1::ListKeysResponse> Registry::ListKeys(
                             : std::min(request.page_size(), kMaxPageSize);
   v1::ListKeysResponse response;
   std::string after = request.page_token();
+  // The store may hold changes not yet durable: answer once they are.
+  uint64_t newest = 0;
   while (true) {
     SK_ASSIGN_OR_RETURN(
         std::vector<storage::KeyRecord> batch,
         store_->ListKeys(request.organization_id(), after, page_size + 1));
     for (const storage::KeyRecord& record : batch) {
       after = record.key().key_id();
+      newest = std::max(newest, record.key().revision());
       if (!request.include_revoked() && record.key().status() == v1::REVOKED) {
         continue;
       }
@@ -417,12 +532,17 @@ absl::StatusOr<v1::ListKeysResponse> Registry::ListKeys(
       if (response.keys_size() == page_size) {
         // One more matching key exists: the page is full.
         response.set_next_page_token(response.keys().rbegin()->key_id());
-        return response;
+        break;
       }
       *response.add_keys() = std::move(key);
     }
-    if (static_cast<int>(batch.size()) < page_size + 1) return response;
+    if (!response.next_page_token().empty() ||
+        static_cast<int>(batch.size()) < page_size + 1) {
+      break;
+    }
   }
+  SK_RETURN_IF_ERROR(AwaitVisible(newest));
+  return response;
 }
 
 absl::StatusOr<v1::Key> Registry::GrantScopes(
@@ -442,40 +562,39 @@ absl::StatusOr<v1::Key> Registry::GrantScopes(
     SK_RETURN_IF_ERROR(
         ValidateFutureTime("expire_time", request.expire_time(), now));
   }
-  std::lock_guard<std::mutex> lock(write_mu_);
-  SK_ASSIGN_OR_RETURN(storage::KeyRecord record,
-                      ReadKeyForUpdate(request.key_id()));
-  if (record.key().status() == v1::REVOKED) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("key_id: key ", Quote(request.key_id()), " is revoked"));
-  }
-  storage::KeyRecord next = record;
-  v1::Key* key = next.mutable_key();
-  for (const std::string& scope : request.scopes()) {
-    // A new grant of a scope replaces the previous one (and its expiry).
-    auto* grants = key->mutable_grants();
-    grants->erase(
-        std::remove_if(grants->begin(), grants->end(),
-                       [&](const v1::Grant& g) { return g.scope() == scope; }),
-        grants->end());
-    v1::Grant* grant = key->add_grants();
-    grant->set_scope(scope);
-    if (request.has_expire_time())
-      *grant->mutable_expire_time() = request.expire_time();
-  }
-  if (key->bundles_size() + request.bundles_size() > kMaxBundlesPerKey) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("bundles: a key holds at most ", kMaxBundlesPerKey));
-  }
-  for (const std::string& b : request.bundles())
-    AddUnique(key->mutable_bundles(), b);
-  if (key->grants_size() > static_cast<int>(kMaxScopesPerRequest)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "scopes: a key holds at most ", kMaxScopesPerRequest, " grants"));
-  }
-  SK_RETURN_IF_ERROR(
-      CommitKeyChange(record, &next, "GrantScopes", actor, ToJson(request))
-          .status());
+  storage::KeyRecord next;
+  SK_RETURN_IF_ERROR(Mutate(/*barrier=*/false, [&]() -> absl::Status {
+    SK_ASSIGN_OR_RETURN(storage::KeyRecord record,
+                        ReadKeyForUpdate(request.key_id()));
+    SK_RETURN_IF_ERROR(
+        RequireChangeable(record, clock_->Now(), /*allow_expired=*/false));
+    next = record;
+    v1::Key* key = next.mutable_key();
+    for (const std::string& scope : request.scopes()) {
+      // A new grant of a scope replaces the previous one (and its expiry).
+      auto* grants = key->mutable_grants();
+      grants->erase(std::remove_if(
+                        grants->begin(), grants->end(),
+                        [&](const v1::Grant& g) { return g.scope() == scope; }),
+                    grants->end());
+      v1::Grant* grant = key->add_grants();
+      grant->set_scope(scope);
+      if (request.has_expire_time())
+        *grant->mutable_expire_time() = request.expire_time();
+    }
+    if (key->bundles_size() + request.bundles_size() > kMaxBundlesPerKey) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("bundles: a key holds at most ", kMaxBundlesPerKey));
+    }
+    for (const std::string& b : request.bundles())
+      AddUnique(key->mutable_bundles(), b);
+    if (key->grants_size() > static_cast<int>(kMaxScopesPerRequest)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "scopes: a key holds at most ", kMaxScopesPerRequest, " grants"));
+    }
+    return WriteKeyChange(record, &next, "GrantScopes", actor, ToJson(request))
+        .status();
+  }));
   return ToApiKey(next);
 }
 
@@ -491,48 +610,56 @@ absl::StatusOr<v1::Key> Registry::RevokeScopes(
   SK_RETURN_IF_ERROR(ValidateScopes(*policy, request.scopes(), "scopes", true));
   SK_RETURN_IF_ERROR(
       ValidateBundles(*policy, request.bundles(), "bundles", true));
-  std::lock_guard<std::mutex> lock(write_mu_);
-  SK_ASSIGN_OR_RETURN(storage::KeyRecord record,
-                      ReadKeyForUpdate(request.key_id()));
-  storage::KeyRecord next = record;
-  v1::Key* key = next.mutable_key();
-  auto named = [](const google::protobuf::RepeatedPtrField<std::string>& list,
-                  const std::string& value) {
-    return std::find(list.begin(), list.end(), value) != list.end();
-  };
-  auto* grants = key->mutable_grants();
-  grants->erase(std::remove_if(grants->begin(), grants->end(),
-                               [&](const v1::Grant& g) {
-                                 return named(request.scopes(), g.scope());
-                               }),
-                grants->end());
-  auto* bundles = key->mutable_bundles();
-  bundles->erase(std::remove_if(bundles->begin(), bundles->end(),
-                                [&](const std::string& b) {
-                                  return named(request.bundles(), b);
-                                }),
-                 bundles->end());
-  SK_RETURN_IF_ERROR(
-      CommitKeyChange(record, &next, "RevokeScopes", actor, ToJson(request))
-          .status());
+  storage::KeyRecord next;
+  SK_RETURN_IF_ERROR(Mutate(/*barrier=*/false, [&]() -> absl::Status {
+    SK_ASSIGN_OR_RETURN(storage::KeyRecord record,
+                        ReadKeyForUpdate(request.key_id()));
+    // Taking scopes from an expired key is fine (and may be cleanup); from a
+    // revoked one it would write a revision that changes nothing.
+    SK_RETURN_IF_ERROR(
+        RequireChangeable(record, clock_->Now(), /*allow_expired=*/true));
+    next = record;
+    v1::Key* key = next.mutable_key();
+    auto named = [](const google::protobuf::RepeatedPtrField<std::string>& list,
+                    const std::string& value) {
+      return std::find(list.begin(), list.end(), value) != list.end();
+    };
+    auto* grants = key->mutable_grants();
+    grants->erase(std::remove_if(grants->begin(), grants->end(),
+                                 [&](const v1::Grant& g) {
+                                   return named(request.scopes(), g.scope());
+                                 }),
+                  grants->end());
+    auto* bundles = key->mutable_bundles();
+    bundles->erase(std::remove_if(bundles->begin(), bundles->end(),
+                                  [&](const std::string& b) {
+                                    return named(request.bundles(), b);
+                                  }),
+                   bundles->end());
+    return WriteKeyChange(record, &next, "RevokeScopes", actor, ToJson(request))
+        .status();
+  }));
   return ToApiKey(next);
 }
 
 absl::StatusOr<v1::Key> Registry::RevokeKey(const v1::RevokeKeyRequest& request,
                                             absl::string_view actor) {
   SK_RETURN_IF_ERROR(ValidateText("reason", request.reason()));
-  std::lock_guard<std::mutex> lock(write_mu_);
-  SK_ASSIGN_OR_RETURN(storage::KeyRecord record,
-                      ReadKeyForUpdate(request.key_id()));
-  if (record.key().status() == v1::REVOKED) return ToApiKey(record);
-  storage::KeyRecord next = record;
-  v1::Key* key = next.mutable_key();
-  key->set_status(v1::REVOKED);
-  *key->mutable_revoke_time() = ToProtoTime(clock_->Now());
-  key->set_revoke_reason(request.reason());
-  SK_RETURN_IF_ERROR(
-      CommitKeyChange(record, &next, "RevokeKey", actor, ToJson(request))
-          .status());
+  storage::KeyRecord next;
+  SK_RETURN_IF_ERROR(Mutate(/*barrier=*/false, [&]() -> absl::Status {
+    SK_ASSIGN_OR_RETURN(storage::KeyRecord record,
+                        ReadKeyForUpdate(request.key_id()));
+    next = record;
+    // Already revoked: nothing to write, but Mutate() still returns only
+    // once the revoke it read is applied.
+    if (record.key().status() == v1::REVOKED) return absl::OkStatus();
+    v1::Key* key = next.mutable_key();
+    key->set_status(v1::REVOKED);
+    *key->mutable_revoke_time() = ToProtoTime(clock_->Now());
+    key->set_revoke_reason(request.reason());
+    return WriteKeyChange(record, &next, "RevokeKey", actor, ToJson(request))
+        .status();
+  }));
   return ToApiKey(next);
 }
 
@@ -544,40 +671,43 @@ absl::StatusOr<v1::CreateKeyResponse> Registry::RotateKey(
   }
   const absl::Time now = clock_->Now();
   const absl::Duration grace = FromProtoDuration(request.grace_period());
-  std::lock_guard<std::mutex> lock(write_mu_);
-  SK_ASSIGN_OR_RETURN(storage::KeyRecord record,
-                      ReadKeyForUpdate(request.key_id()));
-  if (record.key().status() == v1::REVOKED) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("key_id: key ", Quote(request.key_id()), " is revoked"));
-  }
-  const std::shared_ptr<const PolicySnapshot> policy = state_->policy();
-  absl::string_view prefix = kDefaultKeyPrefix;
-  if (record.key().apis_size() > 0) {
-    const CompiledApi* first = policy->FindApi(record.key().apis(0));
-    if (first != nullptr && !first->key_prefix.empty())
-      prefix = first->key_prefix;
-  }
-  SK_ASSIGN_OR_RETURN(NewSecret secret, GenerateSecret(prefix));
+  storage::KeyRecord next;
+  NewSecret secret;
+  uint64_t revision = 0;
+  SK_RETURN_IF_ERROR(Mutate(/*barrier=*/false, [&]() -> absl::Status {
+    SK_ASSIGN_OR_RETURN(storage::KeyRecord record,
+                        ReadKeyForUpdate(request.key_id()));
+    SK_RETURN_IF_ERROR(RequireChangeable(record, now, /*allow_expired=*/false));
+    const std::shared_ptr<const PolicySnapshot> policy = state_->policy();
+    absl::string_view prefix = kDefaultKeyPrefix;
+    if (record.key().apis_size() > 0) {
+      const CompiledApi* first = policy->FindApi(record.key().apis(0));
+      if (first != nullptr && !first->key_prefix.empty())
+        prefix = first->key_prefix;
+    }
+    SK_ASSIGN_OR_RETURN(secret, GenerateSecret(prefix));
 
-  storage::KeyRecord next = record;
-  next.clear_secrets();
-  // Old secrets: keep those still valid after `now`, ending at most at
-  // now + grace; drop the rest.
-  const absl::Time old_until = now + grace;
-  for (const storage::SecretHash& old : record.secrets()) {
-    const absl::Time until = std::min(
-        old_until, FromProtoTimeOr(old.expire_time(), absl::InfiniteFuture()));
-    if (until <= now) continue;
-    storage::SecretHash* kept = next.add_secrets();
-    kept->set_sha256(old.sha256());
-    *kept->mutable_expire_time() = ToProtoTime(until);
-  }
-  next.add_secrets()->set_sha256(std::string(HashSecret(secret.secret).view()));
-  next.mutable_key()->set_display_prefix(secret.display_prefix);
-  SK_ASSIGN_OR_RETURN(
-      uint64_t revision,
-      CommitKeyChange(record, &next, "RotateKey", actor, ToJson(request)));
+    next = record;
+    next.clear_secrets();
+    // Old secrets: keep those still valid after `now`, ending at most at
+    // now + grace; drop the rest.
+    const absl::Time old_until = now + grace;
+    for (const storage::SecretHash& old : record.secrets()) {
+      const absl::Time until =
+          std::min(old_until,
+                   FromProtoTimeOr(old.expire_time(), absl::InfiniteFuture()));
+      if (until <= now) continue;
+      storage::SecretHash* kept = next.add_secrets();
+      kept->set_sha256(old.sha256());
+      *kept->mutable_expire_time() = ToProtoTime(until);
+    }
+    next.add_secrets()->set_sha256(
+        std::string(HashSecret(secret.secret).view()));
+    next.mutable_key()->set_display_prefix(secret.display_prefix);
+    SK_ASSIGN_OR_RETURN(revision, WriteKeyChange(record, &next, "RotateKey",
+                                                 actor, ToJson(request)));
+    return absl::OkStatus();
+  }));
   v1::CreateKeyResponse response;
   *response.mutable_key() = ToApiKey(next);
   response.set_secret(std::move(secret.secret));
@@ -585,27 +715,24 @@ absl::StatusOr<v1::CreateKeyResponse> Registry::RotateKey(
   return response;
 }
 
-absl::Status Registry::CommitAppChange(storage::Mutation m,
-                                       std::shared_ptr<const AppDirectory> apps,
-                                       absl::string_view app_id) {
-  const uint64_t revision = m.revision;
-  SK_RETURN_IF_ERROR(Commit(m));
-  revision_ = revision;
-  state_->set_apps(apps);
-  const std::shared_ptr<const PolicySnapshot> policy = state_->policy();
-  state_->cache().Recompile([&](const std::shared_ptr<const CompiledKey>& key)
-                                -> std::shared_ptr<const CompiledKey> {
-    const std::string& installation_id = key->record->key().installation_id();
-    if (installation_id.empty()) return key;
-    const v1::Installation* installation =
-        apps->FindInstallation(installation_id);
-    if (installation == nullptr || installation->app_id() != app_id) {
-      return key;
-    }
-    return CompileKey(key->record, *policy, *apps);
+absl::Status Registry::WriteAppChange(storage::Mutation m,
+                                      std::shared_ptr<const AppDirectory> apps,
+                                      absl::string_view app_id) {
+  return WriteMutation(m, [this, apps, app_id = std::string(app_id)] {
+    state_->set_apps(apps);
+    const std::shared_ptr<const PolicySnapshot> policy = state_->policy();
+    state_->cache().Recompile([&](const std::shared_ptr<const CompiledKey>& key)
+                                  -> std::shared_ptr<const CompiledKey> {
+      const std::string& installation_id = key->record->key().installation_id();
+      if (installation_id.empty()) return key;
+      const v1::Installation* installation =
+          apps->FindInstallation(installation_id);
+      if (installation == nullptr || installation->app_id() != app_id) {
+        return key;
+      }
+      return CompileKey(key->record, *policy, *apps);
+    });
   });
-  state_->PublishRevision(revision);
-  return absl::OkStatus();
 }
 
 absl::StatusOr<v1::App> Registry::PutApp(const v1::PutAppRequest& request,
@@ -627,14 +754,16 @@ absl::StatusOr<v1::App> Registry::PutApp(const v1::PutAppRequest& request,
     AddUnique(stored.mutable_requested_scopes(), scope);
   }
 
-  std::lock_guard<std::mutex> lock(write_mu_);
-  storage::Mutation m;
-  m.revision = revision_ + 1;
-  m.put_apps.push_back(stored);
-  m.audit_event =
-      NewAuditEvent(m.revision, "PutApp", actor, nullptr, ToJson(stored));
-  std::shared_ptr<const AppDirectory> apps = state_->apps()->WithApp(stored);
-  SK_RETURN_IF_ERROR(CommitAppChange(std::move(m), apps, stored.app_id()));
+  // A barrier: builds on the app directory in force.
+  SK_RETURN_IF_ERROR(Mutate(/*barrier=*/true, [&]() -> absl::Status {
+    storage::Mutation m;
+    m.revision = revision_ + 1;
+    m.put_apps.push_back(stored);
+    m.audit_event =
+        NewAuditEvent(m.revision, "PutApp", actor, nullptr, ToJson(stored));
+    std::shared_ptr<const AppDirectory> apps = state_->apps()->WithApp(stored);
+    return WriteAppChange(std::move(m), apps, stored.app_id());
+  }));
   return stored;
 }
 
@@ -646,45 +775,47 @@ absl::StatusOr<v1::Installation> Registry::ApproveInstallation(
   SK_RETURN_IF_ERROR(ValidateScopes(*policy, request.approved_scopes(),
                                     "approved_scopes", false));
 
-  std::lock_guard<std::mutex> lock(write_mu_);
-  const std::shared_ptr<const AppDirectory> current = state_->apps();
-  const v1::App* app = current->FindApp(request.app_id());
-  if (app == nullptr) {
-    return absl::NotFoundError(
-        absl::StrCat("app_id: no app ", Quote(request.app_id())));
-  }
   v1::Installation installation;
-  if (const v1::Installation* existing = current->FindInstallationOf(
-          request.organization_id(), request.app_id())) {
-    installation.set_installation_id(existing->installation_id());
-  } else {
-    SK_ASSIGN_OR_RETURN(std::string id, GenerateId("inst"));
-    installation.set_installation_id(std::move(id));
-  }
-  installation.set_app_id(request.app_id());
-  installation.set_organization_id(request.organization_id());
-  for (int i = 0; i < request.approved_scopes_size(); ++i) {
-    const std::string& scope = request.approved_scopes(i);
-    const auto& requested = app->requested_scopes();
-    if (std::find(requested.begin(), requested.end(), scope) ==
-        requested.end()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("approved_scopes[", i, "]: app ", Quote(app->app_id()),
-                       " does not request scope ", Quote(scope)));
+  std::shared_ptr<const AppDirectory> apps;
+  // A barrier: builds on the app directory in force.
+  SK_RETURN_IF_ERROR(Mutate(/*barrier=*/true, [&]() -> absl::Status {
+    const std::shared_ptr<const AppDirectory> current = state_->apps();
+    const v1::App* app = current->FindApp(request.app_id());
+    if (app == nullptr) {
+      return absl::NotFoundError(
+          absl::StrCat("app_id: no app ", Quote(request.app_id())));
     }
-    AddUnique(installation.mutable_approved_scopes(), scope);
-  }
-  *installation.mutable_approve_time() = ToProtoTime(clock_->Now());
+    if (const v1::Installation* existing = current->FindInstallationOf(
+            request.organization_id(), request.app_id())) {
+      installation.set_installation_id(existing->installation_id());
+    } else {
+      SK_ASSIGN_OR_RETURN(std::string id, GenerateId("inst"));
+      installation.set_installation_id(std::move(id));
+    }
+    installation.set_app_id(request.app_id());
+    installation.set_organization_id(request.organization_id());
+    for (int i = 0; i < request.approved_scopes_size(); ++i) {
+      const std::string& scope = request.approved_scopes(i);
+      const auto& requested = app->requested_scopes();
+      if (std::find(requested.begin(), requested.end(), scope) ==
+          requested.end()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("approved_scopes[", i, "]: app ", Quote(app->app_id()),
+                         " does not request scope ", Quote(scope)));
+      }
+      AddUnique(installation.mutable_approved_scopes(), scope);
+    }
+    *installation.mutable_approve_time() = ToProtoTime(clock_->Now());
 
-  storage::Mutation m;
-  m.revision = revision_ + 1;
-  m.put_installations.push_back(installation);
-  m.audit_event = NewAuditEvent(m.revision, "ApproveInstallation", actor,
-                                nullptr, ToJson(installation));
-  m.audit_event->set_organization_id(request.organization_id());
-  std::shared_ptr<const AppDirectory> apps =
-      current->WithInstallation(installation);
-  SK_RETURN_IF_ERROR(CommitAppChange(std::move(m), apps, request.app_id()));
+    storage::Mutation m;
+    m.revision = revision_ + 1;
+    m.put_installations.push_back(installation);
+    m.audit_event = NewAuditEvent(m.revision, "ApproveInstallation", actor,
+                                  nullptr, ToJson(installation));
+    m.audit_event->set_organization_id(request.organization_id());
+    apps = current->WithInstallation(installation);
+    return WriteAppChange(std::move(m), apps, request.app_id());
+  }));
   return apps->WithPending(installation);
 }
 
@@ -722,10 +853,13 @@ absl::StatusOr<v1::ListAuditEventsResponse> Registry::ListAuditEvents(
   const int page_size = request.page_size() == 0
                             ? kDefaultPageSize
                             : std::min(request.page_size(), kMaxPageSize);
+  // Events of writes not yet durable are in the store: stop before them.
+  const uint64_t applied = state_->revision();
   SK_ASSIGN_OR_RETURN(std::vector<v1::AuditEvent> events,
                       store_->ListAuditEvents(filter, page_size));
   v1::ListAuditEventsResponse response;
   for (v1::AuditEvent& event : events) {
+    if (event.revision() > applied) break;
     *response.add_events() = std::move(event);
   }
   return response;
@@ -740,6 +874,8 @@ absl::StatusOr<v1::CreateBackupResponse> Registry::CreateBackup(
         "destination: must be an absolute path, is ", Quote(destination)));
   }
   SK_ASSIGN_OR_RETURN(const uint64_t revision, store_->Checkpoint(destination));
+  // The copy may hold writes not yet durable here: report it once they are.
+  SK_RETURN_IF_ERROR(AwaitVisible(revision));
   LogInfo(absl::StrCat("backup at revision ", revision, " written to ",
                        destination, " by ", actor));
   v1::CreateBackupResponse response;
@@ -752,18 +888,25 @@ absl::StatusOr<std::vector<v1::WatchEvent>> Registry::Changes(
     uint64_t after_revision, int limit) {
   storage::AuditFilter filter;
   filter.after_revision = after_revision;
+  // Events of writes not yet durable are in the store: stop before them.
+  const uint64_t applied = state_->revision();
   SK_ASSIGN_OR_RETURN(std::vector<v1::AuditEvent> events,
                       store_->ListAuditEvents(filter, limit));
   std::vector<v1::WatchEvent> changes;
   changes.reserve(events.size());
   for (v1::AuditEvent& event : events) {
+    if (event.revision() > applied) break;
     v1::WatchEvent& change = changes.emplace_back();
     change.set_revision(event.revision());
     change.set_policy_changed(event.action() == "PutPolicy");
     if (!event.key_id().empty()) {
       SK_ASSIGN_OR_RETURN(std::optional<storage::KeyRecord> record,
                           store_->GetKeyById(event.key_id()));
-      if (record.has_value()) *change.mutable_key() = ToApiKey(*record);
+      if (record.has_value()) {
+        // The key may have changed again since, not yet durably.
+        SK_RETURN_IF_ERROR(AwaitVisible(record->key().revision()));
+        *change.mutable_key() = ToApiKey(*record);
+      }
     }
     *change.mutable_event() = std::move(event);
   }

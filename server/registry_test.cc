@@ -205,6 +205,50 @@ TEST_F(RegistryTest, RevokeKeyIsIdempotent) {
       absl::StatusCode::kFailedPrecondition);
 }
 
+TEST_F(RegistryTest, RevokedAndExpiredKeysCannotBeChangedUsefully) {
+  const std::string revoked_id =
+      env_.CreateKey({"pharmacy"}, {"orders_read"}).key().key_id();
+  v1::RevokeKeyRequest revoke;
+  revoke.set_key_id(revoked_id);
+  ASSERT_TRUE(env_.registry.RevokeKey(revoke, CoreTestEnv::kActor).ok());
+
+  v1::CreateKeyRequest expiring = ValidCreate();
+  *expiring.mutable_expire_time() =
+      ToProtoTime(env_.clock.Now() + absl::Hours(1));
+  auto created = env_.registry.CreateKey(expiring, CoreTestEnv::kActor);
+  ASSERT_TRUE(created.ok()) << created.status();
+  const std::string expired_id = created->key().key_id();
+  env_.clock.Advance(absl::Hours(2));
+  const uint64_t revision = env_.state.revision();
+
+  v1::RevokeScopesRequest take;
+  take.add_scopes("orders_read");
+  v1::RotateKeyRequest rotate;
+  v1::GrantScopesRequest grant;
+  grant.add_scopes("orders_write");
+  for (const std::string& id : {revoked_id, expired_id}) {
+    SCOPED_TRACE(id);
+    grant.set_key_id(id);
+    rotate.set_key_id(id);
+    const auto granted = env_.registry.GrantScopes(grant, CoreTestEnv::kActor);
+    EXPECT_EQ(granted.status().code(), absl::StatusCode::kFailedPrecondition);
+    EXPECT_THAT(granted.status().message(),
+                HasSubstr(id == revoked_id ? "is revoked" : "expired at"));
+    // A new secret for an expired key would be refused anyway.
+    EXPECT_EQ(
+        env_.registry.RotateKey(rotate, CoreTestEnv::kActor).status().code(),
+        absl::StatusCode::kFailedPrecondition);
+  }
+  take.set_key_id(revoked_id);
+  EXPECT_EQ(
+      env_.registry.RevokeScopes(take, CoreTestEnv::kActor).status().code(),
+      absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(env_.state.revision(), revision);  // nothing written
+  // Taking scopes from an expired key is allowed (cleanup).
+  take.set_key_id(expired_id);
+  EXPECT_TRUE(env_.registry.RevokeScopes(take, CoreTestEnv::kActor).ok());
+}
+
 TEST_F(RegistryTest, ListKeysPagesFiltersByOrganizationAndHidesRevoked) {
   std::vector<std::string> ids;
   for (int i = 0; i < 5; ++i) {

@@ -6,6 +6,27 @@
 
 namespace scopekeeper {
 
+uint64_t ServingState::NextPolicyVersion() {
+  static std::atomic<uint64_t> last{0};
+  return last.fetch_add(1, std::memory_order_relaxed) + 1;
+}
+
+const PolicySnapshot& ServingState::PolicyForDecision() const {
+  struct Cached {
+    uint64_t version = 0;  // 0: none (versions start at 1)
+    std::shared_ptr<const PolicySnapshot> snapshot;
+  };
+  thread_local Cached cached;
+  // Version first (acquire pairs with set_policy()'s release): the snapshot
+  // loaded after it is at least as new as the version says.
+  const uint64_t version = policy_version_.load(std::memory_order_acquire);
+  if (cached.version != version) {
+    cached.snapshot = policy();
+    cached.version = version;
+  }
+  return *cached.snapshot;
+}
+
 void ServingState::PublishRevision(uint64_t revision) {
   {
     std::lock_guard<std::mutex> lock(wait_mu_);

@@ -33,7 +33,17 @@ class ServingState {
   void set_policy(std::shared_ptr<const PolicySnapshot> policy) {
     std::atomic_store_explicit(&policy_, std::move(policy),
                                std::memory_order_release);
+    policy_version_.store(NextPolicyVersion(), std::memory_order_release);
   }
+
+  // PolicyForDecision() is policy() for the data plane, without its cost:
+  // each thread keeps its own reference to the snapshot and re-reads
+  // policy() only after set_policy(), so a decision takes no lock and
+  // writes no reference count shared with other cores. The result is at
+  // least as new as any set_policy() that happened before the call, and
+  // stays valid until the same thread calls PolicyForDecision() again (on
+  // any ServingState): do not keep it across decisions.
+  const PolicySnapshot& PolicyForDecision() const;
 
   // apps() is the app directory in force (never null).
   std::shared_ptr<const AppDirectory> apps() const {
@@ -68,6 +78,11 @@ class ServingState {
  private:
   std::shared_ptr<const PolicySnapshot> policy_;  // atomic_load/store only
   std::shared_ptr<const AppDirectory> apps_;      // atomic_load/store only
+  // Changes with every set_policy(); unique across all ServingStates of the
+  // process, so a thread's cached snapshot can never be mistaken for another
+  // state's (see PolicyForDecision()).
+  static uint64_t NextPolicyVersion();
+  std::atomic<uint64_t> policy_version_{NextPolicyVersion()};
   KeyCache cache_;
   std::atomic<uint64_t> revision_{0};
   mutable std::mutex wait_mu_;

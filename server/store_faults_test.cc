@@ -19,7 +19,7 @@ TEST_F(StoreFaultsTest, FailedWritesAreUnavailableAndNeverReachTheCache) {
   const auto key = env_.CreateKey({"pharmacy"}, {"orders_read"});
   const std::string path = "/v1/pharmacy/orders/o_1/status";
   const uint64_t revision = env_.state.revision();
-  env_.store.SetFailing(Op::kCommit, true);
+  env_.store.SetFailing(Op::kWrite, true);
 
   v1::GrantScopesRequest grant;
   grant.set_key_id(key.key().key_id());
@@ -45,7 +45,7 @@ TEST_F(StoreFaultsTest, FailedWritesAreUnavailableAndNeverReachTheCache) {
   EXPECT_EQ(env_.state.cache().size(), 1u);
 
   // The store recovers: the revision was not used up, writes work again.
-  env_.store.SetFailing(Op::kCommit, false);
+  env_.store.SetFailing(Op::kWrite, false);
   const auto granted = env_.registry.GrantScopes(grant, CoreTestEnv::kActor);
   ASSERT_TRUE(granted.ok()) << granted.status();
   EXPECT_EQ(granted->revision(), revision + 1);

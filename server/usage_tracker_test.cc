@@ -19,7 +19,7 @@ std::shared_ptr<CompiledKey> Key(const std::string& id) {
   auto record = std::make_shared<storage::KeyRecord>();
   record->mutable_key()->set_key_id(id);
   auto key = std::make_shared<CompiledKey>();
-  key->record = record;
+  key->SetRecord(record);
   return key;
 }
 

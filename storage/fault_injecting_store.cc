@@ -17,9 +17,15 @@ absl::StatusOr<uint64_t> FaultInjectingStore::Revision() {
   return inner_->Revision();
 }
 
-absl::Status FaultInjectingStore::Commit(const Mutation& m) {
-  SK_RETURN_IF_ERROR(Check(Op::kCommit));
-  return inner_->Commit(m);
+absl::Status FaultInjectingStore::Write(const Mutation& m) {
+  SK_RETURN_IF_ERROR(Check(Op::kWrite));
+  return inner_->Write(m);
+}
+
+absl::Status FaultInjectingStore::Sync() {
+  if (sync_hook_) sync_hook_();
+  SK_RETURN_IF_ERROR(Check(Op::kSync));
+  return inner_->Sync();
 }
 
 absl::StatusOr<std::optional<KeyRecord>> FaultInjectingStore::GetKeyById(

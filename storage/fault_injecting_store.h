@@ -2,6 +2,8 @@
 // fault-env idea). Every call goes to the wrapped store unless its kind of
 // operation is set to fail, in which case it returns UNAVAILABLE without
 // touching the wrapped store, as a dead disk or lost connection would.
+// Commit() is Write() then Sync(), each checked. A hook run at the start of
+// every Sync() lets tests hold a sync to make write grouping deterministic.
 #ifndef SCOPEKEEPER_STORAGE_FAULT_INJECTING_STORE_H_
 #define SCOPEKEEPER_STORAGE_FAULT_INJECTING_STORE_H_
 
@@ -20,7 +22,7 @@ namespace scopekeeper::storage {
 // Thread-safe if the wrapped store is. Does not own `inner`.
 class FaultInjectingStore final : public Store {
  public:
-  enum class Op { kCommit, kRead, kRecordKeyUses };
+  enum class Op { kWrite, kSync, kRead, kRecordKeyUses };
 
   explicit FaultInjectingStore(Store* inner) : inner_(inner) {}
 
@@ -28,9 +30,14 @@ class FaultInjectingStore final : public Store {
   void SetFailing(Op op, bool failing) { failing_[Index(op)] = failing; }
   // calls() counts the calls of kind `op`, failed or not.
   int calls(Op op) const { return calls_[Index(op)]; }
+  // SetSyncHook() makes every later Sync() call `hook` first (before the
+  // fault check), on the syncing thread; it may block. Call before any
+  // Sync() can run.
+  void SetSyncHook(std::function<void()> hook) { sync_hook_ = std::move(hook); }
 
   absl::StatusOr<uint64_t> Revision() override;
-  absl::Status Commit(const Mutation& m) override;
+  absl::Status Write(const Mutation& m) override;
+  absl::Status Sync() override;
   absl::StatusOr<std::optional<KeyRecord>> GetKeyById(
       absl::string_view key_id) override;
   absl::StatusOr<std::optional<KeyRecord>> GetKeyBySecretHash(
@@ -60,8 +67,10 @@ class FaultInjectingStore final : public Store {
   absl::Status Check(Op op);
 
   Store* const inner_;
-  std::atomic<bool> failing_[3] = {false, false, false};
-  std::atomic<int> calls_[3] = {0, 0, 0};
+  static constexpr int kOps = 4;
+  std::atomic<bool> failing_[kOps] = {false, false, false, false};
+  std::atomic<int> calls_[kOps] = {0, 0, 0, 0};
+  std::function<void()> sync_hook_;
 };
 
 }  // namespace scopekeeper::storage

@@ -31,7 +31,7 @@ absl::StatusOr<uint64_t> MemoryStore::Revision() {
   return revision_;
 }
 
-absl::Status MemoryStore::Commit(const Mutation& m) {
+absl::Status MemoryStore::Write(const Mutation& m) {
   std::lock_guard<std::mutex> lock(mu_);
   if (m.revision != revision_ + 1) {
     return absl::FailedPreconditionError(

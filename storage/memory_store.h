@@ -29,7 +29,10 @@ class MemoryStore final : public Store {
   MemoryStore& operator=(const MemoryStore&) = delete;
 
   absl::StatusOr<uint64_t> Revision() override;
-  absl::Status Commit(const Mutation& m) override;
+  // Write() is Commit() without the sync: nothing here is durable.
+  absl::Status Write(const Mutation& m) override;
+  // Sync() does nothing.
+  absl::Status Sync() override { return absl::OkStatus(); }
   absl::StatusOr<std::optional<KeyRecord>> GetKeyById(
       absl::string_view key_id) override;
   absl::StatusOr<std::optional<KeyRecord>> GetKeyBySecretHash(

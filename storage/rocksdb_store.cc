@@ -327,13 +327,28 @@ RocksDbStore::RocksDbStore(std::unique_ptr<rocksdb::DB> db,
     : db_(std::move(db)), options_(options), revision_(revision) {}
 
 RocksDbStore::~RocksDbStore() {
-  // Nothing to report to: every Commit() was already written (and synced).
+  // Nothing to report to: the caller synced every write it acknowledged.
   db_->Close().PermitUncheckedError();
 }
 
 absl::StatusOr<uint64_t> RocksDbStore::Revision() { return revision_.load(); }
 
 absl::Status RocksDbStore::Commit(const Mutation& m) {
+  return WriteMutation(m, options_.sync_writes);
+}
+
+absl::Status RocksDbStore::Write(const Mutation& m) {
+  return WriteMutation(m, /*sync=*/false);
+}
+
+absl::Status RocksDbStore::Sync() {
+  if (!options_.sync_writes) return absl::OkStatus();
+  // Not under commit_mu_: writes go on while the WAL syncs. Covers every
+  // write that returned before this call (and maybe later ones).
+  return FromRocksDb(db_->FlushWAL(/*sync=*/true), "sync WAL");
+}
+
+absl::Status RocksDbStore::WriteMutation(const Mutation& m, bool sync) {
   std::lock_guard<std::mutex> lock(commit_mu_);
   const uint64_t current = revision_.load();
   if (m.revision != current + 1) {
@@ -343,7 +358,7 @@ absl::Status RocksDbStore::Commit(const Mutation& m) {
   }
   SK_RETURN_IF_ERROR(ValidateMutation(m));
 
-  // Commits are serialized, so reads of the latest state are stable here.
+  // Writes are serialized, so reads of the latest state are stable here.
   const rocksdb::ReadOptions read;
   rocksdb::WriteBatch batch;
   std::map<std::string, std::string> claimed;  // sha256 -> key_id
@@ -417,7 +432,7 @@ absl::Status RocksDbStore::Commit(const Mutation& m) {
   batch.Put(ToSlice(kRevisionKey), ToSlice(EncodeUint64(m.revision)));
 
   rocksdb::WriteOptions write;
-  write.sync = options_.sync_writes;
+  write.sync = sync;
   SK_RETURN_IF_ERROR(FromRocksDb(db_->Write(write, &batch),
                                  absl::StrCat("commit revision ", m.revision)));
   revision_.store(m.revision);

@@ -32,12 +32,17 @@ namespace scopekeeper::storage {
 // Thread-safe (see Store). Each read sees one consistent state; ForEachKey()
 // iterates a snapshot, so `fn` may call the store. ListAuditEvents() scans
 // from `after_revision` (key/organization filters have no index).
+// Write() is an unsynced RocksDB write (in the memtable and the OS's copy of
+// the WAL); Sync() syncs the WAL (FlushWAL(true)), which is sequential, so
+// a crash loses at most a suffix of the unsynced writes. Commit() is one
+// synced write.
 class RocksDbStore final : public Store {
  public:
   struct Options {
     // Data directory; created if missing. Must be empty or hold a store.
     std::string path;
-    // Sync the WAL before Commit() returns (false only for tests/benchmarks).
+    // Sync the WAL in Commit() and Sync() (false only for tests/benchmarks:
+    // then Sync() does nothing).
     bool sync_writes = true;
     // Size of the LRU block cache.
     size_t block_cache_bytes = 64 << 20;
@@ -58,6 +63,8 @@ class RocksDbStore final : public Store {
 
   absl::StatusOr<uint64_t> Revision() override;
   absl::Status Commit(const Mutation& m) override;
+  absl::Status Write(const Mutation& m) override;
+  absl::Status Sync() override;
   absl::StatusOr<std::optional<KeyRecord>> GetKeyById(
       absl::string_view key_id) override;
   absl::StatusOr<std::optional<KeyRecord>> GetKeyBySecretHash(
@@ -85,6 +92,9 @@ class RocksDbStore final : public Store {
   RocksDbStore(std::unique_ptr<rocksdb::DB> db, const Options& options,
                uint64_t revision);
 
+  // WriteMutation() is Write(), syncing the WAL first if `sync`.
+  absl::Status WriteMutation(const Mutation& m, bool sync);
+
   // Reads key/<key_id> as of `read` (its snapshot, if any).
   absl::StatusOr<std::optional<KeyRecord>> ReadKey(
       const rocksdb::ReadOptions& read, absl::string_view key_id);
@@ -92,7 +102,7 @@ class RocksDbStore final : public Store {
   const std::unique_ptr<rocksdb::DB> db_;
   const Options options_;
   std::atomic<uint64_t> revision_;
-  std::mutex commit_mu_;  // Serializes Commit().
+  std::mutex commit_mu_;  // Serializes writes.
 };
 
 }  // namespace scopekeeper::storage

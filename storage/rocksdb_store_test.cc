@@ -19,6 +19,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
@@ -180,6 +181,25 @@ class RocksDbStoreTest : public ::testing::Test {
   std::string root_;
   std::string path_;
 };
+
+TEST_F(RocksDbStoreTest, SyncedWritesSurviveReopen) {
+  {
+    std::unique_ptr<RocksDbStore> store = OpenOrDie();
+    ASSERT_NE(store, nullptr);
+    for (uint64_t revision = 1; revision <= 3; ++revision) {
+      Mutation m;
+      m.revision = revision;
+      m.put_keys = {Key(absl::StrCat("k", revision), "a", {})};
+      m.audit_event = Audit(revision, absl::StrCat("k", revision));
+      ASSERT_OK(store->Write(m));
+    }
+    ASSERT_OK(store->Sync());
+  }
+  std::unique_ptr<RocksDbStore> store = OpenOrDie();
+  ASSERT_NE(store, nullptr);
+  EXPECT_THAT(store->Revision(), IsOkAndHolds(uint64_t{3}));
+  EXPECT_THAT(store->GetKeyById("k3"), IsOkAndHolds(Optional(HasKeyId("k3"))));
+}
 
 TEST_F(RocksDbStoreTest, ReopenKeepsEverything) {
   ASSERT_NO_FATAL_FAILURE(Populate());

@@ -46,18 +46,41 @@ struct AuditFilter {
   uint64_t after_revision = 0;  // strictly after
 };
 
-// Thread-safe: reads may run concurrently with each other and with Commit.
-// Commits are serialized by the caller (one writer).
+// Thread-safe: reads may run concurrently with each other, with writes and
+// with Sync(). Writes (Commit and Write) are serialized by the caller (one
+// writer); so are Sync() calls (one syncer), which may overlap a write.
+//
+// Durability. Write() makes a mutation visible at once (to every read,
+// Revision() included) but not durable; Sync() makes every Write() that
+// returned before it durable; Commit() is Write() then Sync(). Writes become
+// durable in order: a crash loses at most a suffix of the unsynced writes,
+// so the revisions that survive are contiguous from 1. A caller that must
+// not act on state a crash could lose (the serving state, an RPC's answer)
+// waits for Sync(). After a failed Sync() the unsynced writes may or may not
+// survive a crash; they stay visible to reads.
 class Store {
  public:
   virtual ~Store() = default;
 
-  // Revision() is the revision of the last committed Mutation (0 when empty).
+  // Revision() is the revision of the last written Mutation, synced or not
+  // (0 when empty).
   virtual absl::StatusOr<uint64_t> Revision() = 0;
 
-  // Commit() writes `m` atomically and durably (synced) before returning OK.
-  // On error nothing of `m` is visible.
-  virtual absl::Status Commit(const Mutation& m) = 0;
+  // Write() writes `m` atomically, visible to reads at once, durable only
+  // after a later Sync(). On error nothing of `m` is visible.
+  virtual absl::Status Write(const Mutation& m) = 0;
+
+  // Sync() makes every Write() that returned before the call durable.
+  // UNAVAILABLE if that failed (then see the class comment).
+  virtual absl::Status Sync() = 0;
+
+  // Commit() writes `m` atomically and durably: Write(m), then Sync(). On a
+  // Write() error nothing of `m` is visible.
+  virtual absl::Status Commit(const Mutation& m) {
+    absl::Status status = Write(m);
+    if (!status.ok()) return status;
+    return Sync();
+  }
 
   // GetKeyById() returns the record, or nullopt if no key has that id.
   virtual absl::StatusOr<std::optional<KeyRecord>> GetKeyById(

@@ -212,6 +212,21 @@ TEST_P(StoreTest, LaterCommitReplacesRecordsAndPolicy) {
   EXPECT_THAT(ListedIds("org", "", 10), ElementsAre("k1", "k2"));
 }
 
+TEST_P(StoreTest, WriteIsVisibleAtOnceAndSyncKeepsIt) {
+  ASSERT_OK(store_->Write(PutKeys(1, {Key("k1", "org")})));
+  // Visible before any Sync(): the next write builds on it.
+  EXPECT_THAT(store_->Revision(), IsOkAndHolds(uint64_t{1}));
+  EXPECT_THAT(store_->GetKeyById("k1"),
+              IsOkAndHolds(Optional(EqualsProto(Key("k1", "org")))));
+  EXPECT_CODE(store_->Write(PutKeys(1, {Key("k9", "org")})),
+              absl::StatusCode::kFailedPrecondition);
+  ASSERT_OK(store_->Write(PutKeys(2, {Key("k2", "org")})));
+  ASSERT_OK(store_->Sync());
+  ASSERT_OK(store_->Sync());  // nothing new: still fine
+  EXPECT_THAT(store_->Revision(), IsOkAndHolds(uint64_t{2}));
+  EXPECT_THAT(ListedIds("org", "", 10), ElementsAre("k1", "k2"));
+}
+
 TEST_P(StoreTest, RevisionMustBeCurrentPlusOne) {
   EXPECT_CODE(store_->Commit(PutKeys(0, {Key("k0", "org")})),
               absl::StatusCode::kFailedPrecondition);

@@ -5,8 +5,10 @@
 #include <fstream>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/server.h"
@@ -38,6 +40,22 @@ TEST(ClientIntegrationTest, KeyLifecycleAndFailClosedWhenServerIsGone) {
   auto created = client.CreateKey(create);
   ASSERT_TRUE(created.ok()) << created.status();
   const std::string secret = created->secret();
+
+  // The change stream replays the creation, then Watch() stops when the
+  // callback says so.
+  v1::WatchRequest watch;
+  watch.set_from_revision(created->revision() - 1);
+  std::vector<v1::WatchEvent> events;
+  EXPECT_TRUE(client
+                  .Watch(watch, absl::Now() + absl::Seconds(10),
+                         [&](const v1::WatchEvent& event) {
+                           events.push_back(event);
+                           return false;
+                         })
+                  .ok());
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].revision(), created->revision());
+  EXPECT_EQ(events[0].key().key_id(), created->key().key_id());
 
   Decision d =
       client.CheckHttp(secret, "external-pharmacy", "PATCH",

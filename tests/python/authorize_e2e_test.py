@@ -18,7 +18,7 @@ import os
 import unittest
 
 import grpc
-from google.protobuf import descriptor_pb2
+from google.protobuf import descriptor_pb2, descriptor_pool
 
 import sk_testing  # first: puts scripts/ (sk_proto) on sys.path
 import sk_proto  # noqa: E402
@@ -145,6 +145,37 @@ class AuthorizeE2ETest(unittest.TestCase):
         methods = {m.name for f in files if f.package == "scopekeeper.v1"
                    for s in f.service if s.name == "Authorizer" for m in s.method}
         self.assertIn("Authorize", methods, [f.name for f in files])
+
+    def test_reflection_describes_authorize_method_like_grpcurl(self):
+        # `grpcurl describe scopekeeper.v1.Authorizer.Authorize`: asks for the
+        # file containing the method's full name, builds a descriptor pool from
+        # the answer (the file and its imports) and looks the method up there.
+        found = self.reflect(file_containing_symbol="scopekeeper.v1.Authorizer.Authorize")
+        files = [descriptor_pb2.FileDescriptorProto.FromString(b)
+                 for b in found.file_descriptor_response.file_descriptor_proto]
+        by_name = {f.name: f for f in files}
+        pool = descriptor_pool.DescriptorPool()
+        added = set()
+        while len(added) < len(by_name):  # imports first, as a pool requires
+            ready = [f for n, f in by_name.items()
+                     if n not in added and all(d in added for d in f.dependency)]
+            self.assertTrue(ready, "imports missing from the reflection answer: %s" % sorted(
+                {d for f in files for d in f.dependency} - set(by_name)))
+            for f in ready:
+                pool.Add(f)
+                added.add(f.name)
+        method = pool.FindMethodByName("scopekeeper.v1.Authorizer.Authorize")
+        self.assertEqual(method.containing_service.full_name, "scopekeeper.v1.Authorizer")
+        self.assertEqual(method.input_type.full_name, "scopekeeper.v1.AuthorizeRequest")
+        self.assertEqual(method.output_type.full_name, "scopekeeper.v1.AuthorizeResponse")
+        self.assertFalse(method.client_streaming or method.server_streaming)
+        # The request's oneof target and a field of an imported message type
+        # resolve, so the whole request can be described and built.
+        self.assertEqual([f.name for f in method.input_type.oneofs_by_name["target"].fields],
+                         ["requirement", "http"])
+        key = pool.FindMessageTypeByName("scopekeeper.v1.Key")
+        self.assertEqual(key.fields_by_name["create_time"].message_type.full_name,
+                         "google.protobuf.Timestamp")
 
     def test_health_check_is_serving(self):
         # grpc.health.v1.Health/Check with raw bytes: an empty HealthCheckRequest
