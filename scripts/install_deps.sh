@@ -24,6 +24,9 @@ PACKAGES=(
   # protoc-gen-go 1.28 is (it replaces 1.3 if that is installed).
   golang-go golang-google-grpc-dev golang-google-protobuf-dev golang-github-golang-protobuf-1-5-dev
   protoc-gen-go protoc-gen-go-grpc
+  # tests/load/run_load.sh: h2load sends raw gRPC frames over HTTP/2; taskset
+  # (util-linux) pins the server and the load generator to separate cores.
+  nghttp2-client util-linux
 )
 # Extra groups, selected by arguments (e.g. `install_deps.sh fuzz`).
 for extra in "$@"; do

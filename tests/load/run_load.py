@@ -1,0 +1,544 @@
+#!/usr/bin/python3
+"""Load runs of issue #7: Scopekeeper against a minimal gRPC server (the floor).
+
+Started by tests/load/run_load.sh (which builds the binaries with --config=opt)
+and by //tests/load:load_smoke_test (tiny, --smoke). Every server runs pinned to
+--server_core with `taskset`, every load generator to --client_core.
+
+Sections (--sections, comma-separated):
+  floor   floor_server Floor.Check vs Scopekeeper Authorize (http form, RxScale
+          policy, --keys keys) at one connection x concurrency 1/16/64/256 and
+          4 connections x 16, with load_client (C++, checks every answer) and
+          h2load (raw gRPC frames, one fixed request; checks HTTP status only).
+  batch   BatchAuthorize with 10/100/1000 entries per call.
+  writes  durable GrantScopes at c1 and c64; Authorize c16 alone and while
+          GrantScopes load with 1, 4 and 64 in flight runs (do reads stall
+          behind writes?).
+  revoke  c64 Authorize load while keys are revoked one at a time.
+
+Keys are created once per --keys through Admin.CreateKey (load_client
+--rpc=seed) into <work_dir>/seed-<keys>/ and reused by later runs (each run
+serves a copy of that data dir). Results: one JSON object per measurement in
+<work_dir>/results.jsonl, markdown tables on stdout and in <work_dir>/report.md.
+Exit status 1 if any measurement had an error, a wrong answer or a revocation
+violation (the smoke test's only check: nothing here asserts on timing).
+"""
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+LISTENING = re.compile(r"listening on (\S+:\d+)")
+LEVELS = [(1, 1), (1, 16), (1, 64), (1, 256), (4, 16)]  # (connections, concurrency)
+BATCH_SIZES = [10, 100, 1000]
+WRITERS_DURING_READS = [1, 4, 64]  # GrantScopes in flight during Authorize c16
+API = "external-pharmacy"
+PATH = "/v1/external-pharmacy-api-v1/pharmacy_orders/ord_42"  # needs orders_read
+
+
+def log(msg):
+    print("[run_load %s] %s" % (time.strftime("%H:%M:%S"), msg), file=sys.stderr, flush=True)
+
+
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
+def cpu_seconds(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+# --- protobuf wire encoding, enough for the two request bodies h2load sends ---
+
+def _varint(n):
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _field(number, payload):  # length-delimited field
+    data = payload.encode() if isinstance(payload, str) else payload
+    return _varint(number << 3 | 2) + _varint(len(data)) + data
+
+
+def authorize_request(secret):
+    http = _field(1, API) + _field(2, "GET") + _field(3, PATH)
+    return _field(1, secret) + _field(4, http)
+
+
+def floor_request(key):
+    return _field(1, key) + _field(2, "orders_read")
+
+
+def grpc_frame(message):
+    return b"\x00" + len(message).to_bytes(4, "big") + message
+
+
+def floor_key(i):  # tests/load/floor_keys.h FloorKey()
+    return ("rxs_ph_floor%d_" % i).ljust(39, "x")
+
+
+class Server:
+    """A server binary pinned to one core; its log goes to a file."""
+
+    def __init__(self, name, cmd, core, log_path, startup_s=300):
+        self.name = name
+        self.log_path = log_path
+        self._log = open(log_path, "w")
+        self.proc = subprocess.Popen(["taskset", "-c", str(core)] + cmd, stdin=subprocess.DEVNULL,
+                                     stdout=self._log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + startup_s
+        while True:
+            with open(log_path) as f:
+                m = LISTENING.search(f.read())
+            if m:
+                self.address = m.group(1)
+                return
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                with open(log_path) as f:
+                    raise RuntimeError("%s did not start:\n%s" % (name, f.read()[-2000:]))
+            time.sleep(0.05)
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+        return self.proc.returncode
+
+
+class Runner:
+    def __init__(self, args):
+        self.args = args
+        self.results = []
+        self.failures = []
+        self.out = open(os.path.join(args.work_dir, "results.jsonl"), "a")
+
+    def client_cmd(self, **flags):
+        cmd = ["taskset", "-c", str(self.args.client_core), self.args.load_client]
+        a = self.args
+        if a.smoke:
+            flags.setdefault("warmup", 0)
+            flags.setdefault("requests", a.smoke_requests)
+        else:
+            flags.setdefault("warmup", a.warmup)
+            flags.setdefault("duration", a.duration)
+        for k, v in flags.items():
+            cmd.append("--%s=%s" % (k, v))
+        return cmd
+
+    def record(self, row):
+        row["loadavg"] = loadavg()
+        row["time"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        self.results.append(row)
+        self.out.write(json.dumps(row, sort_keys=True) + "\n")
+        self.out.flush()
+        bad = [k for k in ("errors", "wrong", "violations", "failed", "revoke_errors", "never_denied")
+               if row.get(k)]
+        if bad:
+            self.failures.append("%s: %s (%s)" % (row.get("label"), ", ".join(
+                "%s=%s" % (k, row[k]) for k in bad), row.get("first_error", "")))
+        log("%s: %s" % (row.get("label"), json.dumps(
+            {k: row.get(k) for k in ("rps", "decisions_per_s", "p50_us", "p99_us", "server_cpu",
+                                      "errors", "wrong", "loadavg") if k in row})))
+        return row
+
+    def load_client(self, label, **flags):
+        """Runs load_client to completion; returns its JSON line as a dict."""
+        proc = subprocess.run(self.client_cmd(label=label, **flags), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+        line = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""
+        if not line.startswith("{"):
+            raise RuntimeError("load_client %s failed (%d): %s" % (label, proc.returncode,
+                                                                    proc.stderr[-2000:]))
+        row = json.loads(line)
+        row["tool"] = "load_client"
+        if proc.returncode != 0:
+            row["errors"] = row.get("errors", 0) or 1
+            row["first_error"] = row.get("first_error") or proc.stderr[-500:]
+        return self.record(row)
+
+    def h2load(self, label, server, method, body, connections, concurrency):
+        """Runs h2load with one fixed gRPC request; CPU of `server` measured around it."""
+        a = self.args
+        tmp = tempfile.mkdtemp(dir=a.work_dir)
+        body_path, log_path = os.path.join(tmp, "body.bin"), os.path.join(tmp, "requests.log")
+        with open(body_path, "wb") as f:
+            f.write(grpc_frame(body))
+        cmd = ["taskset", "-c", str(a.client_core), "h2load", "-t", "1",
+               "-c", str(connections), "-m", str(concurrency), "-d", body_path,
+               "-H", "content-type: application/grpc", "-H", "te: trailers",
+               "--log-file=" + log_path]
+        if a.smoke:
+            cmd += ["-n", str(max(a.smoke_requests, connections * concurrency))]
+        else:
+            cmd += ["-D", str(a.duration), "--warm-up-time=%s" % a.warmup]
+        cmd.append("http://%s%s" % (server.address, method))
+        cpu0, t0 = cpu_seconds(server.pid), time.monotonic()
+        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        cpu1, t1 = cpu_seconds(server.pid), time.monotonic()
+        out = proc.stdout
+        row = {"label": label, "tool": "h2load", "rpc": method, "connections": connections,
+               "concurrency": concurrency, "errors": 0 if proc.returncode == 0 else 1,
+               "first_error": "" if proc.returncode == 0 else out[-500:]}
+        m = re.search(r"finished in ([\d.]+)(m?s), ([\d.]+) req/s", out)
+        r = re.search(r"requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, "
+                      r"(\d+) failed, (\d+) errored, (\d+) timeout", out)
+        s = re.search(r"status codes: (\d+) 2xx", out)
+        if not (m and r and s):
+            row["errors"] = 1
+            row["first_error"] = "cannot parse h2load output: " + out[-500:]
+            shutil.rmtree(tmp, True)
+            return self.record(row)
+        done, succeeded = int(r.group(3)), int(r.group(4))
+        row.update(rps=int(float(m.group(3))), requests=done,
+                   failed=int(r.group(5)) + int(r.group(6)) + int(r.group(7)) + (done - int(s.group(1))))
+        latencies = []
+        with open(log_path) as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) >= 3:
+                    latencies.append(int(parts[2]))
+        latencies.sort()
+        if latencies:
+            for q, name in ((0.5, "p50_us"), (0.9, "p90_us"), (0.99, "p99_us")):
+                row[name] = latencies[min(int(q * len(latencies)), len(latencies) - 1)]
+            row["max_us"] = latencies[-1]
+        row["server_cpu"] = round((cpu1 - cpu0) / (t1 - t0), 4)
+        if row["rps"]:
+            row["server_cpu_us_per_rpc"] = row["server_cpu"] / row["rps"] * 1e6
+        shutil.rmtree(tmp, True)
+        return self.record(row)
+
+    # --- servers ---
+
+    def seed(self):
+        """<work_dir>/seed-N/{data,keys.tsv,seed.json}, created once."""
+        a = self.args
+        seed_dir = os.path.join(a.work_dir, "seed-%d" % a.keys)
+        keys_file = os.path.join(seed_dir, "keys.tsv")
+        if os.path.exists(os.path.join(seed_dir, "seed.json")):
+            log("reusing %d seeded keys in %s" % (a.keys, seed_dir))
+            return seed_dir
+        shutil.rmtree(seed_dir, True)
+        os.makedirs(seed_dir)
+        log("seeding %d keys through Admin.CreateKey (c64)" % a.keys)
+        server = self.scopekeeper(os.path.join(seed_dir, "data"), seed_dir)
+        try:
+            started = time.monotonic()
+            row = self.load_client("seed CreateKey x%d, c64" % a.keys, target=server.address,
+                                   rpc="seed", keys=a.keys, concurrency=64, keys_file=keys_file,
+                                   admin_token_file=os.path.join(seed_dir, "data", "admin_token"),
+                                   server_pid=server.pid, requests=a.keys, warmup=0)
+            row["wall_seconds"] = round(time.monotonic() - started, 1)
+        finally:
+            server.stop()
+        if row.get("errors") or row.get("wrong"):
+            raise RuntimeError("seeding failed: %s" % row.get("first_error"))
+        with open(os.path.join(seed_dir, "seed.json"), "w") as f:
+            json.dump(row, f)
+        return seed_dir
+
+    def scopekeeper(self, data_dir, log_dir, name="scopekeeper"):
+        a = self.args
+        return Server(name, [a.scopekeeper, "--listen=127.0.0.1:0", "--data_dir=" + data_dir,
+                             "--policy_file=" + a.policy],
+                      a.server_core, os.path.join(log_dir, name + ".log"))
+
+    def fresh_scopekeeper(self, seed_dir, tag):
+        """A Scopekeeper serving a copy of the seeded data dir."""
+        run_dir = os.path.join(self.args.work_dir, "run-" + tag)
+        shutil.rmtree(run_dir, True)
+        shutil.copytree(os.path.join(seed_dir, "data"), os.path.join(run_dir, "data"))
+        started = time.monotonic()
+        server = self.scopekeeper(os.path.join(run_dir, "data"), run_dir)
+        log("scopekeeper (%s) up in %.1f s on %s, pid %d" % (tag, time.monotonic() - started,
+                                                            server.address, server.pid))
+        server.admin_token_file = os.path.join(run_dir, "data", "admin_token")
+        server.run_dir = run_dir
+        return server
+
+    # --- sections ---
+
+    def section_floor(self, seed_dir, keys_file, first_secret):
+        a = self.args
+        floor = Server("floor_server", [a.floor_server, "--listen=127.0.0.1:0",
+                                        "--keys=%d" % a.keys],
+                       a.server_core, os.path.join(a.work_dir, "floor_server.log"))
+        sk = self.fresh_scopekeeper(seed_dir, "floor")
+        try:
+            self.verify_h2load_bodies(floor, sk, first_secret)
+            # Floor and Scopekeeper alternate, level by level, --repeat times:
+            # the other builds on the machine load both alike.
+            for conns, conc in [lv for _ in range(a.repeat) for lv in LEVELS]:
+                level = "%dx%d" % (conns, conc)
+                self.load_client("floor load_client " + level, target=floor.address, rpc="floor",
+                                 keys=a.keys, connections=conns, concurrency=conc,
+                                 server_pid=floor.pid)
+                self.load_client("scopekeeper load_client " + level, target=sk.address,
+                                 rpc="authorize", keys_file=keys_file, connections=conns,
+                                 concurrency=conc, server_pid=sk.pid)
+                self.h2load("floor h2load " + level, floor, "/scopekeeper.load.v1.Floor/Check",
+                            floor_request(floor_key(0)), conns, conc)
+                self.h2load("scopekeeper h2load " + level, sk,
+                            "/scopekeeper.v1.Authorizer/Authorize", authorize_request(first_secret),
+                            conns, conc)
+        finally:
+            self.check_stopped(floor)
+            self.check_stopped(sk)
+
+    def verify_h2load_bodies(self, floor, sk, secret):
+        """h2load sees only HTTP status 200: check once that its bodies are allowed."""
+        import grpc  # Debian's python3-grpcio; only needed here
+        for server, method, body in (
+                (floor, "/scopekeeper.load.v1.Floor/Check", floor_request(floor_key(0))),
+                (sk, "/scopekeeper.v1.Authorizer/Authorize", authorize_request(secret))):
+            with grpc.insecure_channel(server.address) as channel:
+                reply = channel.unary_unary(method)(body, timeout=10)
+            if not reply.startswith(b"\x08\x01"):  # field 1 (allowed) = true
+                raise RuntimeError("%s did not allow the h2load request: %r" % (server.name, reply))
+
+    def section_batch(self, seed_dir, keys_file):
+        sk = self.fresh_scopekeeper(seed_dir, "batch")
+        try:
+            for size in BATCH_SIZES:
+                self.load_client("scopekeeper BatchAuthorize x%d, 1x4" % size, target=sk.address,
+                                 rpc="batch", batch_size=size, keys_file=keys_file, concurrency=4,
+                                 server_pid=sk.pid,
+                                 **({"requests": max(4, self.args.smoke_requests // size)}
+                                    if self.args.smoke else {}))
+        finally:
+            self.check_stopped(sk)
+
+    def section_writes(self, seed_dir, keys_file):
+        a = self.args
+        sk = self.fresh_scopekeeper(seed_dir, "writes")
+        try:
+            for conc in (1, 64):
+                self.load_client("scopekeeper GrantScopes 1x%d" % conc, target=sk.address,
+                                 rpc="grant", concurrency=conc, keys_file=keys_file,
+                                 admin_token_file=sk.admin_token_file, server_pid=sk.pid)
+            self.load_client("scopekeeper Authorize 1x16, no writes", target=sk.address,
+                             rpc="authorize", concurrency=16, keys_file=keys_file,
+                             server_pid=sk.pid)
+            # Both at once, both on the client core: writes start first and
+            # run longer than the reads' window. Several writer counts: how
+            # reads degrade with the number of writes in flight.
+            extra = 2 if not a.smoke else 0
+            for writers in WRITERS_DURING_READS:
+                writer = subprocess.Popen(
+                    self.client_cmd(label="scopekeeper GrantScopes 1x%d, during reads" % writers,
+                                    target=sk.address, rpc="grant", concurrency=writers,
+                                    keys_file=keys_file, admin_token_file=sk.admin_token_file,
+                                    **({"duration": a.duration + extra, "warmup": a.warmup}
+                                       if not a.smoke else {})),
+                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                time.sleep(0.5 if not a.smoke else 0)
+                self.load_client("scopekeeper Authorize 1x16, during GrantScopes 1x%d" % writers,
+                                 target=sk.address, rpc="authorize", concurrency=16,
+                                 keys_file=keys_file, server_pid=sk.pid)
+                out, err = writer.communicate(timeout=600)
+                if not out.strip().startswith("{"):
+                    raise RuntimeError("concurrent writer failed: " + err[-2000:])
+                row = json.loads(out.strip().splitlines()[-1])
+                row["tool"] = "load_client"
+                self.record(row)
+        finally:
+            self.check_stopped(sk)
+
+    def section_revoke(self, seed_dir, keys_file):
+        a = self.args
+        sk = self.fresh_scopekeeper(seed_dir, "revoke")
+        try:
+            flags = dict(target=sk.address, rpc="revoke", concurrency=64, keys_file=keys_file,
+                         admin_token_file=sk.admin_token_file, server_pid=sk.pid,
+                         revocations=a.revocations)
+            if a.smoke:
+                flags.update(requests=0, warmup=0.2)  # runs until the revoker is done
+            self.load_client("scopekeeper revoke during Authorize 1x64", **flags)
+        finally:
+            self.check_stopped(sk)
+
+    def check_stopped(self, server):
+        rc = server.stop()
+        if rc != 0:
+            self.failures.append("%s exited %s on SIGTERM (log: %s)" % (server.name, rc,
+                                                                        server.log_path))
+
+
+def fmt(v, digits=0):
+    if v is None:
+        return "—"
+    if isinstance(v, float) or digits:
+        return "{:,.{d}f}".format(v, d=digits)
+    return "{:,}".format(v)
+
+
+def median(values):
+    values = sorted(values)
+    return values[len(values) // 2] if values else None
+
+
+def load_range(loads):
+    lo, hi = min(loads), max(loads)
+    return "%.1f" % lo if lo == hi else "%.1f–%.1f" % (lo, hi)
+
+
+def merge(rows):
+    """Repeats of one measurement: the median of each figure; load average as a range."""
+    merged = dict(rows[-1])
+    for k, v in rows[-1].items():
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            merged[k] = median([r[k] for r in rows if isinstance(r.get(k), (int, float))])
+    loads = [float(r["loadavg"].split()[0]) for r in rows]
+    merged["load_min"], merged["load_max"] = min(loads), max(loads)
+    merged["loadavg"] = load_range(loads)
+    merged["repeats"] = len(rows)
+    return merged
+
+
+def report(results):
+    """Markdown tables from the results of this run (medians of repeats)."""
+    grouped = {}
+    for r in results:
+        grouped.setdefault(r["label"], []).append(r)
+    by = {label: merge(rows) for label, rows in grouped.items()}
+    results = [by[label] for label in grouped]
+    lines = []
+    floor_rows = [(tool, "%dx%d" % lv) for tool in ("load_client", "h2load") for lv in LEVELS]
+    if any("floor %s %s" % (t, l) in by for t, l in floor_rows):
+        lines += ["| client | conns×conc | floor req/s | SK req/s | SK/floor | floor p50/p99 µs | "
+                  "SK p50/p99 µs | p99 SK/floor | floor CPU µs/req | SK CPU µs/req | "
+                  "CPU SK/floor | load avg (1 min) |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        for tool, level in floor_rows:
+            f, s = by.get("floor %s %s" % (tool, level)), by.get("scopekeeper %s %s" % (tool, level))
+            if not (f and s):
+                continue
+            fc, sc = f.get("server_cpu_us_per_rpc"), s.get("server_cpu_us_per_rpc")
+            lines.append("| %s | %s | %s | %s | %.2f | %s / %s | %s / %s | %.2f | %s | %s | %s | %s |" % (
+                tool, level.replace("x", "×"), fmt(f.get("rps")), fmt(s.get("rps")),
+                s["rps"] / f["rps"] if f.get("rps") else 0,
+                fmt(f.get("p50_us"), 0), fmt(f.get("p99_us"), 0),
+                fmt(s.get("p50_us"), 0), fmt(s.get("p99_us"), 0),
+                s["p99_us"] / f["p99_us"] if f.get("p99_us") else 0,
+                fmt(fc, 1), fmt(sc, 1), "%.2f" % (sc / fc) if fc and sc else "—",
+                load_range([f["load_min"], f["load_max"], s["load_min"], s["load_max"]])))
+        lines.append("")
+    other = [r for r in results if not (r["label"].startswith("floor ") or
+                                        r["label"].startswith("scopekeeper load_client ") or
+                                        r["label"].startswith("scopekeeper h2load "))]
+    if other:
+        lines += ["| run | calls/s | decisions/s | p50 µs | p99 µs | max µs | server CPU (cores) | "
+                  "decisions per server-core-second | errors | load avg |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
+        for r in other:
+            cpu = r.get("server_cpu")
+            per_core = r["decisions_per_s"] / cpu if cpu else None
+            lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                r["label"], fmt(r.get("rps")), fmt(r.get("decisions_per_s")),
+                fmt(r.get("p50_us"), 0), fmt(r.get("p99_us"), 0), fmt(r.get("max_us"), 0),
+                fmt(cpu, 2) if cpu is not None else "—", fmt(per_core, 0) if per_core else "—",
+                r.get("errors", 0) + r.get("wrong", 0), r["loadavg"]))
+        lines.append("")
+    for r in results:
+        if r.get("rpc") == "revoke":
+            lines += ["Revocation (%d keys, c64 Authorize load): violations %d, never denied %d, "
+                      "RevokeKey errors %d." % (r["revocations"], r["violations"],
+                                                r["never_denied"], r["revoke_errors"]),
+                      "",
+                      "| µs | min | p50 | p90 | p99 | max |", "|---|---|---|---|---|---|"]
+            for name, title in (("revoke_rpc_us", "RevokeKey call (send → return)"),
+                                ("send_to_first_denial_us", "RevokeKey send → first denial seen"),
+                                ("return_to_first_denial_us",
+                                 "RevokeKey return → first denial seen"),
+                                ("return_to_first_denied_send_us",
+                                 "RevokeKey return → send of the earliest denied call")):
+                d = r[name]
+                lines.append("| %s | %s |" % (title, " | ".join(
+                    fmt(d[k], 0) for k in ("min", "p50", "p90", "p99", "max"))))
+            lines.append("")
+    return "\n".join(lines)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--scopekeeper", required=True)
+    p.add_argument("--floor_server", required=True)
+    p.add_argument("--load_client", required=True)
+    p.add_argument("--policy", required=True)
+    p.add_argument("--work_dir", required=True)
+    p.add_argument("--sections", default="floor,batch,writes,revoke")
+    p.add_argument("--keys", type=int, default=100000)
+    p.add_argument("--duration", type=float, default=5)
+    p.add_argument("--warmup", type=float, default=1)
+    p.add_argument("--revocations", type=int, default=200)
+    p.add_argument("--repeat", type=int, default=3,
+                   help="floor section: runs of each measurement; tables show medians")
+    p.add_argument("--server_core", type=int, default=0)
+    p.add_argument("--client_core", type=int, default=1)
+    p.add_argument("--smoke", action="store_true",
+                   help="tiny runs by request count; for the test suite")
+    p.add_argument("--smoke_requests", type=int, default=300)
+    a = p.parse_args()
+    for tool in ("taskset", "h2load"):
+        if shutil.which(tool) is None:
+            sys.exit("run_load: %s is missing; run scripts/install_deps.sh" % tool)
+    os.makedirs(a.work_dir, exist_ok=True)
+    runner = Runner(a)
+    log("load average before: %s; %d CPUs" % (loadavg(), os.cpu_count()))
+    seed_dir = runner.seed()
+    keys_file = os.path.join(seed_dir, "keys.tsv")
+    with open(keys_file) as f:
+        first_secret = f.readline().rstrip("\n").split("\t")[1]
+    sections = [s for s in a.sections.split(",") if s]
+    for name in sections:
+        if name == "floor":
+            runner.section_floor(seed_dir, keys_file, first_secret)
+        elif name == "batch":
+            runner.section_batch(seed_dir, keys_file)
+        elif name == "writes":
+            runner.section_writes(seed_dir, keys_file)
+        elif name == "revoke":
+            runner.section_revoke(seed_dir, keys_file)
+        else:
+            sys.exit("run_load: unknown section %r" % name)
+    text = report(runner.results)
+    with open(os.path.join(seed_dir, "seed.json")) as f:
+        seed = json.load(f)
+    text += ("\nSeeding: %s keys through Admin.CreateKey at c64 took %.1f s (%s keys/s, "
+             "load avg %s).\n" % (fmt(a.keys), seed["seconds"], fmt(seed["rps"]), seed["loadavg"]))
+    with open(os.path.join(a.work_dir, "report.md"), "w") as f:
+        f.write(text)
+    print(text)
+    if runner.failures:
+        print("FAILED:\n  " + "\n  ".join(runner.failures))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
