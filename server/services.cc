@@ -201,13 +201,17 @@ grpc::ServerUnaryReactor* AdminService::Run(
   absl::StatusOr<std::string> actor =
       auth_->Authenticate(AuthorizationHeader(context), PeerSubjects(context));
   if (!actor.ok()) return Finish(context, actor.status());
-  return Finish(context, fn(*actor));
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  executor_.Schedule([reactor, fn = std::move(fn), actor = *std::move(actor)] {
+    reactor->Finish(ToGrpcStatus(fn(actor)));
+  });
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* AdminService::PutPolicy(
     grpc::CallbackServerContext* context, const v1::PutPolicyRequest* request,
     v1::PutPolicyResponse* response) {
-  return Run(context, [&](absl::string_view actor) {
+  return Run(context, [=](absl::string_view actor) {
     absl::StatusOr<uint64_t> revision =
         registry_->PutPolicy(request->policy(), actor);
     if (revision.ok()) response->set_revision(*revision);
@@ -218,7 +222,7 @@ grpc::ServerUnaryReactor* AdminService::PutPolicy(
 grpc::ServerUnaryReactor* AdminService::GetPolicy(
     grpc::CallbackServerContext* context, const v1::GetPolicyRequest* request,
     v1::Policy* response) {
-  return Run(context, [&](absl::string_view) {
+  return Run(context, [=](absl::string_view) {
     *response = registry_->GetPolicy();
     return absl::OkStatus();
   });
@@ -227,7 +231,7 @@ grpc::ServerUnaryReactor* AdminService::GetPolicy(
 grpc::ServerUnaryReactor* AdminService::CreateKey(
     grpc::CallbackServerContext* context, const v1::CreateKeyRequest* request,
     v1::CreateKeyResponse* response) {
-  return Run(context, [&](absl::string_view actor) {
+  return Run(context, [=](absl::string_view actor) {
     return Assign(registry_->CreateKey(*request, actor), response);
   });
 }
@@ -235,7 +239,7 @@ grpc::ServerUnaryReactor* AdminService::CreateKey(
 grpc::ServerUnaryReactor* AdminService::GetKey(
     grpc::CallbackServerContext* context, const v1::GetKeyRequest* request,
     v1::Key* response) {
-  return Run(context, [&](absl::string_view) {
+  return Run(context, [=](absl::string_view) {
     return Assign(registry_->GetKey(*request), response);
   });
 }
@@ -243,7 +247,7 @@ grpc::ServerUnaryReactor* AdminService::GetKey(
 grpc::ServerUnaryReactor* AdminService::ListKeys(
     grpc::CallbackServerContext* context, const v1::ListKeysRequest* request,
     v1::ListKeysResponse* response) {
-  return Run(context, [&](absl::string_view) {
+  return Run(context, [=](absl::string_view) {
     return Assign(registry_->ListKeys(*request), response);
   });
 }
@@ -251,7 +255,7 @@ grpc::ServerUnaryReactor* AdminService::ListKeys(
 grpc::ServerUnaryReactor* AdminService::GrantScopes(
     grpc::CallbackServerContext* context, const v1::GrantScopesRequest* request,
     v1::Key* response) {
-  return Run(context, [&](absl::string_view actor) {
+  return Run(context, [=](absl::string_view actor) {
     return Assign(registry_->GrantScopes(*request, actor), response);
   });
 }
@@ -259,7 +263,7 @@ grpc::ServerUnaryReactor* AdminService::GrantScopes(
 grpc::ServerUnaryReactor* AdminService::RevokeScopes(
     grpc::CallbackServerContext* context,
     const v1::RevokeScopesRequest* request, v1::Key* response) {
-  return Run(context, [&](absl::string_view actor) {
+  return Run(context, [=](absl::string_view actor) {
     return Assign(registry_->RevokeScopes(*request, actor), response);
   });
 }
@@ -267,7 +271,7 @@ grpc::ServerUnaryReactor* AdminService::RevokeScopes(
 grpc::ServerUnaryReactor* AdminService::RevokeKey(
     grpc::CallbackServerContext* context, const v1::RevokeKeyRequest* request,
     v1::Key* response) {
-  return Run(context, [&](absl::string_view actor) {
+  return Run(context, [=](absl::string_view actor) {
     return Assign(registry_->RevokeKey(*request, actor), response);
   });
 }
@@ -275,7 +279,7 @@ grpc::ServerUnaryReactor* AdminService::RevokeKey(
 grpc::ServerUnaryReactor* AdminService::RotateKey(
     grpc::CallbackServerContext* context, const v1::RotateKeyRequest* request,
     v1::CreateKeyResponse* response) {
-  return Run(context, [&](absl::string_view actor) {
+  return Run(context, [=](absl::string_view actor) {
     return Assign(registry_->RotateKey(*request, actor), response);
   });
 }
@@ -283,7 +287,7 @@ grpc::ServerUnaryReactor* AdminService::RotateKey(
 grpc::ServerUnaryReactor* AdminService::PutApp(
     grpc::CallbackServerContext* context, const v1::PutAppRequest* request,
     v1::App* response) {
-  return Run(context, [&](absl::string_view actor) {
+  return Run(context, [=](absl::string_view actor) {
     return Assign(registry_->PutApp(*request, actor), response);
   });
 }
@@ -291,7 +295,7 @@ grpc::ServerUnaryReactor* AdminService::PutApp(
 grpc::ServerUnaryReactor* AdminService::ApproveInstallation(
     grpc::CallbackServerContext* context,
     const v1::ApproveInstallationRequest* request, v1::Installation* response) {
-  return Run(context, [&](absl::string_view actor) {
+  return Run(context, [=](absl::string_view actor) {
     return Assign(registry_->ApproveInstallation(*request, actor), response);
   });
 }
@@ -299,7 +303,7 @@ grpc::ServerUnaryReactor* AdminService::ApproveInstallation(
 grpc::ServerUnaryReactor* AdminService::GetInstallation(
     grpc::CallbackServerContext* context,
     const v1::GetInstallationRequest* request, v1::Installation* response) {
-  return Run(context, [&](absl::string_view) {
+  return Run(context, [=](absl::string_view) {
     return Assign(registry_->GetInstallation(*request), response);
   });
 }
@@ -308,7 +312,7 @@ grpc::ServerUnaryReactor* AdminService::ListAuditEvents(
     grpc::CallbackServerContext* context,
     const v1::ListAuditEventsRequest* request,
     v1::ListAuditEventsResponse* response) {
-  return Run(context, [&](absl::string_view) {
+  return Run(context, [=](absl::string_view) {
     return Assign(registry_->ListAuditEvents(*request), response);
   });
 }
@@ -317,7 +321,7 @@ grpc::ServerUnaryReactor* AdminService::CreateBackup(
     grpc::CallbackServerContext* context,
     const v1::CreateBackupRequest* request,
     v1::CreateBackupResponse* response) {
-  return Run(context, [&](absl::string_view actor) {
+  return Run(context, [=](absl::string_view actor) {
     return Assign(registry_->CreateBackup(*request, actor), response);
   });
 }

@@ -5,6 +5,7 @@
 #define SCOPEKEEPER_SERVER_SERVICES_H_
 
 #include "proto/scopekeeper/v1/scopekeeper.grpc.pb.h"
+#include "server/blocking_executor.h"
 #include "server/caller_auth.h"
 #include "server/decision_engine.h"
 #include "server/registry.h"
@@ -43,8 +44,12 @@ class AuthorizerService final : public v1::Authorizer::CallbackService {
 // Every method requires the admin bearer token. Does not own its arguments.
 class AdminService final : public v1::Admin::CallbackService {
  public:
-  AdminService(Registry* registry, const CallerAuthenticator* auth)
-      : registry_(registry), auth_(auth) {}
+  // Admin calls run on `threads` threads of the service's own (see
+  // BlockingExecutor), never on gRPC's callback threads.
+  static constexpr int kDefaultThreads = 64;
+  AdminService(Registry* registry, const CallerAuthenticator* auth,
+               int threads = kDefaultThreads)
+      : registry_(registry), auth_(auth), executor_(threads) {}
 
   grpc::ServerUnaryReactor* PutPolicy(grpc::CallbackServerContext* context,
                                       const v1::PutPolicyRequest* request,
@@ -99,12 +104,16 @@ class AdminService final : public v1::Admin::CallbackService {
       const v1::WatchRequest* request) override;
 
  private:
-  // Authenticates, then runs fn(actor) -> absl::Status, finishing the call.
+  // Authenticates, then runs fn(actor) -> absl::Status on executor_,
+  // finishing the call from there. `fn` must capture by value: it runs after
+  // the handler has returned (the request and response stay valid until the
+  // call is finished).
   template <typename Fn>
   grpc::ServerUnaryReactor* Run(grpc::CallbackServerContext* context, Fn fn);
 
   Registry* const registry_;
   const CallerAuthenticator* const auth_;
+  BlockingExecutor executor_;  // last: joined first, before what it uses
 };
 
 }  // namespace scopekeeper
