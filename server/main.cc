@@ -1,6 +1,6 @@
 // scopekeeper: the server binary. Flags are read here and only here.
 //
-//   scopekeeper --listen=127.0.0.1:50051 --data_dir=/var/lib/scopekeeper \
+//   scopekeeper --listen=127.0.0.1:50051 --data_dir=/var/lib/scopekeeper
 //       [--admin_token_file=PATH]
 //       [--policy_file=examples/policies/rxscale.json]
 //       [--tls_cert=… --tls_key=… [--tls_client_ca=… --admin_subjects=…]]
