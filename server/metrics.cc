@@ -23,6 +23,14 @@ void Header(absl::string_view name, absl::string_view type,
                   "\n");
 }
 
+// Scalar() renders an unlabelled metric: its header and its one sample.
+template <typename T>
+void Scalar(absl::string_view name, absl::string_view type,
+            absl::string_view help, T value, std::string* out) {
+  Header(name, type, help, out);
+  absl::StrAppend(out, name, " ", value, "\n");
+}
+
 // Label values here are API names (grammar [a-z][a-z0-9_.-]*) and enum
 // names; escaping is still applied so the format can never break.
 std::string Escape(absl::string_view value) {
@@ -158,31 +166,24 @@ std::string Metrics::Render(const Gauges& gauges) const {
                   cache_hits_.load(std::memory_order_relaxed), "\n",
                   "scopekeeper_key_cache_lookups_total{result=\"miss\"} ",
                   cache_misses_.load(std::memory_order_relaxed), "\n");
-  Header("scopekeeper_key_cache_entries", "gauge",
-         "Secret digests held in the key cache.", &out);
-  absl::StrAppend(&out, "scopekeeper_key_cache_entries ", gauges.cache_entries,
-                  "\n");
+  Scalar("scopekeeper_key_cache_entries", "gauge",
+         "Secret digests held in the key cache.", gauges.cache_entries, &out);
 
   Header("scopekeeper_store_commit_latency_seconds", "histogram",
          "Store syncs, each making a group of concurrent mutations durable.",
          &out);
   commit_latency_.Render("scopekeeper_store_commit_latency_seconds", "", &out);
-  Header("scopekeeper_store_commit_failures_total", "counter",
+  Scalar("scopekeeper_store_commit_failures_total", "counter",
          "Store writes or syncs that failed (their mutations were not "
          "applied).",
-         &out);
-  absl::StrAppend(&out, "scopekeeper_store_commit_failures_total ",
-                  commit_failures_.load(std::memory_order_relaxed), "\n");
-  Header("scopekeeper_store_committed_mutations_total", "counter",
+         commit_failures_.load(std::memory_order_relaxed), &out);
+  Scalar("scopekeeper_store_committed_mutations_total", "counter",
          "Mutations made durable; divided by the commit count, the mean "
          "group-commit size.",
-         &out);
-  absl::StrAppend(&out, "scopekeeper_store_committed_mutations_total ",
-                  committed_mutations_.load(std::memory_order_relaxed), "\n");
+         committed_mutations_.load(std::memory_order_relaxed), &out);
 
-  Header("scopekeeper_revision", "gauge",
-         "Revision of the last applied mutation.", &out);
-  absl::StrAppend(&out, "scopekeeper_revision ", gauges.revision, "\n");
+  Scalar("scopekeeper_revision", "gauge",
+         "Revision of the last applied mutation.", gauges.revision, &out);
   Header("scopekeeper_keys", "gauge", "Stored keys by status.", &out);
   absl::StrAppend(
       &out, "scopekeeper_keys{status=\"active\"} ", gauges.keys_active, "\n",
