@@ -33,6 +33,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 LISTENING = re.compile(r"listening on (\S+:\d+)")
@@ -93,26 +94,40 @@ def floor_key(i):  # tests/load/floor_keys.h FloorKey()
 
 
 class Server:
-    """A server binary pinned to one core; its log goes to a file."""
+    """A server binary pinned to one core; its output is copied to a log file.
+
+    A thread drains the output pipe into the file and signals the
+    `listening on HOST:PORT` line, so start-up waits on that event, not on a
+    polling loop (as tests/python/sk_testing.py's ServerProcess does).
+    """
 
     def __init__(self, name, cmd, core, log_path, startup_s=300):
         self.name = name
         self.log_path = log_path
+        self.address = None
         self._log = open(log_path, "w")
+        self._listening = threading.Event()
         self.proc = subprocess.Popen(["taskset", "-c", str(core)] + cmd, stdin=subprocess.DEVNULL,
-                                     stdout=self._log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + startup_s
-        while True:
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                     errors="replace")
+        self._drainer = threading.Thread(target=self._drain, name=name + "-output", daemon=True)
+        self._drainer.start()
+        # Set by the listening line, or at EOF when the server exits first.
+        if not self._listening.wait(timeout=startup_s) or self.address is None:
+            self.stop()
             with open(log_path) as f:
-                m = LISTENING.search(f.read())
-            if m:
-                self.address = m.group(1)
-                return
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                with open(log_path) as f:
-                    raise RuntimeError("%s did not start:\n%s" % (name, f.read()[-2000:]))
-            time.sleep(0.05)
+                raise RuntimeError("%s did not start:\n%s" % (name, f.read()[-2000:]))
+
+    def _drain(self):
+        for line in self.proc.stdout:
+            self._log.write(line)
+            self._log.flush()
+            if self.address is None:
+                m = LISTENING.search(line)
+                if m:
+                    self.address = m.group(1)
+                    self._listening.set()
+        self._listening.set()  # EOF
 
     @property
     def pid(self):
@@ -126,6 +141,7 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        self._drainer.join(timeout=30)
         self._log.close()
         return self.proc.returncode
 
