@@ -4,7 +4,8 @@
 
 namespace scopekeeper {
 
-CoreTestEnv::CoreTestEnv() {
+CoreTestEnv::CoreTestEnv(size_t key_cache_capacity)
+    : state(key_cache_capacity) {
   const absl::Status loaded = registry.Load();
   EXPECT_TRUE(loaded.ok()) << loaded;
 }

@@ -54,7 +54,8 @@ inline constexpr absl::string_view kTestPolicyJson = R"json({
 
 class CoreTestEnv {
  public:
-  CoreTestEnv();
+  // `key_cache_capacity`: see KeyCache (default: a complete cache).
+  explicit CoreTestEnv(size_t key_cache_capacity = KeyCache::kUnbounded);
 
   // PutPolicyJson() parses and puts a policy; fails the test on error.
   void PutPolicyJson(absl::string_view json);
@@ -74,7 +75,7 @@ class CoreTestEnv {
   FakeClock clock;
   storage::MemoryStore memory;
   storage::FaultInjectingStore store{&memory};
-  ServingState state;
+  ServingState state;  // constructed with the capacity
   UsageTracker usage{&store};
   Registry registry{&store, &state, &clock, &usage};
   DecisionEngine engine{&state, &store, &clock, &usage};

@@ -24,6 +24,9 @@ constexpr absl::string_view kWrongOrgMessage =
 constexpr absl::string_view kWrongApiMessage =
     "API key is not valid for this API";
 constexpr absl::string_view kNotFoundMessage = "Not found";
+// Store reads of a key that keeps changing under a lookup before it fails
+// UNAVAILABLE (each retry first waits for the newer revision).
+constexpr int kMaxLookupAttempts = 3;
 
 // NewTraceId() returns a random UUID v4. Trace ids are not secrets: a fast
 // per-thread PRNG is enough.
@@ -151,36 +154,58 @@ struct DecisionEngine::Lookup {
   KeyCache::Entry entry;
 };
 
-absl::Status DecisionEngine::LookupKey(absl::string_view api_key, Lookup* out) {
+absl::Status DecisionEngine::LookupKey(absl::string_view api_key,
+                                       absl::Time deadline, Lookup* out) {
   if (api_key.empty()) return absl::OkStatus();
   const SecretDigest digest = HashSecret(api_key);
-  const bool hit = state_->cache().Find(digest, &out->entry);
+  KeyCache& cache = state_->cache();
+  const bool hit = cache.Find(digest, &out->entry);
   if (metrics_ != nullptr) metrics_->RecordCacheLookup(hit);
   if (hit) {
     out->found = true;
     return absl::OkStatus();
   }
-  absl::StatusOr<std::optional<storage::KeyRecord>> record =
-      store_->GetKeyBySecretHash(digest.view());
-  if (!record.ok()) {
-    // Fail closed, without leaking storage details to the data plane.
-    return absl::UnavailableError("key store unavailable");
-  }
-  if (!record->has_value()) return absl::OkStatus();
-  // Not inserted into the cache: the cache is complete (loaded at start,
-  // written by every mutation), and a record read here could be older than a
-  // concurrent writer's Erase(), which an insert would resurrect.
-  auto shared = std::make_shared<const storage::KeyRecord>(**std::move(record));
-  for (const storage::SecretHash& secret : shared->secrets()) {
-    if (secret.sha256() == digest.view()) {
-      out->entry.secret_expire_time =
-          FromProtoTimeOr(secret.expire_time(), absl::InfiniteFuture());
+  for (int attempt = 1;; ++attempt) {
+    // Before the read: a writer's change after it makes the insert below a
+    // no-op, so the cache never goes back to what this read saw.
+    const KeyCache::Epoch epoch = cache.WriteEpoch(digest);
+    absl::StatusOr<std::optional<storage::KeyRecord>> record =
+        store_->GetKeyBySecretHash(digest.view());
+    if (!record.ok()) {
+      // Fail closed, without leaking storage details to the data plane.
+      return absl::UnavailableError("key store unavailable");
     }
+    if (!record->has_value()) return absl::OkStatus();
+    const uint64_t revision = (*record)->key().revision();
+    if (revision > state_->revision()) {
+      // Written but not yet durable (group commit): never decide on it.
+      // Wait until it is applied, which also caches it.
+      if (attempt == kMaxLookupAttempts) {
+        return absl::UnavailableError("key is being changed; retry");
+      }
+      SK_RETURN_IF_ERROR(state_->WaitForRevision(
+          revision, std::min(deadline, absl::Now() + kMaxRevisionWait)));
+      if (cache.Find(digest, &out->entry)) {
+        out->found = true;
+        return absl::OkStatus();
+      }
+      continue;  // evicted again already: read the durable record
+    }
+    auto shared =
+        std::make_shared<const storage::KeyRecord>(**std::move(record));
+    for (const storage::SecretHash& secret : shared->secrets()) {
+      if (secret.sha256() == digest.view()) {
+        out->entry.secret_expire_time =
+            FromProtoTimeOr(secret.expire_time(), absl::InfiniteFuture());
+      }
+    }
+    out->entry.key =
+        CompileKey(std::move(shared), *state_->policy(), *state_->apps());
+    out->found = true;
+    // A complete cache already holds every key, so this is a no-op there.
+    cache.InsertIfUnchanged(digest, out->entry, epoch);
+    return absl::OkStatus();
   }
-  out->entry.key =
-      CompileKey(std::move(shared), *state_->policy(), *state_->apps());
-  out->found = true;
-  return absl::OkStatus();
 }
 
 absl::Status DecisionEngine::Authorize(const v1::AuthorizeRequest& request,
@@ -206,7 +231,7 @@ absl::Status DecisionEngine::Authorize(const v1::AuthorizeRequest& request,
   const uint64_t revision = state_->revision();
   const PolicySnapshot& policy = state_->PolicyForDecision();
   const auto start = std::chrono::steady_clock::now();
-  SK_RETURN_IF_ERROR(Decide(request, policy, response));
+  SK_RETURN_IF_ERROR(Decide(request, policy, deadline, response));
   response->set_revision(revision);
   response->set_trace_id(request.trace_id().empty() ? NewTraceId()
                                                     : request.trace_id());
@@ -227,12 +252,13 @@ absl::Status DecisionEngine::Authorize(const v1::AuthorizeRequest& request,
 
 absl::Status DecisionEngine::Decide(const v1::AuthorizeRequest& request,
                                     const PolicySnapshot& policy,
+                                    absl::Time deadline,
                                     v1::AuthorizeResponse* response) {
   Target target;
   SK_RETURN_IF_ERROR(ParseTarget(request, policy, &target));
 
   Lookup lookup;
-  SK_RETURN_IF_ERROR(LookupKey(request.api_key(), &lookup));
+  SK_RETURN_IF_ERROR(LookupKey(request.api_key(), deadline, &lookup));
   const absl::Time now = clock_->Now();
   if (!lookup.found || now >= lookup.entry.secret_expire_time) {
     Deny(v1::KEY_INVALID, 401, kInvalidKeyMessage, response);
@@ -337,7 +363,8 @@ absl::Status DecisionEngine::DescribeKey(const v1::DescribeKeyRequest& request,
   const uint64_t revision = state_->revision();
   const std::shared_ptr<const PolicySnapshot> policy = state_->policy();
   Lookup lookup;
-  SK_RETURN_IF_ERROR(LookupKey(request.api_key(), &lookup));
+  SK_RETURN_IF_ERROR(
+      LookupKey(request.api_key(), absl::InfiniteFuture(), &lookup));
   const absl::Time now = clock_->Now();
   if (!lookup.found || now >= lookup.entry.secret_expire_time ||
       lookup.entry.key->StatusAt(now) != v1::ACTIVE) {

@@ -1,5 +1,6 @@
 // DecisionEngine: answers Authorize, BatchAuthorize and DescribeKey from the
-// ServingState, falling back to the Store only when a key is not cached.
+// ServingState, falling back to the Store only when a key is not cached
+// (see KeyCache for the complete and bounded modes).
 //
 // Order of checks: request well-formed (else INVALID_ARGUMENT), key (invalid,
 // revoked, expired: 401), organization, API (403), route (404), scopes (403).
@@ -59,9 +60,13 @@ class DecisionEngine {
 
  private:
   struct Lookup;
-  absl::Status LookupKey(absl::string_view api_key, Lookup* out);
+  // LookupKey() finds the key of `api_key`: from the cache, else from the
+  // store (then offered to a bounded cache). A record written but not yet
+  // durable is waited for, up to `deadline`, never decided on.
+  absl::Status LookupKey(absl::string_view api_key, absl::Time deadline,
+                         Lookup* out);
   absl::Status Decide(const v1::AuthorizeRequest& request,
-                      const PolicySnapshot& policy,
+                      const PolicySnapshot& policy, absl::Time deadline,
                       v1::AuthorizeResponse* response);
 
   ServingState* const state_;

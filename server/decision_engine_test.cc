@@ -521,5 +521,142 @@ TEST_F(DecisionEngineTest, DescribeKeyListsSortedEffectiveScopes) {
   EXPECT_EQ(s.message(), "Invalid or expired API key");
 }
 
+// --key_cache_capacity: a cache of 2 digests in front of many keys.
+class BoundedCacheTest : public ::testing::Test {
+ protected:
+  static constexpr size_t kCapacity = 2;
+  BoundedCacheTest() : env_(kCapacity) {}
+  void SetUp() override { env_.PutPolicyJson(kTestPolicyJson); }
+
+  bool Cached(const std::string& secret) {
+    return env_.state.cache().Contains(HashSecret(secret));
+  }
+  // PushOut() fills the cache with other keys until `secret` is not in it.
+  void PushOut(const std::string& secret) {
+    for (int i = 0; i < 8 && Cached(secret); ++i) {
+      env_.CreateKey({"pharmacy"}, {"orders_read"});
+    }
+    ASSERT_FALSE(Cached(secret));
+  }
+  v1::AuthorizeResponse ReadOrder(const std::string& secret) {
+    return env_.Http(secret, "pharmacy", "GET", "/v1/pharmacy/orders/o_1");
+  }
+
+  CoreTestEnv env_;
+};
+
+TEST_F(BoundedCacheTest, KeysBeyondCapacityAreDecidedFromTheStore) {
+  std::vector<v1::CreateKeyResponse> keys;
+  for (int i = 0; i < 10; ++i) {
+    keys.push_back(env_.CreateKey(
+        {"pharmacy"}, {i % 2 == 0 ? "orders_read" : "stock_write"}));
+  }
+  for (int round = 0; round < 2; ++round) {
+    for (int i = 0; i < 10; ++i) {
+      const auto r = ReadOrder(keys[i].secret());
+      EXPECT_EQ(r.allowed(), i % 2 == 0) << i;
+      EXPECT_EQ(r.reason(), i % 2 == 0 ? v1::ALLOWED : v1::INSUFFICIENT_SCOPE);
+      EXPECT_EQ(r.key_id(), keys[i].key().key_id());
+    }
+  }
+  EXPECT_EQ(env_.state.cache().size(), kCapacity);
+  EXPECT_GT(env_.state.cache().evictions(), 0u);
+  EXPECT_EQ(ReadOrder("rx_ph_not-a-key").reason(), v1::KEY_INVALID);
+}
+
+TEST_F(BoundedCacheTest, ChangesToUncachedKeysTakeEffect) {
+  const auto key = env_.CreateKey({"pharmacy"}, {"stock_write"});
+  PushOut(key.secret());
+  v1::GrantScopesRequest grant;
+  grant.set_key_id(key.key().key_id());
+  grant.add_scopes("orders_read");
+  ASSERT_TRUE(env_.registry.GrantScopes(grant, CoreTestEnv::kActor).ok());
+  PushOut(key.secret());
+  EXPECT_TRUE(ReadOrder(key.secret()).allowed());
+
+  v1::RevokeKeyRequest revoke;
+  revoke.set_key_id(key.key().key_id());
+  ASSERT_TRUE(env_.registry.RevokeKey(revoke, CoreTestEnv::kActor).ok());
+  EXPECT_EQ(ReadOrder(key.secret()).reason(), v1::KEY_REVOKED);
+  PushOut(key.secret());
+  EXPECT_EQ(ReadOrder(key.secret()).reason(), v1::KEY_REVOKED);
+}
+
+// A decision that read a key from the store just before a rotation removed
+// that secret must not put the old secret back into the cache.
+TEST_F(BoundedCacheTest, StoreReadOvertakenByAWriterIsNotCached) {
+  const auto key = env_.CreateKey({"pharmacy"}, {"orders_read"});
+  PushOut(key.secret());
+  bool rotated = false;
+  env_.store.SetSecretReadHook([&] {
+    if (rotated) return;
+    rotated = true;
+    v1::RotateKeyRequest rotate;  // no grace: the old secret stops at once
+    rotate.set_key_id(key.key().key_id());
+    ASSERT_TRUE(env_.registry.RotateKey(rotate, CoreTestEnv::kActor).ok());
+  });
+  // Read before the rotation returned: either answer is linearizable.
+  ReadOrder(key.secret());
+  ASSERT_TRUE(rotated);
+  EXPECT_FALSE(Cached(key.secret()));
+  EXPECT_EQ(ReadOrder(key.secret()).reason(), v1::KEY_INVALID);
+}
+
+// Group commit makes a write visible in the store before it is durable. A
+// decision that finds such a record waits for it to be applied; if the sync
+// fails it never decides on it.
+TEST_F(BoundedCacheTest, UnsyncedRecordIsNeverDecidedOn) {
+  const auto key = env_.CreateKey({"pharmacy"}, {"stock_write"});
+  PushOut(key.secret());
+  env_.store.SetFailing(storage::FaultInjectingStore::Op::kSync, true);
+  v1::GrantScopesRequest grant;
+  grant.set_key_id(key.key().key_id());
+  grant.add_scopes("orders_read");
+  EXPECT_EQ(
+      env_.registry.GrantScopes(grant, CoreTestEnv::kActor).status().code(),
+      absl::StatusCode::kUnavailable);
+
+  v1::AuthorizeRequest request;
+  request.set_api_key(key.secret());
+  request.mutable_http()->set_api("pharmacy");
+  request.mutable_http()->set_method("GET");
+  request.mutable_http()->set_path("/v1/pharmacy/orders/o_1");
+  v1::AuthorizeResponse response;
+  const absl::Status status =
+      env_.engine.Authorize(request, absl::Now(), &response);
+  EXPECT_EQ(status.code(), absl::StatusCode::kDeadlineExceeded) << status;
+  EXPECT_FALSE(response.allowed());
+  EXPECT_FALSE(Cached(key.secret()));
+}
+
+TEST_F(BoundedCacheTest, DecisionWaitsForAnUnsyncedRecordToBeApplied) {
+  const auto key = env_.CreateKey({"pharmacy"}, {"stock_write"});
+  PushOut(key.secret());
+  absl::Notification in_sync, release_sync, decision_read;
+  env_.store.SetSyncHook([&] {
+    if (in_sync.HasBeenNotified()) return;
+    in_sync.Notify();
+    release_sync.WaitForNotification();
+  });
+  std::thread writer([&] {
+    v1::GrantScopesRequest grant;
+    grant.set_key_id(key.key().key_id());
+    grant.add_scopes("orders_read");
+    EXPECT_TRUE(env_.registry.GrantScopes(grant, CoreTestEnv::kActor).ok());
+  });
+  in_sync.WaitForNotification();  // written, not yet durable
+  env_.store.SetSecretReadHook([&] {
+    if (!decision_read.HasBeenNotified()) decision_read.Notify();
+  });
+  v1::AuthorizeResponse response;
+  std::thread decision([&] { response = ReadOrder(key.secret()); });
+  decision_read.WaitForNotification();
+  release_sync.Notify();
+  decision.join();
+  writer.join();
+  EXPECT_TRUE(response.allowed());
+  EXPECT_TRUE(Cached(key.secret()));
+}
+
 }  // namespace
 }  // namespace scopekeeper

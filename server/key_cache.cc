@@ -1,34 +1,115 @@
 #include "server/key_cache.h"
 
+#include <algorithm>
 #include <mutex>
 #include <shared_mutex>
 
 namespace scopekeeper {
+namespace {
+
+constexpr size_t kMaxShards = 64;
+// A bounded cache gets one shard per this many entries (at most kMaxShards),
+// so even a tiny capacity is exact and a large one spreads its locks.
+constexpr size_t kMinEntriesPerShard = 4096;
+
+size_t ShardCount(size_t capacity) {
+  if (capacity == KeyCache::kUnbounded) return kMaxShards;
+  return std::clamp<size_t>(capacity / kMinEntriesPerShard, 1, kMaxShards);
+}
+
+}  // namespace
+
+KeyCache::KeyCache(size_t capacity)
+    : capacity_(capacity), shards_(ShardCount(capacity)) {
+  if (!bounded()) return;
+  // Split the capacity exactly: the first `capacity % n` shards get one more.
+  const size_t n = shards_.size();
+  for (size_t i = 0; i < n; ++i) {
+    shards_[i].capacity = capacity / n + (i < capacity % n ? 1 : 0);
+  }
+}
 
 bool KeyCache::Find(const SecretDigest& digest, Entry* out) const {
   const Shard& shard = ShardFor(digest);
   std::shared_lock<WriterPreferringMutex> lock(shard.mu);
   auto it = shard.map.find(digest);
   if (it == shard.map.end()) return false;
-  *out = it->second;
+  *out = it->second.entry;
+  // Only bounded caches evict; a complete one leaves its lines unwritten.
+  // Read first, so a hot entry's line is written once per pass of the hand.
+  if (bounded() && !it->second.referenced.set.load(std::memory_order_relaxed)) {
+    it->second.referenced.set.store(true, std::memory_order_relaxed);
+  }
   return true;
+}
+
+bool KeyCache::Contains(const SecretDigest& digest) const {
+  const Shard& shard = ShardFor(digest);
+  std::shared_lock<WriterPreferringMutex> lock(shard.mu);
+  return shard.map.contains(digest);
+}
+
+void KeyCache::EvictOneLocked(Shard& shard, Released* released) {
+  while (!shard.ring.empty()) {
+    const SecretDigest victim = shard.ring.front();
+    shard.ring.pop_front();
+    auto it = shard.map.find(victim);
+    if (it == shard.map.end()) continue;  // erased since it was inserted
+    if (it->second.referenced.set.exchange(false, std::memory_order_relaxed)) {
+      shard.ring.push_back(victim);  // second chance
+      continue;
+    }
+    released->evicted = std::move(it->second.entry.key);
+    shard.map.erase(it);
+    size_.fetch_sub(1, std::memory_order_relaxed);
+    evictions_.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+}
+
+void KeyCache::InsertLocked(Shard& shard, const SecretDigest& digest,
+                            Entry entry, Released* released) {
+  auto it = shard.map.find(digest);
+  if (it != shard.map.end()) {
+    released->replaced = std::move(it->second.entry.key);
+    it->second.entry = std::move(entry);
+    return;
+  }
+  if (bounded()) {
+    if (shard.map.size() >= shard.capacity) EvictOneLocked(shard, released);
+    shard.ring.push_back(digest);
+    // Erased digests stay in the ring until the hand reaches them: rebuild
+    // it when they outnumber the live ones.
+    if (shard.ring.size() > 2 * shard.map.size() + 64) {
+      shard.ring.clear();
+      for (const auto& [d, slot] : shard.map) shard.ring.push_back(d);
+      shard.ring.push_back(digest);
+    }
+  }
+  shard.map.emplace(digest, Slot{std::move(entry), {}});
+  size_.fetch_add(1, std::memory_order_relaxed);
 }
 
 void KeyCache::Upsert(const SecretDigest& digest, Entry entry) {
   Shard& shard = ShardFor(digest);
-  std::shared_ptr<const CompiledKey> old;  // released outside the lock
-  {
-    std::unique_lock<WriterPreferringMutex> lock(shard.mu);
-    Entry& slot = shard.map[digest];
-    old = std::move(slot.key);
-    slot = std::move(entry);
-  }
+  Released released;  // freed outside the lock
+  std::unique_lock<WriterPreferringMutex> lock(shard.mu);
+  ++shard.write_epoch;
+  InsertLocked(shard, digest, std::move(entry), &released);
+  lock.unlock();
 }
 
 void KeyCache::Erase(const SecretDigest& digest) {
   Shard& shard = ShardFor(digest);
+  std::shared_ptr<const CompiledKey> erased;  // freed outside the lock
   std::unique_lock<WriterPreferringMutex> lock(shard.mu);
-  shard.map.erase(digest);
+  ++shard.write_epoch;
+  auto it = shard.map.find(digest);
+  if (it == shard.map.end()) return;
+  erased = std::move(it->second.entry.key);
+  shard.map.erase(it);
+  size_.fetch_sub(1, std::memory_order_relaxed);
+  lock.unlock();
 }
 
 void KeyCache::Recompile(const std::function<std::shared_ptr<const CompiledKey>(
@@ -39,21 +120,31 @@ void KeyCache::Recompile(const std::function<std::shared_ptr<const CompiledKey>(
       done;
   for (Shard& shard : shards_) {
     std::unique_lock<WriterPreferringMutex> lock(shard.mu);
-    for (auto& [digest, entry] : shard.map) {
-      auto [it, inserted] = done.try_emplace(entry.key.get());
-      if (inserted) it->second = fn(entry.key);
-      entry.key = it->second;
+    ++shard.write_epoch;
+    for (auto& [digest, slot] : shard.map) {
+      auto [it, inserted] = done.try_emplace(slot.entry.key.get());
+      if (inserted) it->second = fn(slot.entry.key);
+      slot.entry.key = it->second;
     }
   }
 }
 
-size_t KeyCache::size() const {
-  size_t n = 0;
-  for (const Shard& shard : shards_) {
-    std::shared_lock<WriterPreferringMutex> lock(shard.mu);
-    n += shard.map.size();
-  }
-  return n;
+KeyCache::Epoch KeyCache::WriteEpoch(const SecretDigest& digest) const {
+  const Shard& shard = ShardFor(digest);
+  std::shared_lock<WriterPreferringMutex> lock(shard.mu);
+  return shard.write_epoch;
+}
+
+bool KeyCache::InsertIfUnchanged(const SecretDigest& digest, Entry entry,
+                                 Epoch epoch) {
+  if (!bounded()) return false;
+  Shard& shard = ShardFor(digest);
+  Released released;  // freed outside the lock
+  std::unique_lock<WriterPreferringMutex> lock(shard.mu);
+  if (shard.write_epoch != epoch || shard.map.contains(digest)) return false;
+  InsertLocked(shard, digest, std::move(entry), &released);
+  lock.unlock();
+  return true;
 }
 
 }  // namespace scopekeeper

@@ -6,16 +6,33 @@
 // Writer preference matters: a stream of readers must not starve a
 // revocation under full load (see server/rw_mutex.h).
 //
-// Consistency protocol (see Registry): writers Upsert() every digest of a key
-// after the Store commit and before the RPC returns, and Erase() digests a
-// key no longer has. The cache is loaded completely at start, so readers
-// that miss read the store but never insert (see DecisionEngine::LookupKey).
+// Two modes, chosen at construction:
+//  * Complete (capacity kUnbounded, the default): every key is cached. The
+//    Registry loads the whole key set at start and writes every change, so a
+//    miss means "no such key" (readers still confirm it in the store, and
+//    never insert).
+//  * Bounded (capacity N > 0): at most N digests are cached; the rest live
+//    only in the Store. Inserting into a full shard evicts an entry chosen
+//    by CLOCK (second chance: entries found since the hand last passed are
+//    kept), so hot keys stay cached. Readers that miss read the store and
+//    offer what they read back with InsertIfUnchanged().
+//
+// Consistency protocol (see Registry and DecisionEngine::LookupKey): writers
+// Upsert() every digest of a key after the Store commit and before the RPC
+// returns, and Erase() digests a key no longer has; each such write (and
+// Recompile()) advances the shard's write epoch. A reader that misses takes
+// WriteEpoch() *before* reading the store, and InsertIfUnchanged() inserts
+// only if no writer touched the shard since: a record read from the store
+// can never overwrite a newer one a writer put in the cache meanwhile.
 #ifndef SCOPEKEEPER_SERVER_KEY_CACHE_H_
 #define SCOPEKEEPER_SERVER_KEY_CACHE_H_
 
-#include <array>
+#include <atomic>
+#include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
@@ -29,15 +46,33 @@ namespace scopekeeper {
 // Thread-safe.
 class KeyCache {
  public:
+  static constexpr size_t kUnbounded = 0;
+
   struct Entry {
     std::shared_ptr<const CompiledKey> key;
     // This secret stops authenticating at this time (rotation grace period).
     absl::Time secret_expire_time = absl::InfiniteFuture();
   };
+  // A shard's count of writer changes (see the file comment).
+  using Epoch = uint64_t;
+
+  // `capacity`: most digests held, or kUnbounded for a complete cache.
+  explicit KeyCache(size_t capacity = kUnbounded);
+  KeyCache(const KeyCache&) = delete;
+  KeyCache& operator=(const KeyCache&) = delete;
+
+  bool bounded() const { return capacity_ != kUnbounded; }
+  size_t capacity() const { return capacity_; }
 
   // Find() copies the entry for `digest` into `*out`; false when absent.
+  // Counts as a use for eviction.
   bool Find(const SecretDigest& digest, Entry* out) const;
-  // Upsert() sets the entry for `digest`.
+  // Contains() is whether `digest` is cached; not a use.
+  bool Contains(const SecretDigest& digest) const;
+
+  // Writers (the Registry, once a change is durable):
+  // Upsert() sets the entry for `digest` (evicting another if the shard is
+  // full).
   void Upsert(const SecretDigest& digest, Entry entry);
   // Erase() removes the entry for `digest`, if any.
   void Erase(const SecretDigest& digest);
@@ -45,22 +80,72 @@ class KeyCache {
   // distinct key). Used after a policy change; entries stay readable.
   void Recompile(const std::function<std::shared_ptr<const CompiledKey>(
                      const std::shared_ptr<const CompiledKey>&)>& fn);
+
+  // Readers filling a bounded cache after a miss:
+  // WriteEpoch() is the write epoch of `digest`'s shard.
+  Epoch WriteEpoch(const SecretDigest& digest) const;
+  // InsertIfUnchanged() inserts `entry` for `digest` if the cache is bounded,
+  // has no entry for it, and no writer changed its shard since WriteEpoch()
+  // returned `epoch`. Returns whether it inserted.
+  bool InsertIfUnchanged(const SecretDigest& digest, Entry entry, Epoch epoch);
+
   // size() is the number of digests cached.
-  size_t size() const;
+  size_t size() const { return size_.load(std::memory_order_relaxed); }
+  // evictions() counts entries evicted to make room.
+  uint64_t evictions() const {
+    return evictions_.load(std::memory_order_relaxed);
+  }
 
  private:
-  static constexpr int kShards = 64;
+  // Copyable wrapper of the CLOCK reference bit (flat_hash_map moves values).
+  struct RefBit {
+    RefBit() = default;
+    RefBit(const RefBit& o) : set(o.set.load(std::memory_order_relaxed)) {}
+    RefBit& operator=(const RefBit& o) {
+      set.store(o.set.load(std::memory_order_relaxed),
+                std::memory_order_relaxed);
+      return *this;
+    }
+    mutable std::atomic<bool> set{false};
+  };
+  struct Slot {
+    Entry entry;
+    RefBit referenced;  // bounded caches only: found since the hand passed
+  };
   struct Shard {
     mutable WriterPreferringMutex mu;
-    absl::flat_hash_map<SecretDigest, Entry> map ABSL_GUARDED_BY(mu);
+    absl::flat_hash_map<SecretDigest, Slot> map ABSL_GUARDED_BY(mu);
+    // Bounded caches only: digests in insertion order, the CLOCK's ring
+    // (front = hand). May hold digests erased since; every cached digest is
+    // in it at least once.
+    std::deque<SecretDigest> ring ABSL_GUARDED_BY(mu);
+    Epoch write_epoch ABSL_GUARDED_BY(mu) = 0;
+    size_t capacity = 0;  // bounded caches only
   };
+
   Shard& ShardFor(const SecretDigest& d) {
-    return shards_[d.bytes[31] % kShards];
+    return shards_[d.bytes[31] % shards_.size()];
   }
   const Shard& ShardFor(const SecretDigest& d) const {
-    return shards_[d.bytes[31] % kShards];
+    return shards_[d.bytes[31] % shards_.size()];
   }
-  std::array<Shard, kShards> shards_;
+  // Keys taken out under a shard lock, freed by the caller after it.
+  struct Released {
+    std::shared_ptr<const CompiledKey> replaced, evicted;
+  };
+  // InsertLocked() sets the entry for `digest` in `shard`, evicting another
+  // first if the shard is bounded and full.
+  void InsertLocked(Shard& shard, const SecretDigest& digest, Entry entry,
+                    Released* released) ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
+  // EvictOneLocked() removes the CLOCK's victim from a bounded `shard`.
+  void EvictOneLocked(Shard& shard, Released* released)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
+
+  const size_t capacity_;
+  std::vector<Shard> shards_;
+  // Written by inserts and erases: off the line readers use (shards_).
+  alignas(64) std::atomic<size_t> size_{0};
+  std::atomic<uint64_t> evictions_{0};
 };
 
 }  // namespace scopekeeper

@@ -62,6 +62,10 @@ ABSL_FLAG(double, decision_log_sample_rate, 0,
           "trace_id, route, reason and latency; never the key or the path");
 ABSL_FLAG(int, max_receive_message_bytes, 4 << 20,
           "largest request accepted (RESOURCE_EXHAUSTED beyond)");
+ABSL_FLAG(int64_t, key_cache_capacity, 0,
+          "most API-key secrets cached in memory; 0 = all (the whole key set "
+          "is loaded at start). With a limit, other keys are read from the "
+          "store when used and the least recently used are evicted");
 
 int main(int argc, char** argv) {
   absl::FlagsUsageConfig usage;
@@ -105,6 +109,7 @@ int main(int argc, char** argv) {
       absl::GetFlag(FLAGS_decision_log_sample_rate);
   options.max_receive_message_bytes =
       absl::GetFlag(FLAGS_max_receive_message_bytes);
+  options.key_cache_capacity = absl::GetFlag(FLAGS_key_cache_capacity);
 
   absl::StatusOr<std::unique_ptr<scopekeeper::ScopekeeperServer>> server =
       scopekeeper::ScopekeeperServer::Start(options);

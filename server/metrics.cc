@@ -168,6 +168,10 @@ std::string Metrics::Render(const Gauges& gauges) const {
                   cache_misses_.load(std::memory_order_relaxed), "\n");
   Scalar("scopekeeper_key_cache_entries", "gauge",
          "Secret digests held in the key cache.", gauges.cache_entries, &out);
+  Scalar("scopekeeper_key_cache_evictions_total", "counter",
+         "Entries a bounded key cache (--key_cache_capacity) evicted to make "
+         "room.",
+         gauges.cache_evictions, &out);
 
   Header("scopekeeper_store_commit_latency_seconds", "histogram",
          "Store syncs, each making a group of concurrent mutations durable.",

@@ -52,6 +52,7 @@ class Metrics {
   struct Gauges {
     uint64_t revision = 0;
     size_t cache_entries = 0;
+    uint64_t cache_evictions = 0;  // a bounded cache's, since start
     int64_t keys_active = 0;
     int64_t keys_revoked = 0;
   };

@@ -58,6 +58,7 @@ TEST(MetricsTest, GaugesCacheAndStoreCounters) {
   Metrics::Gauges gauges;
   gauges.revision = 42;
   gauges.cache_entries = 7;
+  gauges.cache_evictions = 3;
   gauges.keys_active = 5;
   gauges.keys_revoked = 2;
   const std::string out = metrics.Render(gauges);
@@ -68,6 +69,7 @@ TEST(MetricsTest, GaugesCacheAndStoreCounters) {
   EXPECT_THAT(out, HasSubstr("scopekeeper_key_cache_lookups_total{result="
                              "\"miss\"} 1\n"));
   EXPECT_THAT(out, HasSubstr("scopekeeper_key_cache_entries 7\n"));
+  EXPECT_THAT(out, HasSubstr("scopekeeper_key_cache_evictions_total 3\n"));
   EXPECT_THAT(out,
               HasSubstr("scopekeeper_store_commit_latency_seconds_count 2\n"));
   EXPECT_THAT(out, HasSubstr("scopekeeper_store_commit_failures_total 1\n"));

@@ -127,6 +127,11 @@ absl::Status Registry::Load() {
   keys_revoked_ = 0;
   SK_RETURN_IF_ERROR(store_->ForEachKey([&](const storage::KeyRecord& r) {
     CountKey(r, +1);
+    // A bounded cache starts with the first keys that fit; the others are
+    // read from the store when first used.
+    if (cache.bounded() && cache.size() >= cache.capacity()) {
+      return absl::OkStatus();
+    }
     auto record = std::make_shared<const storage::KeyRecord>(r);
     std::shared_ptr<const CompiledKey> compiled =
         CompileKey(record, *policy, *apps);

@@ -96,7 +96,14 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(
 
 absl::StatusOr<std::unique_ptr<ScopekeeperServer>> ScopekeeperServer::Start(
     const ServerOptions& options) {
-  std::unique_ptr<ScopekeeperServer> s(new ScopekeeperServer());
+  if (options.key_cache_capacity < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("key_cache_capacity: must be 0 (unlimited) or positive, "
+                     "is ",
+                     options.key_cache_capacity));
+  }
+  std::unique_ptr<ScopekeeperServer> s(
+      new ScopekeeperServer(options.key_cache_capacity));
   SK_ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials,
                       Credentials(options));
   SK_RETURN_IF_ERROR(EnsureDirectory(options.data_dir));
@@ -182,6 +189,7 @@ absl::StatusOr<std::unique_ptr<ScopekeeperServer>> ScopekeeperServer::Start(
           Metrics::Gauges gauges;
           gauges.revision = self->state_.revision();
           gauges.cache_entries = self->state_.cache().size();
+          gauges.cache_evictions = self->state_.cache().evictions();
           gauges.keys_active = keys.active;
           gauges.keys_revoked = keys.revoked;
           return self->metrics_.Render(gauges);

@@ -62,6 +62,10 @@ struct ServerOptions {
   int max_receive_message_bytes = 4 << 20;
   // Completion-queue threads of the callback server.
   int server_threads = 2;
+  // Most secret digests kept in memory; 0 = every key (the whole key set is
+  // loaded at start). With a limit, keys beyond it are read from the store
+  // when used and the least recently used are evicted (see KeyCache).
+  int64_t key_cache_capacity = 0;
   // Source of time for expiry; must outlive the server.
   const Clock* clock = SystemClock::Get();
   // How often last-used times are written to the store.
@@ -94,7 +98,8 @@ class ScopekeeperServer {
   void Shutdown(absl::Duration grace = absl::Seconds(5));
 
  private:
-  ScopekeeperServer() = default;
+  explicit ScopekeeperServer(size_t key_cache_capacity)
+      : state_(key_cache_capacity) {}
 
   void FlushUsageUntilShutdown(absl::Duration interval);
 

@@ -22,9 +22,11 @@ namespace scopekeeper {
 // Thread-safe.
 class ServingState {
  public:
-  ServingState()
+  // `key_cache_capacity`: see KeyCache (kUnbounded: every key cached).
+  explicit ServingState(size_t key_cache_capacity = KeyCache::kUnbounded)
       : policy_(PolicySnapshot::Empty()),
-        apps_(std::make_shared<const AppDirectory>()) {}
+        apps_(std::make_shared<const AppDirectory>()),
+        cache_(key_cache_capacity) {}
 
   // policy() is the snapshot in force (never null).
   std::shared_ptr<const PolicySnapshot> policy() const {

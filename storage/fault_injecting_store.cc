@@ -37,7 +37,10 @@ absl::StatusOr<std::optional<KeyRecord>> FaultInjectingStore::GetKeyById(
 absl::StatusOr<std::optional<KeyRecord>>
 FaultInjectingStore::GetKeyBySecretHash(absl::string_view sha256) {
   SK_RETURN_IF_ERROR(Check(Op::kRead));
-  return inner_->GetKeyBySecretHash(sha256);
+  absl::StatusOr<std::optional<KeyRecord>> record =
+      inner_->GetKeyBySecretHash(sha256);
+  if (secret_read_hook_) secret_read_hook_();
+  return record;
 }
 
 absl::StatusOr<std::vector<KeyRecord>> FaultInjectingStore::ListKeys(

@@ -34,6 +34,12 @@ class FaultInjectingStore final : public Store {
   // fault check), on the syncing thread; it may block. Call before any
   // Sync() can run.
   void SetSyncHook(std::function<void()> hook) { sync_hook_ = std::move(hook); }
+  // SetSecretReadHook() makes every later GetKeyBySecretHash() call `hook`
+  // after its read and before returning what it read (a reader is then
+  // holding a record that may be going stale). Call before any such read.
+  void SetSecretReadHook(std::function<void()> hook) {
+    secret_read_hook_ = std::move(hook);
+  }
 
   absl::StatusOr<uint64_t> Revision() override;
   absl::Status Write(const Mutation& m) override;
@@ -71,6 +77,7 @@ class FaultInjectingStore final : public Store {
   std::atomic<bool> failing_[kOps] = {false, false, false, false};
   std::atomic<int> calls_[kOps] = {0, 0, 0, 0};
   std::function<void()> sync_hook_;
+  std::function<void()> secret_read_hook_;
 };
 
 }  // namespace scopekeeper::storage

@@ -46,6 +46,7 @@ class ServerTest : public ::testing::Test {
     options.listen = "127.0.0.1:0";
     options.data_dir = data_dir_;
     options.policy_file = kPolicyFile;
+    options.key_cache_capacity = key_cache_capacity_;
     auto server = ScopekeeperServer::Start(options);
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
@@ -104,6 +105,7 @@ class ServerTest : public ::testing::Test {
   }
 
   std::string data_dir_;
+  int64_t key_cache_capacity_ = 0;
   std::string token_;
   std::unique_ptr<ScopekeeperServer> server_;
   std::shared_ptr<grpc::Channel> channel_;
@@ -410,6 +412,47 @@ TEST_F(ServerTest, ShutdownEndsOpenWatchStreamsPromptly) {
   server_->Shutdown(absl::Hours(1));
   EXPECT_FALSE(reader->Read(&event));
   EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::UNAVAILABLE);
+}
+
+// --key_cache_capacity smaller than the key set: every key still decides
+// correctly (misses read RocksDB), before and after a restart, and changes
+// to keys that are not cached take effect.
+TEST_F(ServerTest, BoundedKeyCacheServesKeysBeyondIt) {
+  key_cache_capacity_ = 2;
+  RestartServer();
+  std::vector<v1::CreateKeyResponse> keys;
+  for (int i = 0; i < 6; ++i) {
+    keys.push_back(CreateKey({i % 2 == 0 ? "orders_read" : "stock_read"}));
+  }
+  const auto check_all = [&] {
+    for (int i = 0; i < 6; ++i) {
+      const auto r = Authorize(keys[i].secret(), "GET", "/pharmacy_orders/");
+      EXPECT_EQ(r.reason(), i % 2 == 0 ? v1::ALLOWED : v1::INSUFFICIENT_SCOPE)
+          << i;
+      EXPECT_EQ(r.key_id(), keys[i].key().key_id());
+    }
+  };
+  check_all();
+  RestartServer();  // loads only what fits
+  check_all();
+  v1::RevokeKeyRequest revoke;
+  revoke.set_key_id(keys[0].key().key_id());
+  v1::Key revoked;
+  ASSERT_TRUE(admin_->RevokeKey(AdminContext().get(), revoke, &revoked).ok());
+  for (int i = 1; i < 6; ++i)
+    Authorize(keys[i].secret(), "GET", "/pharmacy_orders/");
+  EXPECT_EQ(Authorize(keys[0].secret(), "GET", "/pharmacy_orders/").reason(),
+            v1::KEY_REVOKED);
+}
+
+TEST(ServerStartTest, NegativeKeyCacheCapacityRefusesToStart) {
+  ServerOptions options;
+  options.listen = "127.0.0.1:0";
+  options.data_dir = absl::StrCat(getenv("TEST_TMPDIR"), "/negcache");
+  options.key_cache_capacity = -1;
+  auto server = ScopekeeperServer::Start(options);
+  EXPECT_EQ(server.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(server.status().message(), HasSubstr("key_cache_capacity"));
 }
 
 TEST(ServerStartTest, AuthorizerTokenGuardsTheDataPlane) {
