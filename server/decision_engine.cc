@@ -28,15 +28,33 @@ constexpr absl::string_view kNotFoundMessage = "Not found";
 // UNAVAILABLE (each retry first waits for the newer revision).
 constexpr int kMaxLookupAttempts = 3;
 
-// NewTraceId() returns a random UUID v4. Trace ids are not secrets: a fast
-// per-thread PRNG is enough.
+// NewTraceId() returns a random UUID v4 (8-4-4-4-12 lowercase hex). Trace
+// ids are not secrets: a fast per-thread PRNG is enough. Formatted by hand:
+// one is made per decision, and StrFormat was ~5 % of a batch's CPU.
 std::string NewTraceId() {
   thread_local absl::BitGen gen;
-  const uint64_t hi = absl::Uniform<uint64_t>(gen);
-  const uint64_t lo = absl::Uniform<uint64_t>(gen);
-  return absl::StrFormat("%08x-%04x-4%03x-%04x-%012x", hi >> 32,
-                         (hi >> 16) & 0xffff, hi & 0x0fff,
-                         0x8000 | ((lo >> 48) & 0x3fff), lo & 0xffffffffffff);
+  const uint64_t hi = (absl::Uniform<uint64_t>(gen) & ~uint64_t{0xf000}) |
+                      uint64_t{0x4000};  // version 4
+  const uint64_t lo = (absl::Uniform<uint64_t>(gen) >> 2) |
+                      (uint64_t{0x2} << 62);  // variant 10xx
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out(36, '-');
+  int pos = 0;
+  const auto put = [&](uint64_t bits, int nibbles) {
+    for (int i = nibbles - 1; i >= 0; --i) {
+      out[pos++] = kHex[(bits >> (4 * i)) & 0xf];
+    }
+  };
+  put(hi >> 32, 8);
+  ++pos;
+  put(hi >> 16, 4);
+  ++pos;
+  put(hi, 4);
+  ++pos;
+  put(lo >> 48, 4);
+  ++pos;
+  put(lo, 12);
+  return out;
 }
 
 void Deny(v1::Reason reason, int http_status, absl::string_view message,

@@ -4,6 +4,7 @@
 #include <string>
 #include <thread>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -225,6 +226,13 @@ TEST_F(DecisionEngineTest, TraceIdEchoedOrGeneratedAsUuidV4) {
       "[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}");
   EXPECT_TRUE(std::regex_match(r1.trace_id(), uuid_v4)) << r1.trace_id();
   EXPECT_NE(r1.trace_id(), r2.trace_id());
+  absl::flat_hash_set<std::string> seen;
+  for (int i = 0; i < 200; ++i) {
+    ASSERT_TRUE(AuthorizeStatus(request, &r2).ok());
+    ASSERT_TRUE(std::regex_match(r2.trace_id(), uuid_v4)) << r2.trace_id();
+    seen.insert(r2.trace_id());
+  }
+  EXPECT_EQ(seen.size(), 200u);
   request.set_trace_id("550e8400-e29b-41d4-a716-446655440000");
   ASSERT_TRUE(AuthorizeStatus(request, &r1).ok());
   EXPECT_EQ(r1.trace_id(), "550e8400-e29b-41d4-a716-446655440000");

@@ -132,6 +132,61 @@ void BM_AuthorizeUnknownKey(benchmark::State& state) {
 }
 BENCHMARK(BM_AuthorizeUnknownKey);
 
+// BatchAuthorize as the server runs it, minus HTTP/2: parse the request
+// bytes, decide every entry, serialize the response. Items are decisions.
+void BM_BatchAuthorizeWire(benchmark::State& state) {
+  Fixture& f = FixtureFor(100'000);
+  const int batch = static_cast<int>(state.range(0));
+  const size_t n = f.secrets.size();
+  // A few distinct request payloads, each with scattered keys.
+  constexpr int kPayloads = 16;
+  std::vector<std::string> payloads;
+  uint64_t next_key = 0;
+  for (int p = 0; p < kPayloads; ++p) {
+    v1::BatchAuthorizeRequest request;
+    for (int i = 0; i < batch; ++i) {
+      v1::AuthorizeRequest* r = request.add_requests();
+      r->set_api_key(f.secrets[(next_key++ * 7919) % n]);
+      r->mutable_http()->set_api("external-pharmacy");
+      r->mutable_http()->set_method("GET");
+      r->mutable_http()->set_path(
+          "/v1/external-pharmacy-api-v1/pharmacy_orders/ord_123");
+    }
+    payloads.push_back(request.SerializeAsString());
+  }
+  int64_t allowed = 0;
+  size_t bytes_out = 0;
+  int p = 0;
+  for (auto _ : state) {
+    google::protobuf::Arena arena;
+    auto* request =
+        google::protobuf::Arena::CreateMessage<v1::BatchAuthorizeRequest>(
+            &arena);
+    auto* response =
+        google::protobuf::Arena::CreateMessage<v1::BatchAuthorizeResponse>(
+            &arena);
+    if (!request->ParseFromString(payloads[p++ % kPayloads])) {
+      state.SkipWithError("parse failed");
+      break;
+    }
+    if (!f.engine.BatchAuthorize(*request, absl::InfiniteFuture(), response)
+             .ok()) {
+      state.SkipWithError("BatchAuthorize failed");
+      break;
+    }
+    bytes_out += response->SerializeAsString().size();
+    for (const v1::AuthorizeResponse& r : response->responses()) {
+      allowed += r.allowed();
+    }
+  }
+  if (allowed != static_cast<int64_t>(state.iterations()) * batch) {
+    state.SkipWithError("a decision was not allowed");
+  }
+  benchmark::DoNotOptimize(bytes_out);
+  state.SetItemsProcessed(state.iterations() * batch);
+}
+BENCHMARK(BM_BatchAuthorizeWire)->Arg(10)->Arg(100)->Arg(1000);
+
 void BM_HashSecret(benchmark::State& state) {
   const std::string secret = "rxs_ph_0123456789ABCDEFGHIJKLMNOPQRSTUV";
   for (auto _ : state) benchmark::DoNotOptimize(HashSecret(secret));
