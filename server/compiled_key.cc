@@ -12,10 +12,8 @@ ScopeSet CompiledKey::ScopesAt(absl::Time now) const {
   return out;
 }
 
-void CompiledKey::SetRecord(std::shared_ptr<const storage::KeyRecord> r) {
-  record = std::move(r);
-  const std::string& key_id = record->key().key_id();
-  const std::string& organization_id = record->key().organization_id();
+void CompiledKey::SetIds(absl::string_view key_id,
+                         absl::string_view organization_id) {
   ids_.assign(key_id.begin(), key_id.end());
   ids_.insert(ids_.end(), organization_id.begin(), organization_id.end());
   key_id_size_ = key_id.size();
@@ -27,12 +25,13 @@ v1::KeyStatus CompiledKey::StatusAt(absl::Time now) const {
   return v1::ACTIVE;
 }
 
-std::shared_ptr<const CompiledKey> CompileKey(
-    std::shared_ptr<const storage::KeyRecord> record,
-    const PolicySnapshot& policy, const AppDirectory& apps) {
+std::shared_ptr<const CompiledKey> CompileKey(const storage::KeyRecord& record,
+                                              const PolicySnapshot& policy,
+                                              const AppDirectory& apps) {
   auto out = std::make_shared<CompiledKey>();
-  const v1::Key& key = record->key();
+  const v1::Key& key = record.key();
   out->policy_generation = policy.generation();
+  out->revision = key.revision();
   out->revoked = key.status() == v1::REVOKED;
   out->expire_time = FromProtoTimeOr(key.expire_time(), absl::InfiniteFuture());
   for (const std::string& api : key.apis()) {
@@ -55,6 +54,7 @@ std::shared_ptr<const CompiledKey> CompileKey(
     }
   }
   if (!key.installation_id().empty()) {
+    out->has_installation = true;
     if (const v1::Installation* installation =
             apps.FindInstallation(key.installation_id())) {
       out->app_id = installation->app_id();
@@ -64,13 +64,13 @@ std::shared_ptr<const CompiledKey> CompileKey(
       if (id >= 0) out->permanent_scopes.Add(id);
     }
   }
-  out->SetRecord(std::move(record));
+  out->SetIds(key.key_id(), key.organization_id());
   return out;
 }
 
-v1::Key KeyForApi(const CompiledKey& compiled, const PolicySnapshot& policy,
-                  absl::Time now) {
-  v1::Key key = compiled.record->key();
+v1::Key KeyForApi(const storage::KeyRecord& record, const CompiledKey& compiled,
+                  const PolicySnapshot& policy, absl::Time now) {
+  v1::Key key = record.key();
   key.set_status(compiled.StatusAt(now));
   key.clear_effective_scopes();
   for (std::string& name : policy.ScopeNames(compiled.ScopesAt(now))) {

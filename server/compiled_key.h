@@ -1,7 +1,9 @@
 // CompiledKey: a stored KeyRecord resolved against one PolicySnapshot into
 // what a decision needs (interned scopes, API mask, expiry), so the hot path
 // touches no strings but the ids it returns. Immutable; shared by the cache
-// entries of each of the key's secrets.
+// entries of each of the key's secrets. It keeps nothing else of the record
+// (memory per cached key): whoever needs the record or must recompile reads
+// it from the Store.
 #ifndef SCOPEKEEPER_SERVER_COMPILED_KEY_H_
 #define SCOPEKEEPER_SERVER_COMPILED_KEY_H_
 
@@ -23,11 +25,11 @@
 namespace scopekeeper {
 
 struct CompiledKey {
-  // The stored record (read by the control plane and for recompiles; a
-  // decision reads only the fields below). Set with SetRecord().
-  std::shared_ptr<const storage::KeyRecord> record;
   uint64_t policy_generation = 0;  // PolicySnapshot::generation() used
+  uint64_t revision = 0;           // the stored record's key().revision()
   bool revoked = false;
+  // Bound to an installation (then app_id names its app, once it exists).
+  bool has_installation = false;
   absl::Time expire_time = absl::InfiniteFuture();
   uint64_t api_mask = 0;  // bit i = CompiledApi::index i
   // The app of the key's installation ("" when not bound to one).
@@ -40,10 +42,9 @@ struct CompiledKey {
   // Time-limited direct grants: (scope id, expire time).
   std::vector<std::pair<int, absl::Time>> timed_scopes;
 
-  // SetRecord() sets `record` and copies its key_id and organization_id
-  // next to the decision fields, so a decision touches this one allocation
-  // and not the record's (a cache miss fewer per decision at 1M keys).
-  void SetRecord(std::shared_ptr<const storage::KeyRecord> r);
+  // SetIds() copies the key's key_id and organization_id next to the
+  // decision fields, so a decision touches this one allocation.
+  void SetIds(absl::string_view key_id, absl::string_view organization_id);
   absl::string_view key_id() const {
     return absl::string_view(ids_.data(), key_id_size_);
   }
@@ -67,14 +68,15 @@ struct CompiledKey {
 // bundles and APIs the policy no longer declares are ignored (effective
 // scopes are restricted to declared scopes); a key bound to an installation
 // gets AppDirectory::GrantedScopes() of it.
-std::shared_ptr<const CompiledKey> CompileKey(
-    std::shared_ptr<const storage::KeyRecord> record,
-    const PolicySnapshot& policy, const AppDirectory& apps);
+std::shared_ptr<const CompiledKey> CompileKey(const storage::KeyRecord& record,
+                                              const PolicySnapshot& policy,
+                                              const AppDirectory& apps);
 
-// KeyForApi() returns the public Key message for `compiled` at `now`:
-// metadata with effective_scopes and the derived status filled in.
-v1::Key KeyForApi(const CompiledKey& compiled, const PolicySnapshot& policy,
-                  absl::Time now);
+// KeyForApi() returns the public Key message of `record` at `now`: its
+// metadata with effective_scopes (of `compiled`, its compiled form) and the
+// derived status filled in.
+v1::Key KeyForApi(const storage::KeyRecord& record, const CompiledKey& compiled,
+                  const PolicySnapshot& policy, absl::Time now);
 
 }  // namespace scopekeeper
 

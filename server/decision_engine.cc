@@ -5,6 +5,7 @@
 #include <string>
 #include <utility>
 
+#include "absl/functional/function_ref.h"
 #include "absl/random/random.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -172,6 +173,43 @@ struct DecisionEngine::Lookup {
   KeyCache::Entry entry;
 };
 
+absl::StatusOr<std::optional<storage::KeyRecord>>
+DecisionEngine::ReadDurableKey(
+    absl::FunctionRef<absl::StatusOr<std::optional<storage::KeyRecord>>()> read,
+    absl::Time deadline) {
+  for (int attempt = 1;; ++attempt) {
+    absl::StatusOr<std::optional<storage::KeyRecord>> record = read();
+    if (!record.ok()) {
+      // Fail closed, without leaking storage details to the data plane.
+      return absl::UnavailableError("key store unavailable");
+    }
+    if (!record->has_value()) return record;
+    const uint64_t revision = (*record)->key().revision();
+    if (revision <= state_->revision()) return record;
+    // Written but not yet durable (group commit): never decide on it; wait
+    // until it is applied and read again.
+    if (attempt == kMaxLookupAttempts) {
+      return absl::UnavailableError("key is being changed; retry");
+    }
+    SK_RETURN_IF_ERROR(state_->WaitForRevision(
+        revision, std::min(deadline, absl::Now() + kMaxRevisionWait)));
+  }
+}
+
+absl::StatusOr<std::shared_ptr<const CompiledKey>>
+DecisionEngine::RecompileFromStore(const CompiledKey& key,
+                                   const PolicySnapshot& policy,
+                                   absl::Time deadline) {
+  SK_ASSIGN_OR_RETURN(
+      std::optional<storage::KeyRecord> record,
+      ReadDurableKey([&] { return store_->GetKeyById(key.key_id()); },
+                     deadline));
+  if (!record.has_value()) {
+    return absl::UnavailableError("key store unavailable");  // never deleted
+  }
+  return CompileKey(*record, policy, *state_->apps());
+}
+
 absl::Status DecisionEngine::LookupKey(absl::string_view api_key,
                                        absl::Time deadline, Lookup* out) {
   if (api_key.empty()) return absl::OkStatus();
@@ -183,47 +221,29 @@ absl::Status DecisionEngine::LookupKey(absl::string_view api_key,
     out->found = true;
     return absl::OkStatus();
   }
-  for (int attempt = 1;; ++attempt) {
-    // Before the read: a writer's change after it makes the insert below a
-    // no-op, so the cache never goes back to what this read saw.
-    const KeyCache::Epoch epoch = cache.WriteEpoch(digest);
-    absl::StatusOr<std::optional<storage::KeyRecord>> record =
-        store_->GetKeyBySecretHash(digest.view());
-    if (!record.ok()) {
-      // Fail closed, without leaking storage details to the data plane.
-      return absl::UnavailableError("key store unavailable");
+  KeyCache::Epoch epoch = 0;
+  SK_ASSIGN_OR_RETURN(std::optional<storage::KeyRecord> record,
+                      ReadDurableKey(
+                          [&] {
+                            // Before the read: a writer's change after it
+                            // makes the insert below a no-op, so the cache
+                            // never goes back to what this read saw.
+                            epoch = cache.WriteEpoch(digest);
+                            return store_->GetKeyBySecretHash(digest.view());
+                          },
+                          deadline));
+  if (!record.has_value()) return absl::OkStatus();
+  for (const storage::SecretHash& secret : record->secrets()) {
+    if (secret.sha256() == digest.view()) {
+      out->entry.secret_expire_time =
+          FromProtoTimeOr(secret.expire_time(), absl::InfiniteFuture());
     }
-    if (!record->has_value()) return absl::OkStatus();
-    const uint64_t revision = (*record)->key().revision();
-    if (revision > state_->revision()) {
-      // Written but not yet durable (group commit): never decide on it.
-      // Wait until it is applied, which also caches it.
-      if (attempt == kMaxLookupAttempts) {
-        return absl::UnavailableError("key is being changed; retry");
-      }
-      SK_RETURN_IF_ERROR(state_->WaitForRevision(
-          revision, std::min(deadline, absl::Now() + kMaxRevisionWait)));
-      if (cache.Find(digest, &out->entry)) {
-        out->found = true;
-        return absl::OkStatus();
-      }
-      continue;  // evicted again already: read the durable record
-    }
-    auto shared =
-        std::make_shared<const storage::KeyRecord>(**std::move(record));
-    for (const storage::SecretHash& secret : shared->secrets()) {
-      if (secret.sha256() == digest.view()) {
-        out->entry.secret_expire_time =
-            FromProtoTimeOr(secret.expire_time(), absl::InfiniteFuture());
-      }
-    }
-    out->entry.key =
-        CompileKey(std::move(shared), *state_->policy(), *state_->apps());
-    out->found = true;
-    // A complete cache already holds every key, so this is a no-op there.
-    cache.InsertIfUnchanged(digest, out->entry, epoch);
-    return absl::OkStatus();
   }
+  out->entry.key = CompileKey(*record, *state_->policy(), *state_->apps());
+  out->found = true;
+  // A complete cache already holds every key: a no-op there.
+  cache.InsertIfUnchanged(digest, out->entry, epoch);
+  return absl::OkStatus();
 }
 
 absl::Status DecisionEngine::Authorize(const v1::AuthorizeRequest& request,
@@ -285,7 +305,7 @@ absl::Status DecisionEngine::Decide(const v1::AuthorizeRequest& request,
   std::shared_ptr<const CompiledKey> key = std::move(lookup.entry.key);
   if (key->policy_generation != policy.generation()) {
     // The cache is being recompiled for a new policy: compile this one now.
-    key = CompileKey(key->record, policy, *state_->apps());
+    SK_ASSIGN_OR_RETURN(key, RecompileFromStore(*key, policy, deadline));
   }
   response->set_key_id(key->key_id().data(), key->key_id().size());
   response->set_organization_id(key->organization_id().data(),
@@ -388,15 +408,24 @@ absl::Status DecisionEngine::DescribeKey(const v1::DescribeKeyRequest& request,
       lookup.entry.key->StatusAt(now) != v1::ACTIVE) {
     return absl::UnauthenticatedError(std::string(kInvalidKeyMessage));
   }
-  std::shared_ptr<const CompiledKey> key = std::move(lookup.entry.key);
-  if (key->policy_generation != policy->generation()) {
-    key = CompileKey(key->record, *policy, *state_->apps());
+  // The metadata is not cached: read the record (as durable as the cache).
+  const std::string key_id(lookup.entry.key->key_id());
+  SK_ASSIGN_OR_RETURN(std::optional<storage::KeyRecord> record,
+                      ReadDurableKey([&] { return store_->GetKeyById(key_id); },
+                                     absl::InfiniteFuture()));
+  if (!record.has_value()) {
+    return absl::UnauthenticatedError(std::string(kInvalidKeyMessage));
+  }
+  const std::shared_ptr<const CompiledKey> key =
+      CompileKey(*record, *policy, *state_->apps());
+  if (key->StatusAt(now) != v1::ACTIVE) {
+    return absl::UnauthenticatedError(std::string(kInvalidKeyMessage));
   }
   if (!request.organization_id().empty() &&
       request.organization_id() != key->organization_id()) {
     return absl::PermissionDeniedError(std::string(kWrongOrgMessage));
   }
-  *response->mutable_key() = KeyForApi(*key, *policy, now);
+  *response->mutable_key() = KeyForApi(*record, *key, *policy, now);
   if (!key->app_id.empty()) {
     if (const v1::App* app = state_->apps()->FindApp(key->app_id)) {
       *response->mutable_app() = *app;
@@ -406,7 +435,7 @@ absl::Status DecisionEngine::DescribeKey(const v1::DescribeKeyRequest& request,
                                   response->key().effective_scopes().end());
   std::sort(scopes.begin(), scopes.end());
   for (std::string& s : scopes) response->add_scopes(std::move(s));
-  response->set_revision(revision);
+  response->set_revision(std::max(revision, record->key().revision()));
   return absl::OkStatus();
 }
 

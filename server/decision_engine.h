@@ -10,7 +10,12 @@
 #ifndef SCOPEKEEPER_SERVER_DECISION_ENGINE_H_
 #define SCOPEKEEPER_SERVER_DECISION_ENGINE_H_
 
+#include <memory>
+#include <optional>
+
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "proto/scopekeeper/v1/scopekeeper.pb.h"
 #include "server/clock.h"
@@ -65,6 +70,18 @@ class DecisionEngine {
   // durable is waited for, up to `deadline`, never decided on.
   absl::Status LookupKey(absl::string_view api_key, absl::Time deadline,
                          Lookup* out);
+  // ReadDurableKey() returns what `read` returns once the record in it is
+  // durable and applied (re-reading after waiting, up to `deadline`, while
+  // it is newer than the applied revision); UNAVAILABLE if the store fails.
+  absl::StatusOr<std::optional<storage::KeyRecord>> ReadDurableKey(
+      absl::FunctionRef<absl::StatusOr<std::optional<storage::KeyRecord>>()>
+          read,
+      absl::Time deadline);
+  // RecompileFromStore() compiles the stored record of `key` against
+  // `policy` (the cache is being recompiled for it).
+  absl::StatusOr<std::shared_ptr<const CompiledKey>> RecompileFromStore(
+      const CompiledKey& key, const PolicySnapshot& policy,
+      absl::Time deadline);
   absl::Status Decide(const v1::AuthorizeRequest& request,
                       const PolicySnapshot& policy, absl::Time deadline,
                       v1::AuthorizeResponse* response);

@@ -529,6 +529,40 @@ TEST_F(DecisionEngineTest, DescribeKeyListsSortedEffectiveScopes) {
   EXPECT_EQ(s.message(), "Invalid or expired API key");
 }
 
+// If the store cannot be read while a new policy recompiles the cache, the
+// keys keep their old compilation; decisions then compile them against the
+// new policy themselves, failing closed while the store is unreadable.
+TEST_F(DecisionEngineTest, KeyLeftOnTheOldPolicyIsRecompiledAtDecision) {
+  const auto key = env_.CreateKey({"pharmacy"}, {}, {"order-management"});
+  const std::string path = "/v1/pharmacy/orders/o_1/status";
+  ASSERT_TRUE(env_.Http(key.secret(), "pharmacy", "PATCH", path).allowed());
+
+  std::string narrowed(kTestPolicyJson);
+  const std::string bundle = R"("scopes": ["orders_read", "orders_write"]})";
+  const size_t at = narrowed.find(bundle);
+  ASSERT_NE(at, std::string::npos);
+  narrowed.replace(at, bundle.size(), R"("scopes": ["orders_read"]})");
+  env_.store.SetFailing(storage::FaultInjectingStore::Op::kRead, true);
+  env_.PutPolicyJson(narrowed);
+
+  v1::AuthorizeRequest request;
+  request.set_api_key(key.secret());
+  request.mutable_http()->set_api("pharmacy");
+  request.mutable_http()->set_method("PATCH");
+  request.mutable_http()->set_path(path);
+  v1::AuthorizeResponse response;
+  EXPECT_EQ(AuthorizeStatus(request, &response).code(),
+            absl::StatusCode::kUnavailable);
+  EXPECT_FALSE(response.allowed());
+
+  env_.store.SetFailing(storage::FaultInjectingStore::Op::kRead, false);
+  EXPECT_EQ(env_.Http(key.secret(), "pharmacy", "PATCH", path).reason(),
+            v1::INSUFFICIENT_SCOPE);
+  EXPECT_TRUE(
+      env_.Http(key.secret(), "pharmacy", "GET", "/v1/pharmacy/orders/o_1")
+          .allowed());
+}
+
 // --key_cache_capacity: a cache of 2 digests in front of many keys.
 class BoundedCacheTest : public ::testing::Test {
  protected:

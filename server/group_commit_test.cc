@@ -144,7 +144,7 @@ TEST_F(GroupCommitTest, ConcurrentWritersShareSyncsAndAllApplyInOrder) {
     EXPECT_TRUE(std::is_sorted(revisions[t].begin(), revisions[t].end()));
     const auto cached = CachedKey(keys[t].secret());
     ASSERT_NE(cached, nullptr);
-    EXPECT_EQ(cached->record->key().revision(), revisions[t].back());
+    EXPECT_EQ(cached->revision, revisions[t].back());
   }
   // One audit event per revision, in order.
   v1::ListAuditEventsRequest audit;
@@ -179,7 +179,7 @@ TEST_F(GroupCommitTest, WriteIsNotServedBeforeItsSyncCompletes) {
   // ...but not served: not in the cache, not published, not listed.
   EXPECT_EQ(env_.Http(key.secret(), "pharmacy", "PATCH", kStatusPath).reason(),
             v1::INSUFFICIENT_SCOPE);
-  EXPECT_EQ(CachedKey(key.secret())->record->key().revision(), base);
+  EXPECT_EQ(CachedKey(key.secret())->revision, base);
   EXPECT_EQ(env_.state.revision(), base);
   v1::ListAuditEventsRequest audit;
   audit.set_after_revision(base);
@@ -366,7 +366,7 @@ TEST_F(GroupCommitTest, PolicyBarrierStaysConsistentWithConcurrentKeyWrites) {
     ASSERT_TRUE(stored.ok() && stored->has_value());
     const auto cached = CachedKey(key.secret());
     ASSERT_NE(cached, nullptr);
-    EXPECT_EQ(cached->record->key().revision(), (*stored)->key().revision());
+    EXPECT_EQ(cached->revision, (*stored)->key().revision());
     EXPECT_EQ(cached->policy_generation, generation);
     // Every thread ended on a revoke (kWritesPerThread is even).
     EXPECT_EQ(

@@ -114,17 +114,37 @@ void KeyCache::Erase(const SecretDigest& digest) {
 
 void KeyCache::Recompile(const std::function<std::shared_ptr<const CompiledKey>(
                              const std::shared_ptr<const CompiledKey>&)>& fn) {
-  // A key with several secrets (rotation) has entries in several shards:
-  // compile it once.
-  absl::flat_hash_map<const CompiledKey*, std::shared_ptr<const CompiledKey>>
+  // Old key -> (old key, new key). A key with several secrets (rotation) has
+  // entries in several shards: compile it once. The old keys are held until
+  // the end so no address here can be reused by another key meanwhile.
+  absl::flat_hash_map<const CompiledKey*,
+                      std::pair<std::shared_ptr<const CompiledKey>,
+                                std::shared_ptr<const CompiledKey>>>
       done;
+  std::vector<std::shared_ptr<const CompiledKey>> todo;
   for (Shard& shard : shards_) {
+    todo.clear();
+    {
+      std::unique_lock<WriterPreferringMutex> lock(shard.mu);
+      // Readers' inserts from here on were read after the change that
+      // called this (set before it), so they need no recompiling.
+      ++shard.write_epoch;
+      for (const auto& [digest, slot] : shard.map) {
+        if (!done.contains(slot.entry.key.get())) {
+          todo.push_back(slot.entry.key);
+        }
+      }
+    }
+    // Compiled without the lock (fn may read the store): readers of this
+    // shard keep finding the old entries meanwhile.
+    for (const std::shared_ptr<const CompiledKey>& key : todo) {
+      auto [it, inserted] = done.try_emplace(key.get());
+      if (inserted) it->second = {key, fn(key)};
+    }
     std::unique_lock<WriterPreferringMutex> lock(shard.mu);
-    ++shard.write_epoch;
     for (auto& [digest, slot] : shard.map) {
-      auto [it, inserted] = done.try_emplace(slot.entry.key.get());
-      if (inserted) it->second = fn(slot.entry.key);
-      slot.entry.key = it->second;
+      auto it = done.find(slot.entry.key.get());
+      if (it != done.end()) slot.entry.key = it->second.second;
     }
   }
 }

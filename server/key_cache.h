@@ -32,6 +32,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -77,7 +78,9 @@ class KeyCache {
   // Erase() removes the entry for `digest`, if any.
   void Erase(const SecretDigest& digest);
   // Recompile() replaces every entry's key with fn(key) (one call per
-  // distinct key). Used after a policy change; entries stay readable.
+  // distinct key, made without holding a shard lock). Used after a policy or
+  // app change, which must be in force before the call; entries stay
+  // readable throughout. Not concurrent with Upsert() or Erase().
   void Recompile(const std::function<std::shared_ptr<const CompiledKey>(
                      const std::shared_ptr<const CompiledKey>&)>& fn);
 

@@ -11,10 +11,8 @@ namespace {
 
 std::shared_ptr<const CompiledKey> MakeKey(const std::string& id,
                                            uint64_t generation = 1) {
-  auto record = std::make_shared<storage::KeyRecord>();
-  record->mutable_key()->set_key_id(id);
   auto key = std::make_shared<CompiledKey>();
-  key->SetRecord(record);
+  key->SetIds(id, "org");
   key->policy_generation = generation;
   return key;
 }

@@ -132,10 +132,8 @@ absl::Status Registry::Load() {
     if (cache.bounded() && cache.size() >= cache.capacity()) {
       return absl::OkStatus();
     }
-    auto record = std::make_shared<const storage::KeyRecord>(r);
-    std::shared_ptr<const CompiledKey> compiled =
-        CompileKey(record, *policy, *apps);
-    for (const storage::SecretHash& secret : record->secrets()) {
+    std::shared_ptr<const CompiledKey> compiled = CompileKey(r, *policy, *apps);
+    for (const storage::SecretHash& secret : r.secrets()) {
       cache.Upsert(SecretDigest::FromBytes(secret.sha256()),
                    {compiled, FromProtoTimeOr(secret.expire_time(),
                                               absl::InfiniteFuture())});
@@ -146,6 +144,23 @@ absl::Status Registry::Load() {
   std::lock_guard<std::mutex> pending_lock(pending_mu_);
   applied_revision_ = revision_;
   return absl::OkStatus();
+}
+
+std::shared_ptr<const CompiledKey> Registry::RecompileFromStore(
+    const std::shared_ptr<const CompiledKey>& key, const PolicySnapshot& policy,
+    const AppDirectory& apps) {
+  absl::StatusOr<std::optional<storage::KeyRecord>> record =
+      store_->GetKeyById(key->key_id());
+  if (!record.ok() || !record->has_value()) {
+    // Left as it was: its policy generation no longer matches, so every
+    // decision recompiles it from the store itself (and fails closed if it
+    // cannot).
+    LogError(absl::StrCat(
+        "recompiling key ", key->key_id(), ": ",
+        record.ok() ? "not in the store" : record.status().ToString()));
+    return key;
+  }
+  return CompileKey(**record, policy, apps);
 }
 
 absl::StatusOr<uint64_t> Registry::PutPolicy(const v1::Policy& policy,
@@ -166,9 +181,10 @@ absl::StatusOr<uint64_t> Registry::PutPolicy(const v1::Policy& policy,
                      ",\"bundles\":", policy.bundles_size(), "}"));
     return WriteMutation(m, [this, snapshot] {
       state_->set_policy(snapshot);
+      const std::shared_ptr<const AppDirectory> apps = state_->apps();
       state_->cache().Recompile(
           [&](const std::shared_ptr<const CompiledKey>& key) {
-            return CompileKey(key->record, *snapshot, *state_->apps());
+            return RecompileFromStore(key, *snapshot, *apps);
           });
     });
   }));
@@ -184,10 +200,8 @@ v1::Policy Registry::GetPolicy() const { return state_->policy()->policy(); }
 
 v1::Key Registry::ToApiKey(const storage::KeyRecord& record) const {
   const std::shared_ptr<const PolicySnapshot> policy = state_->policy();
-  v1::Key key =
-      KeyForApi(*CompileKey(std::make_shared<const storage::KeyRecord>(record),
-                            *policy, *state_->apps()),
-                *policy, clock_->Now());
+  v1::Key key = KeyForApi(record, *CompileKey(record, *policy, *state_->apps()),
+                          *policy, clock_->Now());
   if (usage_ != nullptr) {
     absl::StatusOr<std::optional<absl::Time>> last_use =
         usage_->LastUse(key.key_id());
@@ -269,7 +283,7 @@ absl::StatusOr<uint64_t> Registry::WriteKeyChange(
     // The policy and apps are those the change was built against: only
     // barriers change them, and a barrier waits for pending changes.
     std::shared_ptr<const CompiledKey> compiled =
-        CompileKey(record, *state_->policy(), *state_->apps());
+        CompileKey(*record, *state_->policy(), *state_->apps());
     absl::flat_hash_set<std::string> kept;
     for (const storage::SecretHash& secret : record->secrets()) {
       kept.insert(secret.sha256());
@@ -728,14 +742,13 @@ absl::Status Registry::WriteAppChange(storage::Mutation m,
     const std::shared_ptr<const PolicySnapshot> policy = state_->policy();
     state_->cache().Recompile([&](const std::shared_ptr<const CompiledKey>& key)
                                   -> std::shared_ptr<const CompiledKey> {
-      const std::string& installation_id = key->record->key().installation_id();
-      if (installation_id.empty()) return key;
-      const v1::Installation* installation =
-          apps->FindInstallation(installation_id);
-      if (installation == nullptr || installation->app_id() != app_id) {
+      // Keys of this app's installations, and bound keys whose installation
+      // was missing when they were compiled (no app_id yet).
+      if (!key->has_installation ||
+          (!key->app_id.empty() && key->app_id != app_id)) {
         return key;
       }
-      return CompileKey(key->record, *policy, *apps);
+      return RecompileFromStore(key, *policy, *apps);
     });
   });
 }

@@ -204,6 +204,12 @@ class Registry {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
 
   void CountKey(const storage::KeyRecord& record, int delta);
+  // RecompileFromStore() compiles the stored record of `key` against
+  // `policy` and `apps`; `key` itself if the record cannot be read. Only in
+  // a barrier's apply, when the store holds nothing unsynced.
+  std::shared_ptr<const CompiledKey> RecompileFromStore(
+      const std::shared_ptr<const CompiledKey>& key,
+      const PolicySnapshot& policy, const AppDirectory& apps);
 
   storage::Store* const store_;
   ServingState* const state_;

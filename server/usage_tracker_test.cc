@@ -16,10 +16,8 @@ namespace {
 using Op = storage::FaultInjectingStore::Op;
 
 std::shared_ptr<CompiledKey> Key(const std::string& id) {
-  auto record = std::make_shared<storage::KeyRecord>();
-  record->mutable_key()->set_key_id(id);
   auto key = std::make_shared<CompiledKey>();
-  key->SetRecord(record);
+  key->SetIds(id, "org");
   return key;
 }
 

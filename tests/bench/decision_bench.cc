@@ -37,8 +37,8 @@ struct Fixture {
     state.set_policy(*snapshot);
     secrets.reserve(n);
     for (int i = 0; i < n; ++i) {
-      auto record = std::make_shared<storage::KeyRecord>();
-      v1::Key* key = record->mutable_key();
+      storage::KeyRecord record;
+      v1::Key* key = record.mutable_key();
       key->set_key_id(absl::StrCat("key_", i));
       key->set_organization_id(absl::StrCat("org_", i % 1000));
       key->add_apis("external-pharmacy");
