@@ -19,6 +19,9 @@ size_t ShardCount(size_t capacity) {
 
 }  // namespace
 
+constexpr size_t kLoaderBatch = 4096;
+constexpr size_t kLoaderMaxQueued = 4;
+
 KeyCache::KeyCache(size_t capacity)
     : capacity_(capacity), shards_(ShardCount(capacity)) {
   if (!bounded()) return;
@@ -69,22 +72,27 @@ void KeyCache::EvictOneLocked(Shard& shard, Released* released) {
 
 void KeyCache::InsertLocked(Shard& shard, const SecretDigest& digest,
                             Entry entry, Released* released) {
+  if (!bounded()) {  // one probe: nothing to evict first
+    auto [it, inserted] = shard.map.try_emplace(digest);
+    if (!inserted) released->replaced = std::move(it->second.entry.key);
+    it->second.entry = std::move(entry);
+    if (inserted) size_.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
   auto it = shard.map.find(digest);
   if (it != shard.map.end()) {
     released->replaced = std::move(it->second.entry.key);
     it->second.entry = std::move(entry);
     return;
   }
-  if (bounded()) {
-    if (shard.map.size() >= shard.capacity) EvictOneLocked(shard, released);
+  if (shard.map.size() >= shard.capacity) EvictOneLocked(shard, released);
+  shard.ring.push_back(digest);
+  // Erased digests stay in the ring until the hand reaches them: rebuild it
+  // when they outnumber the live ones.
+  if (shard.ring.size() > 2 * shard.map.size() + 64) {
+    shard.ring.clear();
+    for (const auto& [d, slot] : shard.map) shard.ring.push_back(d);
     shard.ring.push_back(digest);
-    // Erased digests stay in the ring until the hand reaches them: rebuild
-    // it when they outnumber the live ones.
-    if (shard.ring.size() > 2 * shard.map.size() + 64) {
-      shard.ring.clear();
-      for (const auto& [d, slot] : shard.map) shard.ring.push_back(d);
-      shard.ring.push_back(digest);
-    }
   }
   shard.map.emplace(digest, Slot{std::move(entry), {}});
   size_.fetch_add(1, std::memory_order_relaxed);
@@ -165,6 +173,54 @@ bool KeyCache::InsertIfUnchanged(const SecretDigest& digest, Entry entry,
   InsertLocked(shard, digest, std::move(entry), &released);
   lock.unlock();
   return true;
+}
+
+KeyCache::BulkLoader::BulkLoader(KeyCache* cache)
+    : cache_(cache), thread_([this] { Run(); }) {
+  batch_.reserve(kLoaderBatch);
+}
+
+void KeyCache::BulkLoader::Add(const SecretDigest& digest, Entry entry) {
+  batch_.emplace_back(digest, std::move(entry));
+  if (batch_.size() == kLoaderBatch) Flush();
+}
+
+void KeyCache::BulkLoader::Flush() {
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait(lock, [this] { return queue_.size() < kLoaderMaxQueued; });
+  queue_.push_back(std::move(batch_));
+  cv_.notify_all();
+  lock.unlock();
+  batch_ = Batch();
+  batch_.reserve(kLoaderBatch);
+}
+
+void KeyCache::BulkLoader::Finish() {
+  if (finished_) return;
+  finished_ = true;
+  if (!batch_.empty()) Flush();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    done_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+}
+
+void KeyCache::BulkLoader::Run() {
+  for (;;) {
+    Batch batch;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [this] { return !queue_.empty() || done_; });
+      if (queue_.empty()) return;
+      batch = std::move(queue_.front());
+      queue_.pop_front();
+    }
+    cv_.notify_all();  // room for the adder
+    for (auto& [digest, entry] : batch)
+      cache_->Upsert(digest, std::move(entry));
+  }
 }
 
 }  // namespace scopekeeper

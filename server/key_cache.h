@@ -28,10 +28,13 @@
 #define SCOPEKEEPER_SERVER_KEY_CACHE_H_
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <memory>
+#include <mutex>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -83,6 +86,37 @@ class KeyCache {
   // readable throughout. Not concurrent with Upsert() or Erase().
   void Recompile(const std::function<std::shared_ptr<const CompiledKey>(
                      const std::shared_ptr<const CompiledKey>&)>& fn);
+
+  // BulkLoader inserts entries with Upsert() on a thread of its own, in
+  // batches, so the thread that reads and compiles the key set at start-up
+  // does not also pay for the hash-table inserts (about half of the work).
+  // Add() blocks while the loader is several batches behind. Not
+  // thread-safe: one thread adds.
+  class BulkLoader {
+   public:
+    explicit BulkLoader(KeyCache* cache);
+    ~BulkLoader() { Finish(); }
+    BulkLoader(const BulkLoader&) = delete;
+    BulkLoader& operator=(const BulkLoader&) = delete;
+
+    void Add(const SecretDigest& digest, Entry entry);
+    // Finish() returns once everything added is in the cache.
+    void Finish();
+
+   private:
+    using Batch = std::vector<std::pair<SecretDigest, Entry>>;
+    void Flush();  // queues batch_
+    void Run();    // the loader thread
+
+    KeyCache* const cache_;
+    Batch batch_;  // the adding thread's
+    std::mutex mu_;
+    std::condition_variable cv_;
+    std::deque<Batch> queue_;  // guarded by mu_
+    bool done_ = false;        // guarded by mu_: no more batches
+    bool finished_ = false;    // the adding thread's
+    std::thread thread_;       // last: starts once the rest exists
+  };
 
   // Readers filling a bounded cache after a miss:
   // WriteEpoch() is the write epoch of `digest`'s shard.

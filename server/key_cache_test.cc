@@ -91,6 +91,22 @@ std::string CachedId(const KeyCache& cache, const std::string& secret) {
   return std::string(e.key->key_id());
 }
 
+TEST(KeyCacheTest, BulkLoaderInsertsEverythingByFinish) {
+  KeyCache cache;
+  {
+    KeyCache::BulkLoader loader(&cache);
+    for (int i = 0; i < 20000; ++i) {
+      loader.Add(HashSecret("s" + std::to_string(i)),
+                 EntryFor("k" + std::to_string(i)));
+    }
+    loader.Finish();
+    EXPECT_EQ(cache.size(), 20000u);
+    KeyCache::BulkLoader empty(&cache);  // finishes in its destructor
+  }
+  EXPECT_EQ(CachedId(cache, "s0"), "k0");
+  EXPECT_EQ(CachedId(cache, "s19999"), "k19999");
+}
+
 TEST(KeyCacheTest, CompleteCacheNeverEvictsAndIgnoresReaderInserts) {
   KeyCache cache;
   EXPECT_FALSE(cache.bounded());

@@ -125,21 +125,29 @@ absl::Status Registry::Load() {
   KeyCache& cache = state_->cache();
   keys_active_ = 0;
   keys_revoked_ = 0;
-  SK_RETURN_IF_ERROR(store_->ForEachKey([&](const storage::KeyRecord& r) {
-    CountKey(r, +1);
-    // A bounded cache starts with the first keys that fit; the others are
-    // read from the store when first used.
-    if (cache.bounded() && cache.size() >= cache.capacity()) {
-      return absl::OkStatus();
-    }
-    std::shared_ptr<const CompiledKey> compiled = CompileKey(r, *policy, *apps);
-    for (const storage::SecretHash& secret : r.secrets()) {
-      cache.Upsert(SecretDigest::FromBytes(secret.sha256()),
-                   {compiled, FromProtoTimeOr(secret.expire_time(),
-                                              absl::InfiniteFuture())});
-    }
-    return absl::OkStatus();
-  }));
+  // This thread reads and compiles; the loader inserts, on the other core.
+  KeyCache::BulkLoader loader(&cache);
+  size_t loaded = 0;
+  const absl::Status scanned =
+      store_->ForEachKey([&](const storage::KeyRecord& r) {
+        CountKey(r, +1);
+        // A bounded cache starts with the first keys that fit; the others
+        // are read from the store when first used.
+        if (cache.bounded() && loaded + r.secrets_size() > cache.capacity()) {
+          return absl::OkStatus();
+        }
+        std::shared_ptr<const CompiledKey> compiled =
+            CompileKey(r, *policy, *apps);
+        for (const storage::SecretHash& secret : r.secrets()) {
+          loader.Add(SecretDigest::FromBytes(secret.sha256()),
+                     {compiled, FromProtoTimeOr(secret.expire_time(),
+                                                absl::InfiniteFuture())});
+          ++loaded;
+        }
+        return absl::OkStatus();
+      });
+  loader.Finish();
+  SK_RETURN_IF_ERROR(scanned);
   state_->PublishRevision(revision_);
   std::lock_guard<std::mutex> pending_lock(pending_mu_);
   applied_revision_ = revision_;
