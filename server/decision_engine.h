@@ -20,6 +20,7 @@
 #include "proto/scopekeeper/v1/scopekeeper.pb.h"
 #include "server/clock.h"
 #include "server/decision_log.h"
+#include "server/key_secret.h"
 #include "server/metrics.h"
 #include "server/serving_state.h"
 #include "server/usage_tracker.h"
@@ -68,8 +69,13 @@ class DecisionEngine {
   // LookupKey() finds the key of `api_key`: from the cache, else from the
   // store (then offered to a bounded cache). A record written but not yet
   // durable is waited for, up to `deadline`, never decided on.
-  absl::Status LookupKey(absl::string_view api_key, absl::Time deadline,
-                         Lookup* out);
+  // `digest`: HashSecret(api_key) if already computed, else null.
+  absl::Status LookupKey(absl::string_view api_key, const SecretDigest* digest,
+                         absl::Time deadline, Lookup* out);
+  // AuthorizeOne() is Authorize() with the key's digest (or null).
+  absl::Status AuthorizeOne(const v1::AuthorizeRequest& request,
+                            const SecretDigest* digest, absl::Time deadline,
+                            v1::AuthorizeResponse* response);
   // ReadDurableKey() returns what `read` returns once the record in it is
   // durable and applied (re-reading after waiting, up to `deadline`, while
   // it is newer than the applied revision); UNAVAILABLE if the store fails.
@@ -83,8 +89,8 @@ class DecisionEngine {
       const CompiledKey& key, const PolicySnapshot& policy,
       absl::Time deadline);
   absl::Status Decide(const v1::AuthorizeRequest& request,
-                      const PolicySnapshot& policy, absl::Time deadline,
-                      v1::AuthorizeResponse* response);
+                      const SecretDigest* digest, const PolicySnapshot& policy,
+                      absl::Time deadline, v1::AuthorizeResponse* response);
 
   ServingState* const state_;
   storage::Store* const store_;

@@ -490,6 +490,51 @@ TEST_F(DecisionEngineTest, BatchAnswersMatchSingleAnswersInOrder) {
   EXPECT_EQ(out.responses(2).reason(), v1::ROUTE_NOT_FOUND);
 }
 
+// Batches hash every key up front: each entry must still be decided with
+// its own key, whatever the mix of known, unknown, empty and revoked keys.
+TEST_F(DecisionEngineTest, BatchOfDifferentKeysMatchesSingleAnswers) {
+  const auto reader = env_.CreateKey({"pharmacy"}, {"orders_read"});
+  const auto writer = env_.CreateKey({"pharmacy"}, {"orders_write"});
+  const auto revoked = env_.CreateKey({"pharmacy"}, {"orders_read"});
+  v1::RevokeKeyRequest revoke;
+  revoke.set_key_id(revoked.key().key_id());
+  ASSERT_TRUE(env_.registry.RevokeKey(revoke, CoreTestEnv::kActor).ok());
+  const std::vector<std::string> secrets = {reader.secret(),  "",
+                                            writer.secret(),  "rx_ph_unknown",
+                                            revoked.secret(), writer.secret(),
+                                            reader.secret()};
+  v1::BatchAuthorizeRequest batch;
+  constexpr int kRepeats = 6;  // 42 entries: across prefetch windows
+  for (int i = 0; i < kRepeats * static_cast<int>(secrets.size()); ++i) {
+    const std::string& secret = secrets[i % secrets.size()];
+    auto* r = batch.add_requests();
+    r->set_api_key(secret);
+    r->set_trace_id("t1");
+    r->mutable_http()->set_api("pharmacy");
+    r->mutable_http()->set_method("GET");
+    r->mutable_http()->set_path("/v1/pharmacy/orders/o_1");
+  }
+  v1::BatchAuthorizeResponse out;
+  ASSERT_TRUE(
+      env_.engine.BatchAuthorize(batch, absl::InfiniteFuture(), &out).ok());
+  ASSERT_EQ(out.responses_size(), kRepeats * static_cast<int>(secrets.size()));
+  for (int i = 0; i < out.responses_size(); ++i) {
+    v1::AuthorizeResponse single;
+    ASSERT_TRUE(AuthorizeStatus(batch.requests(i), &single).ok());
+    EXPECT_EQ(out.responses(i).SerializeAsString(), single.SerializeAsString())
+        << i;
+  }
+  EXPECT_EQ(out.responses(0).key_id(), reader.key().key_id());
+  EXPECT_TRUE(out.responses(0).allowed());
+  EXPECT_EQ(out.responses(1).reason(), v1::KEY_INVALID);
+  EXPECT_EQ(out.responses(2).reason(), v1::INSUFFICIENT_SCOPE);
+  EXPECT_EQ(out.responses(2).key_id(), writer.key().key_id());
+  EXPECT_EQ(out.responses(3).reason(), v1::KEY_INVALID);
+  EXPECT_EQ(out.responses(4).reason(), v1::KEY_REVOKED);
+  EXPECT_EQ(out.responses(6).key_id(), reader.key().key_id());
+  EXPECT_EQ(out.responses(37).key_id(), writer.key().key_id());  // 37 % 7 = 2
+}
+
 TEST_F(DecisionEngineTest, BatchRejectsMoreThanTheLimitAndBadEntries) {
   v1::BatchAuthorizeRequest batch;
   for (int i = 0; i <= kMaxBatchSize; ++i) {

@@ -46,6 +46,19 @@ bool KeyCache::Find(const SecretDigest& digest, Entry* out) const {
   return true;
 }
 
+void KeyCache::Prefetch(const SecretDigest& digest) const {
+  const Shard& shard = ShardFor(digest);
+  std::shared_lock<WriterPreferringMutex> lock(shard.mu);
+  shard.map.prefetch(digest);
+}
+
+void KeyCache::PrefetchKey(const SecretDigest& digest) const {
+  const Shard& shard = ShardFor(digest);
+  std::shared_lock<WriterPreferringMutex> lock(shard.mu);
+  auto it = shard.map.find(digest);
+  if (it != shard.map.end()) __builtin_prefetch(it->second.entry.key.get());
+}
+
 bool KeyCache::Contains(const SecretDigest& digest) const {
   const Shard& shard = ShardFor(digest);
   std::shared_lock<WriterPreferringMutex> lock(shard.mu);

@@ -71,6 +71,12 @@ class KeyCache {
   // Find() copies the entry for `digest` into `*out`; false when absent.
   // Counts as a use for eviction.
   bool Find(const SecretDigest& digest, Entry* out) const;
+  // Prefetch() starts loading the hash-table probe of `digest`, and
+  // PrefetchKey() (once that is loaded) the key of its entry, so a batch can
+  // overlap the cache misses of its lookups instead of taking them one
+  // after the other. Hints only: no effect on any result.
+  void Prefetch(const SecretDigest& digest) const;
+  void PrefetchKey(const SecretDigest& digest) const;
   // Contains() is whether `digest` is cached; not a use.
   bool Contains(const SecretDigest& digest) const;
 
