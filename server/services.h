@@ -5,6 +5,7 @@
 #define SCOPEKEEPER_SERVER_SERVICES_H_
 
 #include "proto/scopekeeper/v1/scopekeeper.grpc.pb.h"
+#include "server/arena_message_allocator.h"
 #include "server/blocking_executor.h"
 #include "server/caller_auth.h"
 #include "server/decision_engine.h"
@@ -18,7 +19,10 @@ class AuthorizerService final : public v1::Authorizer::CallbackService {
  public:
   explicit AuthorizerService(DecisionEngine* engine,
                              const CallerAuthenticator* auth = nullptr)
-      : engine_(engine), auth_(auth) {}
+      : engine_(engine), auth_(auth) {
+    SetMessageAllocatorFor_Authorize(&authorize_allocator_);
+    SetMessageAllocatorFor_BatchAuthorize(&batch_allocator_);
+  }
 
   grpc::ServerUnaryReactor* Authorize(grpc::CallbackServerContext* context,
                                       const v1::AuthorizeRequest* request,
@@ -39,6 +43,13 @@ class AuthorizerService final : public v1::Authorizer::CallbackService {
 
   DecisionEngine* const engine_;
   const CallerAuthenticator* const auth_;
+  // Each call's messages on one arena (the data plane's hot path).
+  ArenaMessageAllocator<v1::AuthorizeRequest, v1::AuthorizeResponse>
+      authorize_allocator_;
+  // A 100-entry batch takes ~45 KB of messages.
+  ArenaMessageAllocator<v1::BatchAuthorizeRequest, v1::BatchAuthorizeResponse,
+                        /*kInlineBytes=*/8192, /*kBlockBytes=*/32768>
+      batch_allocator_;
 };
 
 // Every method requires the admin bearer token. Does not own its arguments.
