@@ -20,6 +20,18 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 
+// The test policy with bundle "order-management" narrowed to orders_read.
+std::string PolicyWithNarrowedBundle() {
+  std::string policy(kTestPolicyJson);
+  const std::string bundle = R"("scopes": ["orders_read", "orders_write"]})";
+  const size_t at = policy.find(bundle);
+  EXPECT_NE(at, std::string::npos);
+  if (at != std::string::npos) {
+    policy.replace(at, bundle.size(), R"("scopes": ["orders_read"]})");
+  }
+  return policy;
+}
+
 class DecisionEngineTest : public ::testing::Test {
  protected:
   void SetUp() override { env_.PutPolicyJson(kTestPolicyJson); }
@@ -582,11 +594,7 @@ TEST_F(DecisionEngineTest, KeyLeftOnTheOldPolicyIsRecompiledAtDecision) {
   const std::string path = "/v1/pharmacy/orders/o_1/status";
   ASSERT_TRUE(env_.Http(key.secret(), "pharmacy", "PATCH", path).allowed());
 
-  std::string narrowed(kTestPolicyJson);
-  const std::string bundle = R"("scopes": ["orders_read", "orders_write"]})";
-  const size_t at = narrowed.find(bundle);
-  ASSERT_NE(at, std::string::npos);
-  narrowed.replace(at, bundle.size(), R"("scopes": ["orders_read"]})");
+  const std::string narrowed = PolicyWithNarrowedBundle();
   env_.store.SetFailing(storage::FaultInjectingStore::Op::kRead, true);
   env_.PutPolicyJson(narrowed);
 
@@ -667,6 +675,26 @@ TEST_F(BoundedCacheTest, ChangesToUncachedKeysTakeEffect) {
   EXPECT_EQ(ReadOrder(key.secret()).reason(), v1::KEY_REVOKED);
   PushOut(key.secret());
   EXPECT_EQ(ReadOrder(key.secret()).reason(), v1::KEY_REVOKED);
+}
+
+TEST_F(BoundedCacheTest, PolicyChangeReachesCachedAndUncachedKeys) {
+  const auto cached = env_.CreateKey({"pharmacy"}, {}, {"order-management"});
+  const auto uncached = env_.CreateKey({"pharmacy"}, {}, {"order-management"});
+  PushOut(uncached.secret());
+  const std::string path = "/v1/pharmacy/orders/o_1/status";
+  ASSERT_TRUE(env_.Http(cached.secret(), "pharmacy", "PATCH", path).allowed());
+  ASSERT_TRUE(Cached(cached.secret()));
+
+  const std::string narrowed = PolicyWithNarrowedBundle();
+  env_.PutPolicyJson(narrowed);
+
+  for (const auto* key : {&cached, &uncached}) {
+    EXPECT_EQ(env_.Http(key->secret(), "pharmacy", "PATCH", path).reason(),
+              v1::INSUFFICIENT_SCOPE);
+    EXPECT_TRUE(
+        env_.Http(key->secret(), "pharmacy", "GET", "/v1/pharmacy/orders/o_1")
+            .allowed());
+  }
 }
 
 // A decision that read a key from the store just before a rotation removed
