@@ -68,6 +68,17 @@ std::shared_ptr<const CompiledKey> CompileKey(const storage::KeyRecord& record,
   return out;
 }
 
+std::shared_ptr<const CompiledKey> StaleKey(const CompiledKey& key) {
+  auto out = std::make_shared<CompiledKey>();
+  out->policy_generation = kStalePolicyGeneration;
+  out->revision = key.revision;
+  out->revoked = true;
+  out->has_installation = key.has_installation;
+  out->app_id = key.app_id;
+  out->SetIds(key.key_id(), key.organization_id());
+  return out;
+}
+
 v1::Key KeyForApi(const storage::KeyRecord& record, const CompiledKey& compiled,
                   const PolicySnapshot& policy, absl::Time now) {
   v1::Key key = record.key();

@@ -72,6 +72,15 @@ std::shared_ptr<const CompiledKey> CompileKey(const storage::KeyRecord& record,
                                               const PolicySnapshot& policy,
                                               const AppDirectory& apps);
 
+// A policy generation no snapshot has (revisions never get there).
+inline constexpr uint64_t kStalePolicyGeneration = ~uint64_t{0};
+
+// StaleKey() is a stand-in for `key` when it could not be recompiled: same
+// ids and revision, revoked, and compiled for no policy, so every decision
+// that finds it must recompile it from the store first (and fails closed if
+// it cannot) instead of deciding on grants that may no longer hold.
+std::shared_ptr<const CompiledKey> StaleKey(const CompiledKey& key);
+
 // KeyForApi() returns the public Key message of `record` at `now`: its
 // metadata with effective_scopes (of `compiled`, its compiled form) and the
 // derived status filled in.

@@ -441,11 +441,11 @@ absl::Status DecisionEngine::DescribeKey(const v1::DescribeKeyRequest& request,
   SK_RETURN_IF_ERROR(LookupKey(request.api_key(), /*digest=*/nullptr,
                                absl::InfiniteFuture(), &lookup));
   const absl::Time now = clock_->Now();
-  if (!lookup.found || now >= lookup.entry.secret_expire_time ||
-      lookup.entry.key->StatusAt(now) != v1::ACTIVE) {
+  if (!lookup.found || now >= lookup.entry.secret_expire_time) {
     return absl::UnauthenticatedError(std::string(kInvalidKeyMessage));
   }
-  // The metadata is not cached: read the record (as durable as the cache).
+  // The metadata is not cached: read the record (as durable as the cache)
+  // and decide the status from it.
   const std::string key_id(lookup.entry.key->key_id());
   SK_ASSIGN_OR_RETURN(std::optional<storage::KeyRecord> record,
                       ReadDurableKey([&] { return store_->GetKeyById(key_id); },

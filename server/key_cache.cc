@@ -17,10 +17,11 @@ size_t ShardCount(size_t capacity) {
   return std::clamp<size_t>(capacity / kMinEntriesPerShard, 1, kMaxShards);
 }
 
-}  // namespace
-
+// BulkLoader: entries per batch, and batches queued before Add() waits.
 constexpr size_t kLoaderBatch = 4096;
 constexpr size_t kLoaderMaxQueued = 4;
+
+}  // namespace
 
 KeyCache::KeyCache(size_t capacity)
     : capacity_(capacity), shards_(ShardCount(capacity)) {

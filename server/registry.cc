@@ -160,13 +160,12 @@ std::shared_ptr<const CompiledKey> Registry::RecompileFromStore(
   absl::StatusOr<std::optional<storage::KeyRecord>> record =
       store_->GetKeyById(key->key_id());
   if (!record.ok() || !record->has_value()) {
-    // Left as it was: its policy generation no longer matches, so every
-    // decision recompiles it from the store itself (and fails closed if it
-    // cannot).
+    // Not left as it was (an app change keeps the policy generation, so the
+    // old grants would stand): decisions recompile it themselves.
     LogError(absl::StrCat(
         "recompiling key ", key->key_id(), ": ",
         record.ok() ? "not in the store" : record.status().ToString()));
-    return key;
+    return StaleKey(*key);
   }
   return CompileKey(**record, policy, apps);
 }

@@ -205,8 +205,8 @@ class Registry {
 
   void CountKey(const storage::KeyRecord& record, int delta);
   // RecompileFromStore() compiles the stored record of `key` against
-  // `policy` and `apps`; `key` itself if the record cannot be read. Only in
-  // a barrier's apply, when the store holds nothing unsynced.
+  // `policy` and `apps`; StaleKey(*key) if the record cannot be read. Only
+  // in a barrier's apply, when the store holds nothing unsynced.
   std::shared_ptr<const CompiledKey> RecompileFromStore(
       const std::shared_ptr<const CompiledKey>& key,
       const PolicySnapshot& policy, const AppDirectory& apps);

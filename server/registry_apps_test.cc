@@ -99,6 +99,44 @@ TEST_F(RegistryAppsTest, KeyInheritsApprovedScopesAndReapprovalIsNeeded) {
   EXPECT_TRUE(env_.Http(key->secret(), "pharmacy", "PATCH", update).allowed());
 }
 
+// If the store cannot be read while an app change recompiles its keys, the
+// keys must not keep the scopes the app dropped: decisions fail closed until
+// they can recompile the key themselves.
+TEST_F(RegistryAppsTest, AppDropWhileStoreUnreadableNeverKeepsDroppedScopes) {
+  PutApp({"orders_read", "orders_write"});
+  const auto installation = Approve({"orders_read", "orders_write"});
+  ASSERT_TRUE(installation.ok()) << installation.status();
+  const auto key = CreateInstallationKey(installation->installation_id());
+  ASSERT_TRUE(key.ok()) << key.status();
+  const std::string list = "/v1/pharmacy/orders/";
+  ASSERT_TRUE(env_.Http(key->secret(), "pharmacy", "GET", list).allowed());
+
+  env_.store.SetFailing(storage::FaultInjectingStore::Op::kRead, true);
+  PutApp({"orders_write"});  // drops orders_read
+  v1::AuthorizeRequest request;
+  request.set_api_key(key->secret());
+  request.mutable_http()->set_api("pharmacy");
+  request.mutable_http()->set_method("GET");
+  request.mutable_http()->set_path(list);
+  v1::AuthorizeResponse response;
+  EXPECT_EQ(
+      env_.engine.Authorize(request, absl::InfiniteFuture(), &response).code(),
+      absl::StatusCode::kUnavailable);
+  EXPECT_FALSE(response.allowed());
+
+  env_.store.SetFailing(storage::FaultInjectingStore::Op::kRead, false);
+  EXPECT_EQ(env_.Http(key->secret(), "pharmacy", "GET", list).reason(),
+            v1::INSUFFICIENT_SCOPE);
+  EXPECT_TRUE(env_.Http(key->secret(), "pharmacy", "PATCH",
+                        "/v1/pharmacy/orders/o_1/status")
+                  .allowed());
+  v1::DescribeKeyRequest describe;
+  describe.set_api_key(key->secret());
+  v1::DescribeKeyResponse described;
+  ASSERT_TRUE(env_.engine.DescribeKey(describe, &described).ok());
+  EXPECT_THAT(described.scopes(), ElementsAre("orders_write"));
+}
+
 TEST_F(RegistryAppsTest, DescribeKeyShowsTheAppAndSortedScopes) {
   PutApp({"orders_write", "orders_read"});
   const auto installation = Approve({"orders_write", "orders_read"});
