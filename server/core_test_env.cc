@@ -32,17 +32,25 @@ v1::CreateKeyResponse CoreTestEnv::CreateKey(std::vector<std::string> apis,
   return response.ok() ? *response : v1::CreateKeyResponse();
 }
 
-v1::AuthorizeResponse CoreTestEnv::Http(absl::string_view secret,
-                                        absl::string_view api,
-                                        absl::string_view method,
-                                        absl::string_view path,
-                                        absl::string_view organization_id) {
+v1::AuthorizeRequest CoreTestEnv::HttpRequest(
+    absl::string_view secret, absl::string_view api, absl::string_view method,
+    absl::string_view path, absl::string_view organization_id) {
   v1::AuthorizeRequest request;
   request.set_api_key(std::string(secret));
   request.set_organization_id(std::string(organization_id));
   request.mutable_http()->set_api(std::string(api));
   request.mutable_http()->set_method(std::string(method));
   request.mutable_http()->set_path(std::string(path));
+  return request;
+}
+
+v1::AuthorizeResponse CoreTestEnv::Http(absl::string_view secret,
+                                        absl::string_view api,
+                                        absl::string_view method,
+                                        absl::string_view path,
+                                        absl::string_view organization_id) {
+  const v1::AuthorizeRequest request =
+      HttpRequest(secret, api, method, path, organization_id);
   v1::AuthorizeResponse response;
   const absl::Status status =
       engine.Authorize(request, absl::InfiniteFuture(), &response);

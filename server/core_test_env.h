@@ -65,6 +65,11 @@ class CoreTestEnv {
                                   std::vector<std::string> scopes,
                                   std::vector<std::string> bundles = {});
 
+  // HttpRequest() is the http-form AuthorizeRequest of these fields.
+  static v1::AuthorizeRequest HttpRequest(
+      absl::string_view secret, absl::string_view api, absl::string_view method,
+      absl::string_view path, absl::string_view organization_id = "");
+
   // Http() decides an HTTP request; fails the test on an RPC error.
   v1::AuthorizeResponse Http(absl::string_view secret, absl::string_view api,
                              absl::string_view method, absl::string_view path,

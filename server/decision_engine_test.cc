@@ -598,11 +598,8 @@ TEST_F(DecisionEngineTest, KeyLeftOnTheOldPolicyIsRecompiledAtDecision) {
   env_.store.SetFailing(storage::FaultInjectingStore::Op::kRead, true);
   env_.PutPolicyJson(narrowed);
 
-  v1::AuthorizeRequest request;
-  request.set_api_key(key.secret());
-  request.mutable_http()->set_api("pharmacy");
-  request.mutable_http()->set_method("PATCH");
-  request.mutable_http()->set_path(path);
+  const v1::AuthorizeRequest request =
+      CoreTestEnv::HttpRequest(key.secret(), "pharmacy", "PATCH", path);
   v1::AuthorizeResponse response;
   EXPECT_EQ(AuthorizeStatus(request, &response).code(),
             absl::StatusCode::kUnavailable);
@@ -731,11 +728,8 @@ TEST_F(BoundedCacheTest, UnsyncedRecordIsNeverDecidedOn) {
       env_.registry.GrantScopes(grant, CoreTestEnv::kActor).status().code(),
       absl::StatusCode::kUnavailable);
 
-  v1::AuthorizeRequest request;
-  request.set_api_key(key.secret());
-  request.mutable_http()->set_api("pharmacy");
-  request.mutable_http()->set_method("GET");
-  request.mutable_http()->set_path("/v1/pharmacy/orders/o_1");
+  const v1::AuthorizeRequest request = CoreTestEnv::HttpRequest(
+      key.secret(), "pharmacy", "GET", "/v1/pharmacy/orders/o_1");
   v1::AuthorizeResponse response;
   const absl::Status status =
       env_.engine.Authorize(request, absl::Now(), &response);

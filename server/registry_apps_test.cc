@@ -113,11 +113,8 @@ TEST_F(RegistryAppsTest, AppDropWhileStoreUnreadableNeverKeepsDroppedScopes) {
 
   env_.store.SetFailing(storage::FaultInjectingStore::Op::kRead, true);
   PutApp({"orders_write"});  // drops orders_read
-  v1::AuthorizeRequest request;
-  request.set_api_key(key->secret());
-  request.mutable_http()->set_api("pharmacy");
-  request.mutable_http()->set_method("GET");
-  request.mutable_http()->set_path(list);
+  const v1::AuthorizeRequest request =
+      CoreTestEnv::HttpRequest(key->secret(), "pharmacy", "GET", list);
   v1::AuthorizeResponse response;
   EXPECT_EQ(
       env_.engine.Authorize(request, absl::InfiniteFuture(), &response).code(),

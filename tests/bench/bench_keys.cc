@@ -69,6 +69,16 @@ std::string BenchSecret(int i) {
   return absl::StrCat("rxs_ph_bench", i, "_padding0123456789");
 }
 
+v1::AuthorizeRequest BenchRequest() {
+  v1::AuthorizeRequest request;
+  request.set_trace_id("bench");
+  request.mutable_http()->set_api("external-pharmacy");
+  request.mutable_http()->set_method("GET");
+  request.mutable_http()->set_path(
+      "/v1/external-pharmacy-api-v1/pharmacy_orders/ord_123?expand=items");
+  return request;
+}
+
 const std::string& BenchDataDir(int n) {
   static auto* dirs = new std::map<int, std::string>();
   std::string& dir = (*dirs)[n];

@@ -6,12 +6,19 @@
 
 #include <string>
 
+#include "proto/scopekeeper/v1/scopekeeper.pb.h"
+
 namespace scopekeeper::bench {
 
 inline constexpr char kPolicyFile[] = "examples/policies/rxscale.json";
 
 // BenchSecret() is the secret of key `i` of a BenchDataDir().
 std::string BenchSecret(int i);
+
+// BenchRequest() is an Authorize of `GET .../pharmacy_orders/ord_123` on the
+// External Pharmacy API (needs orders_read, which every bench key has), with
+// a fixed trace id and no key.
+v1::AuthorizeRequest BenchRequest();
 
 // BenchDataDir() is a data directory holding the RxScale policy and `n`
 // keys: a 28-character id, an organization (one of 1000), the External

@@ -19,18 +19,17 @@
 #include "server/policy.h"
 #include "server/serving_state.h"
 #include "storage/memory_store.h"
+#include "tests/bench/bench_keys.h"
 
 namespace scopekeeper {
 namespace {
-
-constexpr char kPolicyFile[] = "examples/policies/rxscale.json";
 
 // A serving state with `n` keys valid for the External Pharmacy API, each
 // holding orders_read + stock_read + 2 more scopes. Built directly into the
 // cache (as Registry::Load() does) so set-up stays fast at 1M keys.
 struct Fixture {
   explicit Fixture(int n) {
-    auto policy = ReadPolicyFile(kPolicyFile);
+    auto policy = ReadPolicyFile(bench::kPolicyFile);
     if (!policy.ok()) abort();
     auto snapshot = PolicySnapshot::Compile(*policy, 1);
     if (!snapshot.ok()) abort();
@@ -47,7 +46,7 @@ struct Fixture {
            {"orders_read", "stock_read", "webhooks_read", "orders_write"}) {
         key->add_grants()->set_scope(scope);
       }
-      secrets.push_back(absl::StrCat("rxs_ph_bench", i, "_padding0123456789"));
+      secrets.push_back(bench::BenchSecret(i));
       state.cache().Upsert(HashSecret(secrets.back()),
                            {CompileKey(record, **snapshot, *state.apps()),
                             absl::InfiniteFuture()});
@@ -78,14 +77,7 @@ void BM_AuthorizeHttpCached(benchmark::State& state) {
   // (a server has just parsed them off the wire): they are built in batches
   // of kBatch outside the timed region, each with the next scattered key.
   constexpr int kBatch = 512;
-  std::vector<v1::AuthorizeRequest> requests(kBatch);
-  for (v1::AuthorizeRequest& request : requests) {
-    request.set_trace_id("bench");
-    request.mutable_http()->set_api("external-pharmacy");
-    request.mutable_http()->set_method("GET");
-    request.mutable_http()->set_path(
-        "/v1/external-pharmacy-api-v1/pharmacy_orders/ord_123?expand=items");
-  }
+  std::vector<v1::AuthorizeRequest> requests(kBatch, bench::BenchRequest());
   v1::AuthorizeResponse response;
   const size_t n = f.secrets.size();
   uint64_t next_key = 0;

@@ -6,6 +6,7 @@
 // hash, a display prefix and a create time. Run with:
 //   bazel run --config=opt //tests/bench:startup_bench -- \
 //       --benchmark_filter=/1000000
+#include <malloc.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -15,6 +16,7 @@
 #include "absl/time/clock.h"
 #include "benchmark/benchmark.h"
 #include "server/clock.h"
+#include "server/compiled_key.h"
 #include "server/registry.h"
 #include "server/serving_state.h"
 #include "storage/rocksdb_store.h"
@@ -31,13 +33,22 @@ size_t ResidentBytes() {
   return pages_resident * static_cast<size_t>(sysconf(_SC_PAGESIZE));
 }
 
+// HeapBytes() is what malloc has handed out and not taken back (small
+// blocks and mmap-ed large ones), without its own free lists.
+size_t HeapBytes() {
+  const struct mallinfo2 info = mallinfo2();
+  return info.uordblks + info.hblkhd;
+}
+
 void BM_LoadKeys(benchmark::State& state) {
   const int n = static_cast<int>(state.range(0));
   const std::string& dir = bench::BenchDataDir(n);
   double seconds = 0;
   double bytes_per_key = 0;
+  double heap_per_key = 0;
   for (auto _ : state) {
     const size_t rss_before = ResidentBytes();
+    const size_t heap_before = HeapBytes();
     const absl::Time start = absl::Now();
     auto store = storage::RocksDbStore::Open({.path = dir});
     if (!store.ok()) {
@@ -56,12 +67,19 @@ void BM_LoadKeys(benchmark::State& state) {
       state.SkipWithError("cache size differs from the key count");
       return;
     }
+    heap_per_key =
+        static_cast<double>(HeapBytes() - heap_before) / static_cast<double>(n);
     bytes_per_key = static_cast<double>(ResidentBytes() - rss_before) /
                     static_cast<double>(n);
     state.SetIterationTime(seconds);
   }
   state.counters["load_s"] = seconds;
   state.counters["rss_bytes_per_key"] = bytes_per_key;
+  // Where they go: bytes malloc hands out (the cache's hash tables, compiled
+  // keys and their shared_ptr control blocks, RocksDB's memtable and table
+  // readers), and the size of one compiled key object.
+  state.counters["heap_bytes_per_key"] = heap_per_key;
+  state.counters["compiled_key_bytes"] = sizeof(CompiledKey);
 }
 // One iteration per size: the second Load() of a process would reuse freed
 // memory and make the resident-size delta meaningless.

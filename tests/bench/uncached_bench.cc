@@ -73,12 +73,7 @@ void ReportPercentiles(std::vector<int64_t>* nanos, benchmark::State& state) {
 // the bloom filters).
 void RunUncached(benchmark::State& state, bool known) {
   Fixture f(static_cast<int>(state.range(0)));
-  v1::AuthorizeRequest request;
-  request.set_trace_id("bench");
-  request.mutable_http()->set_api("external-pharmacy");
-  request.mutable_http()->set_method("GET");
-  request.mutable_http()->set_path(
-      "/v1/external-pharmacy-api-v1/pharmacy_orders/ord_123?expand=items");
+  v1::AuthorizeRequest request = bench::BenchRequest();
   v1::AuthorizeResponse response;
   absl::BitGen gen;
   std::vector<int64_t> nanos;
