@@ -367,6 +367,9 @@ absl::Status Registry::AwaitApplied(uint64_t revision) {
           "store sync failed at revisions ", batch.front().revision, "..",
           batch.back().revision,
           "; refusing mutations until restart: ", synced.message()));
+      // Decisions waiting for a revision of the lost batch (min_revision, a
+      // key read before it was durable) must not wait for it in vain.
+      state_->StopAdvancing(failure_);
     }
     applied_cv_.notify_all();
   }

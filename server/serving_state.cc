@@ -41,15 +41,27 @@ absl::Status ServingState::WaitForRevision(uint64_t revision,
   std::unique_lock<std::mutex> lock(wait_mu_);
   const auto tp = absl::ToChronoTime(deadline);
   const bool woken = wait_cv_.wait_until(lock, tp, [&] {
-    return closed_ || revision_.load(std::memory_order_acquire) >= revision;
+    return closed_ || !stopped_.ok() ||
+           revision_.load(std::memory_order_acquire) >= revision;
   });
   if (revision_.load(std::memory_order_acquire) >= revision) {
     return absl::OkStatus();
   }
-  if (woken) return absl::UnavailableError("server is shutting down");
+  if (woken && closed_) {
+    return absl::UnavailableError("server is shutting down");
+  }
+  if (woken) return stopped_;
   return absl::DeadlineExceededError(absl::StrCat(
       "min_revision ", revision, " not reached before the deadline (at ",
       revision_.load(), ")"));
+}
+
+void ServingState::StopAdvancing(absl::Status why) {
+  {
+    std::lock_guard<std::mutex> lock(wait_mu_);
+    if (stopped_.ok()) stopped_ = std::move(why);
+  }
+  wait_cv_.notify_all();
 }
 
 void ServingState::Close() {

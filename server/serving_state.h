@@ -70,8 +70,14 @@ class ServingState {
 
   // WaitForRevision() blocks until revision() >= `revision` or `deadline`;
   // DEADLINE_EXCEEDED naming both revisions if the deadline passes first,
-  // UNAVAILABLE once Close() was called.
+  // UNAVAILABLE once Close() or StopAdvancing() was called (at once, for a
+  // revision that can no longer be reached).
   absl::Status WaitForRevision(uint64_t revision, absl::Time deadline) const;
+
+  // StopAdvancing() says no revision after revision() will be applied (the
+  // registry failed: `why`, an UNAVAILABLE status, is what waiters get).
+  // Decisions keep serving the applied state; nothing waits for more.
+  void StopAdvancing(absl::Status why);
 
   // Close() wakes every waiter and makes later waits fail: the server is
   // shutting down and long waits (Watch streams) must end now.
@@ -89,7 +95,8 @@ class ServingState {
   std::atomic<uint64_t> revision_{0};
   mutable std::mutex wait_mu_;
   mutable std::condition_variable wait_cv_;
-  bool closed_ = false;  // guarded by wait_mu_
+  bool closed_ = false;   // guarded by wait_mu_
+  absl::Status stopped_;  // guarded by wait_mu_: non-OK once StopAdvancing()
 };
 
 }  // namespace scopekeeper

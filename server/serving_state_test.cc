@@ -62,5 +62,22 @@ TEST(ServingStateTest, PolicyForDecisionKeepsTheSnapshotAlive) {
   }).join();
 }
 
+TEST(ServingStateTest, StopAdvancingEndsWaitsForLaterRevisions) {
+  ServingState state;
+  state.PublishRevision(5);
+  std::thread waiter_thread;
+  absl::Status waited;
+  waiter_thread = std::thread(
+      [&] { waited = state.WaitForRevision(6, absl::InfiniteFuture()); });
+  state.StopAdvancing(absl::UnavailableError("store sync failed"));
+  waiter_thread.join();  // hangs if the stop does not wake it
+  EXPECT_EQ(waited.code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(waited.message(), "store sync failed");
+  // Later waits fail at once; revisions already applied still succeed.
+  EXPECT_EQ(state.WaitForRevision(7, absl::InfiniteFuture()).code(),
+            absl::StatusCode::kUnavailable);
+  EXPECT_TRUE(state.WaitForRevision(5, absl::InfiniteFuture()).ok());
+}
+
 }  // namespace
 }  // namespace scopekeeper
