@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_set.h"
+#include "absl/functional/function_ref.h"
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/message_differencer.h"
@@ -154,20 +155,38 @@ absl::Status Registry::Load() {
   return absl::OkStatus();
 }
 
-std::shared_ptr<const CompiledKey> Registry::RecompileFromStore(
-    const std::shared_ptr<const CompiledKey>& key, const PolicySnapshot& policy,
-    const AppDirectory& apps) {
-  absl::StatusOr<std::optional<storage::KeyRecord>> record =
-      store_->GetKeyById(key->key_id());
-  if (!record.ok() || !record->has_value()) {
+void Registry::RecompileCachedKeys(
+    const PolicySnapshot& policy, const AppDirectory& apps,
+    absl::FunctionRef<bool(const CompiledKey&)> affected) {
+  int64_t failed = 0;
+  absl::Status first_failure;
+  state_->cache().Recompile([&](const std::shared_ptr<const CompiledKey>& key)
+                                -> std::shared_ptr<const CompiledKey> {
+    if (!affected(*key)) return key;
+    absl::StatusOr<std::optional<storage::KeyRecord>> record =
+        store_->GetKeyById(key->key_id());
+    if (record.ok() && record->has_value()) {
+      return CompileKey(**record, policy, apps);
+    }
+    if (failed++ == 0) {
+      first_failure =
+          record.ok()
+              ? absl::DataLossError(absl::StrCat("key ", Quote(key->key_id()),
+                                                 " is not in the store"))
+              : record.status();
+    }
     // Not left as it was (an app change keeps the policy generation, so the
     // old grants would stand): decisions recompile it themselves.
-    LogError(absl::StrCat(
-        "recompiling key ", key->key_id(), ": ",
-        record.ok() ? "not in the store" : record.status().ToString()));
     return StaleKey(*key);
+  });
+  if (failed > 0) {
+    // One line, however many keys (a store outage would fail them all).
+    LogError(absl::StrCat(
+        failed, " cached keys could not be recompiled (first: ",
+        first_failure.ToString(),
+        "); decisions recompile them from the store, failing closed until it "
+        "can be read"));
   }
-  return CompileKey(**record, policy, apps);
 }
 
 absl::StatusOr<uint64_t> Registry::PutPolicy(const v1::Policy& policy,
@@ -188,11 +207,8 @@ absl::StatusOr<uint64_t> Registry::PutPolicy(const v1::Policy& policy,
                      ",\"bundles\":", policy.bundles_size(), "}"));
     return WriteMutation(m, [this, snapshot] {
       state_->set_policy(snapshot);
-      const std::shared_ptr<const AppDirectory> apps = state_->apps();
-      state_->cache().Recompile(
-          [&](const std::shared_ptr<const CompiledKey>& key) {
-            return RecompileFromStore(key, *snapshot, *apps);
-          });
+      RecompileCachedKeys(*snapshot, *state_->apps(),
+                          [](const CompiledKey&) { return true; });
     });
   }));
   return revision;
@@ -749,16 +765,11 @@ absl::Status Registry::WriteAppChange(storage::Mutation m,
                                       absl::string_view app_id) {
   return WriteMutation(m, [this, apps, app_id = std::string(app_id)] {
     state_->set_apps(apps);
-    const std::shared_ptr<const PolicySnapshot> policy = state_->policy();
-    state_->cache().Recompile([&](const std::shared_ptr<const CompiledKey>& key)
-                                  -> std::shared_ptr<const CompiledKey> {
-      // Keys of this app's installations, and bound keys whose installation
-      // was missing when they were compiled (no app_id yet).
-      if (!key->has_installation ||
-          (!key->app_id.empty() && key->app_id != app_id)) {
-        return key;
-      }
-      return RecompileFromStore(key, *policy, *apps);
+    // Keys of this app's installations, and bound keys whose installation
+    // was missing when they were compiled (no app_id yet).
+    RecompileCachedKeys(*state_->policy(), *apps, [&](const CompiledKey& key) {
+      return key.has_installation &&
+             (key.app_id.empty() || key.app_id == app_id);
     });
   });
 }

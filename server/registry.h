@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -204,12 +205,14 @@ class Registry {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
 
   void CountKey(const storage::KeyRecord& record, int delta);
-  // RecompileFromStore() compiles the stored record of `key` against
-  // `policy` and `apps`; StaleKey(*key) if the record cannot be read. Only
+  // RecompileCachedKeys() recompiles the cached keys `affected` selects
+  // against `policy` and `apps`, from their stored records; a key whose
+  // record cannot be read becomes StaleKey() (decisions then recompile it
+  // themselves, failing closed while they cannot), logged once in all. Only
   // in a barrier's apply, when the store holds nothing unsynced.
-  std::shared_ptr<const CompiledKey> RecompileFromStore(
-      const std::shared_ptr<const CompiledKey>& key,
-      const PolicySnapshot& policy, const AppDirectory& apps);
+  void RecompileCachedKeys(
+      const PolicySnapshot& policy, const AppDirectory& apps,
+      absl::FunctionRef<bool(const CompiledKey&)> affected);
 
   storage::Store* const store_;
   ServingState* const state_;
