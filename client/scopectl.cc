@@ -247,6 +247,18 @@ absl::StatusOr<absl::Duration> ParseDuration(absl::string_view flag,
   return d;
 }
 
+// FillExpireTime() sets the request's expire_time from --expire_time, if
+// given; INVALID_ARGUMENT naming the flag when it is not an RFC 3339 time.
+template <typename Request>
+absl::Status FillExpireTime(const Flags& f, Request* request) {
+  if (f.expire_time.empty()) return absl::OkStatus();
+  absl::StatusOr<google::protobuf::Timestamp> expire =
+      ParseTimestamp("--expire_time", f.expire_time);
+  if (!expire.ok()) return expire.status();
+  *request->mutable_expire_time() = *expire;
+  return absl::OkStatus();
+}
+
 absl::Status RequireScopesOrBundles(const Flags& f) {
   if (f.scopes.empty() && f.bundles.empty()) {
     return absl::InvalidArgumentError("give at least one --scope or --bundle");
@@ -313,11 +325,8 @@ int KeyCreate(Session& s) {
   for (const auto& api : f.apis) request.add_apis(api);
   for (const auto& scope : f.scopes) request.add_scopes(scope);
   for (const auto& bundle : f.bundles) request.add_bundles(bundle);
-  if (!f.expire_time.empty()) {
-    absl::StatusOr<google::protobuf::Timestamp> expire =
-        ParseTimestamp("--expire_time", f.expire_time);
-    if (!expire.ok()) return s.Usage(expire.status());
-    *request.mutable_expire_time() = *expire;
+  if (absl::Status ok = FillExpireTime(f, &request); !ok.ok()) {
+    return s.Usage(ok);
   }
   return PrintNewSecret(s, s.client().CreateKey(request));
 }
@@ -366,11 +375,8 @@ int KeyGrant(Session& s) {
   if (absl::Status ok = FillScopeChange(f, &request); !ok.ok()) {
     return s.Usage(ok);
   }
-  if (!f.expire_time.empty()) {
-    absl::StatusOr<google::protobuf::Timestamp> expire =
-        ParseTimestamp("--expire_time", f.expire_time);
-    if (!expire.ok()) return s.Usage(expire.status());
-    *request.mutable_expire_time() = *expire;
+  if (absl::Status ok = FillExpireTime(f, &request); !ok.ok()) {
+    return s.Usage(ok);
   }
   return s.PrintOrFail(s.client().GrantScopes(request), PrintKey);
 }
