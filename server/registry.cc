@@ -76,6 +76,23 @@ absl::Status ValidateBundles(
   return absl::OkStatus();
 }
 
+// Validates a GrantScopes or RevokeScopes request's key_id and the scopes
+// and bundles it names (at least one; `verb` says which change it is).
+template <typename Request>
+absl::Status ValidateScopeChange(const PolicySnapshot& policy,
+                                 const Request& request, absl::string_view verb,
+                                 bool allow_undeclared) {
+  SK_RETURN_IF_ERROR(ValidateId("key_id", request.key_id()));
+  if (request.scopes_size() == 0 && request.bundles_size() == 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("scopes: name at least one scope or bundle to ", verb));
+  }
+  SK_RETURN_IF_ERROR(
+      ValidateScopes(policy, request.scopes(), "scopes", allow_undeclared));
+  return ValidateBundles(policy, request.bundles(), "bundles",
+                         allow_undeclared);
+}
+
 // An expiry given in a request must be valid and in the future.
 absl::Status ValidateFutureTime(absl::string_view field,
                                 const google::protobuf::Timestamp& t,
@@ -594,15 +611,8 @@ absl::StatusOr<v1::Key> Registry::GrantScopes(
     const v1::GrantScopesRequest& request, absl::string_view actor) {
   const std::shared_ptr<const PolicySnapshot> policy = state_->policy();
   const absl::Time now = clock_->Now();
-  SK_RETURN_IF_ERROR(ValidateId("key_id", request.key_id()));
-  if (request.scopes_size() == 0 && request.bundles_size() == 0) {
-    return absl::InvalidArgumentError(
-        "scopes: name at least one scope or bundle to grant");
-  }
-  SK_RETURN_IF_ERROR(
-      ValidateScopes(*policy, request.scopes(), "scopes", false));
-  SK_RETURN_IF_ERROR(
-      ValidateBundles(*policy, request.bundles(), "bundles", false));
+  SK_RETURN_IF_ERROR(ValidateScopeChange(*policy, request, "grant",
+                                         /*allow_undeclared=*/false));
   if (request.has_expire_time()) {
     SK_RETURN_IF_ERROR(
         ValidateFutureTime("expire_time", request.expire_time(), now));
@@ -646,15 +656,9 @@ absl::StatusOr<v1::Key> Registry::GrantScopes(
 absl::StatusOr<v1::Key> Registry::RevokeScopes(
     const v1::RevokeScopesRequest& request, absl::string_view actor) {
   const std::shared_ptr<const PolicySnapshot> policy = state_->policy();
-  SK_RETURN_IF_ERROR(ValidateId("key_id", request.key_id()));
-  if (request.scopes_size() == 0 && request.bundles_size() == 0) {
-    return absl::InvalidArgumentError(
-        "scopes: name at least one scope or bundle to revoke");
-  }
   // Names no longer declared may still be removed.
-  SK_RETURN_IF_ERROR(ValidateScopes(*policy, request.scopes(), "scopes", true));
-  SK_RETURN_IF_ERROR(
-      ValidateBundles(*policy, request.bundles(), "bundles", true));
+  SK_RETURN_IF_ERROR(ValidateScopeChange(*policy, request, "revoke",
+                                         /*allow_undeclared=*/true));
   storage::KeyRecord next;
   SK_RETURN_IF_ERROR(Mutate(/*barrier=*/false, [&]() -> absl::Status {
     SK_ASSIGN_OR_RETURN(storage::KeyRecord record,
