@@ -174,6 +174,8 @@ bool CheckRequirement(const CompiledRequirement& requirement,
 struct DecisionEngine::Lookup {
   bool found = false;
   KeyCache::Entry entry;
+  // The durable record, when the key was read from the store (a miss).
+  std::optional<storage::KeyRecord> record;
 };
 
 absl::StatusOr<std::optional<storage::KeyRecord>>
@@ -246,6 +248,7 @@ absl::Status DecisionEngine::LookupKey(absl::string_view api_key,
   }
   out->entry.key = CompileKey(*record, *state_->policy(), *state_->apps());
   out->found = true;
+  out->record = std::move(record);
   // A complete cache already holds every key: a no-op there.
   cache.InsertIfUnchanged(digest, out->entry, epoch);
   return absl::OkStatus();
@@ -444,12 +447,15 @@ absl::Status DecisionEngine::DescribeKey(const v1::DescribeKeyRequest& request,
   if (!lookup.found || now >= lookup.entry.secret_expire_time) {
     return absl::UnauthenticatedError(std::string(kInvalidKeyMessage));
   }
-  // The metadata is not cached: read the record (as durable as the cache)
-  // and decide the status from it.
-  const std::string key_id(lookup.entry.key->key_id());
-  SK_ASSIGN_OR_RETURN(std::optional<storage::KeyRecord> record,
-                      ReadDurableKey([&] { return store_->GetKeyById(key_id); },
-                                     absl::InfiniteFuture()));
+  // The metadata is not cached: use the record a miss read, else read it
+  // (as durable as the cache); decide the status from it.
+  std::optional<storage::KeyRecord> record = std::move(lookup.record);
+  if (!record.has_value()) {
+    const std::string key_id(lookup.entry.key->key_id());
+    SK_ASSIGN_OR_RETURN(
+        record, ReadDurableKey([&] { return store_->GetKeyById(key_id); },
+                               absl::InfiniteFuture()));
+  }
   if (!record.has_value()) {
     return absl::UnauthenticatedError(std::string(kInvalidKeyMessage));
   }

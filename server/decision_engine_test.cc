@@ -654,6 +654,15 @@ TEST_F(BoundedCacheTest, KeysBeyondCapacityAreDecidedFromTheStore) {
   EXPECT_EQ(env_.state.cache().size(), kCapacity);
   EXPECT_GT(env_.state.cache().evictions(), 0u);
   EXPECT_EQ(ReadOrder("rx_ph_not-a-key").reason(), v1::KEY_INVALID);
+
+  // DescribeKey of a key the cache does not hold: from the record it read.
+  PushOut(keys[0].secret());
+  v1::DescribeKeyRequest describe;
+  describe.set_api_key(keys[0].secret());
+  v1::DescribeKeyResponse described;
+  ASSERT_TRUE(env_.engine.DescribeKey(describe, &described).ok());
+  EXPECT_EQ(described.key().key_id(), keys[0].key().key_id());
+  EXPECT_THAT(described.scopes(), ElementsAre("orders_read"));
 }
 
 TEST_F(BoundedCacheTest, ChangesToUncachedKeysTakeEffect) {
