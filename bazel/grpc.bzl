@@ -14,9 +14,10 @@ def _outs(protos, grpc):
         srcs += [base + ".pb.cc"] + ([base + ".grpc.pb.cc"] if grpc else [])
     return hdrs, srcs
 
-def _protoc(out, grpc, files):
+def _protoc(out, grpc, files, messages = True):
     plugin = ["--plugin=protoc-gen-grpc=/usr/bin/grpc_cpp_plugin", "--grpc_out=" + out] if grpc else []
-    return " ".join(["/usr/bin/protoc"] + _PATHS + ["--cpp_out=" + out] + plugin + files)
+    cpp = ["--cpp_out=" + out] if messages else []
+    return " ".join(["/usr/bin/protoc"] + _PATHS + cpp + plugin + files)
 
 def cc_grpc_library(name, srcs, deps = [], grpc = True, visibility = None, **kwargs):
     """C++ messages (and gRPC stubs unless grpc = False) for workspace protos.
@@ -44,6 +45,36 @@ def cc_grpc_library(name, srcs, deps = [], grpc = True, visibility = None, **kwa
         hdrs = hdrs,
         visibility = visibility,
         deps = deps + ["@system//:protobuf"] + (["@system//:grpc++"] if grpc else []),
+        **kwargs
+    )
+
+def cc_grpc_service_library(name, srcs, proto, visibility = None, **kwargs):
+    """gRPC service stubs only, for protos whose messages are `proto`.
+
+    Keeps messages and services in separate targets, so code that needs only
+    the messages (the decision core, the storage layer) never links gRPC.
+
+    Args:
+      name: target name.
+      srcs: .proto files in this package, the same as `proto`'s srcs.
+      proto: label of the cc_grpc_library(grpc = False) with their messages.
+      visibility: visibility of the generated target.
+      **kwargs: passed to the cc_library.
+    """
+    hdrs = [p[:-len(".proto")] + ".grpc.pb.h" for p in srcs]
+    cc_srcs = [p[:-len(".proto")] + ".grpc.pb.cc" for p in srcs]
+    native.genrule(
+        name = name + "_codegen",
+        srcs = srcs + [proto + "_protos"],
+        outs = hdrs + cc_srcs,
+        cmd = _protoc("$(GENDIR)", True, ["$(location %s)" % s for s in srcs], messages = False),
+    )
+    native.cc_library(
+        name = name,
+        srcs = cc_srcs,
+        hdrs = hdrs,
+        visibility = visibility,
+        deps = [proto, "@system//:grpc++"],
         **kwargs
     )
 

@@ -17,9 +17,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "fuzz/fuzz_check.h"
-#include "server/caller_auth.h"
-#include "server/key_secret.h"
-#include "server/names.h"
+#include "server/auth/caller_auth.h"
+#include "server/policy/key_secret.h"
+#include "server/policy/names.h"
 
 namespace scopekeeper {
 namespace {

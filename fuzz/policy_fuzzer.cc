@@ -14,8 +14,8 @@
 #include "fuzz/fuzz_check.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/message_differencer.h"
-#include "server/policy.h"
-#include "server/route_table.h"
+#include "server/policy/policy.h"
+#include "server/policy/route_table.h"
 
 namespace scopekeeper {
 namespace {

@@ -19,7 +19,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "fuzz/fuzz_check.h"
-#include "server/route_table.h"
+#include "server/policy/route_table.h"
 
 namespace scopekeeper {
 namespace {

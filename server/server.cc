@@ -12,9 +12,9 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
-#include "server/log.h"
-#include "server/policy.h"
-#include "server/status_macros.h"
+#include "base/log.h"
+#include "server/policy/policy.h"
+#include "base/status_macros.h"
 #include "storage/rocksdb_store.h"
 
 namespace scopekeeper {

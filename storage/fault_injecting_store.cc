@@ -1,6 +1,6 @@
 #include "storage/fault_injecting_store.h"
 
-#include "server/status_macros.h"
+#include "base/status_macros.h"
 
 namespace scopekeeper::storage {
 

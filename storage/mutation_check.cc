@@ -5,7 +5,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
-#include "server/status_macros.h"
+#include "base/status_macros.h"
 
 namespace scopekeeper::storage {
 namespace {

@@ -18,7 +18,7 @@
 #include "rocksdb/table.h"
 #include "rocksdb/utilities/checkpoint.h"
 #include "rocksdb/write_batch.h"
-#include "server/status_macros.h"
+#include "base/status_macros.h"
 #include "storage/mutation_check.h"
 
 namespace scopekeeper::storage {

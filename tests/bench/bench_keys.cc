@@ -10,8 +10,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "server/key_secret.h"
-#include "server/policy.h"
+#include "server/policy/key_secret.h"
+#include "server/policy/policy.h"
 #include "storage/rocksdb_store.h"
 
 namespace scopekeeper::bench {

@@ -11,13 +11,13 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "server/clock.h"
-#include "server/compiled_key.h"
-#include "server/decision_engine.h"
-#include "server/key_secret.h"
-#include "server/metrics.h"
-#include "server/policy.h"
-#include "server/serving_state.h"
+#include "base/clock.h"
+#include "server/decision/compiled_key.h"
+#include "server/decision/decision_engine.h"
+#include "server/policy/key_secret.h"
+#include "server/metrics/metrics.h"
+#include "server/policy/policy.h"
+#include "server/decision/serving_state.h"
 #include "storage/memory_store.h"
 #include "tests/bench/bench_keys.h"
 

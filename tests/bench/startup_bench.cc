@@ -15,10 +15,10 @@
 
 #include "absl/time/clock.h"
 #include "benchmark/benchmark.h"
-#include "server/clock.h"
-#include "server/compiled_key.h"
-#include "server/registry.h"
-#include "server/serving_state.h"
+#include "base/clock.h"
+#include "server/decision/compiled_key.h"
+#include "server/registry/registry.h"
+#include "server/decision/serving_state.h"
 #include "storage/rocksdb_store.h"
 #include "tests/bench/bench_keys.h"
 

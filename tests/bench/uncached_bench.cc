@@ -17,11 +17,11 @@
 
 #include "absl/random/random.h"
 #include "benchmark/benchmark.h"
-#include "server/clock.h"
-#include "server/decision_engine.h"
-#include "server/metrics.h"
-#include "server/policy.h"
-#include "server/serving_state.h"
+#include "base/clock.h"
+#include "server/decision/decision_engine.h"
+#include "server/metrics/metrics.h"
+#include "server/policy/policy.h"
+#include "server/decision/serving_state.h"
 #include "storage/rocksdb_store.h"
 #include "tests/bench/bench_keys.h"
 

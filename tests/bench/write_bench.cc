@@ -16,9 +16,9 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "server/clock.h"
-#include "server/registry.h"
-#include "server/serving_state.h"
+#include "base/clock.h"
+#include "server/registry/registry.h"
+#include "server/decision/serving_state.h"
 #include "storage/rocksdb_store.h"
 
 namespace scopekeeper {

@@ -16,8 +16,8 @@
 #include "absl/strings/str_join.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "server/core_test_env.h"
-#include "server/policy.h"
+#include "server/testing/core_test_env.h"
+#include "server/policy/policy.h"
 
 namespace scopekeeper {
 namespace {

@@ -1,0 +1,77 @@
+// Caller authentication for a service: a bearer token, or, with mTLS, a
+// client certificate whose verified subject is on a list. The Admin service
+// always uses one ("admin"); the Authorizer service optionally ("authorizer",
+// off by default: see ServerOptions::authorizer_token_file).
+#ifndef SCOPEKEEPER_SERVER_AUTH_CALLER_AUTH_H_
+#define SCOPEKEEPER_SERVER_AUTH_CALLER_AUTH_H_
+
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "server/policy/key_secret.h"
+
+namespace scopekeeper {
+
+// Immutable; thread-safe.
+class CallerAuthenticator {
+ public:
+  // `role` names the credential in identities and errors ("admin" ->
+  // "admin-token", "invalid admin token"). An empty `token` accepts no
+  // bearer token (certificate subjects only). `subjects` are client-
+  // certificate subjects (as gRPC reports them, e.g. "CN=ops-admin,O=Example")
+  // accepted without a token.
+  CallerAuthenticator(absl::string_view role, absl::string_view token,
+                      std::vector<std::string> subjects = {})
+      : role_(role),
+        has_token_(!token.empty()),
+        token_digest_(HashSecret(token)),
+        subjects_(std::move(subjects)) {}
+
+  // Authenticate() returns the caller identity for the audit log:
+  // "mtls:<subject>" when one of `peer_subjects` (verified by the TLS
+  // handshake) is listed, else "<role>-token" when the `authorization`
+  // metadata value is "Bearer <token>". UNAUTHENTICATED otherwise. Tokens are
+  // compared as SHA-256 digests in constant time, so neither the token's
+  // content nor its length leaks through timing.
+  absl::StatusOr<std::string> Authenticate(
+      std::optional<absl::string_view> authorization,
+      const std::vector<std::string>& peer_subjects = {}) const;
+
+ private:
+  std::string role_;
+  bool has_token_;
+  SecretDigest token_digest_;
+  std::vector<std::string> subjects_;
+};
+
+struct AdminToken {
+  std::string token;
+  std::string path;      // where it was read from or written to
+  bool created = false;  // generated on this start
+};
+
+// LoadOrCreateAdminToken() reads the first line of `token_file`; when
+// `token_file` is empty it reads `<data_dir>/admin_token`, creating it (mode
+// 0600, 256 random bits, hex) if it does not exist. FAILED_PRECONDITION for an
+// unreadable or empty file.
+absl::StatusOr<AdminToken> LoadOrCreateAdminToken(absl::string_view token_file,
+                                                  absl::string_view data_dir);
+
+// ParseSubjectList() splits a list of certificate subjects separated by ';'
+// (subjects themselves hold commas: "CN=ops-admin,O=Example"), trimming
+// whitespace and dropping empty entries.
+std::vector<std::string> ParseSubjectList(absl::string_view list);
+
+// ReadTokenFile() returns the first line of `path`, whitespace-trimmed.
+// FAILED_PRECONDITION naming `what` and `path` for an unreadable or empty
+// file; the token itself is never in an error.
+absl::StatusOr<std::string> ReadTokenFile(absl::string_view what,
+                                          const std::string& path);
+
+}  // namespace scopekeeper
+
+#endif  // SCOPEKEEPER_SERVER_AUTH_CALLER_AUTH_H_

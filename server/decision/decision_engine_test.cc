@@ -1,0 +1,782 @@
+#include "server/decision/decision_engine.h"
+
+#include <regex>
+#include <string>
+#include <thread>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/synchronization/notification.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "server/testing/core_test_env.h"
+#include "server/policy/key_secret.h"
+#include "server/policy/names.h"
+#include "base/time_util.h"
+
+namespace scopekeeper {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+
+// The test policy with bundle "order-management" narrowed to orders_read.
+std::string PolicyWithNarrowedBundle() {
+  std::string policy(kTestPolicyJson);
+  const std::string bundle = R"("scopes": ["orders_read", "orders_write"]})";
+  const size_t at = policy.find(bundle);
+  EXPECT_NE(at, std::string::npos);
+  if (at != std::string::npos) {
+    policy.replace(at, bundle.size(), R"("scopes": ["orders_read"]})");
+  }
+  return policy;
+}
+
+class DecisionEngineTest : public ::testing::Test {
+ protected:
+  void SetUp() override { env_.PutPolicyJson(kTestPolicyJson); }
+
+  absl::Status AuthorizeStatus(const v1::AuthorizeRequest& request,
+                               v1::AuthorizeResponse* response = nullptr) {
+    v1::AuthorizeResponse ignored;
+    return env_.engine.Authorize(request, absl::InfiniteFuture(),
+                                 response ? response : &ignored);
+  }
+
+  CoreTestEnv env_;
+};
+
+TEST_F(DecisionEngineTest, AllowsRouteWithRequiredScope) {
+  const auto key = env_.CreateKey({"pharmacy"}, {"orders_read"});
+  const auto r =
+      env_.Http(key.secret(), "pharmacy", "GET", "/v1/pharmacy/orders/o_1");
+  EXPECT_TRUE(r.allowed());
+  EXPECT_EQ(r.reason(), v1::ALLOWED);
+  EXPECT_EQ(r.http_status(), 200);
+  EXPECT_EQ(r.matched_route(), "GET /orders/{uid}");
+  EXPECT_EQ(r.key_id(), key.key().key_id());
+  EXPECT_EQ(r.organization_id(), "org_a");
+  EXPECT_EQ(r.revision(), key.revision());
+  EXPECT_THAT(r.missing_scopes(), IsEmpty());
+  EXPECT_THAT(r.redactions(), IsEmpty());
+}
+
+TEST_F(DecisionEngineTest, InsufficientScopeNamesTheMissingScope) {
+  const auto key = env_.CreateKey({"pharmacy"}, {"orders_read"});
+  const auto r = env_.Http(key.secret(), "pharmacy", "PATCH",
+                           "/v1/pharmacy/orders/o_1/status");
+  EXPECT_FALSE(r.allowed());
+  EXPECT_EQ(r.reason(), v1::INSUFFICIENT_SCOPE);
+  EXPECT_EQ(r.http_status(), 403);
+  EXPECT_EQ(r.message(), "Insufficient scope. Required: orders_write");
+  EXPECT_THAT(r.missing_scopes(), ElementsAre("orders_write"));
+  EXPECT_EQ(r.matched_route(), "PATCH /orders/{uid}/status");
+}
+
+TEST_F(DecisionEngineTest, SeveralMissingScopesAreListedInPolicyOrder) {
+  const auto key = env_.CreateKey({"pharmacy"}, {"stock_write"});
+  const auto r = env_.Http(key.secret(), "pharmacy", "POST",
+                           "/v1/pharmacy/orders/o_1/approve");
+  EXPECT_EQ(r.message(),
+            "Insufficient scope. Required: orders_read, orders_write");
+  EXPECT_THAT(r.missing_scopes(), ElementsAre("orders_read", "orders_write"));
+}
+
+TEST_F(DecisionEngineTest, AnyOfAcceptsEitherScopeAndListsAlternatives) {
+  const auto stock = env_.CreateKey({"pharmacy"}, {"stock_write"});
+  const auto sku = env_.CreateKey({"pharmacy"}, {"pharmacy_sku_write"});
+  const auto neither = env_.CreateKey({"pharmacy"}, {"orders_read"});
+  const std::string path = "/v1/pharmacy/skus/s_1/stock";
+  EXPECT_TRUE(env_.Http(stock.secret(), "pharmacy", "PATCH", path).allowed());
+  EXPECT_TRUE(env_.Http(sku.secret(), "pharmacy", "PATCH", path).allowed());
+  const auto r = env_.Http(neither.secret(), "pharmacy", "PATCH", path);
+  EXPECT_EQ(r.reason(), v1::INSUFFICIENT_SCOPE);
+  EXPECT_EQ(r.message(),
+            "Insufficient scope. Required one of: stock_write, "
+            "pharmacy_sku_write");
+  EXPECT_THAT(r.missing_scopes(),
+              ElementsAre("stock_write", "pharmacy_sku_write"));
+}
+
+TEST_F(DecisionEngineTest, AuthenticatedOnlyRouteNeedsNoScope) {
+  const auto key = env_.CreateKey({"pharmacy"}, {});
+  EXPECT_TRUE(env_.Http(key.secret(), "pharmacy", "GET", "/v1/pharmacy/ping")
+                  .allowed());
+  const auto other = env_.CreateKey({"management"}, {});
+  EXPECT_EQ(env_.Http(other.secret(), "pharmacy", "GET", "/v1/pharmacy/ping")
+                .reason(),
+            v1::WRONG_API);
+}
+
+TEST_F(DecisionEngineTest, RedactsUnlessScopeHeld) {
+  const auto partial = env_.CreateKey({"management"}, {"order:read"});
+  const auto full =
+      env_.CreateKey({"management"}, {"order:read", "prescription:read"});
+  const auto r1 =
+      env_.Http(partial.secret(), "management", "GET", "/orders/o1");
+  EXPECT_TRUE(r1.allowed());
+  EXPECT_THAT(r1.redactions(), ElementsAre("prescription"));
+  const auto r2 = env_.Http(full.secret(), "management", "GET", "/orders/o1");
+  EXPECT_TRUE(r2.allowed());
+  EXPECT_THAT(r2.redactions(), IsEmpty());
+}
+
+TEST_F(DecisionEngineTest, UnknownAndEmptyKeysAreInvalidWithoutKeyId) {
+  for (const std::string& secret : {std::string("rx_ph_doesnotexist"),
+                                    std::string(""), std::string("garbage")}) {
+    const auto r = env_.Http(secret, "pharmacy", "GET", "/v1/pharmacy/orders/");
+    EXPECT_FALSE(r.allowed());
+    EXPECT_EQ(r.reason(), v1::KEY_INVALID);
+    EXPECT_EQ(r.http_status(), 401);
+    EXPECT_EQ(r.message(), "Invalid or expired API key");
+    EXPECT_THAT(r.key_id(), IsEmpty());
+  }
+}
+
+TEST_F(DecisionEngineTest, RevokedKeyIsDeniedByTheNextDecision) {
+  const auto key = env_.CreateKey({"pharmacy"}, {"orders_read"});
+  ASSERT_TRUE(env_.Http(key.secret(), "pharmacy", "GET", "/v1/pharmacy/orders/")
+                  .allowed());
+  v1::RevokeKeyRequest revoke;
+  revoke.set_key_id(key.key().key_id());
+  ASSERT_TRUE(env_.registry.RevokeKey(revoke, CoreTestEnv::kActor).ok());
+  const auto r =
+      env_.Http(key.secret(), "pharmacy", "GET", "/v1/pharmacy/orders/");
+  EXPECT_FALSE(r.allowed());
+  EXPECT_EQ(r.reason(), v1::KEY_REVOKED);
+  EXPECT_EQ(r.http_status(), 401);
+  EXPECT_EQ(r.message(), "Invalid or expired API key");
+  EXPECT_EQ(r.key_id(), key.key().key_id());
+}
+
+TEST_F(DecisionEngineTest, KeyExpiresAtItsExpireTime) {
+  v1::CreateKeyRequest request;
+  request.set_organization_id("org_a");
+  request.add_apis("pharmacy");
+  request.add_scopes("orders_read");
+  *request.mutable_expire_time() =
+      ToProtoTime(env_.clock.Now() + absl::Hours(1));
+  auto key = env_.registry.CreateKey(request, CoreTestEnv::kActor);
+  ASSERT_TRUE(key.ok()) << key.status();
+  const std::string path = "/v1/pharmacy/orders/";
+  env_.clock.Advance(absl::Minutes(59));
+  EXPECT_TRUE(env_.Http(key->secret(), "pharmacy", "GET", path).allowed());
+  env_.clock.Advance(absl::Minutes(1));
+  const auto r = env_.Http(key->secret(), "pharmacy", "GET", path);
+  EXPECT_EQ(r.reason(), v1::KEY_EXPIRED);
+  EXPECT_EQ(r.http_status(), 401);
+}
+
+TEST_F(DecisionEngineTest, TimeLimitedGrantStopsCounting) {
+  const auto key = env_.CreateKey({"pharmacy"}, {"orders_read"});
+  v1::GrantScopesRequest grant;
+  grant.set_key_id(key.key().key_id());
+  grant.add_scopes("orders_write");
+  *grant.mutable_expire_time() = ToProtoTime(env_.clock.Now() + absl::Hours(2));
+  ASSERT_TRUE(env_.registry.GrantScopes(grant, CoreTestEnv::kActor).ok());
+  const std::string path = "/v1/pharmacy/orders/o/status";
+  EXPECT_TRUE(env_.Http(key.secret(), "pharmacy", "PATCH", path).allowed());
+  env_.clock.Advance(absl::Hours(2));
+  EXPECT_EQ(env_.Http(key.secret(), "pharmacy", "PATCH", path).reason(),
+            v1::INSUFFICIENT_SCOPE);
+  // The permanent grant is unaffected.
+  EXPECT_TRUE(env_.Http(key.secret(), "pharmacy", "GET", "/v1/pharmacy/orders/")
+                  .allowed());
+}
+
+TEST_F(DecisionEngineTest, OrganizationMismatchIsCheckedBeforeApi) {
+  const auto key = env_.CreateKey({"management"}, {"orders_read"});
+  const auto r = env_.Http(key.secret(), "pharmacy", "GET",
+                           "/v1/pharmacy/orders/", "org_b");
+  EXPECT_EQ(r.reason(), v1::ORGANIZATION_MISMATCH);
+  EXPECT_EQ(r.http_status(), 403);
+  // Its own organization, named explicitly, is fine.
+  EXPECT_EQ(env_.Http(key.secret(), "pharmacy", "GET", "/v1/pharmacy/orders/",
+                      "org_a")
+                .reason(),
+            v1::WRONG_API);
+}
+
+TEST_F(DecisionEngineTest, RouteNotFound) {
+  const auto key = env_.CreateKey({"pharmacy"}, {"orders_read"});
+  for (const char* path :
+       {"/v1/pharmacy/nothing", "/orders/", "/v1/pharmacyorders/",
+        "/v1/pharmacy/orders/a/b/c", "/v1/pharmacy//orders/",
+        "/v1/pharmacy/orders/../orders/"}) {
+    const auto r = env_.Http(key.secret(), "pharmacy", "GET", path);
+    EXPECT_EQ(r.reason(), v1::ROUTE_NOT_FOUND) << path;
+    EXPECT_EQ(r.http_status(), 404) << path;
+    EXPECT_THAT(r.matched_route(), IsEmpty()) << path;
+  }
+  // The method matters.
+  EXPECT_EQ(
+      env_.Http(key.secret(), "pharmacy", "DELETE", "/v1/pharmacy/orders/")
+          .reason(),
+      v1::ROUTE_NOT_FOUND);
+}
+
+TEST_F(DecisionEngineTest, QueryStringAndTrailingSlashAreInsignificant) {
+  const auto key = env_.CreateKey({"pharmacy"}, {"orders_read"});
+  for (const char* path :
+       {"/v1/pharmacy/orders", "/v1/pharmacy/orders/",
+        "/v1/pharmacy/orders?x=1", "/v1/pharmacy/orders/?email=a@b.c"}) {
+    const auto r = env_.Http(key.secret(), "pharmacy", "get", path);
+    EXPECT_TRUE(r.allowed()) << path;
+    EXPECT_EQ(r.matched_route(), "GET /orders/") << path;
+  }
+}
+
+TEST_F(DecisionEngineTest, TraceIdEchoedOrGeneratedAsUuidV4) {
+  const auto key = env_.CreateKey({"pharmacy"}, {"orders_read"});
+  v1::AuthorizeRequest request;
+  request.set_api_key(key.secret());
+  request.mutable_requirement()->add_all_of("orders_read");
+  v1::AuthorizeResponse r1, r2;
+  ASSERT_TRUE(AuthorizeStatus(request, &r1).ok());
+  ASSERT_TRUE(AuthorizeStatus(request, &r2).ok());
+  const std::regex uuid_v4(
+      "[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}");
+  EXPECT_TRUE(std::regex_match(r1.trace_id(), uuid_v4)) << r1.trace_id();
+  EXPECT_NE(r1.trace_id(), r2.trace_id());
+  absl::flat_hash_set<std::string> seen;
+  for (int i = 0; i < 200; ++i) {
+    ASSERT_TRUE(AuthorizeStatus(request, &r2).ok());
+    ASSERT_TRUE(std::regex_match(r2.trace_id(), uuid_v4)) << r2.trace_id();
+    seen.insert(r2.trace_id());
+  }
+  EXPECT_EQ(seen.size(), 200u);
+  request.set_trace_id("550e8400-e29b-41d4-a716-446655440000");
+  ASSERT_TRUE(AuthorizeStatus(request, &r1).ok());
+  EXPECT_EQ(r1.trace_id(), "550e8400-e29b-41d4-a716-446655440000");
+}
+
+TEST_F(DecisionEngineTest, ExplicitRequirement) {
+  const auto key = env_.CreateKey({"pharmacy"}, {"orders_read"});
+  v1::AuthorizeRequest request;
+  request.set_api_key(key.secret());
+  request.mutable_requirement()->add_all_of("orders_read");
+  v1::AuthorizeResponse r;
+  ASSERT_TRUE(AuthorizeStatus(request, &r).ok());
+  EXPECT_TRUE(r.allowed());
+  request.mutable_requirement()->add_any_of("stock_write");
+  ASSERT_TRUE(AuthorizeStatus(request, &r).ok());
+  EXPECT_FALSE(r.allowed());
+  EXPECT_EQ(r.message(), "Insufficient scope. Required one of: stock_write");
+}
+
+TEST_F(DecisionEngineTest, MalformedRequestsAreInvalidArgumentNamingTheField) {
+  const auto key = env_.CreateKey({"pharmacy"}, {"orders_read"});
+  struct Case {
+    std::string name;
+    std::function<void(v1::AuthorizeRequest*)> mutate;
+    std::string field;
+  };
+  const std::vector<Case> cases = {
+      {"no target", [](v1::AuthorizeRequest* r) { r->clear_target(); },
+       "target"},
+      {"empty requirement",
+       [](v1::AuthorizeRequest* r) { r->mutable_requirement(); },
+       "requirement"},
+      {"contradictory requirement",
+       [](v1::AuthorizeRequest* r) {
+         r->mutable_requirement()->set_authenticated_only(true);
+         r->mutable_requirement()->add_all_of("orders_read");
+       },
+       "requirement"},
+      {"undeclared scope",
+       [](v1::AuthorizeRequest* r) {
+         r->mutable_requirement()->add_all_of("orders_read");
+         r->mutable_requirement()->add_all_of("nope");
+       },
+       "requirement.all_of[1]"},
+      {"malformed scope",
+       [](v1::AuthorizeRequest* r) {
+         r->mutable_requirement()->add_any_of("Bad Scope");
+       },
+       "requirement.any_of[0]"},
+      {"unknown api",
+       [](v1::AuthorizeRequest* r) {
+         r->mutable_http()->set_api("nope");
+         r->mutable_http()->set_method("GET");
+         r->mutable_http()->set_path("/");
+       },
+       "http.api"},
+      {"bad method",
+       [](v1::AuthorizeRequest* r) {
+         r->mutable_http()->set_api("pharmacy");
+         r->mutable_http()->set_method("BREW");
+         r->mutable_http()->set_path("/");
+       },
+       "http.method"},
+      {"empty path",
+       [](v1::AuthorizeRequest* r) {
+         r->mutable_http()->set_api("pharmacy");
+         r->mutable_http()->set_method("GET");
+       },
+       "http.path"},
+      {"long api key",
+       [](v1::AuthorizeRequest* r) {
+         r->set_api_key(std::string(kMaxApiKeyLength + 1, 'a'));
+         r->mutable_requirement()->add_all_of("orders_read");
+       },
+       "api_key"},
+      {"long path",
+       [](v1::AuthorizeRequest* r) {
+         r->mutable_http()->set_api("pharmacy");
+         r->mutable_http()->set_method("GET");
+         r->mutable_http()->set_path("/" + std::string(kMaxPathLength, 'p'));
+       },
+       "http.path"},
+      {"path not UTF-8",
+       [](v1::AuthorizeRequest* r) {
+         r->mutable_http()->set_api("pharmacy");
+         r->mutable_http()->set_method("GET");
+         r->mutable_http()->set_path("/orders/\xc3");
+       },
+       "http.path"},
+      {"path with NUL",
+       [](v1::AuthorizeRequest* r) {
+         r->mutable_http()->set_api("pharmacy");
+         r->mutable_http()->set_method("GET");
+         r->mutable_http()->set_path(std::string("/orders/\0", 9));
+       },
+       "http.path"},
+      {"too many scopes",
+       [](v1::AuthorizeRequest* r) {
+         for (size_t i = 0; i <= kMaxScopesPerRequest; ++i) {
+           r->mutable_requirement()->add_any_of("orders_read");
+         }
+       },
+       "requirement.any_of"},
+      {"trace id not UTF-8",
+       [](v1::AuthorizeRequest* r) {
+         r->set_trace_id("\xff");
+         r->mutable_requirement()->add_all_of("orders_read");
+       },
+       "trace_id"},
+      {"bad organization",
+       [](v1::AuthorizeRequest* r) {
+         r->set_organization_id(std::string("org\0x", 5));
+         r->mutable_requirement()->add_all_of("orders_read");
+       },
+       "organization_id"},
+  };
+  for (const Case& c : cases) {
+    v1::AuthorizeRequest request;
+    request.set_api_key(key.secret());
+    c.mutate(&request);
+    const absl::Status s = AuthorizeStatus(request);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << c.name;
+    EXPECT_THAT(s.message(), HasSubstr(c.field)) << c.name;
+  }
+}
+
+TEST_F(DecisionEngineTest, CacheMissFallsBackToTheStore) {
+  // A record committed straight to the store, bypassing the Registry: the
+  // cache does not hold it.
+  storage::KeyRecord record;
+  record.mutable_key()->set_key_id("key_elsewhere");
+  record.mutable_key()->set_organization_id("org_a");
+  record.mutable_key()->add_apis("pharmacy");
+  record.mutable_key()->add_grants()->set_scope("orders_read");
+  record.mutable_key()->set_status(v1::ACTIVE);
+  record.add_secrets()->set_sha256(
+      std::string(HashSecret("rx_ph_elsewhere").view()));
+  storage::Mutation m;
+  m.revision = env_.store.Revision().value() + 1;
+  m.put_keys.push_back(record);
+  ASSERT_TRUE(env_.store.Commit(m).ok());
+  const size_t cached = env_.state.cache().size();
+  const auto r =
+      env_.Http("rx_ph_elsewhere", "pharmacy", "GET", "/v1/pharmacy/orders/");
+  EXPECT_TRUE(r.allowed());
+  EXPECT_EQ(r.key_id(), "key_elsewhere");
+  // A miss never fills the cache (it could resurrect an erased secret).
+  EXPECT_EQ(env_.state.cache().size(), cached);
+}
+
+TEST_F(DecisionEngineTest, PolicyChangesApplyToExistingKeys) {
+  const auto key = env_.CreateKey({"pharmacy"}, {}, {"order-management"});
+  const std::string path = "/v1/pharmacy/orders/o/status";
+  EXPECT_TRUE(env_.Http(key.secret(), "pharmacy", "PATCH", path).allowed());
+  std::string changed(kTestPolicyJson);
+  const std::string from =
+      R"("name": "order-management", "scopes": ["orders_read", "orders_write"])";
+  changed.replace(changed.find(from), from.size(),
+                  R"("name": "order-management", "scopes": ["orders_read"])");
+  env_.PutPolicyJson(changed);
+  const auto r = env_.Http(key.secret(), "pharmacy", "PATCH", path);
+  EXPECT_EQ(r.reason(), v1::INSUFFICIENT_SCOPE);
+  EXPECT_EQ(r.revision(), env_.state.revision());
+}
+
+TEST_F(DecisionEngineTest, MinRevisionWaitsUntilTheDeadline) {
+  const auto key = env_.CreateKey({"pharmacy"}, {"orders_read"});
+  v1::AuthorizeRequest request;
+  request.set_api_key(key.secret());
+  request.mutable_requirement()->add_all_of("orders_read");
+  request.set_min_revision(env_.state.revision());
+  v1::AuthorizeResponse r;
+  EXPECT_TRUE(env_.engine.Authorize(request, absl::Now(), &r).ok());
+  request.set_min_revision(env_.state.revision() + 1);
+  const absl::Status s =
+      env_.engine.Authorize(request, absl::Now() - absl::Seconds(1), &r);
+  EXPECT_EQ(s.code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_THAT(s.message(), HasSubstr("min_revision"));
+}
+
+TEST_F(DecisionEngineTest, MinRevisionWaitsForTheWriteThenSeesIt) {
+  const uint64_t next = env_.state.revision() + 1;
+  v1::AuthorizeResponse waited;
+  absl::Status waited_status;
+  std::string secret;  // written before the waiter can proceed
+  absl::Notification secret_set;
+  std::thread reader([&] {
+    secret_set.WaitForNotification();
+    v1::AuthorizeRequest request;
+    request.set_api_key(secret);
+    request.mutable_requirement()->add_all_of("orders_read");
+    request.set_min_revision(next + 1);  // the grant below
+    waited_status = env_.engine.Authorize(
+        request, absl::Now() + absl::Seconds(60), &waited);
+  });
+  const auto key = env_.CreateKey({"pharmacy"}, {});
+  ASSERT_EQ(key.revision(), next);
+  secret = key.secret();
+  secret_set.Notify();
+  // The reader blocks until this grant is applied, then must see it.
+  v1::GrantScopesRequest grant;
+  grant.set_key_id(key.key().key_id());
+  grant.add_scopes("orders_read");
+  ASSERT_TRUE(env_.registry.GrantScopes(grant, CoreTestEnv::kActor).ok());
+  reader.join();
+  ASSERT_TRUE(waited_status.ok()) << waited_status;
+  EXPECT_TRUE(waited.allowed());
+  EXPECT_GE(waited.revision(), next + 1);
+}
+
+TEST_F(DecisionEngineTest, RotatedSecretWorksDuringGracePeriodOnly) {
+  const auto key = env_.CreateKey({"pharmacy"}, {"orders_read"});
+  v1::RotateKeyRequest rotate;
+  rotate.set_key_id(key.key().key_id());
+  rotate.mutable_grace_period()->set_seconds(600);
+  auto rotated = env_.registry.RotateKey(rotate, CoreTestEnv::kActor);
+  ASSERT_TRUE(rotated.ok()) << rotated.status();
+  EXPECT_NE(rotated->secret(), key.secret());
+  EXPECT_EQ(rotated->key().key_id(), key.key().key_id());
+  const std::string path = "/v1/pharmacy/orders/";
+  EXPECT_TRUE(env_.Http(key.secret(), "pharmacy", "GET", path).allowed());
+  EXPECT_TRUE(env_.Http(rotated->secret(), "pharmacy", "GET", path).allowed());
+  env_.clock.Advance(absl::Seconds(600));
+  EXPECT_EQ(env_.Http(key.secret(), "pharmacy", "GET", path).reason(),
+            v1::KEY_INVALID);
+  EXPECT_TRUE(env_.Http(rotated->secret(), "pharmacy", "GET", path).allowed());
+}
+
+TEST_F(DecisionEngineTest, BatchAnswersMatchSingleAnswersInOrder) {
+  const auto key = env_.CreateKey({"pharmacy"}, {"orders_read"});
+  v1::BatchAuthorizeRequest batch;
+  const std::vector<std::pair<std::string, std::string>> targets = {
+      {"GET", "/v1/pharmacy/orders/"},
+      {"PATCH", "/v1/pharmacy/orders/x/status"},
+      {"GET", "/v1/pharmacy/missing"}};
+  for (const auto& [method, path] : targets) {
+    auto* r = batch.add_requests();
+    r->set_api_key(key.secret());
+    r->set_trace_id("t1");
+    r->mutable_http()->set_api("pharmacy");
+    r->mutable_http()->set_method(method);
+    r->mutable_http()->set_path(path);
+  }
+  v1::BatchAuthorizeResponse out;
+  ASSERT_TRUE(
+      env_.engine.BatchAuthorize(batch, absl::InfiniteFuture(), &out).ok());
+  ASSERT_EQ(out.responses_size(), 3);
+  for (int i = 0; i < 3; ++i) {
+    v1::AuthorizeResponse single;
+    ASSERT_TRUE(AuthorizeStatus(batch.requests(i), &single).ok());
+    EXPECT_EQ(out.responses(i).SerializeAsString(), single.SerializeAsString())
+        << i;
+  }
+  EXPECT_EQ(out.responses(1).reason(), v1::INSUFFICIENT_SCOPE);
+  EXPECT_EQ(out.responses(2).reason(), v1::ROUTE_NOT_FOUND);
+}
+
+// Batches hash every key up front: each entry must still be decided with
+// its own key, whatever the mix of known, unknown, empty and revoked keys.
+TEST_F(DecisionEngineTest, BatchOfDifferentKeysMatchesSingleAnswers) {
+  const auto reader = env_.CreateKey({"pharmacy"}, {"orders_read"});
+  const auto writer = env_.CreateKey({"pharmacy"}, {"orders_write"});
+  const auto revoked = env_.CreateKey({"pharmacy"}, {"orders_read"});
+  v1::RevokeKeyRequest revoke;
+  revoke.set_key_id(revoked.key().key_id());
+  ASSERT_TRUE(env_.registry.RevokeKey(revoke, CoreTestEnv::kActor).ok());
+  const std::vector<std::string> secrets = {reader.secret(),  "",
+                                            writer.secret(),  "rx_ph_unknown",
+                                            revoked.secret(), writer.secret(),
+                                            reader.secret()};
+  v1::BatchAuthorizeRequest batch;
+  constexpr int kRepeats = 6;  // 42 entries: across prefetch windows
+  for (int i = 0; i < kRepeats * static_cast<int>(secrets.size()); ++i) {
+    const std::string& secret = secrets[i % secrets.size()];
+    auto* r = batch.add_requests();
+    r->set_api_key(secret);
+    r->set_trace_id("t1");
+    r->mutable_http()->set_api("pharmacy");
+    r->mutable_http()->set_method("GET");
+    r->mutable_http()->set_path("/v1/pharmacy/orders/o_1");
+  }
+  v1::BatchAuthorizeResponse out;
+  ASSERT_TRUE(
+      env_.engine.BatchAuthorize(batch, absl::InfiniteFuture(), &out).ok());
+  ASSERT_EQ(out.responses_size(), kRepeats * static_cast<int>(secrets.size()));
+  for (int i = 0; i < out.responses_size(); ++i) {
+    v1::AuthorizeResponse single;
+    ASSERT_TRUE(AuthorizeStatus(batch.requests(i), &single).ok());
+    EXPECT_EQ(out.responses(i).SerializeAsString(), single.SerializeAsString())
+        << i;
+  }
+  EXPECT_EQ(out.responses(0).key_id(), reader.key().key_id());
+  EXPECT_TRUE(out.responses(0).allowed());
+  EXPECT_EQ(out.responses(1).reason(), v1::KEY_INVALID);
+  EXPECT_EQ(out.responses(2).reason(), v1::INSUFFICIENT_SCOPE);
+  EXPECT_EQ(out.responses(2).key_id(), writer.key().key_id());
+  EXPECT_EQ(out.responses(3).reason(), v1::KEY_INVALID);
+  EXPECT_EQ(out.responses(4).reason(), v1::KEY_REVOKED);
+  EXPECT_EQ(out.responses(6).key_id(), reader.key().key_id());
+  EXPECT_EQ(out.responses(37).key_id(), writer.key().key_id());  // 37 % 7 = 2
+}
+
+TEST_F(DecisionEngineTest, BatchRejectsMoreThanTheLimitAndBadEntries) {
+  v1::BatchAuthorizeRequest batch;
+  for (int i = 0; i <= kMaxBatchSize; ++i) {
+    batch.add_requests()->mutable_requirement()->add_all_of("orders_read");
+  }
+  v1::BatchAuthorizeResponse out;
+  absl::Status s =
+      env_.engine.BatchAuthorize(batch, absl::InfiniteFuture(), &out);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("requests"));
+  batch.mutable_requests()->DeleteSubrange(0, 2);
+  batch.mutable_requests(7)->clear_target();
+  out.Clear();
+  s = env_.engine.BatchAuthorize(batch, absl::InfiniteFuture(), &out);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("requests[7].target"));
+}
+
+TEST_F(DecisionEngineTest, DescribeKeyListsSortedEffectiveScopes) {
+  const auto key =
+      env_.CreateKey({"pharmacy"}, {"stock_write"}, {"order-management"});
+  v1::DescribeKeyRequest request;
+  request.set_api_key(key.secret());
+  v1::DescribeKeyResponse r;
+  ASSERT_TRUE(env_.engine.DescribeKey(request, &r).ok());
+  EXPECT_THAT(r.scopes(),
+              ElementsAre("orders_read", "orders_write", "stock_write"));
+  EXPECT_EQ(r.key().key_id(), key.key().key_id());
+  EXPECT_EQ(r.revision(), env_.state.revision());
+  request.set_organization_id("org_other");
+  EXPECT_EQ(env_.engine.DescribeKey(request, &r).code(),
+            absl::StatusCode::kPermissionDenied);
+  request.set_api_key("rx_ph_unknown");
+  request.clear_organization_id();
+  const absl::Status s = env_.engine.DescribeKey(request, &r);
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(s.message(), "Invalid or expired API key");
+}
+
+// If the store cannot be read while a new policy recompiles the cache, the
+// keys keep their old compilation; decisions then compile them against the
+// new policy themselves, failing closed while the store is unreadable.
+TEST_F(DecisionEngineTest, KeyLeftOnTheOldPolicyIsRecompiledAtDecision) {
+  const auto key = env_.CreateKey({"pharmacy"}, {}, {"order-management"});
+  const std::string path = "/v1/pharmacy/orders/o_1/status";
+  ASSERT_TRUE(env_.Http(key.secret(), "pharmacy", "PATCH", path).allowed());
+
+  const std::string narrowed = PolicyWithNarrowedBundle();
+  env_.store.SetFailing(storage::FaultInjectingStore::Op::kRead, true);
+  env_.PutPolicyJson(narrowed);
+
+  const v1::AuthorizeRequest request =
+      CoreTestEnv::HttpRequest(key.secret(), "pharmacy", "PATCH", path);
+  v1::AuthorizeResponse response;
+  EXPECT_EQ(AuthorizeStatus(request, &response).code(),
+            absl::StatusCode::kUnavailable);
+  EXPECT_FALSE(response.allowed());
+
+  env_.store.SetFailing(storage::FaultInjectingStore::Op::kRead, false);
+  EXPECT_EQ(env_.Http(key.secret(), "pharmacy", "PATCH", path).reason(),
+            v1::INSUFFICIENT_SCOPE);
+  EXPECT_TRUE(
+      env_.Http(key.secret(), "pharmacy", "GET", "/v1/pharmacy/orders/o_1")
+          .allowed());
+}
+
+// --key_cache_capacity: a cache of 2 digests in front of many keys.
+class BoundedCacheTest : public ::testing::Test {
+ protected:
+  static constexpr size_t kCapacity = 2;
+  BoundedCacheTest() : env_(kCapacity) {}
+  void SetUp() override { env_.PutPolicyJson(kTestPolicyJson); }
+
+  bool Cached(const std::string& secret) {
+    return env_.state.cache().Contains(HashSecret(secret));
+  }
+  // PushOut() fills the cache with other keys until `secret` is not in it.
+  void PushOut(const std::string& secret) {
+    for (int i = 0; i < 8 && Cached(secret); ++i) {
+      env_.CreateKey({"pharmacy"}, {"orders_read"});
+    }
+    ASSERT_FALSE(Cached(secret));
+  }
+  v1::AuthorizeResponse ReadOrder(const std::string& secret) {
+    return env_.Http(secret, "pharmacy", "GET", "/v1/pharmacy/orders/o_1");
+  }
+
+  CoreTestEnv env_;
+};
+
+TEST_F(BoundedCacheTest, KeysBeyondCapacityAreDecidedFromTheStore) {
+  std::vector<v1::CreateKeyResponse> keys;
+  for (int i = 0; i < 10; ++i) {
+    keys.push_back(env_.CreateKey(
+        {"pharmacy"}, {i % 2 == 0 ? "orders_read" : "stock_write"}));
+  }
+  for (int round = 0; round < 2; ++round) {
+    for (int i = 0; i < 10; ++i) {
+      const auto r = ReadOrder(keys[i].secret());
+      EXPECT_EQ(r.allowed(), i % 2 == 0) << i;
+      EXPECT_EQ(r.reason(), i % 2 == 0 ? v1::ALLOWED : v1::INSUFFICIENT_SCOPE);
+      EXPECT_EQ(r.key_id(), keys[i].key().key_id());
+    }
+  }
+  EXPECT_EQ(env_.state.cache().size(), kCapacity);
+  EXPECT_GT(env_.state.cache().evictions(), 0u);
+  EXPECT_EQ(ReadOrder("rx_ph_not-a-key").reason(), v1::KEY_INVALID);
+
+  // DescribeKey of a key the cache does not hold: from the record it read.
+  PushOut(keys[0].secret());
+  v1::DescribeKeyRequest describe;
+  describe.set_api_key(keys[0].secret());
+  v1::DescribeKeyResponse described;
+  ASSERT_TRUE(env_.engine.DescribeKey(describe, &described).ok());
+  EXPECT_EQ(described.key().key_id(), keys[0].key().key_id());
+  EXPECT_THAT(described.scopes(), ElementsAre("orders_read"));
+}
+
+TEST_F(BoundedCacheTest, ChangesToUncachedKeysTakeEffect) {
+  const auto key = env_.CreateKey({"pharmacy"}, {"stock_write"});
+  PushOut(key.secret());
+  v1::GrantScopesRequest grant;
+  grant.set_key_id(key.key().key_id());
+  grant.add_scopes("orders_read");
+  ASSERT_TRUE(env_.registry.GrantScopes(grant, CoreTestEnv::kActor).ok());
+  PushOut(key.secret());
+  EXPECT_TRUE(ReadOrder(key.secret()).allowed());
+
+  v1::RevokeKeyRequest revoke;
+  revoke.set_key_id(key.key().key_id());
+  ASSERT_TRUE(env_.registry.RevokeKey(revoke, CoreTestEnv::kActor).ok());
+  EXPECT_EQ(ReadOrder(key.secret()).reason(), v1::KEY_REVOKED);
+  PushOut(key.secret());
+  EXPECT_EQ(ReadOrder(key.secret()).reason(), v1::KEY_REVOKED);
+}
+
+TEST_F(BoundedCacheTest, PolicyChangeReachesCachedAndUncachedKeys) {
+  const auto cached = env_.CreateKey({"pharmacy"}, {}, {"order-management"});
+  const auto uncached = env_.CreateKey({"pharmacy"}, {}, {"order-management"});
+  PushOut(uncached.secret());
+  const std::string path = "/v1/pharmacy/orders/o_1/status";
+  ASSERT_TRUE(env_.Http(cached.secret(), "pharmacy", "PATCH", path).allowed());
+  ASSERT_TRUE(Cached(cached.secret()));
+
+  const std::string narrowed = PolicyWithNarrowedBundle();
+  env_.PutPolicyJson(narrowed);
+
+  for (const auto* key : {&cached, &uncached}) {
+    EXPECT_EQ(env_.Http(key->secret(), "pharmacy", "PATCH", path).reason(),
+              v1::INSUFFICIENT_SCOPE);
+    EXPECT_TRUE(
+        env_.Http(key->secret(), "pharmacy", "GET", "/v1/pharmacy/orders/o_1")
+            .allowed());
+  }
+}
+
+// A decision that read a key from the store just before a rotation removed
+// that secret must not put the old secret back into the cache.
+TEST_F(BoundedCacheTest, StoreReadOvertakenByAWriterIsNotCached) {
+  const auto key = env_.CreateKey({"pharmacy"}, {"orders_read"});
+  PushOut(key.secret());
+  bool rotated = false;
+  env_.store.SetSecretReadHook([&] {
+    if (rotated) return;
+    rotated = true;
+    v1::RotateKeyRequest rotate;  // no grace: the old secret stops at once
+    rotate.set_key_id(key.key().key_id());
+    ASSERT_TRUE(env_.registry.RotateKey(rotate, CoreTestEnv::kActor).ok());
+  });
+  // Read before the rotation returned: either answer is linearizable.
+  ReadOrder(key.secret());
+  ASSERT_TRUE(rotated);
+  EXPECT_FALSE(Cached(key.secret()));
+  EXPECT_EQ(ReadOrder(key.secret()).reason(), v1::KEY_INVALID);
+}
+
+// Group commit makes a write visible in the store before it is durable. A
+// decision that finds such a record waits for it to be applied; if the sync
+// fails it never decides on it.
+TEST_F(BoundedCacheTest, UnsyncedRecordIsNeverDecidedOn) {
+  const auto key = env_.CreateKey({"pharmacy"}, {"stock_write"});
+  PushOut(key.secret());
+  env_.store.SetFailing(storage::FaultInjectingStore::Op::kSync, true);
+  v1::GrantScopesRequest grant;
+  grant.set_key_id(key.key().key_id());
+  grant.add_scopes("orders_read");
+  EXPECT_EQ(
+      env_.registry.GrantScopes(grant, CoreTestEnv::kActor).status().code(),
+      absl::StatusCode::kUnavailable);
+
+  const v1::AuthorizeRequest request = CoreTestEnv::HttpRequest(
+      key.secret(), "pharmacy", "GET", "/v1/pharmacy/orders/o_1");
+  v1::AuthorizeResponse response;
+  // No deadline: the failed sync itself ends the wait (the test would hang
+  // if the decision waited for a revision that can no longer be applied).
+  const absl::Status status =
+      env_.engine.Authorize(request, absl::InfiniteFuture(), &response);
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable) << status;
+  EXPECT_FALSE(response.allowed());
+  EXPECT_FALSE(Cached(key.secret()));
+}
+
+TEST_F(BoundedCacheTest, DecisionWaitsForAnUnsyncedRecordToBeApplied) {
+  const auto key = env_.CreateKey({"pharmacy"}, {"stock_write"});
+  PushOut(key.secret());
+  absl::Notification in_sync, release_sync, decision_read;
+  env_.store.SetSyncHook([&] {
+    if (in_sync.HasBeenNotified()) return;
+    in_sync.Notify();
+    release_sync.WaitForNotification();
+  });
+  std::thread writer([&] {
+    v1::GrantScopesRequest grant;
+    grant.set_key_id(key.key().key_id());
+    grant.add_scopes("orders_read");
+    EXPECT_TRUE(env_.registry.GrantScopes(grant, CoreTestEnv::kActor).ok());
+  });
+  in_sync.WaitForNotification();  // written, not yet durable
+  env_.store.SetSecretReadHook([&] {
+    if (!decision_read.HasBeenNotified()) decision_read.Notify();
+  });
+  v1::AuthorizeResponse response;
+  std::thread decision([&] { response = ReadOrder(key.secret()); });
+  decision_read.WaitForNotification();
+  release_sync.Notify();
+  decision.join();
+  writer.join();
+  EXPECT_TRUE(response.allowed());
+  EXPECT_TRUE(Cached(key.secret()));
+}
+
+}  // namespace
+}  // namespace scopekeeper

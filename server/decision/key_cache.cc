@@ -1,0 +1,240 @@
+#include "server/decision/key_cache.h"
+
+#include <algorithm>
+#include <mutex>
+#include <shared_mutex>
+
+namespace scopekeeper {
+namespace {
+
+constexpr size_t kMaxShards = 64;
+// A bounded cache gets one shard per this many entries (at most kMaxShards),
+// so even a tiny capacity is exact and a large one spreads its locks.
+constexpr size_t kMinEntriesPerShard = 4096;
+
+size_t ShardCount(size_t capacity) {
+  if (capacity == KeyCache::kUnbounded) return kMaxShards;
+  return std::clamp<size_t>(capacity / kMinEntriesPerShard, 1, kMaxShards);
+}
+
+// BulkLoader: entries per batch, and batches queued before Add() waits.
+constexpr size_t kLoaderBatch = 4096;
+constexpr size_t kLoaderMaxQueued = 4;
+
+}  // namespace
+
+KeyCache::KeyCache(size_t capacity)
+    : capacity_(capacity), shards_(ShardCount(capacity)) {
+  if (!bounded()) return;
+  // Split the capacity exactly: the first `capacity % n` shards get one more.
+  const size_t n = shards_.size();
+  for (size_t i = 0; i < n; ++i) {
+    shards_[i].capacity = capacity / n + (i < capacity % n ? 1 : 0);
+  }
+}
+
+bool KeyCache::Find(const SecretDigest& digest, Entry* out) const {
+  const Shard& shard = ShardFor(digest);
+  std::shared_lock<WriterPreferringMutex> lock(shard.mu);
+  auto it = shard.map.find(digest);
+  if (it == shard.map.end()) return false;
+  *out = it->second.entry;
+  // Only bounded caches evict; a complete one leaves its lines unwritten.
+  // Read first, so a hot entry's line is written once per pass of the hand.
+  if (bounded() && !it->second.referenced.set.load(std::memory_order_relaxed)) {
+    it->second.referenced.set.store(true, std::memory_order_relaxed);
+  }
+  return true;
+}
+
+void KeyCache::Prefetch(const SecretDigest& digest) const {
+  const Shard& shard = ShardFor(digest);
+  std::shared_lock<WriterPreferringMutex> lock(shard.mu);
+  shard.map.prefetch(digest);
+}
+
+void KeyCache::PrefetchKey(const SecretDigest& digest) const {
+  const Shard& shard = ShardFor(digest);
+  std::shared_lock<WriterPreferringMutex> lock(shard.mu);
+  auto it = shard.map.find(digest);
+  if (it != shard.map.end()) __builtin_prefetch(it->second.entry.key.get());
+}
+
+bool KeyCache::Contains(const SecretDigest& digest) const {
+  const Shard& shard = ShardFor(digest);
+  std::shared_lock<WriterPreferringMutex> lock(shard.mu);
+  return shard.map.contains(digest);
+}
+
+void KeyCache::EvictOneLocked(Shard& shard, Released* released) {
+  while (!shard.ring.empty()) {
+    const SecretDigest victim = shard.ring.front();
+    shard.ring.pop_front();
+    auto it = shard.map.find(victim);
+    if (it == shard.map.end()) continue;  // erased since it was inserted
+    if (it->second.referenced.set.exchange(false, std::memory_order_relaxed)) {
+      shard.ring.push_back(victim);  // second chance
+      continue;
+    }
+    released->evicted = std::move(it->second.entry.key);
+    shard.map.erase(it);
+    size_.fetch_sub(1, std::memory_order_relaxed);
+    evictions_.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+}
+
+void KeyCache::InsertLocked(Shard& shard, const SecretDigest& digest,
+                            Entry entry, Released* released) {
+  if (!bounded()) {  // one probe: nothing to evict first
+    auto [it, inserted] = shard.map.try_emplace(digest);
+    if (!inserted) released->replaced = std::move(it->second.entry.key);
+    it->second.entry = std::move(entry);
+    if (inserted) size_.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  auto it = shard.map.find(digest);
+  if (it != shard.map.end()) {
+    released->replaced = std::move(it->second.entry.key);
+    it->second.entry = std::move(entry);
+    return;
+  }
+  if (shard.map.size() >= shard.capacity) EvictOneLocked(shard, released);
+  shard.ring.push_back(digest);
+  // Erased digests stay in the ring until the hand reaches them: rebuild it
+  // when they outnumber the live ones.
+  if (shard.ring.size() > 2 * shard.map.size() + 64) {
+    shard.ring.clear();
+    for (const auto& [d, slot] : shard.map) shard.ring.push_back(d);
+    shard.ring.push_back(digest);
+  }
+  shard.map.emplace(digest, Slot{std::move(entry), {}});
+  size_.fetch_add(1, std::memory_order_relaxed);
+}
+
+void KeyCache::Upsert(const SecretDigest& digest, Entry entry) {
+  Shard& shard = ShardFor(digest);
+  Released released;  // freed outside the lock
+  std::unique_lock<WriterPreferringMutex> lock(shard.mu);
+  ++shard.write_epoch;
+  InsertLocked(shard, digest, std::move(entry), &released);
+  lock.unlock();
+}
+
+void KeyCache::Erase(const SecretDigest& digest) {
+  Shard& shard = ShardFor(digest);
+  std::shared_ptr<const CompiledKey> erased;  // freed outside the lock
+  std::unique_lock<WriterPreferringMutex> lock(shard.mu);
+  ++shard.write_epoch;
+  auto it = shard.map.find(digest);
+  if (it == shard.map.end()) return;
+  erased = std::move(it->second.entry.key);
+  shard.map.erase(it);
+  size_.fetch_sub(1, std::memory_order_relaxed);
+  lock.unlock();
+}
+
+void KeyCache::Recompile(const std::function<std::shared_ptr<const CompiledKey>(
+                             const std::shared_ptr<const CompiledKey>&)>& fn) {
+  // Old key -> (old key, new key). A key with several secrets (rotation) has
+  // entries in several shards: compile it once. The old keys are held until
+  // the end so no address here can be reused by another key meanwhile.
+  absl::flat_hash_map<const CompiledKey*,
+                      std::pair<std::shared_ptr<const CompiledKey>,
+                                std::shared_ptr<const CompiledKey>>>
+      done;
+  std::vector<std::shared_ptr<const CompiledKey>> todo;
+  for (Shard& shard : shards_) {
+    todo.clear();
+    {
+      std::unique_lock<WriterPreferringMutex> lock(shard.mu);
+      // Readers' inserts from here on were read after the change that
+      // called this (set before it), so they need no recompiling.
+      ++shard.write_epoch;
+      for (const auto& [digest, slot] : shard.map) {
+        if (!done.contains(slot.entry.key.get())) {
+          todo.push_back(slot.entry.key);
+        }
+      }
+    }
+    // Compiled without the lock (fn may read the store): readers of this
+    // shard keep finding the old entries meanwhile.
+    for (const std::shared_ptr<const CompiledKey>& key : todo) {
+      auto [it, inserted] = done.try_emplace(key.get());
+      if (inserted) it->second = {key, fn(key)};
+    }
+    std::unique_lock<WriterPreferringMutex> lock(shard.mu);
+    for (auto& [digest, slot] : shard.map) {
+      auto it = done.find(slot.entry.key.get());
+      if (it != done.end()) slot.entry.key = it->second.second;
+    }
+  }
+}
+
+KeyCache::Epoch KeyCache::WriteEpoch(const SecretDigest& digest) const {
+  const Shard& shard = ShardFor(digest);
+  std::shared_lock<WriterPreferringMutex> lock(shard.mu);
+  return shard.write_epoch;
+}
+
+bool KeyCache::InsertIfUnchanged(const SecretDigest& digest, Entry entry,
+                                 Epoch epoch) {
+  if (!bounded()) return false;
+  Shard& shard = ShardFor(digest);
+  Released released;  // freed outside the lock
+  std::unique_lock<WriterPreferringMutex> lock(shard.mu);
+  if (shard.write_epoch != epoch || shard.map.contains(digest)) return false;
+  InsertLocked(shard, digest, std::move(entry), &released);
+  lock.unlock();
+  return true;
+}
+
+KeyCache::BulkLoader::BulkLoader(KeyCache* cache)
+    : cache_(cache), thread_([this] { Run(); }) {
+  batch_.reserve(kLoaderBatch);
+}
+
+void KeyCache::BulkLoader::Add(const SecretDigest& digest, Entry entry) {
+  batch_.emplace_back(digest, std::move(entry));
+  if (batch_.size() == kLoaderBatch) Flush();
+}
+
+void KeyCache::BulkLoader::Flush() {
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait(lock, [this] { return queue_.size() < kLoaderMaxQueued; });
+  queue_.push_back(std::move(batch_));
+  cv_.notify_all();
+  lock.unlock();
+  batch_ = Batch();
+  batch_.reserve(kLoaderBatch);
+}
+
+void KeyCache::BulkLoader::Finish() {
+  if (finished_) return;
+  finished_ = true;
+  if (!batch_.empty()) Flush();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    done_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+}
+
+void KeyCache::BulkLoader::Run() {
+  for (;;) {
+    Batch batch;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [this] { return !queue_.empty() || done_; });
+      if (queue_.empty()) return;
+      batch = std::move(queue_.front());
+      queue_.pop_front();
+    }
+    cv_.notify_all();  // room for the adder
+    for (auto& [digest, entry] : batch)
+      cache_->Upsert(digest, std::move(entry));
+  }
+}
+
+}  // namespace scopekeeper

@@ -1,0 +1,104 @@
+// ServingState: what decisions read: the policy in force, the apps and
+// installations, the key cache and the applied revision. Written only by the
+// Registry (one writer at a time); read concurrently by any number of
+// decisions.
+#ifndef SCOPEKEEPER_SERVER_DECISION_SERVING_STATE_H_
+#define SCOPEKEEPER_SERVER_DECISION_SERVING_STATE_H_
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "server/policy/app_directory.h"
+#include "server/decision/key_cache.h"
+#include "server/policy/policy.h"
+
+namespace scopekeeper {
+
+// Thread-safe.
+class ServingState {
+ public:
+  // `key_cache_capacity`: see KeyCache (kUnbounded: every key cached).
+  explicit ServingState(size_t key_cache_capacity = KeyCache::kUnbounded)
+      : policy_(PolicySnapshot::Empty()),
+        apps_(std::make_shared<const AppDirectory>()),
+        cache_(key_cache_capacity) {}
+
+  // policy() is the snapshot in force (never null).
+  std::shared_ptr<const PolicySnapshot> policy() const {
+    return std::atomic_load_explicit(&policy_, std::memory_order_acquire);
+  }
+  void set_policy(std::shared_ptr<const PolicySnapshot> policy) {
+    std::atomic_store_explicit(&policy_, std::move(policy),
+                               std::memory_order_release);
+    policy_version_.store(NextPolicyVersion(), std::memory_order_release);
+  }
+
+  // PolicyForDecision() is policy() for the data plane, without its cost:
+  // each thread keeps its own reference to the snapshot and re-reads
+  // policy() only after set_policy(), so a decision takes no lock and
+  // writes no reference count shared with other cores. The result is at
+  // least as new as any set_policy() that happened before the call, and
+  // stays valid until the same thread calls PolicyForDecision() again (on
+  // any ServingState): do not keep it across decisions.
+  const PolicySnapshot& PolicyForDecision() const;
+
+  // apps() is the app directory in force (never null).
+  std::shared_ptr<const AppDirectory> apps() const {
+    return std::atomic_load_explicit(&apps_, std::memory_order_acquire);
+  }
+  void set_apps(std::shared_ptr<const AppDirectory> apps) {
+    std::atomic_store_explicit(&apps_, std::move(apps),
+                               std::memory_order_release);
+  }
+
+  KeyCache& cache() { return cache_; }
+  const KeyCache& cache() const { return cache_; }
+
+  // revision() is the last revision whose mutation is applied to this state.
+  uint64_t revision() const {
+    return revision_.load(std::memory_order_acquire);
+  }
+
+  // PublishRevision() raises the applied revision and wakes waiters.
+  // REQUIRES: the mutation of `revision` is applied to policy and cache.
+  void PublishRevision(uint64_t revision);
+
+  // WaitForRevision() blocks until revision() >= `revision` or `deadline`;
+  // DEADLINE_EXCEEDED naming both revisions if the deadline passes first,
+  // UNAVAILABLE once Close() or StopAdvancing() was called (at once, for a
+  // revision that can no longer be reached).
+  absl::Status WaitForRevision(uint64_t revision, absl::Time deadline) const;
+
+  // StopAdvancing() says no revision after revision() will be applied (the
+  // registry failed: `why`, an UNAVAILABLE status, is what waiters get).
+  // Decisions keep serving the applied state; nothing waits for more.
+  void StopAdvancing(absl::Status why);
+
+  // Close() wakes every waiter and makes later waits fail: the server is
+  // shutting down and long waits (Watch streams) must end now.
+  void Close();
+
+ private:
+  std::shared_ptr<const PolicySnapshot> policy_;  // atomic_load/store only
+  std::shared_ptr<const AppDirectory> apps_;      // atomic_load/store only
+  // Changes with every set_policy(); unique across all ServingStates of the
+  // process, so a thread's cached snapshot can never be mistaken for another
+  // state's (see PolicyForDecision()).
+  static uint64_t NextPolicyVersion();
+  std::atomic<uint64_t> policy_version_{NextPolicyVersion()};
+  KeyCache cache_;
+  std::atomic<uint64_t> revision_{0};
+  mutable std::mutex wait_mu_;
+  mutable std::condition_variable wait_cv_;
+  bool closed_ = false;   // guarded by wait_mu_
+  absl::Status stopped_;  // guarded by wait_mu_: non-OK once StopAdvancing()
+};
+
+}  // namespace scopekeeper
+
+#endif  // SCOPEKEEPER_SERVER_DECISION_SERVING_STATE_H_

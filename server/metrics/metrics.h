@@ -1,0 +1,109 @@
+// Metrics: the server's counters and histograms, rendered in the Prometheus
+// text exposition format (version 0.0.4). Plain C++: the HTTP side is
+// server/metrics_http.h.
+//
+// Recording is lock-free on the decision path (relaxed atomics; a per-thread
+// map from API name to its counters, filled from a mutex-guarded registry
+// the first time a thread sees a name). Labels are API names and reason
+// codes only: never a key, key id, organization or path.
+#ifndef SCOPEKEEPER_SERVER_METRICS_METRICS_H_
+#define SCOPEKEEPER_SERVER_METRICS_METRICS_H_
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "proto/scopekeeper/v1/scopekeeper.pb.h"
+
+namespace scopekeeper {
+
+// A fixed-bucket latency histogram (seconds), thread-safe.
+class LatencyHistogram {
+ public:
+  // Upper bounds in seconds: 1 µs .. 1 s, then +Inf.
+  static constexpr std::array<double, 19> kBounds = {
+      1e-6,   2.5e-6, 5e-6, 1e-5,   2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3,
+      2.5e-3, 5e-3,   1e-2, 2.5e-2, 5e-2,   0.1,  0.25, 0.5,    1.0};
+
+  void Observe(absl::Duration latency);
+  // Appends the _bucket/_sum/_count lines of `name` with `labels` (e.g.
+  // `op="commit"`, may be empty).
+  void Render(absl::string_view name, absl::string_view labels,
+              std::string* out) const;
+
+ private:
+  std::array<std::atomic<uint64_t>, kBounds.size() + 1> buckets_{};
+  std::atomic<uint64_t> count_{0};
+  std::atomic<int64_t> sum_nanos_{0};
+};
+
+class Metrics {
+ public:
+  // Values read at scrape time from the serving state and registry.
+  struct Gauges {
+    uint64_t revision = 0;
+    size_t cache_entries = 0;
+    uint64_t cache_evictions = 0;  // a bounded cache's, since start
+    int64_t keys_active = 0;
+    int64_t keys_revoked = 0;
+  };
+
+  Metrics();
+  Metrics(const Metrics&) = delete;
+  Metrics& operator=(const Metrics&) = delete;
+
+  // One decision: the API it was for ("" for an explicit requirement), its
+  // reason, and how long deciding took.
+  void RecordDecision(absl::string_view api, v1::Reason reason,
+                      absl::Duration latency);
+  // A key-cache lookup: found in the cache, or not (then the store is read).
+  void RecordCacheLookup(bool hit);
+  // A store commit: one sync making `mutations` writes durable (a group
+  // commit), how long the sync took and whether it succeeded. A write that
+  // failed before any sync counts as a failed commit of 1 mutation.
+  void RecordStoreCommit(absl::Duration latency, bool ok, int mutations = 1);
+
+  // Render() returns the whole exposition.
+  std::string Render(const Gauges& gauges) const;
+
+ private:
+  static constexpr int kReasons = v1::Reason_ARRAYSIZE;
+  // At most this many distinct API names get their own counters; decisions
+  // for further names count under api="(other)". Bounds memory and label
+  // cardinality if policies churn through names.
+  static constexpr size_t kMaxApis = 256;
+
+  struct ApiCounters {
+    std::array<std::atomic<uint64_t>, kReasons> by_reason{};
+  };
+  ApiCounters* CountersFor(absl::string_view api);
+
+  // Never shrinks; entries are never freed while the Metrics lives, so the
+  // per-thread caches may hold raw pointers.
+  mutable std::mutex
+      mu_;  // std: visible to TSan (Debian absl is not instrumented)
+  std::map<std::string, std::unique_ptr<ApiCounters>> apis_
+      ABSL_GUARDED_BY(mu_);
+  ApiCounters other_;
+  const uint64_t id_;  // tells per-thread caches of different instances apart
+
+  LatencyHistogram decision_latency_;
+  LatencyHistogram commit_latency_;
+  std::atomic<uint64_t> cache_hits_{0};
+  std::atomic<uint64_t> cache_misses_{0};
+  std::atomic<uint64_t> commit_failures_{0};
+  std::atomic<uint64_t> committed_mutations_{0};
+};
+
+}  // namespace scopekeeper
+
+#endif  // SCOPEKEEPER_SERVER_METRICS_METRICS_H_

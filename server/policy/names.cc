@@ -1,0 +1,155 @@
+#include "server/policy/names.h"
+
+#include <string>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+
+namespace scopekeeper {
+namespace {
+
+bool IsLowerAlnum(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+}
+
+// Checks ^[a-z][<lower alnum + extra>]{0,max_len-1}$.
+absl::Status ValidateLowerName(absl::string_view kind, absl::string_view field,
+                               absl::string_view name, absl::string_view extra,
+                               size_t max_len) {
+  if (name.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(field, ": empty ", kind));
+  }
+  bool ok = name.size() <= max_len && name[0] >= 'a' && name[0] <= 'z';
+  for (size_t i = 1; ok && i < name.size(); ++i) {
+    ok = IsLowerAlnum(name[i]) || extra.find(name[i]) != extra.npos;
+  }
+  if (!ok) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        field, ": invalid ", kind, " ", Quote(name),
+        " (must match ^[a-z][a-z0-9", extra, "]{0,", max_len - 1, "}$)"));
+  }
+  return absl::OkStatus();
+}
+
+// Length of the UTF-8 sequence starting with `c`, or 0 if `c` cannot start
+// one.
+int Utf8SequenceLength(unsigned char c) {
+  if (c < 0x80) return 1;
+  if (c >= 0xC2 && c <= 0xDF) return 2;
+  if (c >= 0xE0 && c <= 0xEF) return 3;
+  if (c >= 0xF0 && c <= 0xF4) return 4;
+  return 0;
+}
+
+bool IsValidUtf8(absl::string_view s) {
+  for (size_t i = 0; i < s.size();) {
+    const unsigned char c = s[i];
+    const int n = Utf8SequenceLength(c);
+    if (n == 0 || i + n > s.size()) return false;
+    for (int k = 1; k < n; ++k) {
+      if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return false;
+    }
+    if (n == 3) {  // no overlongs, no surrogates
+      const unsigned char c1 = s[i + 1];
+      if ((c == 0xE0 && c1 < 0xA0) || (c == 0xED && c1 >= 0xA0)) return false;
+    } else if (n == 4) {  // no overlongs, nothing above U+10FFFF
+      const unsigned char c1 = s[i + 1];
+      if ((c == 0xF0 && c1 < 0x90) || (c == 0xF4 && c1 >= 0x90)) return false;
+    }
+    i += n;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string RedactSecretShapedRuns(absl::string_view text) {
+  std::string out;
+  size_t i = 0;
+  while (i < text.size()) {
+    size_t j = i;
+    while (j < text.size() && absl::ascii_isalnum(text[j])) ++j;
+    if (j - i >= kMinSecretLikeRun) {
+      out += "<redacted>";
+    } else {
+      out.append(text.data() + i, j - i);
+    }
+    if (j < text.size()) out.push_back(text[j++]);
+    i = j;
+  }
+  return out;
+}
+
+std::string Quote(absl::string_view value) {
+  constexpr size_t kMax = 64;
+  // Escape first, then elide secret-shaped runs of the escaped text, then
+  // cut: a client that puts an API key in the wrong field (an organization
+  // header, say) must not get it, or most of it, echoed into an error its
+  // gateway may log. Redacting before cutting means a key straddling the cut
+  // is not shown in part; redacting after escaping means the hex digits of an
+  // escape cannot extend a shorter run into a secret-shaped one.
+  const std::string shown = RedactSecretShapedRuns(absl::CHexEscape(value));
+  if (shown.size() <= kMax) return absl::StrCat("\"", shown, "\"");
+  // Cut at kMax, but never inside an escape ("\n", "\x8f", ...).
+  size_t cut = 0;
+  while (cut < kMax) {
+    const size_t len = shown[cut] != '\\' ? 1 : (shown[cut + 1] == 'x' ? 4 : 2);
+    if (cut + len > kMax) break;
+    cut += len;
+  }
+  return absl::StrCat("\"", absl::string_view(shown).substr(0, cut), "\"...");
+}
+
+absl::Status ValidateScopeName(absl::string_view field,
+                               absl::string_view name) {
+  return ValidateLowerName("scope name", field, name, "_.:-", 128);
+}
+
+absl::Status ValidateApiName(absl::string_view field, absl::string_view name) {
+  return ValidateLowerName("API name", field, name, "_.-", 64);
+}
+
+absl::Status ValidateKeyPrefix(absl::string_view field,
+                               absl::string_view name) {
+  return ValidateLowerName("key prefix", field, name, "_", 32);
+}
+
+absl::Status ValidateId(absl::string_view field, absl::string_view id) {
+  if (id.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(field, ": required"));
+  }
+  bool ok = id.size() <= kMaxIdLength;
+  for (size_t i = 0; ok && i < id.size(); ++i) {
+    const char c = id[i];
+    ok = absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '_' ||
+         c == '.' || c == ':' || c == '-';
+  }
+  if (!ok) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ": invalid value ", Quote(id),
+                     " (1-128 characters of A-Z a-z 0-9 _ . : -)"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateText(absl::string_view field, absl::string_view text,
+                          size_t max_len) {
+  if (text.size() > max_len) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ": longer than ", max_len, " bytes"));
+  }
+  if (!IsValidUtf8(text)) {
+    return absl::InvalidArgumentError(absl::StrCat(field, ": not valid UTF-8"));
+  }
+  for (const char c : text) {
+    const unsigned char u = c;
+    if ((u < 0x20 && c != '\t' && c != '\n') || u == 0x7F) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(field, ": contains a control character"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace scopekeeper

@@ -1,0 +1,49 @@
+// Validation of the names and free-text fields that cross the API. Every
+// function returns INVALID_ARGUMENT naming `field` (e.g. "grants[2].scope")
+// and the offending value (truncated, never a secret), or OK.
+#ifndef SCOPEKEEPER_SERVER_POLICY_NAMES_H_
+#define SCOPEKEEPER_SERVER_POLICY_NAMES_H_
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+
+namespace scopekeeper {
+
+// Limits on request fields.
+inline constexpr size_t kMaxApiKeyLength = 256;
+inline constexpr size_t kMaxPathLength = 4096;
+inline constexpr size_t kMaxIdLength = 128;
+inline constexpr size_t kMaxTextLength = 1024;
+inline constexpr size_t kMaxScopesPerRequest = 256;
+
+// Scope and bundle names: ^[a-z][a-z0-9_.:-]{0,127}$.
+absl::Status ValidateScopeName(absl::string_view field, absl::string_view name);
+// API names: ^[a-z][a-z0-9_.-]{0,63}$.
+absl::Status ValidateApiName(absl::string_view field, absl::string_view name);
+// Key prefixes: ^[a-z][a-z0-9_]{0,31}$.
+absl::Status ValidateKeyPrefix(absl::string_view field, absl::string_view name);
+// Identifiers (organization, key, app, installation ids, environment,
+// trace ids): 1..128 characters of [A-Za-z0-9_.:-].
+absl::Status ValidateId(absl::string_view field, absl::string_view id);
+// Free text (names, descriptions, reasons): valid UTF-8, no control
+// characters other than tab/newline, at most `max_len` bytes. May be empty.
+absl::Status ValidateText(absl::string_view field, absl::string_view text,
+                          size_t max_len = kMaxTextLength);
+
+// Quote() renders `value` for an error message: non-printable bytes escaped,
+// any run of kMinSecretLikeRun or more letters and digits (the shape of an API
+// key's random part; ids are shorter) replaced by "<redacted>" -- decided on
+// the whole value, so a key is never shown in part -- and then cut to at most
+// 64 characters between the quotes (followed by "..." when cut). The result
+// is printable ASCII holding no such run.
+inline constexpr size_t kMinSecretLikeRun = 28;
+std::string Quote(absl::string_view value);
+
+// RedactSecretShapedRuns() returns `text` with every run of kMinSecretLikeRun
+// or more ASCII letters and digits replaced by "<redacted>" (Quote() without
+// the escaping and the cut), for text that may echo what a user typed.
+std::string RedactSecretShapedRuns(absl::string_view text);
+
+}  // namespace scopekeeper
+
+#endif  // SCOPEKEEPER_SERVER_POLICY_NAMES_H_

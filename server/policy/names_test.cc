@@ -1,0 +1,94 @@
+#include "server/policy/names.h"
+
+#include "absl/strings/escaping.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace scopekeeper {
+namespace {
+
+using ::testing::HasSubstr;
+
+TEST(NamesTest, ScopeGrammar) {
+  for (const char* ok : {"read:patients", "orders_read", "order:read", "a",
+                         "wallet_pass_push_notification:write", "x.y-z"}) {
+    EXPECT_TRUE(ValidateScopeName("f", ok).ok()) << ok;
+  }
+  for (const char* bad :
+       {"", "Read", "1abc", "_a", "a b", "a/b", "a\xc3\xa9"}) {
+    const absl::Status s = ValidateScopeName("grants[3]", bad);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_THAT(s.message(), HasSubstr("grants[3]")) << bad;
+  }
+  EXPECT_TRUE(ValidateScopeName("f", "a" + std::string(127, 'b')).ok());
+  EXPECT_FALSE(ValidateScopeName("f", "a" + std::string(128, 'b')).ok());
+}
+
+TEST(NamesTest, ApiNamesAndKeyPrefixes) {
+  EXPECT_TRUE(ValidateApiName("f", "external-pharmacy").ok());
+  EXPECT_FALSE(ValidateApiName("f", "external:pharmacy").ok());
+  EXPECT_TRUE(ValidateKeyPrefix("f", "max_prd_ak").ok());
+  EXPECT_FALSE(ValidateKeyPrefix("f", "max-prd").ok());
+}
+
+TEST(NamesTest, Ids) {
+  EXPECT_TRUE(ValidateId("f", "org_abc123").ok());
+  EXPECT_TRUE(ValidateId("f", "550e8400-e29b-41d4-a716-446655440000").ok());
+  EXPECT_THAT(ValidateId("organization_id", "").message(),
+              HasSubstr("organization_id: required"));
+  EXPECT_FALSE(ValidateId("f", "a b").ok());
+  EXPECT_FALSE(ValidateId("f", std::string("a\0b", 3)).ok());
+  EXPECT_FALSE(ValidateId("f", std::string(129, 'a')).ok());
+}
+
+TEST(NamesTest, TextMustBeValidUtf8WithoutControls) {
+  EXPECT_TRUE(ValidateText("f", "Pharmacy sync \xc3\xa9\xe2\x82\xac").ok());
+  EXPECT_TRUE(ValidateText("f", "").ok());
+  EXPECT_FALSE(ValidateText("f", std::string("a\0b", 3)).ok());
+  EXPECT_FALSE(ValidateText("f", "\xc3").ok());              // truncated
+  EXPECT_FALSE(ValidateText("f", "\xc0\xaf").ok());          // overlong
+  EXPECT_FALSE(ValidateText("f", "\xed\xa0\x80").ok());      // surrogate
+  EXPECT_FALSE(ValidateText("f", "\xf4\x90\x80\x80").ok());  // > U+10FFFF
+  EXPECT_FALSE(ValidateText("f", "bell\x07").ok());
+  EXPECT_FALSE(ValidateText("name", std::string(11, 'a'), 10).ok());
+}
+
+TEST(NamesTest, QuoteTruncatesAndEscapes) {
+  EXPECT_EQ(Quote("a\nb"), "\"a\\nb\"");
+  std::string long_value;
+  while (long_value.size() < 100) long_value += "ab-";
+  EXPECT_EQ(Quote(long_value), "\"" + long_value.substr(0, 64) + "\"...");
+  EXPECT_EQ(Quote(std::string(64, 'x')), "\"<redacted>\"");
+}
+
+TEST(NamesTest, QuoteNeverEchoesSecretShapedRuns) {
+  const std::string secret = "rxs_ph_0123456789ABCDEFGHIJKLMNOPQRSTUV";
+  EXPECT_EQ(Quote("org " + secret), "\"org rxs_ph_<redacted>\"");
+  // Ids and names are shorter than a secret's random part: shown as is.
+  EXPECT_EQ(Quote("key_ee7592132a5f976b714ba884"),
+            "\"key_ee7592132a5f976b714ba884\"");
+  EXPECT_EQ(Quote("wallet_pass_push_notification:write"),
+            "\"wallet_pass_push_notification:write\"");
+}
+
+TEST(NamesTest, QuoteRedactsASecretStraddlingTheCut) {
+  // 50 bytes of padding, then a key: the cut at 64 would have shown the
+  // first 14 characters of its random part.
+  const std::string value =
+      std::string(50, '-') + "0123456789ABCDEFGHIJKLMNOPQRSTUV";
+  EXPECT_EQ(Quote(value), "\"" + std::string(50, '-') + "<redacted>\"");
+}
+
+TEST(NamesTest, QuoteNeverJoinsAnEscapeIntoASecretShapedRun) {
+  // Found by //fuzz:key_secret_fuzzer: "\x82" escapes to the letters "x82",
+  // which with 26 letters after it made a 29-character run in the output.
+  const std::string value = "\x82" + std::string(26, 'Y');
+  EXPECT_EQ(Quote(value), "\"\\<redacted>\"");
+  // And a cut never splits an escape.
+  const std::string escapes = std::string(21, '\x01') + "tail";
+  EXPECT_EQ(Quote(escapes),
+            "\"" + absl::CHexEscape(std::string(16, '\x01')) + "\"...");
+}
+
+}  // namespace
+}  // namespace scopekeeper
