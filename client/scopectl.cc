@@ -21,7 +21,7 @@
 #include "client/scopectl_format.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/time_util.h"
-#include "server/policy/names.h"
+#include "base/redact.h"
 
 namespace scopekeeper {
 namespace {

@@ -19,6 +19,7 @@
 #include "fuzz/fuzz_check.h"
 #include "server/auth/caller_auth.h"
 #include "server/policy/key_secret.h"
+#include "base/redact.h"
 #include "server/policy/names.h"
 
 namespace scopekeeper {

@@ -18,6 +18,7 @@
 #include "rocksdb/table.h"
 #include "rocksdb/utilities/checkpoint.h"
 #include "rocksdb/write_batch.h"
+#include "base/redact.h"
 #include "base/status_macros.h"
 #include "storage/mutation_check.h"
 
@@ -105,7 +106,7 @@ std::string Describe(absl::string_view key) {
   if (absl::ConsumePrefix(&rest, kAuditPrefix) && rest.size() == 8) {
     return absl::StrCat(kAuditPrefix, DecodeUint64(rest));
   }
-  return absl::CHexEscape(key);
+  return Quote(key);
 }
 
 // The smallest key greater than every key starting with `prefix` ("" if
@@ -137,8 +138,8 @@ absl::StatusOr<KeyRecord> ParseKeyRecord(absl::string_view key,
   SK_RETURN_IF_ERROR(ParseRecord(value, key, &record));
   if (absl::StrCat(kKeyPrefix, record.key().key_id()) != key) {
     return absl::DataLossError(
-        absl::StrCat("corrupt record ", Describe(key), ": holds key_id \"",
-                     absl::CHexEscape(record.key().key_id()), "\""));
+        absl::StrCat("corrupt record ", Describe(key), ": holds key_id ",
+                     Quote(record.key().key_id())));
   }
   return record;
 }
@@ -265,8 +266,7 @@ absl::StatusOr<uint64_t> InitializeOrCheck(rocksdb::DB* db, bool sync_writes) {
   uint64_t version = 0;
   if (!absl::SimpleAtoi(ToView(format), &version) || version == 0) {
     return absl::DataLossError(
-        absl::StrCat("corrupt meta/format \"",
-                     absl::CHexEscape(ToView(format).substr(0, 32)), "\""));
+        absl::StrCat("corrupt meta/format ", Quote(ToView(format))));
   }
   if (version > kFormatVersion) {
     return absl::FailedPreconditionError(absl::StrCat(
@@ -474,8 +474,8 @@ absl::StatusOr<std::optional<KeyRecord>> RocksDbStore::GetKeyBySecretHash(
                       ReadKey(read, ToView(key_id)));
   if (!record.has_value()) {
     return absl::DataLossError(absl::StrCat(
-        "index entry ", Describe(hash_key), " names key \"",
-        absl::CHexEscape(ToView(key_id)), "\", which does not exist"));
+        "index entry ", Describe(hash_key), " names key ",
+        Quote(ToView(key_id)), ", which does not exist"));
   }
   for (const SecretHash& secret : record->secrets()) {
     if (secret.sha256() == sha256) return record;

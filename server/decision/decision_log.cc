@@ -8,6 +8,7 @@
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "base/log.h"
+#include "base/redact.h"
 
 namespace scopekeeper {
 
@@ -34,7 +35,7 @@ void DecisionLog::MaybeLog(const v1::AuthorizeRequest& request,
   const std::string latency_us =
       absl::StrCat(absl::ToInt64Microseconds(latency));
   sink_(LogLine(LogLevel::kInfo, "decision",
-                {{"trace_id", response.trace_id()},
+                {{"trace_id", LoggableTraceId(response.trace_id())},
                  {"api", request.has_http() ? request.http().api() : ""},
                  {"method", request.has_http() ? request.http().method() : ""},
                  {"route", response.matched_route()},

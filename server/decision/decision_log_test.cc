@@ -28,7 +28,7 @@ v1::AuthorizeResponse Denied() {
   r.set_matched_route("GET /patients/");
   r.set_key_id("key_1");
   r.set_organization_id("org_1");
-  r.set_trace_id("trace-1");
+  r.set_trace_id("4bf92f3577b34da6a3ce929d0e0e4736");
   r.set_revision(12);
   return r;
 }
@@ -39,7 +39,7 @@ TEST(DecisionLogTest, LogsTheDecisionButNeverTheKeyOrPath) {
   log.MaybeLog(Request(), Denied(), absl::Microseconds(7));
   ASSERT_EQ(lines.size(), 1u);
   const std::string& line = lines[0];
-  EXPECT_THAT(line, HasSubstr("level=info msg=\"decision\" trace_id=trace-1 "
+  EXPECT_THAT(line, HasSubstr("level=info msg=\"decision\" trace_id=4bf92f3577b34da6a3ce929d0e0e4736 "
                               "api=management method=GET "
                               "route=\"GET /patients/\" allowed=false "
                               "reason=INSUFFICIENT_SCOPE http_status=403 "
@@ -47,6 +47,19 @@ TEST(DecisionLogTest, LogsTheDecisionButNeverTheKeyOrPath) {
                               "latency_us=7\n"));
   EXPECT_THAT(line, Not(HasSubstr("s3cret")));
   EXPECT_THAT(line, Not(HasSubstr("ann@example.com")));
+}
+
+TEST(DecisionLogTest, LogsOnlyTraceIdShapedTraceIds) {
+  // A caller controls trace_id: one holding a key (or any other text) is
+  // replaced in the log, never written.
+  std::vector<std::string> lines;
+  DecisionLog log(1.0, [&](const std::string& l) { lines.push_back(l); });
+  v1::AuthorizeResponse response = Denied();
+  response.set_trace_id("rxs_ph_SWRB317qT2xYzA9bC8dE7fG6hJ5kL4mN");
+  log.MaybeLog(Request(), response, absl::Microseconds(7));
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_THAT(lines[0], HasSubstr("trace_id=(not-a-trace-id) "));
+  EXPECT_THAT(lines[0], Not(HasSubstr("SWRB317q")));
 }
 
 TEST(DecisionLogTest, SampleRateZeroLogsNothingAndOneLogsAll) {

@@ -64,43 +64,6 @@ bool IsValidUtf8(absl::string_view s) {
 
 }  // namespace
 
-std::string RedactSecretShapedRuns(absl::string_view text) {
-  std::string out;
-  size_t i = 0;
-  while (i < text.size()) {
-    size_t j = i;
-    while (j < text.size() && absl::ascii_isalnum(text[j])) ++j;
-    if (j - i >= kMinSecretLikeRun) {
-      out += "<redacted>";
-    } else {
-      out.append(text.data() + i, j - i);
-    }
-    if (j < text.size()) out.push_back(text[j++]);
-    i = j;
-  }
-  return out;
-}
-
-std::string Quote(absl::string_view value) {
-  constexpr size_t kMax = 64;
-  // Escape first, then elide secret-shaped runs of the escaped text, then
-  // cut: a client that puts an API key in the wrong field (an organization
-  // header, say) must not get it, or most of it, echoed into an error its
-  // gateway may log. Redacting before cutting means a key straddling the cut
-  // is not shown in part; redacting after escaping means the hex digits of an
-  // escape cannot extend a shorter run into a secret-shaped one.
-  const std::string shown = RedactSecretShapedRuns(absl::CHexEscape(value));
-  if (shown.size() <= kMax) return absl::StrCat("\"", shown, "\"");
-  // Cut at kMax, but never inside an escape ("\n", "\x8f", ...).
-  size_t cut = 0;
-  while (cut < kMax) {
-    const size_t len = shown[cut] != '\\' ? 1 : (shown[cut + 1] == 'x' ? 4 : 2);
-    if (cut + len > kMax) break;
-    cut += len;
-  }
-  return absl::StrCat("\"", absl::string_view(shown).substr(0, cut), "\"...");
-}
-
 absl::Status ValidateScopeName(absl::string_view field,
                                absl::string_view name) {
   return ValidateLowerName("scope name", field, name, "_.:-", 128);

@@ -6,6 +6,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "base/redact.h"
 
 namespace scopekeeper {
 
@@ -29,20 +30,6 @@ absl::Status ValidateId(absl::string_view field, absl::string_view id);
 // characters other than tab/newline, at most `max_len` bytes. May be empty.
 absl::Status ValidateText(absl::string_view field, absl::string_view text,
                           size_t max_len = kMaxTextLength);
-
-// Quote() renders `value` for an error message: non-printable bytes escaped,
-// any run of kMinSecretLikeRun or more letters and digits (the shape of an API
-// key's random part; ids are shorter) replaced by "<redacted>" -- decided on
-// the whole value, so a key is never shown in part -- and then cut to at most
-// 64 characters between the quotes (followed by "..." when cut). The result
-// is printable ASCII holding no such run.
-inline constexpr size_t kMinSecretLikeRun = 28;
-std::string Quote(absl::string_view value);
-
-// RedactSecretShapedRuns() returns `text` with every run of kMinSecretLikeRun
-// or more ASCII letters and digits replaced by "<redacted>" (Quote() without
-// the escaping and the cut), for text that may echo what a user typed.
-std::string RedactSecretShapedRuns(absl::string_view text);
 
 }  // namespace scopekeeper
 

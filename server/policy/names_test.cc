@@ -53,42 +53,5 @@ TEST(NamesTest, TextMustBeValidUtf8WithoutControls) {
   EXPECT_FALSE(ValidateText("name", std::string(11, 'a'), 10).ok());
 }
 
-TEST(NamesTest, QuoteTruncatesAndEscapes) {
-  EXPECT_EQ(Quote("a\nb"), "\"a\\nb\"");
-  std::string long_value;
-  while (long_value.size() < 100) long_value += "ab-";
-  EXPECT_EQ(Quote(long_value), "\"" + long_value.substr(0, 64) + "\"...");
-  EXPECT_EQ(Quote(std::string(64, 'x')), "\"<redacted>\"");
-}
-
-TEST(NamesTest, QuoteNeverEchoesSecretShapedRuns) {
-  const std::string secret = "rxs_ph_0123456789ABCDEFGHIJKLMNOPQRSTUV";
-  EXPECT_EQ(Quote("org " + secret), "\"org rxs_ph_<redacted>\"");
-  // Ids and names are shorter than a secret's random part: shown as is.
-  EXPECT_EQ(Quote("key_ee7592132a5f976b714ba884"),
-            "\"key_ee7592132a5f976b714ba884\"");
-  EXPECT_EQ(Quote("wallet_pass_push_notification:write"),
-            "\"wallet_pass_push_notification:write\"");
-}
-
-TEST(NamesTest, QuoteRedactsASecretStraddlingTheCut) {
-  // 50 bytes of padding, then a key: the cut at 64 would have shown the
-  // first 14 characters of its random part.
-  const std::string value =
-      std::string(50, '-') + "0123456789ABCDEFGHIJKLMNOPQRSTUV";
-  EXPECT_EQ(Quote(value), "\"" + std::string(50, '-') + "<redacted>\"");
-}
-
-TEST(NamesTest, QuoteNeverJoinsAnEscapeIntoASecretShapedRun) {
-  // Found by //fuzz:key_secret_fuzzer: "\x82" escapes to the letters "x82",
-  // which with 26 letters after it made a 29-character run in the output.
-  const std::string value = "\x82" + std::string(26, 'Y');
-  EXPECT_EQ(Quote(value), "\"\\<redacted>\"");
-  // And a cut never splits an escape.
-  const std::string escapes = std::string(21, '\x01') + "tail";
-  EXPECT_EQ(Quote(escapes),
-            "\"" + absl::CHexEscape(std::string(16, '\x01')) + "\"...");
-}
-
 }  // namespace
 }  // namespace scopekeeper

@@ -11,6 +11,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "base/redact.h"
 
 namespace scopekeeper {
 namespace {
@@ -22,8 +23,6 @@ constexpr size_t kMaxTemplateLength = 1024;
 constexpr size_t kMaxSegments = 64;
 constexpr size_t kMaxParamNameLength = 64;
 // Longest value quoted back in an error message.
-constexpr size_t kMaxQuotedLength = 256;
-constexpr size_t kMaxQuotedMethodLength = 32;
 
 constexpr std::array<HttpMethod, kNumHttpMethods> kAllMethods = {
     HttpMethod::kGet,   HttpMethod::kPost,   HttpMethod::kPut,
@@ -34,16 +33,6 @@ constexpr std::array<HttpMethod, kNumHttpMethods> kAllMethods = {
 int MethodIndex(HttpMethod method) {
   const int index = static_cast<int>(method);
   return index >= 0 && index < kNumHttpMethods ? index : -1;
-}
-
-// Quoted() renders `value` for an error message: at most `max_len` bytes
-// (then "..."), non-printable bytes escaped, in double quotes.
-std::string Quoted(absl::string_view value, size_t max_len = kMaxQuotedLength) {
-  if (value.size() <= max_len) {
-    return absl::StrCat("\"", absl::CHexEscape(value), "\"");
-  }
-  return absl::StrCat("\"", absl::CHexEscape(value.substr(0, max_len)),
-                      "...\"");
 }
 
 bool IsForbiddenTemplateChar(char c) {
@@ -97,7 +86,7 @@ std::string TemplateProblem(absl::string_view path_template) {
   for (char c : path_template) {
     if (IsForbiddenTemplateChar(c)) {
       return absl::StrCat("contains forbidden character ",
-                          Quoted(absl::string_view(&c, 1)),
+                          Quote(absl::string_view(&c, 1)),
                           " ('?', '#', whitespace and control characters are "
                           "not allowed)");
     }
@@ -111,17 +100,17 @@ std::string TemplateProblem(absl::string_view path_template) {
     }
     if (segment.empty()) return "empty segment";
     if (segment == "." || segment == "..") {
-      return absl::StrCat("segment ", Quoted(segment), " is not allowed");
+      return absl::StrCat("segment ", Quote(segment), " is not allowed");
     }
     if (IsParamSegment(segment)) {
       if (segment.size() < 2 || segment.back() != '}' ||
           !IsValidParamName(segment.substr(1, segment.size() - 2))) {
         return absl::StrCat(
-            "parameter segment ", Quoted(segment),
+            "parameter segment ", Quote(segment),
             " is not {name} with name matching [A-Za-z_][A-Za-z0-9_]{0,63}");
       }
     } else if (segment.find_first_of("{}") != absl::string_view::npos) {
-      return absl::StrCat("literal segment ", Quoted(segment),
+      return absl::StrCat("literal segment ", Quote(segment),
                           " contains '{' or '}'");
     }
   }
@@ -129,7 +118,7 @@ std::string TemplateProblem(absl::string_view path_template) {
 }
 
 std::string RouteName(HttpMethod method, absl::string_view path_template) {
-  return Quoted(absl::StrCat(HttpMethodName(method), " ", path_template));
+  return Quote(absl::StrCat(HttpMethodName(method), " ", path_template));
 }
 
 }  // namespace
@@ -162,7 +151,7 @@ absl::StatusOr<HttpMethod> ParseHttpMethod(absl::string_view method) {
     }
   }
   return absl::InvalidArgumentError(absl::StrCat(
-      "unknown HTTP method ", Quoted(method, kMaxQuotedMethodLength)));
+      "unknown HTTP method ", Quote(method)));
 }
 
 absl::string_view HttpMethodName(HttpMethod method) {
@@ -187,7 +176,7 @@ absl::Status ValidatePathTemplate(absl::string_view path_template) {
   const std::string problem = TemplateProblem(path_template);
   if (problem.empty()) return absl::OkStatus();
   return absl::InvalidArgumentError(
-      absl::StrCat("path template ", Quoted(path_template), ": ", problem));
+      absl::StrCat("path template ", Quote(path_template), ": ", problem));
 }
 
 std::string PathShape(absl::string_view path_template) {
@@ -216,7 +205,7 @@ absl::StatusOr<RouteTable> RouteTable::Build(std::vector<RouteSpec> routes) {
     const int method_index = MethodIndex(route.method);
     if (method_index < 0) {
       return absl::InvalidArgumentError(absl::StrFormat(
-          "route %s: invalid HTTP method value %d", Quoted(route.path_template),
+          "route %s: invalid HTTP method value %d", Quote(route.path_template),
           static_cast<int>(route.method)));
     }
     const std::string problem = TemplateProblem(route.path_template);
@@ -248,7 +237,7 @@ absl::StatusOr<RouteTable> RouteTable::Build(std::vector<RouteSpec> routes) {
       return absl::InvalidArgumentError(absl::StrCat(
           "duplicate route ", RouteName(route.method, route.path_template),
           ": same method and path shape ",
-          Quoted(PathShape(route.path_template)), " as ",
+          Quote(PathShape(route.path_template)), " as ",
           RouteName(route.method, *claimed_by.at(node)),
           " (a trailing '/' and parameter names do not distinguish routes)"));
     }

@@ -920,7 +920,7 @@ absl::StatusOr<v1::CreateBackupResponse> Registry::CreateBackup(
   // The copy may hold writes not yet durable here: report it once they are.
   SK_RETURN_IF_ERROR(AwaitVisible(revision));
   LogInfo(absl::StrCat("backup at revision ", revision, " written to ",
-                       destination, " by ", actor));
+                       Quote(destination), " by ", actor));
   v1::CreateBackupResponse response;
   response.set_revision(revision);
   response.set_path(destination);
