@@ -4,14 +4,19 @@
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server_builder.h>
+#include <netdb.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <sstream>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "base/redact.h"
 #include "base/log.h"
 #include "server/policy/policy.h"
 #include "base/status_macros.h"
@@ -52,6 +57,45 @@ absl::StatusOr<std::string> ReadFile(absl::string_view flag,
   std::ostringstream content;
   content << in.rdbuf();
   return content.str();
+}
+
+// ListenFailure() says why gRPC could not listen on `listen`: it logs the
+// cause but reports only failure. Binds a socket to find out.
+std::string ListenFailure(const std::string& listen) {
+  const size_t colon = listen.rfind(':');
+  int port = -1;
+  std::string host = HostOf(listen);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  if (colon == std::string::npos ||
+      !absl::SimpleAtoi(listen.substr(colon + 1), &port) || port < 0 ||
+      port > 65535) {
+    return "expected HOST:PORT";
+  }
+  struct addrinfo hints = {};
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICSERV;
+  struct addrinfo* found = nullptr;
+  const std::string service = absl::StrCat(port);
+  if (getaddrinfo(host.c_str(), service.c_str(), &hints, &found) != 0 ||
+      found == nullptr) {
+    return absl::StrCat("cannot resolve host ", Quote(host));
+  }
+  std::string why = "address in use or invalid";
+  const int fd = socket(found->ai_family, SOCK_STREAM, 0);
+  if (fd >= 0) {
+    const int yes = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+    if (bind(fd, found->ai_addr, found->ai_addrlen) != 0) {
+      why = errno == EADDRINUSE
+                ? "address already in use (is another server running?)"
+                : std::strerror(errno);
+    }
+    close(fd);
+  }
+  freeaddrinfo(found);
+  return why;
 }
 
 // Credentials(): plaintext, TLS, or mTLS (client certificate required and
@@ -169,6 +213,10 @@ absl::StatusOr<std::unique_ptr<ScopekeeperServer>> ScopekeeperServer::Start(
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options.listen, credentials, &s->port_);
+  // gRPC sets SO_REUSEPORT by default: a second server on the same port
+  // would start and the kernel would split connections between two
+  // independent databases. Refuse to share the port instead.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.SetMaxReceiveMessageSize(options.max_receive_message_bytes);
   builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::NUM_CQS,
                               options.server_threads);
@@ -177,7 +225,7 @@ absl::StatusOr<std::unique_ptr<ScopekeeperServer>> ScopekeeperServer::Start(
   s->server_ = builder.BuildAndStart();
   if (s->server_ == nullptr || s->port_ == 0) {
     return absl::UnavailableError(absl::StrCat(
-        "cannot listen on ", options.listen, " (address in use or invalid)"));
+        "cannot listen on ", options.listen, ": ", ListenFailure(options.listen)));
   }
   s->address_ = absl::StrCat(HostOf(options.listen), ":", s->port_);
   if (!options.metrics_listen.empty()) {

@@ -25,6 +25,12 @@ absl::StatusOr<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::Start(
   }
   std::unique_ptr<MetricsHttpServer> s(new MetricsHttpServer());
   s->http_ = std::make_unique<httplib::Server>();
+  // cpp-httplib's default options add SO_REUSEPORT, which lets a second
+  // server bind the same port and take half the scrapes: SO_REUSEADDR only.
+  s->http_->set_socket_options([](socket_t sock) {
+    const int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+  });
   s->http_->Get(
       "/metrics", [render = std::move(render)](const httplib::Request&,
                                                httplib::Response& res) {
@@ -34,7 +40,8 @@ absl::StatusOr<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::Start(
                        : (s->http_->bind_to_port(host, port) ? port : -1);
   if (s->port_ <= 0) {
     return absl::UnavailableError(
-        absl::StrCat("--metrics_listen: cannot listen on ", listen));
+        absl::StrCat("--metrics_listen: cannot listen on ", listen,
+                     " (address in use or invalid)"));
   }
   httplib::Server* http = s->http_.get();
   s->thread_ = std::thread([http] { http->listen_after_bind(); });

@@ -66,7 +66,7 @@ REPO_FILES = {
     "examples/policies/maxcare.json": os.environ.get("SK_MAXCARE_POLICY_FILE") or os.path.join(
         _REPO, "examples/policies/maxcare.json"),
 }
-DOC_ADDRESS = "localhost:50051"
+DOC_ADDRESS = "localhost:50061"
 DEFAULT_TIMEOUT_S = 10
 ELLIPSIS = "…"
 # What grpcurl (Go) prints when its own deadline (-max-time) fires first; the
@@ -141,7 +141,7 @@ class DocRunner:
                 raise Mismatch("%s: the test only honours --listen, --data_dir and "
                                "--policy_file, not %r" % (where, arg))
             flags[m.group(1)] = m.group(2)
-        if flags.get("listen", "127.0.0.1:50051") not in ("127.0.0.1:50051", DOC_ADDRESS):
+        if flags.get("listen", "127.0.0.1:50061") not in ("127.0.0.1:50061", DOC_ADDRESS):
             raise Mismatch("%s: examples call %s; listen there" % (where, DOC_ADDRESS))
         if "data_dir" not in flags:
             raise Mismatch("%s: give --data_dir (the admin token is read from it)" % where)
