@@ -35,8 +35,7 @@ std::string RedactSecretShapedRuns(absl::string_view text) {
   return out;
 }
 
-std::string Quote(absl::string_view value) {
-  constexpr size_t kMax = 64;
+std::string Quote(absl::string_view value, size_t max_len) {
   // Escape first, then elide secret-shaped runs of the escaped text, then
   // cut: a client that puts an API key in the wrong field (an organization
   // header, say) must not get it, or most of it, echoed into an error its
@@ -44,12 +43,12 @@ std::string Quote(absl::string_view value) {
   // is not shown in part; redacting after escaping means the hex digits of an
   // escape cannot extend a shorter run into a secret-shaped one.
   const std::string shown = RedactSecretShapedRuns(absl::CHexEscape(value));
-  if (shown.size() <= kMax) return absl::StrCat("\"", shown, "\"");
-  // Cut at kMax, but never inside an escape ("\n", "\x8f", ...).
+  if (shown.size() <= max_len) return absl::StrCat("\"", shown, "\"");
+  // Cut at max_len, but never inside an escape ("\n", "\x8f", ...).
   size_t cut = 0;
-  while (cut < kMax) {
+  while (cut < max_len) {
     const size_t len = shown[cut] != '\\' ? 1 : (shown[cut + 1] == 'x' ? 4 : 2);
-    if (cut + len > kMax) break;
+    if (cut + len > max_len) break;
     cut += len;
   }
   return absl::StrCat("\"", absl::string_view(shown).substr(0, cut), "\"...");

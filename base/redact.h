@@ -16,10 +16,13 @@ namespace scopekeeper {
 // any run of kMinSecretLikeRun or more letters and digits (the shape of an API
 // key's random part; ids are shorter) replaced by "<redacted>" -- decided on
 // the whole value, so a key is never shown in part -- and then cut to at most
-// 64 characters between the quotes (followed by "..." when cut). The result
-// is printable ASCII holding no such run.
+// `max_len` characters between the quotes (followed by "..." when cut). The
+// result is printable ASCII holding no such run. File paths use
+// kMaxQuotedPath.
 inline constexpr size_t kMinSecretLikeRun = 28;
-std::string Quote(absl::string_view value);
+inline constexpr size_t kMaxQuoted = 64;
+inline constexpr size_t kMaxQuotedPath = 1024;
+std::string Quote(absl::string_view value, size_t max_len = kMaxQuoted);
 
 // RedactSecretShapedRuns() returns `text` with every run of kMinSecretLikeRun
 // or more ASCII letters and digits replaced by "<redacted>" (Quote() without

@@ -10,6 +10,7 @@
 // SIGTERM/SIGINT: stop accepting, finish in-flight calls, close the store,
 // exit 0.
 #include <signal.h>
+#include <sys/stat.h>
 
 #include <cstdlib>
 #include <string>
@@ -77,6 +78,10 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "Scopekeeper: API-key permission decisions over gRPC.");
   absl::ParseCommandLine(argc, argv);
+  // Everything the server writes (database, backups, generated token) is
+  // for its own user only. RocksDB has no file-mode option, and a backup
+  // hard-links the database's files, so the umask is what keeps them 0600.
+  umask(077);
   // Debian's Abseil is built with absl::Mutex deadlock detection on (a debug
   // aid: a lock-order graph updated on every acquisition, ~3 % of the
   // server's CPU under load in gRPC's own mutexes). Off, as in release

@@ -1,5 +1,9 @@
 #include "storage/rocksdb_store.h"
 
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <map>
 #include <set>
@@ -10,6 +14,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "base/redact.h"
+#include "base/status_macros.h"
 #include "rocksdb/cache.h"
 #include "rocksdb/filter_policy.h"
 #include "rocksdb/iterator.h"
@@ -18,8 +24,6 @@
 #include "rocksdb/table.h"
 #include "rocksdb/utilities/checkpoint.h"
 #include "rocksdb/write_batch.h"
-#include "base/redact.h"
-#include "base/status_macros.h"
 #include "storage/mutation_check.h"
 
 namespace scopekeeper::storage {
@@ -137,9 +141,9 @@ absl::StatusOr<KeyRecord> ParseKeyRecord(absl::string_view key,
   KeyRecord record;
   SK_RETURN_IF_ERROR(ParseRecord(value, key, &record));
   if (absl::StrCat(kKeyPrefix, record.key().key_id()) != key) {
-    return absl::DataLossError(
-        absl::StrCat("corrupt record ", Describe(key), ": holds key_id ",
-                     Quote(record.key().key_id())));
+    return absl::DataLossError(absl::StrCat("corrupt record ", Describe(key),
+                                            ": holds key_id ",
+                                            Quote(record.key().key_id())));
   }
   return record;
 }
@@ -473,9 +477,9 @@ absl::StatusOr<std::optional<KeyRecord>> RocksDbStore::GetKeyBySecretHash(
   SK_ASSIGN_OR_RETURN(std::optional<KeyRecord> record,
                       ReadKey(read, ToView(key_id)));
   if (!record.has_value()) {
-    return absl::DataLossError(absl::StrCat(
-        "index entry ", Describe(hash_key), " names key ",
-        Quote(ToView(key_id)), ", which does not exist"));
+    return absl::DataLossError(
+        absl::StrCat("index entry ", Describe(hash_key), " names key ",
+                     Quote(ToView(key_id)), ", which does not exist"));
   }
   for (const SecretHash& secret : record->secrets()) {
     if (secret.sha256() == sha256) return record;
@@ -605,20 +609,45 @@ RocksDbStore::GetKeyLastUse(absl::string_view key_id) {
 }
 
 absl::StatusOr<uint64_t> RocksDbStore::Checkpoint(const std::string& path) {
+  namespace fs = std::filesystem;
   std::error_code error;
-  if (std::filesystem::exists(path, error)) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("checkpoint: ", path, " already exists"));
+  if (fs::exists(path, error)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "checkpoint: ", Quote(path, kMaxQuotedPath), " already exists"));
+  }
+  // The caller's mistakes are FAILED_PRECONDITION, not a RocksDB I/O error
+  // (UNAVAILABLE tells clients to retry).
+  const fs::path parent = fs::path(path).parent_path();
+  if (!fs::is_directory(parent, error)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "checkpoint: parent directory ", Quote(parent.string(), kMaxQuotedPath),
+        " of ", Quote(path, kMaxQuotedPath), " does not exist"));
+  }
+  if (access(parent.c_str(), W_OK | X_OK) != 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "checkpoint: cannot write to ", Quote(parent.string(), kMaxQuotedPath),
+        ": ", std::strerror(errno)));
   }
   rocksdb::Checkpoint* raw = nullptr;
   SK_RETURN_IF_ERROR(
       FromRocksDb(rocksdb::Checkpoint::Create(db_.get(), &raw), "checkpoint"));
   std::unique_ptr<rocksdb::Checkpoint> checkpoint(raw);
-  // Hold commits off so the revision reported is the one the copy holds.
-  std::lock_guard<std::mutex> lock(commit_mu_);
-  SK_RETURN_IF_ERROR(FromRocksDb(checkpoint->CreateCheckpoint(path),
-                                 absl::StrCat("checkpoint to ", path)));
-  return revision_.load();
+  uint64_t revision = 0;
+  {
+    // Hold commits off so the revision reported is the one the copy holds.
+    std::lock_guard<std::mutex> lock(commit_mu_);
+    SK_RETURN_IF_ERROR(FromRocksDb(checkpoint->CreateCheckpoint(path),
+                                   absl::StrCat("checkpoint to ", path)));
+    revision = revision_.load();
+  }
+  // A backup is as private as the data dir: 0700, files 0600 (whatever the
+  // umask; hard-linked files share their mode with the live ones).
+  fs::permissions(path, fs::perms::owner_all, error);
+  for (const fs::directory_entry& entry : fs::directory_iterator(path, error)) {
+    fs::permissions(entry.path(),
+                    fs::perms::owner_read | fs::perms::owner_write, error);
+  }
+  return revision;
 }
 
 absl::StatusOr<std::optional<v1::Policy>> RocksDbStore::GetPolicy() {

@@ -3,6 +3,7 @@
 #include "storage/rocksdb_store.h"
 
 #include <stdlib.h>
+#include <sys/stat.h>
 
 #include <cctype>
 #include <cstdint>
@@ -483,6 +484,38 @@ TEST_F(RocksDbStoreTest, MissingCurrentRefusesToOpen) {
   EXPECT_THAT(Open(path_),
               StatusIs(absl::StatusCode::kFailedPrecondition,
                        HasSubstr("not a Scopekeeper data directory")));
+}
+
+TEST_F(RocksDbStoreTest, CheckpointIntoAMissingParentIsFailedPrecondition) {
+  // Was UNAVAILABLE with RocksDB's text: clients are told to retry those.
+  ASSERT_NO_FATAL_FAILURE(Populate());
+  std::unique_ptr<RocksDbStore> store = OpenOrDie();
+  ASSERT_NE(store, nullptr);
+  const std::string destination = root_ + "/no/such/parent/backup";
+  EXPECT_THAT(store->Checkpoint(destination),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("/no/such/parent\" of")));
+  EXPECT_FALSE(fs::exists(root_ + "/no"));
+}
+
+TEST_F(RocksDbStoreTest, CheckpointIsPrivateWhateverTheUmask) {
+  ASSERT_NO_FATAL_FAILURE(Populate());
+  std::unique_ptr<RocksDbStore> store = OpenOrDie();
+  ASSERT_NE(store, nullptr);
+  const mode_t old_umask = umask(022);
+  const std::string destination = root_ + "/backup";
+  const absl::StatusOr<uint64_t> revision = store->Checkpoint(destination);
+  umask(old_umask);
+  ASSERT_TRUE(revision.ok()) << revision.status();
+  EXPECT_EQ(fs::status(destination).permissions(), fs::perms::owner_all);
+  int files = 0;
+  for (const fs::directory_entry& entry : fs::directory_iterator(destination)) {
+    EXPECT_EQ(entry.status().permissions(),
+              fs::perms::owner_read | fs::perms::owner_write)
+        << entry.path();
+    ++files;
+  }
+  EXPECT_GT(files, 0);
 }
 
 }  // namespace

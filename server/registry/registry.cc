@@ -9,15 +9,15 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/functional/function_ref.h"
 #include "absl/strings/str_cat.h"
+#include "base/log.h"
+#include "base/status_macros.h"
+#include "base/time_util.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "server/decision/compiled_key.h"
 #include "server/policy/key_secret.h"
-#include "base/log.h"
 #include "server/policy/names.h"
 #include "server/policy/policy.h"
-#include "base/status_macros.h"
-#include "base/time_util.h"
 
 namespace scopekeeper {
 namespace {
@@ -913,14 +913,15 @@ absl::StatusOr<v1::CreateBackupResponse> Registry::CreateBackup(
   const std::string& destination = request.destination();
   SK_RETURN_IF_ERROR(ValidateText("destination", destination));
   if (destination.empty() || destination.front() != '/') {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "destination: must be an absolute path, is ", Quote(destination)));
+    return absl::InvalidArgumentError(
+        absl::StrCat("destination: must be an absolute path, is ",
+                     Quote(destination, kMaxQuotedPath)));
   }
   SK_ASSIGN_OR_RETURN(const uint64_t revision, store_->Checkpoint(destination));
   // The copy may hold writes not yet durable here: report it once they are.
   SK_RETURN_IF_ERROR(AwaitVisible(revision));
   LogInfo(absl::StrCat("backup at revision ", revision, " written to ",
-                       Quote(destination), " by ", actor));
+                       Quote(destination, kMaxQuotedPath), " by ", actor));
   v1::CreateBackupResponse response;
   response.set_revision(revision);
   response.set_path(destination);

@@ -21,6 +21,7 @@ Run under Bazel (//tests/python:secret_grep_test) or from a checkout after
 """
 
 import os
+import stat
 import re
 import unittest
 import urllib.request
@@ -172,8 +173,13 @@ class SecretGrepTest(unittest.TestCase):
         for root in (data_dir, backup_dir):
             files = 0
             for directory, _, names in os.walk(root):
+                # Private to the server's user: the data dir, the database
+                # (RocksDB creates files with the process umask) and the
+                # backup (it hard-links the database's files).
+                self.assertEqual(stat.S_IMODE(os.stat(directory).st_mode), 0o700, directory)
                 for name in names:
                     path = os.path.join(directory, name)
+                    self.assertEqual(stat.S_IMODE(os.stat(path).st_mode), 0o600, path)
                     with open(path, "rb") as f:
                         places[path] = f.read()
                     files += 1
