@@ -16,10 +16,10 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "base/redact.h"
 #include "base/log.h"
-#include "server/policy/policy.h"
+#include "base/redact.h"
 #include "base/status_macros.h"
+#include "server/policy/policy.h"
 #include "storage/rocksdb_store.h"
 
 namespace scopekeeper {
@@ -175,13 +175,17 @@ absl::StatusOr<std::unique_ptr<ScopekeeperServer>> ScopekeeperServer::Start(
                            " at revision ", *revision));
     }
   }
+  std::vector<DecisionObserver*> observers = {&s->metrics_};
   if (options.decision_log_sample_rate > 0) {
     s->decision_log_ =
         std::make_unique<DecisionLog>(options.decision_log_sample_rate);
+    observers.push_back(s->decision_log_.get());
   }
-  s->engine_ = std::make_unique<DecisionEngine>(
-      &s->state_, s->store_.get(), options.clock, s->usage_.get(), &s->metrics_,
-      s->decision_log_.get());
+  s->decision_observers_ =
+      std::make_unique<DecisionObservers>(std::move(observers));
+  s->engine_ = std::make_unique<DecisionEngine>(&s->state_, s->store_.get(),
+                                                options.clock, s->usage_.get(),
+                                                s->decision_observers_.get());
 
   SK_ASSIGN_OR_RETURN(
       AdminToken token,
@@ -224,8 +228,9 @@ absl::StatusOr<std::unique_ptr<ScopekeeperServer>> ScopekeeperServer::Start(
   builder.RegisterService(s->admin_service_.get());
   s->server_ = builder.BuildAndStart();
   if (s->server_ == nullptr || s->port_ == 0) {
-    return absl::UnavailableError(absl::StrCat(
-        "cannot listen on ", options.listen, ": ", ListenFailure(options.listen)));
+    return absl::UnavailableError(absl::StrCat("cannot listen on ",
+                                               options.listen, ": ",
+                                               ListenFailure(options.listen)));
   }
   s->address_ = absl::StrCat(HostOf(options.listen), ":", s->port_);
   if (!options.metrics_listen.empty()) {
@@ -233,7 +238,7 @@ absl::StatusOr<std::unique_ptr<ScopekeeperServer>> ScopekeeperServer::Start(
     SK_ASSIGN_OR_RETURN(
         s->metrics_http_,
         MetricsHttpServer::Start(options.metrics_listen, [self] {
-          const Registry::KeyCounts keys = self->registry_->CountKeys();
+          const Applier::KeyCounts keys = self->registry_->CountKeys();
           Metrics::Gauges gauges;
           gauges.revision = self->state_.revision();
           gauges.cache_entries = self->state_.cache().size();

@@ -12,16 +12,16 @@
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/notification.h"
-#include "server/auth/caller_auth.h"
 #include "base/clock.h"
+#include "server/auth/caller_auth.h"
 #include "server/decision/decision_engine.h"
 #include "server/decision/decision_log.h"
+#include "server/decision/serving_state.h"
+#include "server/decision/usage_tracker.h"
+#include "server/grpc/services.h"
 #include "server/metrics/metrics.h"
 #include "server/metrics/metrics_http.h"
 #include "server/registry/registry.h"
-#include "server/grpc/services.h"
-#include "server/decision/serving_state.h"
-#include "server/decision/usage_tracker.h"
 #include "storage/store.h"
 
 namespace scopekeeper {
@@ -107,6 +107,7 @@ class ScopekeeperServer {
   ServingState state_;
   Metrics metrics_;
   std::unique_ptr<DecisionLog> decision_log_;
+  std::unique_ptr<DecisionObservers> decision_observers_;
   std::unique_ptr<MetricsHttpServer> metrics_http_;
   std::unique_ptr<UsageTracker> usage_;
   absl::Notification stop_usage_flusher_;

@@ -28,6 +28,14 @@ absl::Status FaultInjectingStore::Sync() {
   return inner_->Sync();
 }
 
+absl::Status FaultInjectingStore::Recover() {
+  SK_RETURN_IF_ERROR(Check(Op::kRecover));
+  if (failing_[Index(Op::kWrite)] || failing_[Index(Op::kSync)]) {
+    return absl::UnavailableError("injected fault: store still failing");
+  }
+  return inner_->Recover();
+}
+
 absl::StatusOr<std::optional<KeyRecord>> FaultInjectingStore::GetKeyById(
     absl::string_view key_id) {
   SK_RETURN_IF_ERROR(Check(Op::kRead));

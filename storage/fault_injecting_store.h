@@ -22,7 +22,7 @@ namespace scopekeeper::storage {
 // Thread-safe if the wrapped store is. Does not own `inner`.
 class FaultInjectingStore final : public Store {
  public:
-  enum class Op { kWrite, kSync, kRead, kRecordKeyUses };
+  enum class Op { kWrite, kSync, kRead, kRecordKeyUses, kRecover };
 
   explicit FaultInjectingStore(Store* inner) : inner_(inner) {}
 
@@ -44,6 +44,8 @@ class FaultInjectingStore final : public Store {
   absl::StatusOr<uint64_t> Revision() override;
   absl::Status Write(const Mutation& m) override;
   absl::Status Sync() override;
+  // Recover() fails while writes or syncs are set to fail.
+  absl::Status Recover() override;
   absl::StatusOr<std::optional<KeyRecord>> GetKeyById(
       absl::string_view key_id) override;
   absl::StatusOr<std::optional<KeyRecord>> GetKeyBySecretHash(
@@ -73,9 +75,9 @@ class FaultInjectingStore final : public Store {
   absl::Status Check(Op op);
 
   Store* const inner_;
-  static constexpr int kOps = 4;
-  std::atomic<bool> failing_[kOps] = {false, false, false, false};
-  std::atomic<int> calls_[kOps] = {0, 0, 0, 0};
+  static constexpr int kOps = 5;
+  std::atomic<bool> failing_[kOps] = {false, false, false, false, false};
+  std::atomic<int> calls_[kOps] = {0, 0, 0, 0, 0};
   std::function<void()> sync_hook_;
   std::function<void()> secret_read_hook_;
 };

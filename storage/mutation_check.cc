@@ -22,8 +22,8 @@ absl::Status CheckId(absl::string_view field, size_t index,
         absl::StrCat(field, "[", index, "]: id must not contain NUL"));
   }
   if (!seen->insert(std::string(id)).second) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        field, "[", index, "]: ", Quote(id), " is put twice"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, "[", index, "]: ", Quote(id), " is put twice"));
   }
   return absl::OkStatus();
 }
@@ -45,8 +45,8 @@ absl::Status ValidateMutation(const Mutation& m) {
     }
     if (!key_ids.insert(key.key_id()).second) {
       return absl::InvalidArgumentError(
-          absl::StrCat("put_keys[", i, "].key.key_id: ",
-                       Quote(key.key_id()), " is put twice"));
+          absl::StrCat("put_keys[", i, "].key.key_id: ", Quote(key.key_id()),
+                       " is put twice"));
     }
     if (key.organization_id().find('\0') != std::string::npos) {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -84,9 +84,9 @@ absl::Status CheckLimit(int limit) {
 }
 
 absl::Status HashTakenError(absl::string_view sha256, absl::string_view owner) {
-  return absl::AlreadyExistsError(absl::StrCat(
-      "secret hash ", absl::BytesToHexString(sha256),
-      " already belongs to key ", Quote(owner)));
+  return absl::AlreadyExistsError(
+      absl::StrCat("secret hash ", absl::BytesToHexString(sha256),
+                   " already belongs to key ", Quote(owner)));
 }
 
 bool IsLater(const google::protobuf::Timestamp& a,

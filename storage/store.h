@@ -74,6 +74,13 @@ class Store {
   // UNAVAILABLE if that failed (then see the class comment).
   virtual absl::Status Sync() = 0;
 
+  // Recover() is called after a Write() or Sync() failed for lack of
+  // storage (UNAVAILABLE or RESOURCE_EXHAUSTED), before trying again: OK
+  // once the store takes writes again, and then every Write() that returned
+  // OK before the failure is durable. Until it returns OK, writes and syncs
+  // fail. Stores that cannot fail that way return OK.
+  virtual absl::Status Recover() { return absl::OkStatus(); }
+
   // Commit() writes `m` atomically and durably: Write(m), then Sync(). On a
   // Write() error nothing of `m` is visible.
   virtual absl::Status Commit(const Mutation& m) {

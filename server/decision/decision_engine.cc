@@ -12,10 +12,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "server/policy/key_secret.h"
-#include "server/policy/names.h"
 #include "base/status_macros.h"
 #include "base/time_util.h"
+#include "server/policy/key_secret.h"
+#include "server/policy/names.h"
 
 namespace scopekeeper {
 namespace {
@@ -223,7 +223,7 @@ absl::Status DecisionEngine::LookupKey(absl::string_view api_key,
       precomputed != nullptr ? *precomputed : HashSecret(api_key);
   KeyCache& cache = state_->cache();
   const bool hit = cache.Find(digest, &out->entry);
-  if (metrics_ != nullptr) metrics_->RecordCacheLookup(hit);
+  observer_->OnCacheLookup(hit);
   if (hit) {
     out->found = true;
     return absl::OkStatus();
@@ -288,18 +288,9 @@ absl::Status DecisionEngine::AuthorizeOne(const v1::AuthorizeRequest& request,
   response->set_revision(revision);
   response->set_trace_id(request.trace_id().empty() ? NewTraceId()
                                                     : request.trace_id());
-  if (metrics_ != nullptr || decision_log_ != nullptr) {
-    const absl::Duration latency =
-        absl::FromChrono(std::chrono::steady_clock::now() - start);
-    if (metrics_ != nullptr) {
-      metrics_->RecordDecision(
-          request.has_http() ? absl::string_view(request.http().api()) : "",
-          response->reason(), latency);
-    }
-    if (decision_log_ != nullptr) {
-      decision_log_->MaybeLog(request, *response, latency);
-    }
-  }
+  observer_->OnDecision(
+      request, *response,
+      absl::FromChrono(std::chrono::steady_clock::now() - start));
   return absl::OkStatus();
 }
 
@@ -337,7 +328,7 @@ absl::Status DecisionEngine::Decide(const v1::AuthorizeRequest& request,
     default:
       break;
   }
-  if (usage_ != nullptr) usage_->Touch(*key, now);
+  usage_->Touch(*key, now);
   if (!request.organization_id().empty() &&
       request.organization_id() != key->organization_id()) {
     Deny(v1::ORGANIZATION_MISMATCH, 403, kWrongOrgMessage, response);

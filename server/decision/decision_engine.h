@@ -17,13 +17,12 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "proto/scopekeeper/v1/scopekeeper.pb.h"
 #include "base/clock.h"
-#include "server/decision/decision_log.h"
-#include "server/policy/key_secret.h"
-#include "server/metrics/metrics.h"
+#include "proto/scopekeeper/v1/scopekeeper.pb.h"
+#include "server/decision/decision_observer.h"
 #include "server/decision/serving_state.h"
 #include "server/decision/usage_tracker.h"
+#include "server/policy/key_secret.h"
 #include "storage/store.h"
 
 namespace scopekeeper {
@@ -32,19 +31,18 @@ inline constexpr int kMaxBatchSize = 1000;
 // Longest min_revision wait, whatever the call's deadline.
 inline constexpr absl::Duration kMaxRevisionWait = absl::Seconds(30);
 
-// Thread-safe. Does not own its arguments, which must outlive it. `usage`
-// (last-used tracking), `metrics` and `decision_log` may be null.
+// Thread-safe. Does not own its arguments, which must outlive it. Each
+// decision is reported to `observer` (metrics, sampled logs).
 class DecisionEngine {
  public:
   DecisionEngine(ServingState* state, storage::Store* store, const Clock* clock,
-                 UsageTracker* usage = nullptr, Metrics* metrics = nullptr,
-                 DecisionLog* decision_log = nullptr)
+                 UsageTracker* usage,
+                 DecisionObserver* observer = NoDecisionObserver())
       : state_(state),
         store_(store),
         clock_(clock),
         usage_(usage),
-        metrics_(metrics),
-        decision_log_(decision_log) {}
+        observer_(observer) {}
 
   // Authorize() decides `request` into `*response`. `deadline` bounds the
   // min_revision wait.
@@ -96,8 +94,7 @@ class DecisionEngine {
   storage::Store* const store_;
   const Clock* const clock_;
   UsageTracker* const usage_;
-  Metrics* const metrics_;
-  DecisionLog* const decision_log_;
+  DecisionObserver* const observer_;
 };
 
 }  // namespace scopekeeper

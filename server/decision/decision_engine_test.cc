@@ -6,12 +6,12 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/synchronization/notification.h"
+#include "base/time_util.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "server/testing/core_test_env.h"
 #include "server/policy/key_secret.h"
 #include "server/policy/names.h"
-#include "base/time_util.h"
+#include "server/testing/core_test_env.h"
 
 namespace scopekeeper {
 namespace {

@@ -17,11 +17,12 @@
 
 #include "absl/time/time.h"
 #include "proto/scopekeeper/v1/scopekeeper.pb.h"
+#include "server/decision/decision_observer.h"
 
 namespace scopekeeper {
 
-// Thread-safe.
-class DecisionLog {
+// Thread-safe. A DecisionObserver: give it to the DecisionEngine.
+class DecisionLog final : public DecisionObserver {
  public:
   // Logs each decision with probability `sample_rate` (clamped to [0, 1];
   // 0 costs one comparison per decision). Lines go to `sink`, by default
@@ -31,6 +32,13 @@ class DecisionLog {
 
   void MaybeLog(const v1::AuthorizeRequest& request,
                 const v1::AuthorizeResponse& response, absl::Duration latency);
+
+  void OnCacheLookup(bool) override {}
+  void OnDecision(const v1::AuthorizeRequest& request,
+                  const v1::AuthorizeResponse& response,
+                  absl::Duration latency) override {
+    MaybeLog(request, response, latency);
+  }
 
  private:
   const double sample_rate_;

@@ -39,7 +39,8 @@ TEST(DecisionLogTest, LogsTheDecisionButNeverTheKeyOrPath) {
   log.MaybeLog(Request(), Denied(), absl::Microseconds(7));
   ASSERT_EQ(lines.size(), 1u);
   const std::string& line = lines[0];
-  EXPECT_THAT(line, HasSubstr("level=info msg=\"decision\" trace_id=4bf92f3577b34da6a3ce929d0e0e4736 "
+  EXPECT_THAT(line, HasSubstr("level=info msg=\"decision\" "
+                              "trace_id=4bf92f3577b34da6a3ce929d0e0e4736 "
                               "api=management method=GET "
                               "route=\"GET /patients/\" allowed=false "
                               "reason=INSUFFICIENT_SCOPE http_status=403 "

@@ -41,9 +41,9 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/time/time.h"
+#include "base/rw_mutex.h"
 #include "server/decision/compiled_key.h"
 #include "server/policy/key_secret.h"
-#include "base/rw_mutex.h"
 
 namespace scopekeeper {
 

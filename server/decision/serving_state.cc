@@ -64,6 +64,11 @@ void ServingState::StopAdvancing(absl::Status why) {
   wait_cv_.notify_all();
 }
 
+void ServingState::ResumeAdvancing() {
+  std::lock_guard<std::mutex> lock(wait_mu_);
+  stopped_ = absl::OkStatus();
+}
+
 void ServingState::Close() {
   {
     std::lock_guard<std::mutex> lock(wait_mu_);

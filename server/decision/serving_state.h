@@ -13,8 +13,8 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
-#include "server/policy/app_directory.h"
 #include "server/decision/key_cache.h"
+#include "server/policy/app_directory.h"
 #include "server/policy/policy.h"
 
 namespace scopekeeper {
@@ -78,6 +78,8 @@ class ServingState {
   // registry failed: `why`, an UNAVAILABLE status, is what waiters get).
   // Decisions keep serving the applied state; nothing waits for more.
   void StopAdvancing(absl::Status why);
+  // ResumeAdvancing() undoes StopAdvancing(): the registry recovered.
+  void ResumeAdvancing();
 
   // Close() wakes every waiter and makes later waits fail: the server is
   // shutting down and long waits (Watch streams) must end now.

@@ -3,10 +3,10 @@
 #include <memory>
 #include <vector>
 
+#include "base/time_util.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/testing/core_test_env.h"
-#include "base/time_util.h"
 #include "storage/fault_injecting_store.h"
 #include "storage/memory_store.h"
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 
@@ -117,6 +118,27 @@ void Metrics::RecordDecision(absl::string_view api, v1::Reason reason,
   decision_latency_.Observe(latency);
 }
 
+void Metrics::OnDecision(const v1::AuthorizeRequest& request,
+                         const v1::AuthorizeResponse& response,
+                         absl::Duration latency) {
+  RecordDecision(
+      request.has_http() ? absl::string_view(request.http().api()) : "",
+      response.reason(), latency);
+}
+
+void Metrics::OnWritable(const absl::Status& cause) {
+  std::string failure;
+  if (!cause.ok()) {
+    // A fixed label set: the message itself goes to the log.
+    failure = absl::StrContains(cause.message(), "No space left") ||
+                      absl::StrContains(cause.message(), "no space left")
+                  ? "no_space"
+                  : "io_error";
+  }
+  std::lock_guard<std::mutex> lock(writable_mu_);
+  write_failure_ = std::move(failure);
+}
+
 void Metrics::RecordCacheLookup(bool hit) {
   (hit ? cache_hits_ : cache_misses_).fetch_add(1, std::memory_order_relaxed);
 }
@@ -186,6 +208,21 @@ std::string Metrics::Render(const Gauges& gauges) const {
          "group-commit size.",
          committed_mutations_.load(std::memory_order_relaxed), &out);
 
+  {
+    std::lock_guard<std::mutex> lock(writable_mu_);
+    Scalar("scopekeeper_store_writable", "gauge",
+           "1 while the store takes writes; 0 after a write or sync failed "
+           "(decisions continue; see the log and the failure series).",
+           write_failure_.empty() ? 1 : 0, &out);
+    Header("scopekeeper_store_write_failure", "gauge",
+           "1 for the class of the current store failure (no_space, "
+           "io_error); absent while writable.",
+           &out);
+    if (!write_failure_.empty()) {
+      absl::StrAppend(&out, "scopekeeper_store_write_failure{cause=\"",
+                      write_failure_, "\"} 1\n");
+    }
+  }
   Scalar("scopekeeper_revision", "gauge",
          "Revision of the last applied mutation.", gauges.revision, &out);
   Header("scopekeeper_keys", "gauge", "Stored keys by status.", &out);

@@ -23,6 +23,8 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "proto/scopekeeper/v1/scopekeeper.pb.h"
+#include "server/decision/decision_observer.h"
+#include "server/registry/commit_observer.h"
 
 namespace scopekeeper {
 
@@ -46,7 +48,10 @@ class LatencyHistogram {
   std::atomic<int64_t> sum_nanos_{0};
 };
 
-class Metrics {
+// Records what the decision path and the write path report (it is their
+// DecisionObserver and CommitObserver) and renders it with the gauges read
+// at scrape time. Thread-safe.
+class Metrics final : public DecisionObserver, public CommitObserver {
  public:
   // Values read at scrape time from the serving state and registry.
   struct Gauges {
@@ -71,6 +76,17 @@ class Metrics {
   // commit), how long the sync took and whether it succeeded. A write that
   // failed before any sync counts as a failed commit of 1 mutation.
   void RecordStoreCommit(absl::Duration latency, bool ok, int mutations = 1);
+
+  // DecisionObserver and CommitObserver.
+  void OnCacheLookup(bool hit) override { RecordCacheLookup(hit); }
+  void OnDecision(const v1::AuthorizeRequest& request,
+                  const v1::AuthorizeResponse& response,
+                  absl::Duration latency) override;
+  void OnCommit(absl::Duration latency, bool ok, int mutations) override {
+    RecordStoreCommit(latency, ok, mutations);
+  }
+  // OnWritable() sets scopekeeper_store_writable (and the cause's class).
+  void OnWritable(const absl::Status& cause) override;
 
   // Render() returns the whole exposition.
   std::string Render(const Gauges& gauges) const;
@@ -102,6 +118,9 @@ class Metrics {
   std::atomic<uint64_t> cache_misses_{0};
   std::atomic<uint64_t> commit_failures_{0};
   std::atomic<uint64_t> committed_mutations_{0};
+  // "" while the store takes writes, else the class of the failure.
+  mutable std::mutex writable_mu_;
+  std::string write_failure_ ABSL_GUARDED_BY(writable_mu_);
 };
 
 }  // namespace scopekeeper

@@ -6,9 +6,9 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
 #include "google/protobuf/util/json_util.h"
 #include "server/policy/names.h"
-#include "base/status_macros.h"
 
 namespace scopekeeper {
 namespace {
@@ -16,29 +16,6 @@ namespace {
 absl::Status Prefixed(absl::string_view where, const absl::Status& s) {
   if (s.ok()) return s;
   return absl::Status(s.code(), absl::StrCat(where, ": ", s.message()));
-}
-
-// Interns `names` into `out`; INVALID_ARGUMENT naming field[i] for a
-// malformed or undeclared scope.
-absl::Status InternScopes(
-    const PolicySnapshot& policy,
-    const google::protobuf::RepeatedPtrField<std::string>& names,
-    absl::string_view field, ScopeSet* out) {
-  if (names.size() > static_cast<int>(kMaxScopesPerRequest)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(field, ": more than ", kMaxScopesPerRequest, " scopes"));
-  }
-  for (int i = 0; i < names.size(); ++i) {
-    const std::string item = absl::StrCat(field, "[", i, "]");
-    SK_RETURN_IF_ERROR(ValidateScopeName(item, names[i]));
-    const int id = policy.ScopeId(names[i]);
-    if (id < 0) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(item, ": undeclared scope ", Quote(names[i])));
-    }
-    out->Add(id);
-  }
-  return absl::OkStatus();
 }
 
 // Path prefixes: "" or "/seg/seg" (a trailing '/' is dropped), a valid
@@ -100,10 +77,10 @@ absl::StatusOr<std::shared_ptr<const PolicySnapshot>> PolicySnapshot::Compile(
     SK_RETURN_IF_ERROR(ValidateText(absl::StrCat(field, ".description"),
                                     bundle.description()));
     ScopeSet scopes;
-    SK_RETURN_IF_ERROR(InternScopes(
+    SK_RETURN_IF_ERROR(ValidateScopeList(
         *snap, bundle.scopes(),
         absl::StrCat("policy.bundles[\"", bundle.name(), "\"].scopes"),
-        &scopes));
+        /*allow_undeclared=*/false, &scopes));
     if (!snap->bundles_.emplace(bundle.name(), std::move(scopes)).second) {
       return absl::InvalidArgumentError(absl::StrCat(
           field, ": bundle ", Quote(bundle.name()), " declared twice"));
@@ -217,10 +194,12 @@ absl::StatusOr<CompiledRequirement> PolicySnapshot::CompileRequirement(
         field,
         ": empty requirement (set all_of, any_of or authenticated_only)"));
   }
-  SK_RETURN_IF_ERROR(InternScopes(*this, requirement.all_of(),
-                                  absl::StrCat(field, ".all_of"), &out.all_of));
-  SK_RETURN_IF_ERROR(InternScopes(*this, requirement.any_of(),
-                                  absl::StrCat(field, ".any_of"), &out.any_of));
+  SK_RETURN_IF_ERROR(ValidateScopeList(
+      *this, requirement.all_of(), absl::StrCat(field, ".all_of"),
+      /*allow_undeclared=*/false, &out.all_of));
+  SK_RETURN_IF_ERROR(ValidateScopeList(
+      *this, requirement.any_of(), absl::StrCat(field, ".any_of"),
+      /*allow_undeclared=*/false, &out.any_of));
   return out;
 }
 
@@ -256,6 +235,27 @@ absl::StatusOr<v1::Policy> ReadPolicyFile(const std::string& path) {
   absl::StatusOr<v1::Policy> policy = ParsePolicyJson(buffer.str());
   if (!policy.ok()) return Prefixed(path, policy.status());
   return policy;
+}
+
+absl::Status ValidateScopeList(
+    const PolicySnapshot& policy,
+    const google::protobuf::RepeatedPtrField<std::string>& names,
+    absl::string_view field, bool allow_undeclared, ScopeSet* ids) {
+  if (names.size() > static_cast<int>(kMaxScopesPerRequest)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ": more than ", kMaxScopesPerRequest, " scopes"));
+  }
+  for (int i = 0; i < names.size(); ++i) {
+    const std::string item = absl::StrCat(field, "[", i, "]");
+    SK_RETURN_IF_ERROR(ValidateScopeName(item, names[i]));
+    const int id = policy.ScopeId(names[i]);
+    if (id < 0 && !allow_undeclared) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(item, ": undeclared scope ", Quote(names[i])));
+    }
+    if (id >= 0 && ids != nullptr) ids->Add(id);
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace scopekeeper

@@ -110,6 +110,15 @@ absl::StatusOr<v1::Policy> ParsePolicyJson(absl::string_view json);
 // ReadPolicyFile() reads and parses a JSON Policy file; errors name the path.
 absl::StatusOr<v1::Policy> ReadPolicyFile(const std::string& path);
 
+// ValidateScopeList() checks a list of scope names from a request or a
+// policy: at most kMaxScopesPerRequest, each well-formed and, unless
+// `allow_undeclared`, declared by `policy`. INVALID_ARGUMENT naming
+// `field`[i]. With `ids`, adds the ids of the declared ones to it.
+absl::Status ValidateScopeList(
+    const PolicySnapshot& policy,
+    const google::protobuf::RepeatedPtrField<std::string>& names,
+    absl::string_view field, bool allow_undeclared, ScopeSet* ids = nullptr);
+
 }  // namespace scopekeeper
 
 #endif  // SCOPEKEEPER_SERVER_POLICY_POLICY_H_

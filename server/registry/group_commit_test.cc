@@ -1,12 +1,13 @@
-// Group commit in the Registry: concurrent mutations share one store sync;
-// nothing reaches the serving state (decisions, audit listings) before it is
-// durable; no mutation returns before what it read is applied; a failed sync
-// fails its batch and every later mutation; barriers (PutPolicy) stay
-// consistent with concurrent key writes.
+// Group commit (GroupCommitter, through the Registry): concurrent mutations
+// share one store sync; nothing reaches the serving state (decisions, audit
+// listings) before it is durable; no mutation returns before what it read is
+// applied; a failed sync fails its batch and every later mutation until the
+// store recovers, and then nothing written is lost; barriers (PutPolicy)
+// stay consistent with concurrent key writes.
 //
 // Grouping is made deterministic by holding a sync open in the store's sync
-// hook (FaultInjectingStore::SetSyncHook) until the writes under test are
-// queued, never by timing.
+// hook (FaultInjectingStore::SetSyncHook) until the commits under test are
+// queued behind it, never by timing.
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
@@ -19,10 +20,10 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "server/testing/core_test_env.h"
 #include "server/policy/key_secret.h"
 #include "server/policy/policy.h"
 #include "server/registry/registry.h"
+#include "server/testing/core_test_env.h"
 
 namespace scopekeeper {
 namespace {
@@ -99,13 +100,16 @@ TEST_F(GroupCommitTest, ConcurrentWritersShareSyncsAndAllApplyInOrder) {
   const int writes_before = env_.store.calls(Op::kWrite);
   const int syncs_before = env_.store.calls(Op::kSync);
 
-  // The first sync is held until every thread has begun its first write, so
-  // at least kThreads - 1 of those writes wait for the same next sync.
+  // The first sync is held until every thread's first commit is written
+  // in its batch or queued behind it, so the queued ones share the next
+  // sync: at most two syncs for the first kThreads writes.
   std::atomic<bool> first{true};
   env_.store.SetSyncHook([&] {
     if (!first.exchange(false)) return;
     SpinUntil([&] {
-      return env_.store.calls(Op::kWrite) >= writes_before + kThreads;
+      return env_.store.calls(Op::kWrite) - writes_before +
+                 static_cast<int>(env_.registry.committer().queued()) >=
+             kThreads;
     });
   });
 
@@ -203,12 +207,24 @@ TEST_F(GroupCommitTest, WriteIsNotServedBeforeItsSyncCompletes) {
 
 TEST_F(GroupCommitTest, NoOpRevokeReturnsOnlyAfterTheRevokeItSawIsApplied) {
   const auto key = env_.CreateKey({"pharmacy"}, {"orders_read"});
+  const auto other = env_.CreateKey({"pharmacy"}, {"orders_read"});
   v1::RevokeKeyRequest revoke;
   revoke.set_key_id(key.key().key_id());
   const uint64_t base = env_.state.revision();
+  const int syncs_before = env_.store.calls(Op::kSync);
   HeldSync held(&env_.store);
   held.Arm();
 
+  // An unrelated write holds its sync while both revokes queue behind it:
+  // they run in one batch, where the second reads the first's unsynced
+  // revoke and writes nothing.
+  std::thread unrelated([&] {
+    EXPECT_TRUE(env_.registry
+                    .GrantScopes(Grant(other.key().key_id(), "orders_write"),
+                                 CoreTestEnv::kActor)
+                    .ok());
+  });
+  held.AwaitHeld();
   // Each revoker checks, as soon as its call returns, what a decision sees.
   auto revoke_and_check = [&](v1::Reason* seen, uint64_t* revision) {
     const auto revoked = env_.registry.RevokeKey(revoke, CoreTestEnv::kActor);
@@ -222,22 +238,22 @@ TEST_F(GroupCommitTest, NoOpRevokeReturnsOnlyAfterTheRevokeItSawIsApplied) {
   uint64_t first_revision = 0;
   uint64_t second_revision = 0;
   std::thread first(revoke_and_check, &first_seen, &first_revision);
-  held.AwaitHeld();  // the revoke is written; its sync is held
-  const int reads = env_.store.calls(Op::kRead);
+  SpinUntil([&] { return env_.registry.committer().queued() == 1; });
   std::thread second(revoke_and_check, &second_seen, &second_revision);
-  // The second revoker has read the (unsynced) revoked record.
-  SpinUntil([&] { return env_.store.calls(Op::kRead) > reads; });
+  SpinUntil([&] { return env_.registry.committer().queued() == 2; });
   held.Release();
+  unrelated.join();
   first.join();
   second.join();
 
   EXPECT_EQ(first_seen, v1::KEY_REVOKED);
   EXPECT_EQ(second_seen, v1::KEY_REVOKED);
-  EXPECT_EQ(first_revision, base + 1);
-  EXPECT_EQ(second_revision, base + 1);  // the no-op wrote nothing
+  EXPECT_EQ(first_revision, base + 2);
+  EXPECT_EQ(second_revision, base + 2);  // the no-op wrote nothing
+  EXPECT_EQ(env_.store.calls(Op::kSync) - syncs_before, 2);
 }
 
-TEST_F(GroupCommitTest, FailedSyncFailsItsBatchAndEveryLaterMutation) {
+TEST_F(GroupCommitTest, FailedSyncFailsEveryMutationUntilTheStoreRecovers) {
   const auto a = env_.CreateKey({"pharmacy"}, {"orders_read"});
   const auto b = env_.CreateKey({"pharmacy"}, {"orders_read"});
   const uint64_t base = env_.state.revision();
@@ -260,17 +276,18 @@ TEST_F(GroupCommitTest, FailedSyncFailsItsBatchAndEveryLaterMutation) {
                                      CoreTestEnv::kActor)
                         .status();
   });
-  // The second grant is written too (or being written) behind the held sync.
-  SpinUntil([&] { return env_.store.calls(Op::kWrite) == writes_before + 2; });
+  // The second grant waits behind the held sync, which then fails.
+  SpinUntil([&] { return env_.registry.committer().queued() == 1; });
   env_.store.SetFailing(Op::kSync, true);
   held.Release();
   first.join();
   second.join();
   EXPECT_EQ(first_status.code(), absl::StatusCode::kUnavailable);
-  EXPECT_THAT(first_status.message(), HasSubstr("store sync failed"));
+  EXPECT_THAT(first_status.message(), HasSubstr("store cannot take writes"));
   EXPECT_EQ(second_status.code(), absl::StatusCode::kUnavailable);
 
-  // Failed closed: the store works again, but nothing more is taken.
+  // Failed closed: the store works again, but nothing is taken before the
+  // committer tries to recover it (at most once a second).
   env_.store.SetFailing(Op::kSync, false);
   EXPECT_EQ(env_.registry
                 .GrantScopes(Grant(a.key().key_id(), "stock_write"),
@@ -288,9 +305,9 @@ TEST_F(GroupCommitTest, FailedSyncFailsItsBatchAndEveryLaterMutation) {
   EXPECT_EQ(
       env_.registry.PutPolicy(*policy, CoreTestEnv::kActor).status().code(),
       absl::StatusCode::kUnavailable);
-  EXPECT_EQ(env_.store.calls(Op::kWrite), writes_before + 2);
+  EXPECT_EQ(env_.store.calls(Op::kWrite), writes_before + 1);
 
-  // Decisions keep serving the last durable state, without the grants.
+  // Decisions keep serving the last durable state, without the grant.
   EXPECT_EQ(env_.state.revision(), base);
   for (const auto* key : {&a, &b}) {
     EXPECT_TRUE(
@@ -309,6 +326,21 @@ TEST_F(GroupCommitTest, FailedSyncFailsItsBatchAndEveryLaterMutation) {
   get.set_key_id(a.key().key_id());
   EXPECT_EQ(env_.registry.GetKey(get).status().code(),
             absl::StatusCode::kUnavailable);
+
+  // A second later the next mutation recovers the store: the write whose
+  // sync failed is durable now and is applied (its caller was told
+  // UNAVAILABLE: the outcome of such a write is unknown), then it is taken.
+  env_.clock.Advance(absl::Seconds(1));
+  const auto recovered = env_.registry.GrantScopes(
+      Grant(b.key().key_id(), "orders_write"), CoreTestEnv::kActor);
+  ASSERT_TRUE(recovered.ok()) << recovered.status();
+  EXPECT_EQ(recovered->revision(), base + 2);
+  EXPECT_EQ(env_.state.revision(), base + 2);
+  for (const auto* key : {&a, &b}) {
+    EXPECT_TRUE(
+        env_.Http(key->secret(), "pharmacy", "PATCH", kStatusPath).allowed());
+  }
+  EXPECT_TRUE(env_.registry.GetKey(get).ok());
 }
 
 TEST_F(GroupCommitTest, PolicyBarrierStaysConsistentWithConcurrentKeyWrites) {

@@ -1,74 +1,50 @@
-// Registry: the control-plane core. Validates admin requests, writes each
-// mutation (records, indexes, audit event, new revision) to the Store as one
-// atomic write, and applies it to the ServingState once it is durable and
-// before returning, so the very next decision sees it.
+// Registry: the control-plane core behind the Admin service. Validates admin
+// requests, builds each change (records, indexes, audit event) and commits
+// it through the GroupCommitter, which makes it durable and applies it to
+// the ServingState (Applier) before the call returns, so the very next
+// decision sees it. Reads (GetKey, ListKeys, audit, changes) read the store
+// and show nothing newer than what is applied.
 //
-// Group commit. Mutations are built and written (unsynced) one at a time
-// under write_mu_, each queueing the change to the serving state. After
-// releasing write_mu_ a mutation waits until its revision is durable and
-// applied: one waiter at a time is the syncer, which takes every queued
-// change, syncs the store once for all of them, applies them in revision
-// order and publishes the last revision. So concurrent writers share one
-// sync, and the serving state (what decisions read) only ever holds durable
-// changes. Mutations built from the serving state itself (PutPolicy, PutApp,
-// ApproveInstallation) are barriers: they wait until nothing is pending and
-// stay exclusive until their own change is applied. Key mutations read keys
-// from the store (which sees unsynced writes) and the policy and apps from
-// the serving state (stable: only barriers change them).
-//
-// If a sync fails, every mutation of that batch and every later one fails
-// UNAVAILABLE (the registry is failed until restart); decisions keep serving
-// the last durable state. No answer reveals an unsynced change: every
-// mutation, even a no-op or a failed one, returns only once what it read is
-// durable and applied, and reads cap what they show at the applied
-// revision.
+// Where things are: key operations in registry_keys.cc, apps and
+// installations in registry_apps.cc, the policy, audit, backups and the
+// change feed in registry.cc, the shared request checks in validation.h.
 #ifndef SCOPEKEEPER_SERVER_REGISTRY_REGISTRY_H_
 #define SCOPEKEEPER_SERVER_REGISTRY_REGISTRY_H_
 
-#include <condition_variable>
 #include <cstdint>
-#include <functional>
-#include <mutex>
 #include <string>
 #include <vector>
 
-#include "absl/base/thread_annotations.h"
-#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "proto/scopekeeper/v1/scopekeeper.pb.h"
 #include "base/clock.h"
-#include "server/metrics/metrics.h"
+#include "proto/scopekeeper/v1/scopekeeper.pb.h"
 #include "server/decision/serving_state.h"
 #include "server/decision/usage_tracker.h"
+#include "server/registry/applier.h"
+#include "server/registry/commit_observer.h"
+#include "server/registry/group_commit.h"
+#include "server/registry/validation.h"
 #include "storage/store.h"
 
 namespace scopekeeper {
 
-// Limits on admin requests.
-inline constexpr int kMaxApisPerKey = 64;
-inline constexpr int kMaxBundlesPerKey = 64;
-inline constexpr int kDefaultPageSize = 100;
-inline constexpr int kMaxPageSize = 1000;
-
-// Thread-safe: mutations are serialized up to their store write, reads run
-// concurrently. Does not own its arguments, which must outlive it. Nothing
+// Thread-safe. Does not own its arguments, which must outlive it. Nothing
 // else may write to or sync the store.
 class Registry {
  public:
-  // `usage` may be null (keys then show no last_used_time); `metrics` may be
-  // null.
   Registry(storage::Store* store, ServingState* state, const Clock* clock,
-           UsageTracker* usage = nullptr, Metrics* metrics = nullptr)
+           UsageTracker* usage, CommitObserver* observer = NoCommitObserver())
       : store_(store),
         state_(state),
         clock_(clock),
         usage_(usage),
-        metrics_(metrics) {}
+        applier_(store, state),
+        committer_(store, &applier_, state, clock, observer) {}
 
-  // Load() fills the ServingState from the store: policy, every key, the
-  // revision. Call once, before serving.
+  // Load() fills the ServingState from the store (policy, apps, every key,
+  // the revision) and starts taking writes. Call once, before serving.
   absl::Status Load();
 
   // PutPolicy() replaces the policy. An invalid policy is INVALID_ARGUMENT
@@ -132,111 +108,55 @@ class Registry {
   // (UNAVAILABLE).
   absl::Status WaitForChange(uint64_t after_revision, absl::Time deadline);
 
-  // Stored keys by status (as stored: a key past its expire_time still
-  // counts as active until revoked). For metrics.
-  struct KeyCounts {
-    int64_t active = 0;
-    int64_t revoked = 0;
-  };
-  KeyCounts CountKeys() const;
+  // committer() is the write path, for metrics and tests.
+  const GroupCommitter& committer() const { return committer_; }
+
+  // Stored keys by status (see Applier::KeyCounts). For metrics.
+  Applier::KeyCounts CountKeys() const { return applier_.CountKeys(); }
 
  private:
-  // A change to the serving state, queued until its revision is durable.
-  struct PendingApply {
-    uint64_t revision;
-    std::function<void()> apply;
-  };
+  using Prepared = GroupCommitter::Prepared;
 
-  // Mutate() runs `fn` under write_mu_, then waits until every revision
-  // written so far (by `fn` or before it) is durable and applied, and
-  // returns fn's status, or UNAVAILABLE if that sync failed. UNAVAILABLE at
-  // once, without running `fn`, once the registry has failed. A `barrier`
-  // first waits until nothing is pending and holds write_mu_ until its own
-  // change is applied, so `fn` may build on the serving state.
-  absl::Status Mutate(bool barrier, const std::function<absl::Status()>& fn)
-      ABSL_LOCKS_EXCLUDED(write_mu_, pending_mu_);
-  // WriteMutation() writes `m` (at revision_ + 1) to the store unsynced,
-  // advances revision_ and queues `apply` to run once `m` is durable.
-  absl::Status WriteMutation(const storage::Mutation& m,
-                             std::function<void()> apply)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_) ABSL_LOCKS_EXCLUDED(pending_mu_);
-  // AwaitApplied() returns once `revision` is durable and applied to the
-  // serving state, syncing the queued changes itself when no other thread
-  // is; UNAVAILABLE if it cannot be (a sync failed).
-  absl::Status AwaitApplied(uint64_t revision) ABSL_LOCKS_EXCLUDED(pending_mu_);
-  // AwaitVisible() is AwaitApplied() for reads: they may see in the store a
-  // revision whose writer has not yet queued its change. OK at once if
-  // `revision` was not written through this registry.
-  absl::Status AwaitVisible(uint64_t revision)
-      ABSL_LOCKS_EXCLUDED(write_mu_, pending_mu_);
-  // SyncAndApply() syncs the store and, if that worked, applies `batch` in
-  // order and publishes its last revision. Only the syncer calls it.
-  absl::Status SyncAndApply(const std::vector<PendingApply>& batch)
-      ABSL_LOCKS_EXCLUDED(pending_mu_);
-  // Failure() is UNAVAILABLE once a sync failed, OK before.
-  absl::Status Failure() ABSL_LOCKS_EXCLUDED(pending_mu_);
-
-  absl::StatusOr<storage::KeyRecord> ReadKeyForUpdate(absl::string_view key_id)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
-  // WriteKeyChange() stamps `*new_record` with revision_+1 and writes it
-  // with its audit event, queueing its application to the serving state
-  // (secrets of `old_record` that `*new_record` lacks stop authenticating).
-  // Returns the new revision.
-  absl::StatusOr<uint64_t> WriteKeyChange(const storage::KeyRecord& old_record,
-                                          storage::KeyRecord* new_record,
-                                          absl::string_view action,
-                                          absl::string_view actor,
-                                          std::string detail)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
-  v1::AuditEvent NewAuditEvent(uint64_t revision, absl::string_view action,
-                               absl::string_view actor, const v1::Key* key,
-                               std::string detail) const;
   // ToApiKey() is the public view of a record: derived status, effective
   // scopes, last_used_time (telemetry: omitted if it cannot be read).
   v1::Key ToApiKey(const storage::KeyRecord& record) const;
   // LastActivity() is when the key was last used, or created if never.
-  absl::Time LastActivity(const v1::Key& key) const;
-  // WriteAppChange() writes `m` (apps/installations + audit event at
-  // revision_+1), queueing the swap to `apps` and the recompilation of the
-  // cached keys bound to an installation of `app_id`. Barriers only.
-  absl::Status WriteAppChange(storage::Mutation m,
-                              std::shared_ptr<const AppDirectory> apps,
-                              absl::string_view app_id)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
-
-  void CountKey(const storage::KeyRecord& record, int delta);
-  // RecompileCachedKeys() recompiles the cached keys `affected` selects
-  // against `policy` and `apps`, from their stored records; a key whose
-  // record cannot be read becomes StaleKey() (decisions then recompile it
-  // themselves, failing closed while they cannot), logged once in all. Only
-  // in a barrier's apply, when the store holds nothing unsynced.
-  void RecompileCachedKeys(
-      const PolicySnapshot& policy, const AppDirectory& apps,
-      absl::FunctionRef<bool(const CompiledKey&)> affected);
+  static absl::Time LastActivity(const v1::Key& key);
+  // NewAuditEvent() is the audit event of a change (its revision is set at
+  // commit), naming `key` when it is not null.
+  v1::AuditEvent NewAuditEvent(absl::string_view action,
+                               absl::string_view actor, const v1::Key* key,
+                               std::string detail) const;
+  // ReadKeyForUpdate() reads the key a change is about (NOT_FOUND naming
+  // `key_id` when there is none).
+  absl::StatusOr<storage::KeyRecord> ReadKeyForUpdate(absl::string_view key_id);
+  // KeyChange() is the Prepared change of one key from `before` to `after`
+  // with its audit event.
+  Prepared KeyChange(storage::KeyRecord before, storage::KeyRecord after,
+                     absl::string_view action, absl::string_view actor,
+                     const google::protobuf::Message& request) const;
+  // CommitKeyChange() reads the key, lets `change` turn it into the new
+  // record (or fail, or return false for "nothing to change"), and commits
+  // that. Returns the key as it ends up.
+  absl::StatusOr<storage::KeyRecord> CommitKeyChange(
+      absl::string_view key_id, absl::string_view action,
+      absl::string_view actor, const google::protobuf::Message& request,
+      absl::FunctionRef<absl::StatusOr<bool>(const storage::KeyRecord& before,
+                                             storage::KeyRecord* after)>
+          change,
+      uint64_t* revision = nullptr);
+  // SecretResponse() is the answer of CreateKey and RotateKey: the key, its
+  // new secret (shown this once) and the revision.
+  v1::CreateKeyResponse SecretResponse(const storage::KeyRecord& record,
+                                       std::string secret,
+                                       uint64_t revision) const;
 
   storage::Store* const store_;
   ServingState* const state_;
   const Clock* const clock_;
   UsageTracker* const usage_;
-  Metrics* const metrics_;
-  std::atomic<int64_t> keys_active_{0};
-  std::atomic<int64_t> keys_revoked_{0};
-
-  // Lock order: write_mu_, then pending_mu_.
-  std::mutex write_mu_;  // serializes building and writing mutations
-  // Last revision written to the store (maybe not yet durable).
-  uint64_t revision_ ABSL_GUARDED_BY(write_mu_) = 0;
-
-  std::mutex pending_mu_;
-  std::condition_variable applied_cv_;  // applied_revision_ or failure_ moved
-  // Written, not yet durable, in revision order; not yet taken by a syncer.
-  std::vector<PendingApply> pending_ ABSL_GUARDED_BY(pending_mu_);
-  // A thread is syncing and applying a batch taken from pending_.
-  bool syncing_ ABSL_GUARDED_BY(pending_mu_) = false;
-  // Last revision durable and applied to the serving state.
-  uint64_t applied_revision_ ABSL_GUARDED_BY(pending_mu_) = 0;
-  // UNAVAILABLE once a sync failed: the registry takes no more mutations.
-  absl::Status failure_ ABSL_GUARDED_BY(pending_mu_);
+  Applier applier_;
+  GroupCommitter committer_;  // last: its writer thread uses the others
 };
 
 }  // namespace scopekeeper

@@ -5,8 +5,8 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "server/testing/core_test_env.h"
 #include "server/registry/registry.h"
+#include "server/testing/core_test_env.h"
 
 namespace scopekeeper {
 namespace {
@@ -159,7 +159,8 @@ TEST_F(RegistryAppsTest, AppsAndInstallationsSurviveARestart) {
   ASSERT_TRUE(key.ok());
 
   ServingState state;
-  Registry registry(&env_.store, &state, &env_.clock);
+  UsageTracker usage(&env_.store);
+  Registry registry(&env_.store, &state, &env_.clock, &usage);
   ASSERT_TRUE(registry.Load().ok());
   v1::GetInstallationRequest get;
   get.set_organization_id("org_a");
@@ -168,7 +169,7 @@ TEST_F(RegistryAppsTest, AppsAndInstallationsSurviveARestart) {
   ASSERT_TRUE(fetched.ok()) << fetched.status();
   EXPECT_EQ(fetched->installation_id(), installation->installation_id());
   EXPECT_THAT(fetched->pending_scopes(), ElementsAre("orders_write"));
-  DecisionEngine engine(&state, &env_.store, &env_.clock);
+  DecisionEngine engine(&state, &env_.store, &env_.clock, &usage);
   v1::AuthorizeRequest request;
   request.set_api_key(key->secret());
   request.mutable_requirement()->add_all_of("orders_read");

@@ -3,13 +3,13 @@
 #include <regex>
 #include <set>
 
+#include "base/time_util.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "server/testing/core_test_env.h"
 #include "server/policy/key_secret.h"
 #include "server/policy/names.h"
 #include "server/policy/policy.h"
-#include "base/time_util.h"
+#include "server/testing/core_test_env.h"
 
 namespace scopekeeper {
 namespace {
@@ -322,12 +322,13 @@ TEST_F(RegistryTest, RevisionsIncreaseAndLoadRestoresTheServingState) {
 
   // A second server over the same store sees everything after Load().
   ServingState state;
-  Registry registry(&env_.store, &state, &env_.clock);
+  UsageTracker usage(&env_.store);
+  Registry registry(&env_.store, &state, &env_.clock, &usage);
   ASSERT_TRUE(registry.Load().ok());
   EXPECT_EQ(state.revision(), env_.state.revision());
   EXPECT_TRUE(registry.PolicyEquals(env_.registry.GetPolicy()));
   EXPECT_EQ(state.cache().size(), 2u);
-  DecisionEngine engine(&state, &env_.store, &env_.clock);
+  DecisionEngine engine(&state, &env_.store, &env_.clock, &usage);
   v1::AuthorizeRequest request;
   request.mutable_requirement()->add_all_of("orders_read");
   v1::AuthorizeResponse response;

@@ -44,8 +44,14 @@ TEST_F(StoreFaultsTest, FailedWritesAreUnavailableAndNeverReachTheCache) {
   EXPECT_EQ(env_.state.revision(), revision);
   EXPECT_EQ(env_.state.cache().size(), 1u);
 
-  // The store recovers: the revision was not used up, writes work again.
+  // The store recovers: writes are taken again once the committer next
+  // tries to recover it (at most once a second), and the revision was not
+  // used up.
   env_.store.SetFailing(Op::kWrite, false);
+  EXPECT_EQ(
+      env_.registry.GrantScopes(grant, CoreTestEnv::kActor).status().code(),
+      absl::StatusCode::kUnavailable);
+  env_.clock.Advance(absl::Seconds(1));
   const auto granted = env_.registry.GrantScopes(grant, CoreTestEnv::kActor);
   ASSERT_TRUE(granted.ok()) << granted.status();
   EXPECT_EQ(granted->revision(), revision + 1);

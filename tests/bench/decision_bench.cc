@@ -14,10 +14,10 @@
 #include "base/clock.h"
 #include "server/decision/compiled_key.h"
 #include "server/decision/decision_engine.h"
-#include "server/policy/key_secret.h"
-#include "server/metrics/metrics.h"
-#include "server/policy/policy.h"
 #include "server/decision/serving_state.h"
+#include "server/metrics/metrics.h"
+#include "server/policy/key_secret.h"
+#include "server/policy/policy.h"
 #include "storage/memory_store.h"
 #include "tests/bench/bench_keys.h"
 
@@ -58,7 +58,8 @@ struct Fixture {
   storage::MemoryStore store;
   ServingState state;
   Metrics metrics;  // recorded on every decision, as in the server
-  DecisionEngine engine{&state, &store, &clock, /*usage=*/nullptr, &metrics};
+  UsageTracker usage{&store};
+  DecisionEngine engine{&state, &store, &clock, &usage, &metrics};
   std::vector<std::string> secrets;
 };
 

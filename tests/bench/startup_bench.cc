@@ -14,11 +14,11 @@
 #include <string>
 
 #include "absl/time/clock.h"
-#include "benchmark/benchmark.h"
 #include "base/clock.h"
+#include "benchmark/benchmark.h"
 #include "server/decision/compiled_key.h"
-#include "server/registry/registry.h"
 #include "server/decision/serving_state.h"
+#include "server/registry/registry.h"
 #include "storage/rocksdb_store.h"
 #include "tests/bench/bench_keys.h"
 
@@ -57,7 +57,8 @@ void BM_LoadKeys(benchmark::State& state) {
     }
     auto serving = std::make_unique<ServingState>();
     SystemClock clock;
-    Registry registry(store->get(), serving.get(), &clock);
+    UsageTracker usage(store->get());
+    Registry registry(store->get(), serving.get(), &clock, &usage);
     if (!registry.Load().ok()) {
       state.SkipWithError("Load failed");
       return;

@@ -16,12 +16,12 @@
 #include <vector>
 
 #include "absl/random/random.h"
-#include "benchmark/benchmark.h"
 #include "base/clock.h"
+#include "benchmark/benchmark.h"
 #include "server/decision/decision_engine.h"
+#include "server/decision/serving_state.h"
 #include "server/metrics/metrics.h"
 #include "server/policy/policy.h"
-#include "server/decision/serving_state.h"
 #include "storage/rocksdb_store.h"
 #include "tests/bench/bench_keys.h"
 
@@ -51,8 +51,8 @@ struct Fixture {
   ServingState serving{/*key_cache_capacity=*/1};
   FakeClock clock;
   Metrics metrics;  // recorded on every decision, as in the server
-  DecisionEngine engine{&serving, store.get(), &clock, /*usage=*/nullptr,
-                        &metrics};
+  UsageTracker usage{store.get()};
+  DecisionEngine engine{&serving, store.get(), &clock, &usage, &metrics};
 };
 
 void ReportPercentiles(std::vector<int64_t>* nanos, benchmark::State& state) {

@@ -17,8 +17,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/clock.h"
-#include "server/registry/registry.h"
 #include "server/decision/serving_state.h"
+#include "server/registry/registry.h"
 #include "storage/rocksdb_store.h"
 
 namespace scopekeeper {
@@ -55,7 +55,9 @@ struct Fixture {
     auto opened = storage::RocksDbStore::Open(options);
     if (!opened.ok()) abort();
     store = *std::move(opened);
-    registry = std::make_unique<Registry>(store.get(), &state, &clock);
+    usage = std::make_unique<UsageTracker>(store.get());
+    registry =
+        std::make_unique<Registry>(store.get(), &state, &clock, usage.get());
     if (!registry->Load().ok()) abort();
     if (!registry->PutPolicy(BenchPolicy(), kActor).ok()) abort();
     for (int i = 0; i < kMaxThreads; ++i) {
@@ -80,6 +82,7 @@ struct Fixture {
   FakeClock clock;
   ServingState state;
   std::unique_ptr<storage::RocksDbStore> store;
+  std::unique_ptr<UsageTracker> usage;
   std::unique_ptr<Registry> registry;
   std::vector<std::string> key_ids;
 };

@@ -1,0 +1,87 @@
+// Applier: brings the serving state (what decisions read) up to a committed,
+// durable change: the policy snapshot, the app directory, and the key cache
+// entries of every key the change touched. The one place changes reach the
+// serving state, whichever path committed them (the local group committer
+// now; a follower of a replicated store later).
+#ifndef SCOPEKEEPER_SERVER_REGISTRY_APPLIER_H_
+#define SCOPEKEEPER_SERVER_REGISTRY_APPLIER_H_
+
+#include <atomic>
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "absl/functional/function_ref.h"
+#include "proto/scopekeeper/v1/scopekeeper.pb.h"
+#include "server/decision/compiled_key.h"
+#include "server/decision/serving_state.h"
+#include "storage/records.pb.h"
+#include "storage/store.h"
+
+namespace scopekeeper {
+
+// A durable change, as the serving state must see it.
+struct CommittedChange {
+  uint64_t revision = 0;
+  struct KeyChange {
+    // The record before the change (empty key_id: the key is new); its
+    // secrets the new record lacks stop authenticating.
+    storage::KeyRecord before;
+    storage::KeyRecord after;
+  };
+  std::vector<KeyChange> keys;
+  std::optional<v1::Policy> policy;
+  std::vector<v1::App> apps;
+  std::vector<v1::Installation> installations;
+};
+
+// Not thread-safe: one writer applies changes, in revision order. Does not
+// own its arguments.
+class Applier {
+ public:
+  Applier(storage::Store* store, ServingState* state)
+      : store_(store), state_(state) {}
+
+  // Load() fills the serving state from the store: policy, apps and
+  // installations, every key (or as many as a bounded cache holds), and
+  // publishes the store's revision. Once, before serving.
+  absl::Status Load();
+
+  // Apply() makes `change` visible to decisions, then publishes its
+  // revision. REQUIRES: the change is durable; changes come in revision
+  // order; the store holds no change after it that a recompile could read
+  // unless that change is applied next (barriers: see GroupCommitter).
+  void Apply(const CommittedChange& change);
+
+  // Stored keys by status (as stored: a key past its expire_time still
+  // counts as active until revoked). Thread-safe; for metrics.
+  struct KeyCounts {
+    int64_t active = 0;
+    int64_t revoked = 0;
+  };
+  KeyCounts CountKeys() const {
+    return {keys_active_.load(std::memory_order_relaxed),
+            keys_revoked_.load(std::memory_order_relaxed)};
+  }
+
+ private:
+  void CountKey(const storage::KeyRecord& record, int delta);
+  void ApplyKey(const CommittedChange::KeyChange& change,
+                const PolicySnapshot& policy, const AppDirectory& apps);
+  // RecompileCachedKeys() recompiles the cached keys `affected` selects
+  // against `policy` and `apps`, from their stored records; a key whose
+  // record cannot be read becomes StaleKey() (decisions then recompile it
+  // themselves, failing closed while they cannot), logged once in all.
+  void RecompileCachedKeys(
+      const PolicySnapshot& policy, const AppDirectory& apps,
+      absl::FunctionRef<bool(const CompiledKey&)> affected);
+
+  storage::Store* const store_;
+  ServingState* const state_;
+  std::atomic<int64_t> keys_active_{0};
+  std::atomic<int64_t> keys_revoked_{0};
+};
+
+}  // namespace scopekeeper
+
+#endif  // SCOPEKEEPER_SERVER_REGISTRY_APPLIER_H_
