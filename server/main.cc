@@ -63,6 +63,10 @@ ABSL_FLAG(double, decision_log_sample_rate, 0,
           "trace_id, route, reason and latency; never the key or the path");
 ABSL_FLAG(int, max_receive_message_bytes, 4 << 20,
           "largest request accepted (RESOURCE_EXHAUSTED beyond)");
+ABSL_FLAG(absl::Duration, store_retry_interval, absl::Seconds(1),
+          "after a store write failed (e.g. the disk is full), writes are "
+          "refused with UNAVAILABLE and at most this often one tries to "
+          "recover the store (decisions continue meanwhile)");
 ABSL_FLAG(int64_t, key_cache_capacity, 0,
           "most API-key secrets cached in memory; 0 = all (the whole key set "
           "is loaded at start). With a limit, other keys are read from the "
@@ -115,6 +119,7 @@ int main(int argc, char** argv) {
   options.max_receive_message_bytes =
       absl::GetFlag(FLAGS_max_receive_message_bytes);
   options.key_cache_capacity = absl::GetFlag(FLAGS_key_cache_capacity);
+  options.store_retry_interval = absl::GetFlag(FLAGS_store_retry_interval);
 
   absl::StatusOr<std::unique_ptr<scopekeeper::ScopekeeperServer>> server =
       scopekeeper::ScopekeeperServer::Start(options);

@@ -157,9 +157,9 @@ absl::StatusOr<std::unique_ptr<ScopekeeperServer>> ScopekeeperServer::Start(
   SK_ASSIGN_OR_RETURN(s->store_, storage::RocksDbStore::Open(store_options));
 
   s->usage_ = std::make_unique<UsageTracker>(s->store_.get());
-  s->registry_ =
-      std::make_unique<Registry>(s->store_.get(), &s->state_, options.clock,
-                                 s->usage_.get(), &s->metrics_);
+  s->registry_ = std::make_unique<Registry>(
+      s->store_.get(), &s->state_, options.clock, s->usage_.get(),
+      &s->metrics_, options.store_retry_interval);
   SK_RETURN_IF_ERROR(s->registry_->Load());
   if (!options.policy_file.empty()) {
     SK_ASSIGN_OR_RETURN(v1::Policy policy, ReadPolicyFile(options.policy_file));

@@ -68,6 +68,9 @@ struct ServerOptions {
   int64_t key_cache_capacity = 0;
   // Source of time for expiry; must outlive the server.
   const Clock* clock = SystemClock::Get();
+  // After a store write failed (e.g. a full disk), how often a write tries
+  // to recover the store.
+  absl::Duration store_retry_interval = absl::Seconds(1);
   // How often last-used times are written to the store.
   absl::Duration usage_flush_interval = absl::Seconds(10);
 };

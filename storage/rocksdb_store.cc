@@ -3,6 +3,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdarg>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <map>
@@ -14,11 +16,13 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "base/log.h"
 #include "base/redact.h"
 #include "base/status_macros.h"
 #include "rocksdb/cache.h"
 #include "rocksdb/filter_policy.h"
 #include "rocksdb/iterator.h"
+#include "rocksdb/listener.h"
 #include "rocksdb/options.h"
 #include "rocksdb/slice.h"
 #include "rocksdb/table.h"
@@ -30,6 +34,10 @@ namespace scopekeeper::storage {
 namespace {
 
 constexpr uint64_t kFormatVersion = 1;
+
+// Free space Recover() wants beyond the memtable it flushes: a new WAL, the
+// table file's metadata, a MANIFEST record.
+constexpr uint64_t kRecoveryHeadroomBytes = 1 << 20;
 
 constexpr absl::string_view kFormatKey = "meta/format";
 constexpr absl::string_view kRevisionKey = "meta/revision";
@@ -54,6 +62,13 @@ absl::string_view ToView(const rocksdb::Slice& s) {
 absl::Status FromRocksDb(const rocksdb::Status& s,
                          absl::string_view operation) {
   if (s.ok()) return absl::OkStatus();
+  if (s.IsNoSpace()) {
+    return absl::UnavailableError(
+        absl::StrCat(operation,
+                     ": no space left on device (free space on the data "
+                     "directory's file system) [",
+                     s.ToString(), "]"));
+  }
   const std::string message = absl::StrCat(operation, ": ", s.ToString());
   switch (s.code()) {
     case rocksdb::Status::kIOError:
@@ -210,6 +225,40 @@ class ScopedSnapshot {
   const rocksdb::Snapshot* const snapshot_;
 };
 
+// RocksDB's info log, into the server log: warnings and worse only, and
+// never a file in the data directory (on a full disk, RocksDB's own LOG
+// file is the first write to fail, and it aborted the process).
+class ServerLogger final : public rocksdb::Logger {
+ public:
+  ServerLogger() : rocksdb::Logger(rocksdb::InfoLogLevel::WARN_LEVEL) {}
+  using rocksdb::Logger::Logv;
+  void Logv(const char* format, va_list ap) override {
+    Logv(rocksdb::InfoLogLevel::INFO_LEVEL, format, ap);
+  }
+  void Logv(const rocksdb::InfoLogLevel level, const char* format,
+            va_list ap) override {
+    if (level < GetInfoLogLevel()) return;
+    char line[1024];
+    vsnprintf(line, sizeof(line), format, ap);
+    Log(level >= rocksdb::InfoLogLevel::ERROR_LEVEL ? LogLevel::kError
+                                                    : LogLevel::kWarning,
+        absl::StrCat("rocksdb: ", line));
+  }
+};
+
+// Turns off RocksDB's automatic recovery from "no space" errors: it waits
+// for a reserve of free space far larger than small disks have, and while
+// it waits DB::Resume() answers Busy. The store recovers on request
+// (Store::Recover()).
+class ManualRecovery final : public rocksdb::EventListener {
+ public:
+  void OnErrorRecoveryBegin(rocksdb::BackgroundErrorReason /*reason*/,
+                            rocksdb::Status /*bg_error*/,
+                            bool* auto_recovery) override {
+    *auto_recovery = false;
+  }
+};
+
 // Directory checks before RocksDB touches `path`: it must be missing, empty,
 // or hold a RocksDB database. Returns whether it holds one.
 absl::StatusOr<bool> CheckDataDirectory(const std::string& path) {
@@ -308,6 +357,9 @@ absl::StatusOr<std::unique_ptr<RocksDbStore>> RocksDbStore::Open(
   db_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   db_options.memtable_whole_key_filtering = true;
   db_options.memtable_prefix_bloom_size_ratio = 0.02;
+  db_options.info_log = std::make_shared<ServerLogger>();
+  db_options.listeners.push_back(std::make_shared<ManualRecovery>());
+  if (options.env != nullptr) db_options.env = options.env.get();
 
   rocksdb::DB* raw = nullptr;
   SK_RETURN_IF_ERROR(
@@ -321,6 +373,14 @@ absl::StatusOr<std::unique_ptr<RocksDbStore>> RocksDbStore::Open(
     return absl::Status(
         revision.status().code(),
         absl::StrCat("open ", options.path, ": ", revision.status().message()));
+  }
+  uint64_t free = 0;
+  if (db->GetEnv()->GetFreeSpace(options.path, &free).ok() &&
+      free < kRecoveryHeadroomBytes) {
+    LogWarning(absl::StrCat(
+        "the store's file system has only ", free, " bytes free (",
+        options.path,
+        "): decisions are served, writes will fail until space is freed"));
   }
   return std::unique_ptr<RocksDbStore>(
       new RocksDbStore(std::move(db), options, *revision));
@@ -347,13 +407,58 @@ absl::Status RocksDbStore::Write(const Mutation& m) {
 
 absl::Status RocksDbStore::Sync() {
   if (!options_.sync_writes) return absl::OkStatus();
-  // Not under commit_mu_: writes go on while the WAL syncs. Covers every
-  // write that returned before this call (and maybe later ones).
-  return FromRocksDb(db_->FlushWAL(/*sync=*/true), "sync WAL");
+  std::lock_guard<std::mutex> lock(io_mu_);
+  SK_RETURN_IF_ERROR(Writable());
+  // Covers every write that returned before this call.
+  const absl::Status synced =
+      FromRocksDb(db_->FlushWAL(/*sync=*/true), "sync WAL");
+  return synced.ok() ? synced : Failed(synced);
+}
+
+absl::Status RocksDbStore::Recover() {
+  std::lock_guard<std::mutex> lock(io_mu_);
+  if (failure_.ok()) return absl::OkStatus();
+  // Resuming flushes the memtable and starts a new WAL. Not tried while
+  // that cannot fit: a resume that fails for lack of space can leave
+  // RocksDB unable to resume at all until restarted.
+  uint64_t free = 0;
+  uint64_t memtables = 0;
+  if (db_->GetEnv()->GetFreeSpace(options_.path, &free).ok() &&
+      db_->GetIntProperty(rocksdb::DB::Properties::kCurSizeAllMemTables,
+                          &memtables)) {
+    const uint64_t needed = memtables + kRecoveryHeadroomBytes;
+    if (free < needed) {
+      return absl::UnavailableError(absl::StrCat(
+          "recover: not enough free space yet (", free, " bytes free in ",
+          options_.path, ", ", needed, " needed)"));
+    }
+  }
+  SK_RETURN_IF_ERROR(FromRocksDb(db_->Resume(), "recover"));
+  // The memtable holds writes whose WAL sync may have failed: flushed to a
+  // table file, they are durable.
+  SK_RETURN_IF_ERROR(
+      FromRocksDb(db_->Flush(rocksdb::FlushOptions()), "recover: flush"));
+  failure_ = absl::OkStatus();
+  return absl::OkStatus();
+}
+
+absl::Status RocksDbStore::Writable() const {
+  if (failure_.ok()) return absl::OkStatus();
+  return absl::UnavailableError(
+      absl::StrCat("store failed earlier: ", failure_.message()));
+}
+
+absl::Status RocksDbStore::Failed(const absl::Status& status) {
+  if (absl::IsUnavailable(status) || absl::IsDataLoss(status) ||
+      absl::IsInternal(status)) {
+    failure_ = status;
+  }
+  return status;
 }
 
 absl::Status RocksDbStore::WriteMutation(const Mutation& m, bool sync) {
-  std::lock_guard<std::mutex> lock(commit_mu_);
+  std::lock_guard<std::mutex> lock(io_mu_);
+  SK_RETURN_IF_ERROR(Writable());
   const uint64_t current = revision_.load();
   if (m.revision != current + 1) {
     return absl::FailedPreconditionError(
@@ -437,8 +542,9 @@ absl::Status RocksDbStore::WriteMutation(const Mutation& m, bool sync) {
 
   rocksdb::WriteOptions write;
   write.sync = sync;
-  SK_RETURN_IF_ERROR(FromRocksDb(db_->Write(write, &batch),
-                                 absl::StrCat("commit revision ", m.revision)));
+  const absl::Status written = FromRocksDb(
+      db_->Write(write, &batch), absl::StrCat("write revision ", m.revision));
+  if (!written.ok()) return Failed(written);
   revision_.store(m.revision);
   return absl::OkStatus();
 }
@@ -579,7 +685,8 @@ absl::Status RocksDbStore::RecordKeyUses(
     const std::vector<std::pair<std::string, google::protobuf::Timestamp>>&
         uses) {
   // Serialized with commits so the read-compare-write below is not raced.
-  std::lock_guard<std::mutex> lock(commit_mu_);
+  std::lock_guard<std::mutex> lock(io_mu_);
+  SK_RETURN_IF_ERROR(Writable());
   rocksdb::WriteBatch batch;
   for (const auto& [key_id, time] : uses) {
     SK_ASSIGN_OR_RETURN(const std::optional<google::protobuf::Timestamp> stored,
@@ -592,7 +699,9 @@ absl::Status RocksDbStore::RecordKeyUses(
   if (batch.Count() == 0) return absl::OkStatus();
   rocksdb::WriteOptions write;
   write.sync = false;  // telemetry: losing the last few on a crash is fine
-  return FromRocksDb(db_->Write(write, &batch), "record key uses");
+  const absl::Status written =
+      FromRocksDb(db_->Write(write, &batch), "record key uses");
+  return written.ok() ? written : Failed(written);
 }
 
 absl::StatusOr<std::optional<google::protobuf::Timestamp>>
@@ -635,7 +744,7 @@ absl::StatusOr<uint64_t> RocksDbStore::Checkpoint(const std::string& path) {
   uint64_t revision = 0;
   {
     // Hold commits off so the revision reported is the one the copy holds.
-    std::lock_guard<std::mutex> lock(commit_mu_);
+    std::lock_guard<std::mutex> lock(io_mu_);
     SK_RETURN_IF_ERROR(FromRocksDb(checkpoint->CreateCheckpoint(path),
                                    absl::StrCat("checkpoint to ", path)));
     revision = revision_.load();

@@ -36,6 +36,13 @@ namespace scopekeeper::storage {
 // the WAL); Sync() syncs the WAL (FlushWAL(true)), which is sequential, so
 // a crash loses at most a suffix of the unsynced writes. Commit() is one
 // synced write.
+//
+// Out of space. A failed write or sync (e.g. ENOSPC) fails with
+// UNAVAILABLE naming the cause, and every later write, sync or telemetry
+// write fails the same way without touching RocksDB (whose WAL writer must
+// not be used after an error) until Recover() succeeds. RocksDB's own
+// automatic recovery is off (it waits for 64 MiB free); its info log goes
+// to the server log (warnings and errors only), never to the full disk.
 class RocksDbStore final : public Store {
  public:
   struct Options {
@@ -46,6 +53,8 @@ class RocksDbStore final : public Store {
     bool sync_writes = true;
     // Size of the LRU block cache.
     size_t block_cache_bytes = 64 << 20;
+    // The Env RocksDB uses (tests inject faults); null: the default.
+    std::shared_ptr<rocksdb::Env> env;
   };
 
   // Open() opens the store at `options.path`, creating it in a missing or
@@ -65,6 +74,9 @@ class RocksDbStore final : public Store {
   absl::Status Commit(const Mutation& m) override;
   absl::Status Write(const Mutation& m) override;
   absl::Status Sync() override;
+  // Recover() resumes RocksDB after a write failure (DB::Resume()) and
+  // flushes the memtable, so every write it holds is durable.
+  absl::Status Recover() override;
   absl::StatusOr<std::optional<KeyRecord>> GetKeyById(
       absl::string_view key_id) override;
   absl::StatusOr<std::optional<KeyRecord>> GetKeyBySecretHash(
@@ -94,6 +106,13 @@ class RocksDbStore final : public Store {
 
   // WriteMutation() is Write(), syncing the WAL first if `sync`.
   absl::Status WriteMutation(const Mutation& m, bool sync);
+  // Writable() is OK unless a write, sync or telemetry write failed and the
+  // store did not Recover() since. REQUIRES: io_mu_ held.
+  absl::Status Writable() const;
+  // Failed() records that a RocksDB write failed: after that RocksDB's WAL
+  // writer must not be used (DB::Resume() replaces it), so every later
+  // write fails here until Recover(). Returns `status`.
+  absl::Status Failed(const absl::Status& status);
 
   // Reads key/<key_id> as of `read` (its snapshot, if any).
   absl::StatusOr<std::optional<KeyRecord>> ReadKey(
@@ -102,7 +121,10 @@ class RocksDbStore final : public Store {
   const std::unique_ptr<rocksdb::DB> db_;
   const Options options_;
   std::atomic<uint64_t> revision_;
-  std::mutex commit_mu_;  // Serializes writes.
+  // Serializes every write to RocksDB: mutations, syncs, telemetry,
+  // recovery and checkpoints.
+  std::mutex io_mu_;
+  absl::Status failure_;  // guarded by io_mu_
 };
 
 }  // namespace scopekeeper::storage

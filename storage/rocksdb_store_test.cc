@@ -26,6 +26,7 @@
 #include "gtest/gtest.h"
 #include "rocksdb/db.h"
 #include "rocksdb/options.h"
+#include "storage/full_disk_env.h"
 
 namespace scopekeeper::storage {
 namespace {
@@ -516,6 +517,100 @@ TEST_F(RocksDbStoreTest, CheckpointIsPrivateWhateverTheUmask) {
     ++files;
   }
   EXPECT_GT(files, 0);
+}
+
+// Out of space (the adversarial run's ENOSPC): RocksDB's first failed write
+// used to abort the process (its info log on the full disk, then an
+// assertion in its WAL writer). A full disk must fail writes with a clear
+// UNAVAILABLE, keep reads working, and let writes resume once space is
+// back, with nothing acknowledged lost.
+class FullDiskTest : public RocksDbStoreTest {
+ protected:
+  absl::StatusOr<std::unique_ptr<RocksDbStore>> OpenOnDisk() {
+    RocksDbStore::Options options;
+    options.path = path_;
+    options.env = disk_.env();
+    return RocksDbStore::Open(options);
+  }
+  static Mutation At(uint64_t revision) {
+    Mutation m;
+    m.revision = revision;
+    m.put_keys = {Key(absl::StrCat("k", revision), "a",
+                      {Sha(static_cast<char>('a' + revision))})};
+    m.audit_event = Audit(revision, absl::StrCat("k", revision));
+    return m;
+  }
+
+  FullDiskEnv disk_;
+};
+
+TEST_F(FullDiskTest, WritesFailUnavailableReadsWorkAndWritesResume) {
+  auto opened = OpenOnDisk();
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  std::unique_ptr<RocksDbStore> store = *std::move(opened);
+  ASSERT_OK(store->Commit(At(1)));
+
+  disk_.SetFull(true);
+  EXPECT_THAT(store->Write(At(2)),
+              StatusIs(absl::StatusCode::kUnavailable,
+                       HasSubstr("no space left on device")));
+  // Nothing touches RocksDB's failed WAL writer again (that aborted).
+  EXPECT_THAT(store->Sync(), StatusIs(absl::StatusCode::kUnavailable,
+                                      HasSubstr("no space left on device")));
+  EXPECT_THAT(store->Write(At(2)),
+              StatusIs(absl::StatusCode::kUnavailable, HasSubstr("no space")));
+  EXPECT_EQ(
+      store->RecordKeyUses({{"k1", google::protobuf::Timestamp()}}).code(),
+      absl::StatusCode::kUnavailable);
+  EXPECT_THAT(store->Revision(), IsOkAndHolds(uint64_t{1}));
+  EXPECT_THAT(store->GetKeyById("k1"), IsOkAndHolds(Optional(HasKeyId("k1"))));
+  // Still full: recovery fails, and leaves the store refusing writes.
+  EXPECT_EQ(store->Recover().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(store->Write(At(2)).code(), absl::StatusCode::kUnavailable);
+
+  disk_.SetFull(false);
+  ASSERT_OK(store->Recover());
+  ASSERT_OK(store->Commit(At(2)));
+  store.reset();
+  auto reopened = OpenOnDisk();
+  ASSERT_TRUE(reopened.ok()) << reopened.status();
+  EXPECT_THAT((*reopened)->Revision(), IsOkAndHolds(uint64_t{2}));
+  EXPECT_THAT((*reopened)->GetKeyById("k2"),
+              IsOkAndHolds(Optional(HasKeyId("k2"))));
+}
+
+TEST_F(FullDiskTest, WritesOfAFailedSyncAreDurableAfterRecover) {
+  auto opened = OpenOnDisk();
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  std::unique_ptr<RocksDbStore> store = *std::move(opened);
+  ASSERT_OK(store->Commit(At(1)));
+  ASSERT_OK(store->Write(At(2)));  // visible, not yet durable
+  disk_.SetFull(true);
+  EXPECT_EQ(store->Sync().code(), absl::StatusCode::kUnavailable);
+  disk_.SetFull(false);
+  ASSERT_OK(store->Recover());
+  store.reset();
+  auto reopened = OpenOnDisk();
+  ASSERT_TRUE(reopened.ok()) << reopened.status();
+  EXPECT_THAT((*reopened)->Revision(), IsOkAndHolds(uint64_t{2}));
+}
+
+TEST_F(FullDiskTest, OpeningOnANearlyFullDiskSaysWritesWillFail) {
+  ASSERT_NO_FATAL_FAILURE(Populate());
+  disk_.SetReportedFree(4096);
+  ::testing::internal::CaptureStderr();
+  auto opened = OpenOnDisk();
+  const std::string log = ::testing::internal::GetCapturedStderr();
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  EXPECT_THAT(log, HasSubstr("has only 4096 bytes free"));
+  EXPECT_THAT(log, HasSubstr("writes will fail until space is freed"));
+}
+
+TEST_F(FullDiskTest, OpeningOnAFullDiskRefusesNamingTheCause) {
+  ASSERT_NO_FATAL_FAILURE(Populate());
+  disk_.SetFull(true);
+  EXPECT_THAT(OpenOnDisk(), StatusIs(absl::StatusCode::kUnavailable,
+                                     HasSubstr("no space left on device")));
 }
 
 }  // namespace

@@ -34,14 +34,19 @@ namespace scopekeeper {
 // else may write to or sync the store.
 class Registry {
  public:
+  // `recovery_interval`: how often a failed store is asked to recover (see
+  // GroupCommitter).
   Registry(storage::Store* store, ServingState* state, const Clock* clock,
-           UsageTracker* usage, CommitObserver* observer = NoCommitObserver())
+           UsageTracker* usage, CommitObserver* observer = NoCommitObserver(),
+           absl::Duration recovery_interval =
+               GroupCommitter::kDefaultRecoveryInterval)
       : store_(store),
         state_(state),
         clock_(clock),
         usage_(usage),
         applier_(store, state),
-        committer_(store, &applier_, state, clock, observer) {}
+        committer_(store, &applier_, state, clock, observer,
+                   recovery_interval) {}
 
   // Load() fills the ServingState from the store (policy, apps, every key,
   // the revision) and starts taking writes. Call once, before serving.

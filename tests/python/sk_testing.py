@@ -42,6 +42,7 @@ import sk_proto  # noqa: E402
 
 STARTUP_DEADLINE_S = 30
 LISTENING = re.compile(r"listening on 127\.0\.0\.1:(\d+)")
+METRICS_LISTENING = re.compile(r"metrics on http://127\.0\.0\.1:(\d+)/metrics")
 
 
 def test_tmpdir(add_cleanup):
@@ -85,9 +86,12 @@ class ServerProcess:
     token in <data_dir>/admin_token, and keeps the stored policy).
     """
 
-    def __init__(self, data_dir, admin_token_file=None, policy_file=None, extra_args=()):
-        cmd = _die_with_parent_prefix() + [SERVER_BIN, "--listen=127.0.0.1:0",
-                                           "--data_dir=" + data_dir]
+    def __init__(self, data_dir, admin_token_file=None, policy_file=None, extra_args=(),
+                 wrapper=()):
+        """`wrapper`: a command that runs the server, given as its last
+        arguments (it must exec them, so the process is the server's)."""
+        cmd = _die_with_parent_prefix() + list(wrapper) + [
+            SERVER_BIN, "--listen=127.0.0.1:0", "--data_dir=" + data_dir]
         if admin_token_file is not None:
             cmd.append("--admin_token_file=" + admin_token_file)
         if policy_file is not None:
