@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "server/version.h"
 
 namespace scopekeeper {
 namespace {
@@ -135,8 +136,8 @@ std::string Metrics::Render(const Gauges& gauges) const {
   std::string out;
   Header("scopekeeper_build_info", "gauge",
          "Always 1; labels describe the build.", &out);
-  absl::StrAppend(&out, "scopekeeper_build_info{version=\"0.1.0\",mode=\"",
-                  kBuildMode, "\"} 1\n");
+  absl::StrAppend(&out, "scopekeeper_build_info{version=\"",
+                  ScopekeeperVersion(), "\",mode=\"", kBuildMode, "\"} 1\n");
 
   Header("scopekeeper_decisions_total", "counter",
          "Decisions by API (\"\" for explicit requirements) and reason.", &out);
