@@ -732,7 +732,7 @@ int Backup(Session& s) {
 
 // Context commands: the config file only, no server.
 
-// ConfigPathOrUsage() is the config path; a usage error when there is none.
+// ConfigPath() is the config file's path; an error when there is none.
 absl::StatusOr<std::string> ConfigPath(Session& s) {
   if (s.env().config_path.empty()) {
     return absl::FailedPreconditionError(
