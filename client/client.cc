@@ -116,6 +116,7 @@ std::vector<Decision> Client::BatchAuthorize(
 SK_CLIENT_READ(DescribeKey, v1::DescribeKeyRequest, v1::DescribeKeyResponse)
 SK_CLIENT_READ(GetKey, v1::GetKeyRequest, v1::Key)
 SK_CLIENT_READ(ListKeys, v1::ListKeysRequest, v1::ListKeysResponse)
+SK_CLIENT_READ(GetInstallation, v1::GetInstallationRequest, v1::Installation)
 SK_CLIENT_READ(ListAuditEvents, v1::ListAuditEventsRequest,
                v1::ListAuditEventsResponse)
 SK_CLIENT_WRITE(PutPolicy, v1::PutPolicyRequest, v1::PutPolicyResponse)
@@ -127,6 +128,7 @@ SK_CLIENT_WRITE(RotateKey, v1::RotateKeyRequest, v1::CreateKeyResponse)
 SK_CLIENT_WRITE(PutApp, v1::PutAppRequest, v1::App)
 SK_CLIENT_WRITE(ApproveInstallation, v1::ApproveInstallationRequest,
                 v1::Installation)
+SK_CLIENT_WRITE(CreateBackup, v1::CreateBackupRequest, v1::CreateBackupResponse)
 
 #undef SK_CLIENT_READ
 #undef SK_CLIENT_WRITE

@@ -106,6 +106,8 @@ class Client {
   absl::StatusOr<v1::App> PutApp(const v1::PutAppRequest& request);
   absl::StatusOr<v1::Installation> ApproveInstallation(
       const v1::ApproveInstallationRequest& request);
+  absl::StatusOr<v1::Installation> GetInstallation(
+      const v1::GetInstallationRequest& request);
   absl::StatusOr<v1::ListAuditEventsResponse> ListAuditEvents(
       const v1::ListAuditEventsRequest& request);
   // Watch() streams changes after `request.from_revision` to `on_event`
@@ -115,6 +117,11 @@ class Client {
   absl::Status Watch(
       const v1::WatchRequest& request, absl::Time deadline,
       const std::function<bool(const v1::WatchEvent&)>& on_event);
+  // CreateBackup() checkpoints the store to a directory on the server's
+  // host. Not retried: a retry after a lost answer would find the
+  // destination taken.
+  absl::StatusOr<v1::CreateBackupResponse> CreateBackup(
+      const v1::CreateBackupRequest& request);
 
  private:
   // Runs `attempt(deadline)` until it succeeds, fails with a code other

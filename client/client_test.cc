@@ -147,6 +147,27 @@ TEST_F(ClientTest, ReadsRetryUnavailable) {
   EXPECT_EQ(got->key_id(), "key_1");
 }
 
+TEST_F(ClientTest, GetInstallationRetriesCreateBackupDoesNot) {
+  v1::Installation installation;
+  installation.set_installation_id("inst_1");
+  EXPECT_CALL(*mock_, GetInstallation)
+      .WillOnce(Return(absl::UnavailableError("down")))
+      .WillOnce(Return(installation));
+  Client client = MakeClient();
+  auto got = client.GetInstallation(v1::GetInstallationRequest());
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->installation_id(), "inst_1");
+  EXPECT_EQ(sleeps_.size(), 1u);
+
+  // A retried backup whose first answer was lost would fail on the
+  // destination the first attempt created.
+  EXPECT_CALL(*mock_, CreateBackup)
+      .WillOnce(Return(absl::UnavailableError("down")));
+  EXPECT_TRUE(absl::IsUnavailable(
+      client.CreateBackup(v1::CreateBackupRequest()).status()));
+  EXPECT_EQ(sleeps_.size(), 1u);
+}
+
 TEST_F(ClientTest, BatchFailsClosedPerDecision) {
   v1::BatchAuthorizeRequest batch;
   batch.add_requests();

@@ -54,6 +54,8 @@ class Connection {
                                          absl::Time deadline) = 0;
   virtual absl::StatusOr<v1::Installation> ApproveInstallation(
       const v1::ApproveInstallationRequest& request, absl::Time deadline) = 0;
+  virtual absl::StatusOr<v1::Installation> GetInstallation(
+      const v1::GetInstallationRequest& request, absl::Time deadline) = 0;
   virtual absl::StatusOr<v1::ListAuditEventsResponse> ListAuditEvents(
       const v1::ListAuditEventsRequest& request, absl::Time deadline) = 0;
   // Watch() opens the change stream and calls `on_event` with each event, in
@@ -64,6 +66,8 @@ class Connection {
   virtual absl::Status Watch(
       const v1::WatchRequest& request, absl::Time deadline,
       const std::function<bool(const v1::WatchEvent&)>& on_event) = 0;
+  virtual absl::StatusOr<v1::CreateBackupResponse> CreateBackup(
+      const v1::CreateBackupRequest& request, absl::Time deadline) = 0;
 };
 
 struct ConnectionOptions {

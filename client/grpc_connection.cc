@@ -89,6 +89,10 @@ class GrpcConnection final : public Connection {
       absl::Time deadline) override {
     return Admin(&v1::Admin::Stub::ApproveInstallation, request, deadline);
   }
+  absl::StatusOr<v1::Installation> GetInstallation(
+      const v1::GetInstallationRequest& request, absl::Time deadline) override {
+    return Admin(&v1::Admin::Stub::GetInstallation, request, deadline);
+  }
   absl::StatusOr<v1::ListAuditEventsResponse> ListAuditEvents(
       const v1::ListAuditEventsRequest& request, absl::Time deadline) override {
     return Admin(&v1::Admin::Stub::ListAuditEvents, request, deadline);
@@ -114,6 +118,10 @@ class GrpcConnection final : public Connection {
     const grpc::Status status = reader->Finish();
     if (stopped) return absl::OkStatus();
     return FromGrpcStatus(status);
+  }
+  absl::StatusOr<v1::CreateBackupResponse> CreateBackup(
+      const v1::CreateBackupRequest& request, absl::Time deadline) override {
+    return Admin(&v1::Admin::Stub::CreateBackup, request, deadline);
   }
 
  private:

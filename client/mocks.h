@@ -42,12 +42,16 @@ class MockConnection : public Connection {
               (const v1::PutAppRequest&, absl::Time), (override));
   MOCK_METHOD(absl::StatusOr<v1::Installation>, ApproveInstallation,
               (const v1::ApproveInstallationRequest&, absl::Time), (override));
+  MOCK_METHOD(absl::StatusOr<v1::Installation>, GetInstallation,
+              (const v1::GetInstallationRequest&, absl::Time), (override));
   MOCK_METHOD(absl::StatusOr<v1::ListAuditEventsResponse>, ListAuditEvents,
               (const v1::ListAuditEventsRequest&, absl::Time), (override));
   MOCK_METHOD(absl::Status, Watch,
               (const v1::WatchRequest&, absl::Time,
                (const std::function<bool(const v1::WatchEvent&)>&)),
               (override));
+  MOCK_METHOD(absl::StatusOr<v1::CreateBackupResponse>, CreateBackup,
+              (const v1::CreateBackupRequest&, absl::Time), (override));
 };
 
 }  // namespace scopekeeper

@@ -1,10 +1,10 @@
 #include "client/scopectl.h"
 
-#include <grpcpp/security/credentials.h>
-
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdint>
-#include <fstream>
+#include <filesystem>
+#include <optional>
 #include <sstream>
 #include <utility>
 
@@ -14,29 +14,36 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "client/client.h"
+#include "client/scopectl_completion.h"
+#include "client/scopectl_config.h"
+#include "client/scopectl_connect.h"
+#include "client/scopectl_files.h"
 #include "client/scopectl_format.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/time_util.h"
 #include "base/redact.h"
+#include "base/version.h"
 
 namespace scopekeeper {
 namespace {
 
 using ::google::protobuf::util::TimeUtil;
 
+// BatchAuthorize's limit per call; `batch` sends bigger inputs in parts.
+constexpr int kMaxBatchRequests = 1000;
+
 // Everything the command line can say; each command reads its own fields.
 struct Flags {
-  // Global.
-  std::string addr;
-  std::string admin_token_file;
-  std::string authorizer_token_file;
-  std::string tls_ca;
-  std::string tls_cert;
-  std::string tls_key;
+  // Global. Connection settings hold the flag only (empty: not given);
+  // ResolveSettings() adds the environment, the context and defaults.
+  scopectl::Context connection;
+  std::string context;
+  std::string output;
   bool json = false;
   double timeout_seconds = 10;
   // Per command.
@@ -49,6 +56,7 @@ struct Flags {
   std::string key_id;
   std::string reason;
   std::string grace_period;
+  std::string secret_file;
   std::string app_id;
   std::string slug;
   std::string live_version_id;
@@ -59,10 +67,19 @@ struct Flags {
   std::string path;
   std::string trace_id;
   std::string max_duration;
+  std::string unused_for;
+  std::string page_token;
+  std::string destination;
+  std::string context_name;
+  std::string shell;
   std::vector<std::string> apis;
   std::vector<std::string> scopes;
   std::vector<std::string> bundles;
+  std::vector<std::string> all_of;
+  std::vector<std::string> any_of;
+  bool authenticated_only = false;
   bool include_revoked = false;
+  bool follow = false;
   uint64_t min_revision = 0;
   uint64_t after_revision = 0;
   uint64_t from_revision = 0;
@@ -70,143 +87,101 @@ struct Flags {
   int64_t max_events = 0;
 };
 
-// FirstLineOf() is the first line of the file at `path`, surrounding
-// whitespace removed. Errors name the path and `what`, never the content.
-absl::StatusOr<std::string> FirstLineOf(const std::string& path,
-                                        absl::string_view what) {
-  std::ifstream in(path);
-  if (!in) {
-    return absl::NotFoundError(
-        absl::StrCat("cannot read the ", what, " from ", path));
-  }
-  std::string line;
-  std::getline(in, line);
-  std::string value(absl::StripAsciiWhitespace(line));
-  if (value.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("the first line of ", path, " (", what, ") is empty"));
-  }
-  return value;
-}
+// What a command needs before it runs.
+enum class Needs {
+  kNothing,    // no server (context, completion)
+  kDataPlane,  // a connection, no admin token (check, batch, describe)
+  kAdmin,      // a connection with the admin credential
+};
 
-// Contents() is the whole file at `path`; errors name the path and `what`.
-absl::StatusOr<std::string> Contents(const std::string& path,
-                                     absl::string_view what) {
-  std::ifstream in(path);
-  std::stringstream text;
-  if (!in || !(text << in.rdbuf())) {
-    return absl::NotFoundError(
-        absl::StrCat("cannot read the ", what, " from ", path));
-  }
-  return text.str();
-}
-
-// TlsCredentials() are the channel credentials the --tls_* flags ask for:
-// null (plaintext) when none is set.
-absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> TlsCredentials(
-    const Flags& flags) {
-  if (flags.tls_ca.empty() && flags.tls_cert.empty() && flags.tls_key.empty()) {
-    return nullptr;
-  }
-  if (flags.tls_ca.empty() || flags.tls_cert.empty() != flags.tls_key.empty()) {
-    return absl::InvalidArgumentError(
-        "TLS needs --tls_ca, and --tls_cert with --tls_key for a client "
-        "certificate");
-  }
-  grpc::SslCredentialsOptions ssl;
-  absl::StatusOr<std::string> pem = Contents(flags.tls_ca, "CA bundle");
-  if (!pem.ok()) return pem.status();
-  ssl.pem_root_certs = *std::move(pem);
-  if (!flags.tls_cert.empty()) {
-    pem = Contents(flags.tls_cert, "client certificate");
-    if (!pem.ok()) return pem.status();
-    ssl.pem_cert_chain = *std::move(pem);
-    pem = Contents(flags.tls_key, "client key");
-    if (!pem.ok()) return pem.status();
-    ssl.pem_private_key = *std::move(pem);
-  }
-  return grpc::SslCredentials(ssl);
-}
-
-// Connect() opens the client for a command: with the admin token when
-// `admin` (every command but `check` and `describe`), with the authorizer
-// token when one is given, over TLS when asked. Errors (a token or PEM file
-// missing or unreadable) are usage errors.
-absl::StatusOr<std::unique_ptr<Client>> Connect(const Flags& flags,
-                                                const ScopectlEnvironment& env,
-                                                bool admin) {
-  ConnectionOptions options;
-  options.address = flags.addr;
-  // With a client certificate the admin identity may be the certificate's
-  // (server --admin_subjects), so the token is optional then.
-  if (admin && flags.admin_token_file.empty() && flags.tls_cert.empty()) {
-    return absl::FailedPreconditionError(
-        "no admin token: pass --admin_token_file or set "
-        "SCOPEKEEPER_ADMIN_TOKEN_FILE (or use an admin certificate: "
-        "--tls_cert, --tls_key)");
-  }
-  if (admin && !flags.admin_token_file.empty()) {
-    absl::StatusOr<std::string> token =
-        FirstLineOf(flags.admin_token_file, "admin token");
-    if (!token.ok()) return token.status();
-    options.admin_token = *std::move(token);
-  }
-  if (!flags.authorizer_token_file.empty()) {
-    absl::StatusOr<std::string> token =
-        FirstLineOf(flags.authorizer_token_file, "authorizer token");
-    if (!token.ok()) return token.status();
-    options.authorizer_token = *std::move(token);
-  }
-  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
-      TlsCredentials(flags);
-  if (!credentials.ok()) return credentials.status();
-  options.credentials = *std::move(credentials);
-  ClientOptions client_options;
-  client_options.timeout = absl::Seconds(flags.timeout_seconds);
-  auto connect = env.connect ? env.connect : MakeGrpcConnection;
-  return std::make_unique<Client>(connect(options), client_options);
-}
-
-// One run of a command: the parsed flags, the client and the streams.
+// One run of a command: the parsed flags, the settings, the streams, and
+// the client, connected on first use (after the command has checked its
+// arguments, so that a usage error never opens a connection).
 class Session {
  public:
-  Session(const Flags& flags, Client& client, std::string command,
-          std::ostream& out, std::ostream& err)
+  Session(const Flags& flags, const ScopectlEnvironment& env,
+          OutputFormat format, const CLI::App& app, std::string command,
+          Needs needs, std::ostream& out, std::ostream& err)
       : flags_(flags),
-        client_(client),
+        env_(env),
+        format_(format),
+        app_(app),
         command_(std::move(command)),
+        needs_(needs),
         out_(out),
         err_(err) {}
 
   const Flags& flags() const { return flags_; }
-  Client& client() { return client_; }
+  const ScopectlEnvironment& env() const { return env_; }
+  const CLI::App& app() const { return app_; }
   std::ostream& out() { return out_; }
-  bool json() const { return flags_.json; }
+  OutputFormat format() const { return format_; }
+  bool table() const { return format_ == OutputFormat::kTable; }
 
-  // Usage() reports a problem with the command line or its files.
+  // client() connects on the first call: the config and context, the
+  // settings, the files they name. Null when that fails (reported as a
+  // usage error: the caller returns kExitUsage).
+  Client* client() {
+    if (client_ != nullptr) return client_.get();
+    absl::StatusOr<scopectl::Config> config = Config();
+    if (!config.ok()) return UsageNull(config.status());
+    absl::StatusOr<const scopectl::Context*> context =
+        SelectContext(*config, flags_.context, env_.config_path);
+    if (!context.ok()) return UsageNull(context.status());
+    scopectl::Context env_layer;
+    env_layer.set_addr(env_.addr);
+    env_layer.set_admin_token_file(env_.admin_token_file);
+    env_layer.set_authorizer_token_file(env_.authorizer_token_file);
+    env_layer.set_tls_ca(env_.tls_ca);
+    env_layer.set_tls_cert(env_.tls_cert);
+    env_layer.set_tls_key(env_.tls_key);
+    settings_ = ResolveSettings(flags_.connection, env_layer, *context);
+    absl::StatusOr<ConnectionOptions> options =
+        MakeConnectionOptions(settings_, needs_ == Needs::kAdmin);
+    if (!options.ok()) return UsageNull(options.status());
+    ClientOptions client_options;
+    client_options.timeout = absl::Seconds(flags_.timeout_seconds);
+    auto connect = env_.connect ? env_.connect : MakeGrpcConnection;
+    client_ = std::make_unique<Client>(connect(*options), client_options);
+    return client_.get();
+  }
+
+  // Config() is the config file's content (empty when there is none).
+  absl::StatusOr<scopectl::Config> Config() const {
+    if (env_.config_path.empty()) return scopectl::Config();
+    return LoadConfig(env_.config_path);
+  }
+
+  // Usage() reports a problem with the command line, its files or settings.
   int Usage(const absl::Status& status) {
     err_ << "scopectl: " << command_ << ": " << status.message() << "\n";
     return kExitUsage;
   }
 
   // Failed() reports a failed call: the gRPC code name and the server's
-  // message, on stderr.
+  // message, on stderr, and a hint when the settings explain more.
   int Failed(const absl::Status& status, absl::string_view note = "") {
     err_ << "scopectl: " << command_ << ": "
          << absl::StatusCodeToString(status.code()) << ": " << status.message()
-         << note << "\n";
+         << ConnectionHint(status, settings_) << note << "\n";
     return kExitRpcError;
   }
 
-  // Print() writes `message` as JSON with --json, else with `human`.
+  // Print() writes `message` in the output format; tables with `human`.
   template <typename Message>
   int Print(const Message& message,
             void (*human)(const Message&, std::ostream&)) {
-    if (json()) {
-      out_ << ToJson(message, /*multiline=*/true) << "\n";
-    } else {
+    if (table()) {
       human(message, out_);
+    } else {
+      PrintMessage(message, format_, out_);
     }
+    return kExitOk;
+  }
+
+  // PrintData() writes `message` as JSON or YAML. REQUIRES: !table().
+  int PrintData(const google::protobuf::Message& message) {
+    PrintMessage(message, format_, out_);
     return kExitOk;
   }
 
@@ -219,11 +194,21 @@ class Session {
   }
 
  private:
+  std::nullptr_t UsageNull(const absl::Status& status) {
+    Usage(status);
+    return nullptr;
+  }
+
   const Flags& flags_;
-  Client& client_;
+  const ScopectlEnvironment& env_;
+  const OutputFormat format_;
+  const CLI::App& app_;
   const std::string command_;
+  const Needs needs_;
   std::ostream& out_;
   std::ostream& err_;
+  ConnectionSettings settings_;
+  std::unique_ptr<Client> client_;
 };
 
 // Argument conversions; errors name the flag and the value.
@@ -245,6 +230,10 @@ absl::StatusOr<absl::Duration> ParseDuration(absl::string_view flag,
         absl::StrCat(flag, ": not a duration (e.g. 90s, 15m, 1h30m): ", value));
   }
   return d;
+}
+
+google::protobuf::Duration ToProto(absl::Duration d) {
+  return TimeUtil::NanosecondsToDuration(absl::ToInt64Nanoseconds(d));
 }
 
 // FillExpireTime() sets the request's expire_time from --expire_time, if
@@ -270,48 +259,73 @@ absl::Status RequireScopesOrBundles(const Flags& f) {
 
 int PolicyApply(Session& s) {
   const Flags& f = s.flags();
-  std::ifstream in(f.file);
-  if (!in) {
-    return s.Usage(absl::NotFoundError(absl::StrCat("cannot read ", f.file)));
-  }
-  std::stringstream text;
-  text << in.rdbuf();
+  absl::StatusOr<std::string> text = ReadFileContents(f.file, "policy");
+  if (!text.ok()) return s.Usage(text.status());
   v1::PutPolicyRequest request;
   const auto parsed = google::protobuf::util::JsonStringToMessage(
-      text.str(), request.mutable_policy());
+      *text, request.mutable_policy());
   if (!parsed.ok()) {
     return s.Usage(absl::InvalidArgumentError(absl::StrCat(
         f.file, " is not a JSON Policy: ", parsed.message().as_string())));
   }
-  absl::StatusOr<v1::PutPolicyResponse> response =
-      s.client().PutPolicy(request);
+  Client* client = s.client();
+  if (client == nullptr) return kExitUsage;
+  absl::StatusOr<v1::PutPolicyResponse> response = client->PutPolicy(request);
   if (!response.ok()) return s.Failed(response.status());
-  if (s.json()) {
-    s.out() << ToJson(*response, true) << "\n";
-  } else {
-    const v1::Policy& p = request.policy();
-    s.out() << "policy applied at revision " << response->revision() << ": "
-            << p.scopes_size() << " scopes, " << p.apis_size() << " APIs, "
-            << p.bundles_size() << " bundles\n";
-  }
+  if (!s.table()) return s.PrintData(*response);
+  const v1::Policy& p = request.policy();
+  s.out() << "policy applied at revision " << response->revision() << ": "
+          << p.scopes_size() << " scopes, " << p.apis_size() << " APIs, "
+          << p.bundles_size() << " bundles\n";
   return kExitOk;
 }
 
 int PolicyGet(Session& s) {
-  return s.PrintOrFail(s.client().GetPolicy(), PrintPolicy);
+  Client* client = s.client();
+  if (client == nullptr) return kExitUsage;
+  return s.PrintOrFail(client->GetPolicy(), PrintPolicy);
 }
 
-// PrintNewSecret() prints a created or rotated key and its secret, once.
-int PrintNewSecret(Session& s,
-                   const absl::StatusOr<v1::CreateKeyResponse>& response) {
-  if (!response.ok()) return s.Failed(response.status());
-  if (s.json()) {
-    s.out() << ToJson(*response, true) << "\n";
-    return kExitOk;
+// OpenSecretFile() creates --secret_file, if given, before the call that
+// makes the secret: a path that is taken fails before a key exists.
+absl::StatusOr<std::optional<SecretFile>> OpenSecretFile(const Flags& f) {
+  if (f.secret_file.empty()) return std::nullopt;
+  absl::StatusOr<SecretFile> file = SecretFile::Create(f.secret_file);
+  if (!file.ok()) {
+    return absl::Status(
+        file.status().code(),
+        absl::StrCat("--secret_file: ", file.status().message()));
   }
-  PrintKey(response->key(), s.out());
-  s.out() << "\nsecret: " << response->secret()
-          << "\n(shown once: store it now, it cannot be retrieved again)\n";
+  return std::optional<SecretFile>(*std::move(file));
+}
+
+// PrintNewSecret() prints a created or rotated key and its secret, once: on
+// `out`, or only into `file` when one is given.
+int PrintNewSecret(Session& s,
+                   const absl::StatusOr<v1::CreateKeyResponse>& response,
+                   std::optional<SecretFile>& file) {
+  if (!response.ok()) return s.Failed(response.status());
+  v1::CreateKeyResponse shown = *response;
+  if (file.has_value()) {
+    if (absl::Status written = file->Write(response->secret()); !written.ok()) {
+      // The key exists but nobody has its secret: say how to clean up.
+      return s.Failed(written,
+                      absl::StrCat(" (key ", response->key().key_id(),
+                                   " was created but its secret is lost: "
+                                   "revoke it with `scopectl key revoke ",
+                                   response->key().key_id(), "`)"));
+    }
+    shown.clear_secret();
+  }
+  if (!s.table()) return s.PrintData(shown);
+  PrintKey(shown.key(), s.out());
+  if (file.has_value()) {
+    s.out() << "\nsecret: written to " << file->path()
+            << " (mode 0600; not shown)\n";
+  } else {
+    s.out() << "\nsecret: " << shown.secret()
+            << "\n(shown once: store it now, it cannot be retrieved again)\n";
+  }
   return kExitOk;
 }
 
@@ -328,13 +342,19 @@ int KeyCreate(Session& s) {
   if (absl::Status ok = FillExpireTime(f, &request); !ok.ok()) {
     return s.Usage(ok);
   }
-  return PrintNewSecret(s, s.client().CreateKey(request));
+  absl::StatusOr<std::optional<SecretFile>> file = OpenSecretFile(f);
+  if (!file.ok()) return s.Usage(file.status());
+  Client* client = s.client();
+  if (client == nullptr) return kExitUsage;
+  return PrintNewSecret(s, client->CreateKey(request), *file);
 }
 
 int KeyGet(Session& s) {
   v1::GetKeyRequest request;
   request.set_key_id(s.flags().key_id);
-  return s.PrintOrFail(s.client().GetKey(request), PrintKey);
+  Client* client = s.client();
+  if (client == nullptr) return kExitUsage;
+  return s.PrintOrFail(client->GetKey(request), PrintKey);
 }
 
 int KeyList(Session& s) {
@@ -342,18 +362,34 @@ int KeyList(Session& s) {
   v1::ListKeysRequest request;
   request.set_organization_id(f.org);
   request.set_include_revoked(f.include_revoked);
-  v1::ListKeysResponse all;  // every page, for --json
+  request.set_page_size(f.page_size);
+  request.set_page_token(f.page_token);
+  if (!f.unused_for.empty()) {
+    absl::StatusOr<absl::Duration> unused =
+        ParseDuration("--unused_for", f.unused_for);
+    if (!unused.ok()) return s.Usage(unused.status());
+    *request.mutable_unused_for() = ToProto(*unused);
+  }
+  Client* client = s.client();
+  if (client == nullptr) return kExitUsage;
+  // One page when the caller pages, else every page.
+  const bool one_page = f.page_size > 0 || !f.page_token.empty();
+  v1::ListKeysResponse all;
   do {
-    absl::StatusOr<v1::ListKeysResponse> page = s.client().ListKeys(request);
+    absl::StatusOr<v1::ListKeysResponse> page = client->ListKeys(request);
     if (!page.ok()) return s.Failed(page.status());
     all.mutable_keys()->MergeFrom(page->keys());
+    if (one_page) {
+      all.set_next_page_token(page->next_page_token());
+      break;
+    }
     if (page->next_page_token() == request.page_token()) break;  // no loop
     request.set_page_token(page->next_page_token());
   } while (!request.page_token().empty());
-  if (s.json()) {
-    s.out() << ToJson(all, true) << "\n";
-  } else {
-    PrintKeyTable({all.keys().begin(), all.keys().end()}, s.out());
+  if (!s.table()) return s.PrintData(all);
+  PrintKeyTable({all.keys().begin(), all.keys().end()}, s.out());
+  if (!all.next_page_token().empty()) {
+    s.out() << "\nnext page: --page_token " << all.next_page_token() << "\n";
   }
   return kExitOk;
 }
@@ -378,7 +414,9 @@ int KeyGrant(Session& s) {
   if (absl::Status ok = FillExpireTime(f, &request); !ok.ok()) {
     return s.Usage(ok);
   }
-  return s.PrintOrFail(s.client().GrantScopes(request), PrintKey);
+  Client* client = s.client();
+  if (client == nullptr) return kExitUsage;
+  return s.PrintOrFail(client->GrantScopes(request), PrintKey);
 }
 
 int KeyRevokeScopes(Session& s) {
@@ -386,14 +424,18 @@ int KeyRevokeScopes(Session& s) {
   if (absl::Status ok = FillScopeChange(s.flags(), &request); !ok.ok()) {
     return s.Usage(ok);
   }
-  return s.PrintOrFail(s.client().RevokeScopes(request), PrintKey);
+  Client* client = s.client();
+  if (client == nullptr) return kExitUsage;
+  return s.PrintOrFail(client->RevokeScopes(request), PrintKey);
 }
 
 int KeyRevoke(Session& s) {
   v1::RevokeKeyRequest request;
   request.set_key_id(s.flags().key_id);
   request.set_reason(s.flags().reason);
-  return s.PrintOrFail(s.client().RevokeKey(request), PrintKey);
+  Client* client = s.client();
+  if (client == nullptr) return kExitUsage;
+  return s.PrintOrFail(client->RevokeKey(request), PrintKey);
 }
 
 int KeyRotate(Session& s) {
@@ -404,10 +446,13 @@ int KeyRotate(Session& s) {
     absl::StatusOr<absl::Duration> grace =
         ParseDuration("--grace_period", f.grace_period);
     if (!grace.ok()) return s.Usage(grace.status());
-    *request.mutable_grace_period() =
-        TimeUtil::NanosecondsToDuration(absl::ToInt64Nanoseconds(*grace));
+    *request.mutable_grace_period() = ToProto(*grace);
   }
-  return PrintNewSecret(s, s.client().RotateKey(request));
+  absl::StatusOr<std::optional<SecretFile>> file = OpenSecretFile(f);
+  if (!file.ok()) return s.Usage(file.status());
+  Client* client = s.client();
+  if (client == nullptr) return kExitUsage;
+  return PrintNewSecret(s, client->RotateKey(request), *file);
 }
 
 int AppPut(Session& s) {
@@ -418,7 +463,9 @@ int AppPut(Session& s) {
   app->set_slug(f.slug);
   app->set_live_version_id(f.live_version_id);
   for (const auto& scope : f.scopes) app->add_requested_scopes(scope);
-  return s.PrintOrFail(s.client().PutApp(request), PrintApp);
+  Client* client = s.client();
+  if (client == nullptr) return kExitUsage;
+  return s.PrintOrFail(client->PutApp(request), PrintApp);
 }
 
 int InstallApprove(Session& s) {
@@ -427,8 +474,19 @@ int InstallApprove(Session& s) {
   request.set_organization_id(f.org);
   request.set_app_id(f.app_id);
   for (const auto& scope : f.scopes) request.add_approved_scopes(scope);
-  return s.PrintOrFail(s.client().ApproveInstallation(request),
-                       PrintInstallation);
+  Client* client = s.client();
+  if (client == nullptr) return kExitUsage;
+  return s.PrintOrFail(client->ApproveInstallation(request), PrintInstallation);
+}
+
+int InstallGet(Session& s) {
+  const Flags& f = s.flags();
+  v1::GetInstallationRequest request;
+  request.set_organization_id(f.org);
+  request.set_app_id(f.app_id);
+  Client* client = s.client();
+  if (client == nullptr) return kExitUsage;
+  return s.PrintOrFail(client->GetInstallation(request), PrintInstallation);
 }
 
 // ApiKey() is the API key secret from --key or --key_file.
@@ -441,25 +499,152 @@ absl::StatusOr<std::string> ApiKey(const Flags& f) {
   return f.key;
 }
 
+// FillTarget() sets what `check` decides: the HTTP request (--api METHOD
+// PATH) or an explicit requirement (--all_of, --any_of,
+// --authenticated_only), never both.
+absl::Status FillTarget(const Flags& f, v1::AuthorizeRequest* request) {
+  const bool requirement =
+      !f.all_of.empty() || !f.any_of.empty() || f.authenticated_only;
+  const bool http = !f.api.empty() || !f.method.empty() || !f.path.empty();
+  if (requirement && http) {
+    return absl::InvalidArgumentError(
+        "give either --api API METHOD PATH or a requirement (--all_of, "
+        "--any_of, --authenticated_only), not both");
+  }
+  if (requirement) {
+    if (f.authenticated_only && (!f.all_of.empty() || !f.any_of.empty())) {
+      return absl::InvalidArgumentError(
+          "--authenticated_only takes no --all_of or --any_of");
+    }
+    v1::Requirement* r = request->mutable_requirement();
+    for (const auto& scope : f.all_of) r->add_all_of(scope);
+    for (const auto& scope : f.any_of) r->add_any_of(scope);
+    r->set_authenticated_only(f.authenticated_only);
+    return absl::OkStatus();
+  }
+  if (f.api.empty()) {
+    return absl::InvalidArgumentError(
+        "--api is required, with METHOD and PATH (or give a requirement: "
+        "--all_of, --any_of, --authenticated_only)");
+  }
+  if (f.method.empty()) return absl::InvalidArgumentError("METHOD is required");
+  if (f.path.empty()) return absl::InvalidArgumentError("PATH is required");
+  v1::HttpRequestTarget* target = request->mutable_http();
+  target->set_api(f.api);
+  target->set_method(f.method);
+  target->set_path(f.path);
+  return absl::OkStatus();
+}
+
 int Check(Session& s) {
   const Flags& f = s.flags();
+  v1::AuthorizeRequest request;
+  if (absl::Status ok = FillTarget(f, &request); !ok.ok()) return s.Usage(ok);
   absl::StatusOr<std::string> key = ApiKey(f);
   if (!key.ok()) return s.Usage(key.status());
-  v1::AuthorizeRequest request;
   request.set_api_key(*std::move(key));
   request.set_organization_id(f.org);
   request.set_min_revision(f.min_revision);
   request.set_trace_id(f.trace_id);
-  v1::HttpRequestTarget* http = request.mutable_http();
-  http->set_api(f.api);
-  http->set_method(f.method);
-  http->set_path(f.path);
-  const Decision decision = s.client().Authorize(request);
+  Client* client = s.client();
+  if (client == nullptr) return kExitUsage;
+  const Decision decision = client->Authorize(request);
   if (!decision.status.ok()) {
     return s.Failed(decision.status, " (no decision: treat as denied)");
   }
   s.Print(decision.response, PrintDecision);
   return decision.allowed ? kExitOk : kExitDenied;
+}
+
+// ReadBatch() parses the lines of `text` (from `name`) into requests,
+// skipping blank lines; `lines` gets each request's line number. Errors
+// name the line but never show its text: it holds an API key.
+absl::Status ReadBatch(absl::string_view name, const std::string& text,
+                       v1::BatchAuthorizeRequest* batch,
+                       std::vector<std::string>* lines) {
+  int number = 0;
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    ++number;
+    if (absl::StripAsciiWhitespace(line).empty()) continue;
+    v1::AuthorizeRequest* request = batch->add_requests();
+    const auto parsed = google::protobuf::util::JsonStringToMessage(
+        google::protobuf::StringPiece(line.data(), line.size()), request);
+    if (!parsed.ok()) {
+      // The parser's message goes on to quote the text around the error:
+      // keep its first line only, redacted.
+      const std::string message = parsed.message().as_string();
+      return absl::InvalidArgumentError(absl::StrCat(
+          name, " line ", number,
+          ": not a JSON AuthorizeRequest (one object per line): ",
+          RedactSecretShapedRuns(message.substr(0, message.find('\n')))));
+    }
+    lines->push_back(absl::StrCat(number));
+  }
+  if (batch->requests().empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("no requests in ", name));
+  }
+  return absl::OkStatus();
+}
+
+int Batch(Session& s) {
+  const Flags& f = s.flags();
+  const bool from_stdin = f.file.empty() || f.file == "-";
+  std::string text;
+  if (from_stdin) {
+    if (s.env().in == nullptr) {
+      return s.Usage(absl::InvalidArgumentError("no standard input"));
+    }
+    std::ostringstream buffer;
+    buffer << s.env().in->rdbuf();
+    text = buffer.str();
+  } else {
+    absl::StatusOr<std::string> contents =
+        ReadFileContents(f.file, "batch input");
+    if (!contents.ok()) return s.Usage(contents.status());
+    text = *std::move(contents);
+  }
+  v1::BatchAuthorizeRequest all;
+  std::vector<std::string> lines;
+  if (absl::Status ok =
+          ReadBatch(from_stdin ? "standard input" : f.file, text, &all, &lines);
+      !ok.ok()) {
+    return s.Usage(ok);
+  }
+  Client* client = s.client();
+  if (client == nullptr) return kExitUsage;
+
+  std::vector<std::string> labels;
+  std::vector<v1::AuthorizeResponse> decisions;
+  bool denied = false;
+  int failed = kExitOk;
+  for (int begin = 0; begin < all.requests_size(); begin += kMaxBatchRequests) {
+    const int end = std::min(all.requests_size(), begin + kMaxBatchRequests);
+    v1::BatchAuthorizeRequest part;
+    for (int i = begin; i < end; ++i) *part.add_requests() = all.requests(i);
+    const std::vector<Decision> answers = client->BatchAuthorize(part);
+    if (!answers.empty() && !answers.front().status.ok()) {
+      failed =
+          s.Failed(answers.front().status,
+                   absl::StrCat(" (no decisions for lines ", lines[begin], "-",
+                                lines[end - 1], ": treat them as denied)"));
+      break;
+    }
+    for (int i = begin; i < end; ++i) {
+      const Decision& d = answers[i - begin];
+      denied = denied || !d.allowed;
+      if (s.table()) {
+        labels.push_back(lines[i]);
+        decisions.push_back(d.response);
+      } else {
+        PrintStreamed(d.response, s.format(), s.out());
+      }
+    }
+  }
+  if (s.table() && !decisions.empty()) {
+    PrintDecisionRows(labels, decisions, s.out());
+  }
+  if (failed != kExitOk) return failed;
+  return denied ? kExitDenied : kExitOk;
 }
 
 int Describe(Session& s) {
@@ -469,7 +654,9 @@ int Describe(Session& s) {
   v1::DescribeKeyRequest request;
   request.set_api_key(*std::move(key));
   request.set_organization_id(f.org);
-  return s.PrintOrFail(s.client().DescribeKey(request), PrintDescribedKey);
+  Client* client = s.client();
+  if (client == nullptr) return kExitUsage;
+  return s.PrintOrFail(client->DescribeKey(request), PrintDescribedKey);
 }
 
 int Audit(Session& s) {
@@ -479,15 +666,14 @@ int Audit(Session& s) {
   request.set_organization_id(f.org);
   request.set_after_revision(f.after_revision);
   request.set_page_size(f.page_size);
+  Client* client = s.client();
+  if (client == nullptr) return kExitUsage;
   absl::StatusOr<v1::ListAuditEventsResponse> response =
-      s.client().ListAuditEvents(request);
+      client->ListAuditEvents(request);
   if (!response.ok()) return s.Failed(response.status());
-  if (s.json()) {
-    s.out() << ToJson(*response, true) << "\n";
-  } else {
-    PrintAuditEvents({response->events().begin(), response->events().end()},
-                     s.out());
-  }
+  if (!s.table()) return s.PrintData(*response);
+  PrintAuditEvents({response->events().begin(), response->events().end()},
+                   s.out());
   return kExitOk;
 }
 
@@ -506,13 +692,18 @@ int Watch(Session& s) {
   }
   v1::WatchRequest request;
   request.set_from_revision(f.from_revision);
+  // Without --follow the server ends the stream once it has sent what
+  // exists: the command ends when the history has been shown.
+  request.set_end_when_caught_up(!f.follow);
+  Client* client = s.client();
+  if (client == nullptr) return kExitUsage;
   int64_t seen = 0;
   const absl::Status status =
-      s.client().Watch(request, deadline, [&](const v1::WatchEvent& event) {
-        if (s.json()) {
-          s.out() << ToJson(event, /*multiline=*/false) << "\n";
-        } else {
+      client->Watch(request, deadline, [&](const v1::WatchEvent& event) {
+        if (s.table()) {
           PrintWatchEvent(event, s.out());
+        } else {
+          PrintStreamed(event, s.format(), s.out());
         }
         s.out().flush();  // a reader of the pipe sees each event at once
         ++seen;
@@ -523,6 +714,146 @@ int Watch(Session& s) {
     return kExitOk;
   }
   return s.Failed(status);
+}
+
+int Backup(Session& s) {
+  const Flags& f = s.flags();
+  if (f.destination.empty() || f.destination.front() != '/') {
+    return s.Usage(absl::InvalidArgumentError(absl::StrCat(
+        "DESTINATION must be an absolute path on the server's host: ",
+        f.destination)));
+  }
+  v1::CreateBackupRequest request;
+  request.set_destination(f.destination);
+  Client* client = s.client();
+  if (client == nullptr) return kExitUsage;
+  return s.PrintOrFail(client->CreateBackup(request), PrintBackup);
+}
+
+// Context commands: the config file only, no server.
+
+// ConfigPath() is the config file's path; an error when there is none.
+absl::StatusOr<std::string> ConfigPath(Session& s) {
+  if (s.env().config_path.empty()) {
+    return absl::FailedPreconditionError(
+        "no config file: set SCOPEKEEPER_CONFIG (or HOME)");
+  }
+  return s.env().config_path;
+}
+
+void PrintContexts(const scopectl::Config& config, std::ostream& out) {
+  TextTable t;
+  t.AddRow(
+      {"CURRENT", "NAME", "ADDR", "ADMIN_TOKEN_FILE", "TLS_CA", "TLS_CERT"});
+  auto dash = [](const std::string& s) { return s.empty() ? "-" : s; };
+  for (const scopectl::Context& c : config.contexts()) {
+    t.AddRow({c.name() == config.current_context() ? "*" : "", c.name(),
+              dash(c.addr()), dash(c.admin_token_file()), dash(c.tls_ca()),
+              dash(c.tls_cert())});
+  }
+  t.Print(out);
+}
+
+int ContextList(Session& s) {
+  absl::StatusOr<scopectl::Config> config = s.Config();
+  if (!config.ok()) return s.Usage(config.status());
+  return s.Print(*config, PrintContexts);
+}
+
+int ContextUse(Session& s) {
+  absl::StatusOr<std::string> path = ConfigPath(s);
+  if (!path.ok()) return s.Usage(path.status());
+  absl::StatusOr<scopectl::Config> config = LoadConfig(*path);
+  if (!config.ok()) return s.Usage(config.status());
+  const std::string& name = s.flags().context_name;
+  if (FindContext(*config, name) == nullptr) {
+    return s.Usage(absl::NotFoundError(absl::StrCat(
+        "no context \"", name, "\" in ", *path, " (scopectl context list)")));
+  }
+  config->set_current_context(name);
+  if (absl::Status saved = SaveConfig(*path, *config); !saved.ok()) {
+    return s.Usage(saved);
+  }
+  s.out() << "current context: " << name << "\n";
+  return kExitOk;
+}
+
+int ContextSet(Session& s) {
+  const Flags& f = s.flags();
+  absl::StatusOr<std::string> path = ConfigPath(s);
+  if (!path.ok()) return s.Usage(path.status());
+  const scopectl::Context& given = f.connection;
+  if (given.addr().empty() && given.admin_token_file().empty() &&
+      given.authorizer_token_file().empty() && given.tls_ca().empty() &&
+      given.tls_cert().empty() && given.tls_key().empty()) {
+    return s.Usage(absl::InvalidArgumentError(
+        "nothing to set: give --addr, --admin_token_file, --tls_ca, "
+        "--tls_cert, --tls_key or --authorizer_token_file"));
+  }
+  if (!given.addr().empty()) {
+    if (absl::Status ok = ValidateAddress("--addr", given.addr()); !ok.ok()) {
+      return s.Usage(ok);
+    }
+  }
+  absl::StatusOr<scopectl::Config> config = LoadConfig(*path);
+  if (!config.ok()) return s.Usage(config.status());
+  const std::string& name = f.context_name;
+  scopectl::Context* context = FindContext(&*config, name);
+  if (context == nullptr) {
+    context = config->add_contexts();
+    context->set_name(name);
+  }
+  // Files are kept as absolute paths: the context is used from anywhere.
+  auto set_path = [](const std::string& value,
+                     void (scopectl::Context::*set)(const std::string&),
+                     scopectl::Context* c) {
+    if (value.empty()) return;
+    (c->*set)(std::filesystem::absolute(value).lexically_normal().string());
+  };
+  if (!given.addr().empty()) context->set_addr(given.addr());
+  set_path(given.admin_token_file(), &scopectl::Context::set_admin_token_file,
+           context);
+  set_path(given.authorizer_token_file(),
+           &scopectl::Context::set_authorizer_token_file, context);
+  set_path(given.tls_ca(), &scopectl::Context::set_tls_ca, context);
+  set_path(given.tls_cert(), &scopectl::Context::set_tls_cert, context);
+  set_path(given.tls_key(), &scopectl::Context::set_tls_key, context);
+  // The first context becomes the current one.
+  if (config->current_context().empty()) config->set_current_context(name);
+  if (absl::Status saved = SaveConfig(*path, *config); !saved.ok()) {
+    return s.Usage(saved);
+  }
+  s.out() << "context \"" << name << "\" saved in " << *path
+          << (config->current_context() == name ? " (current)" : "") << "\n";
+  return kExitOk;
+}
+
+int ContextDelete(Session& s) {
+  absl::StatusOr<std::string> path = ConfigPath(s);
+  if (!path.ok()) return s.Usage(path.status());
+  absl::StatusOr<scopectl::Config> config = LoadConfig(*path);
+  if (!config.ok()) return s.Usage(config.status());
+  const std::string& name = s.flags().context_name;
+  auto* contexts = config->mutable_contexts();
+  auto it = std::find_if(
+      contexts->begin(), contexts->end(),
+      [&](const scopectl::Context& c) { return c.name() == name; });
+  if (it == contexts->end()) {
+    return s.Usage(absl::NotFoundError(
+        absl::StrCat("no context \"", name, "\" in ", *path)));
+  }
+  contexts->erase(it);
+  if (config->current_context() == name) config->clear_current_context();
+  if (absl::Status saved = SaveConfig(*path, *config); !saved.ok()) {
+    return s.Usage(saved);
+  }
+  s.out() << "context \"" << name << "\" deleted\n";
+  return kExitOk;
+}
+
+int Completion(Session& s) {
+  WriteBashCompletion(s.app(), s.out());
+  return kExitOk;
 }
 
 // Adds a repeatable flag that also takes comma-separated lists.
@@ -562,18 +893,27 @@ bool MissingCommand(const CLI::App& app, const CLI::ParseError& error,
 }
 
 constexpr char kFooter[] = R"(
-Environment:
-  SCOPEKEEPER_ADDR              default of --addr
-  SCOPEKEEPER_ADMIN_TOKEN_FILE  default of --admin_token_file
+Settings: each from its flag, else its environment variable, else the
+context (--context NAME, else the current one of the config file), else the
+default (127.0.0.1:50051, plaintext):
+  --addr                   SCOPEKEEPER_ADDR
+  --admin_token_file       SCOPEKEEPER_ADMIN_TOKEN_FILE
+  --authorizer_token_file  SCOPEKEEPER_AUTHORIZER_TOKEN_FILE
+  --tls_ca                 SCOPEKEEPER_TLS_CA
+  --tls_cert, --tls_key    SCOPEKEEPER_TLS_CERT, SCOPEKEEPER_TLS_KEY
+Config file: $SCOPEKEEPER_CONFIG, else ~/.config/scopekeeper/config
+(`scopectl context set|use|list|delete`).
 
 Exit status:
-  0  success (check: allowed)
-  1  check: denied
-  2  usage error: bad flags or arguments, unreadable file, invalid JSON
-  3  the call failed (gRPC code and message on stderr; check: no decision,
-     treat as denied)
+  0  success (check, batch: allowed)
+  1  check, batch: denied
+  2  usage error: bad flags, arguments or settings, unreadable file,
+     invalid JSON
+  3  the call failed (gRPC code and message on stderr; check, batch: no
+     decision, treat as denied)
 
-`key create` and `key rotate` print the new secret once; store it then.
+`key create` and `key rotate` print the new secret once (or write it to
+--secret_file); store it then.
 Run `scopectl --help-all` for every command's flags.)";
 
 }  // namespace
@@ -582,31 +922,45 @@ int RunScopectl(const std::vector<std::string>& args,
                 const ScopectlEnvironment& env, std::ostream& out,
                 std::ostream& err) {
   Flags f;
-  f.addr = env.addr.empty() ? kDefaultAddress : env.addr;
-  f.admin_token_file = env.admin_token_file;
+  std::string addr, admin_token_file, authorizer_token_file, tls_ca, tls_cert,
+      tls_key;
 
   CLI::App app{"Command line for Scopekeeper, the API-key permission service.",
                "scopectl"};
   app.set_help_all_flag("--help-all", "Print help for every command");
+  app.set_version_flag("--version",
+                       absl::StrCat("scopectl ", ScopekeeperVersion()),
+                       "Print the version and exit");
   app.fallthrough();  // global flags may follow the command
   app.require_subcommand(1);
-  app.add_option("--addr", f.addr, "Server HOST:PORT")->capture_default_str();
-  app.add_option("--admin_token_file", f.admin_token_file,
+  app.add_option("--context", f.context,
+                 "Context of the config file to use (default: its current "
+                 "one)")
+      ->type_name("NAME");
+  app.add_option("--addr", addr,
+                 absl::StrCat("Server address (default ", kDefaultAddress, ")"))
+      ->type_name("HOST:PORT");
+  app.add_option("--admin_token_file", admin_token_file,
                  "File whose first line is the admin bearer token")
       ->type_name("PATH");
-  app.add_option("--authorizer_token_file", f.authorizer_token_file,
+  app.add_option("--authorizer_token_file", authorizer_token_file,
                  "File whose first line is the data-plane bearer token (for "
                  "servers started with --authorizer_token_file)")
       ->type_name("PATH");
-  app.add_option("--tls_ca", f.tls_ca,
+  app.add_option("--tls_ca", tls_ca,
                  "PEM CA bundle to verify the server with; enables TLS")
       ->type_name("PATH");
-  app.add_option("--tls_cert", f.tls_cert,
+  app.add_option("--tls_cert", tls_cert,
                  "PEM client certificate chain, for mTLS (with --tls_key)")
       ->type_name("PATH");
-  app.add_option("--tls_key", f.tls_key, "PEM client private key, for mTLS")
+  app.add_option("--tls_key", tls_key, "PEM client private key, for mTLS")
       ->type_name("PATH");
-  app.add_flag("--json", f.json, "Print protobuf JSON instead of tables");
+  app.add_option("-o,--output", f.output,
+                 "Output format: table (default), json (protobuf JSON "
+                 "mapping), yaml")
+      ->check(CLI::IsMember({"table", "json", "yaml"}))
+      ->type_name("FORMAT");
+  app.add_flag("--json", f.json, "Same as -o json");
   app.add_option("--timeout", f.timeout_seconds, "Deadline of each call")
       ->check(
           [](const std::string& value) -> std::string {
@@ -622,14 +976,14 @@ int RunScopectl(const std::vector<std::string>& args,
   struct Command {
     CLI::App* app;
     int (*run)(Session&);
-    bool admin;  // needs the admin token
+    Needs needs;
   };
   std::vector<Command> commands;
   auto leaf = [&](CLI::App* parent, const std::string& name,
                   const std::string& help, int (*run)(Session&),
-                  bool admin = true) {
+                  Needs needs = Needs::kAdmin) {
     CLI::App* cmd = parent->add_subcommand(name, help);
-    commands.push_back({cmd, run, admin});
+    commands.push_back({cmd, run, needs});
     return cmd;
   };
   auto group = [&](const std::string& name, const std::string& help) {
@@ -639,6 +993,20 @@ int RunScopectl(const std::vector<std::string>& args,
   };
   auto key_id = [&](CLI::App* cmd) {
     cmd->add_option("KEY_ID", f.key_id, "The key's public id")->required();
+  };
+  auto api_key = [&](CLI::App* cmd) {
+    cmd->add_option("--key", f.key, "The API key secret, verbatim")
+        ->type_name("SECRET");
+    cmd->add_option("--key_file", f.key_file,
+                    "File whose first line is the API key (keeps it out of "
+                    "ps)")
+        ->type_name("PATH");
+  };
+  auto secret_file = [&](CLI::App* cmd) {
+    cmd->add_option("--secret_file", f.secret_file,
+                    "Write the new secret to this new file (mode 0600; "
+                    "never overwritten) instead of printing it")
+        ->type_name("PATH");
   };
 
   CLI::App* policy = group("policy", "Show or replace the policy");
@@ -663,10 +1031,21 @@ int RunScopectl(const std::vector<std::string>& args,
                   "Bind to an app installation");
   cmd->add_option("--expire_time", f.expire_time, "Expiry")
       ->type_name("RFC3339");
+  secret_file(cmd);
   key_id(leaf(key, "get", "Show a key", KeyGet));
   cmd = leaf(key, "list", "List keys", KeyList);
   cmd->add_option("--org", f.org, "Only this organization's keys");
   cmd->add_flag("--include_revoked", f.include_revoked, "Include revoked keys");
+  cmd->add_option("--unused_for", f.unused_for,
+                  "Only keys not used for at least this long (e.g. 720h): "
+                  "the ones to review and revoke")
+      ->type_name("DURATION");
+  cmd->add_option("--page_size", f.page_size,
+                  "One page of at most this many keys (server default 100, "
+                  "max 1000)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--page_token", f.page_token,
+                  "The page after the one that printed this token");
   cmd = leaf(key, "grant", "Grant scopes or bundles", KeyGrant);
   key_id(cmd);
   AddList(cmd, "--scope", &f.scopes, "Scope to grant");
@@ -687,6 +1066,7 @@ int RunScopectl(const std::vector<std::string>& args,
   cmd->add_option("--grace_period", f.grace_period,
                   "How long the old secret keeps working")
       ->type_name("DURATION");
+  secret_file(cmd);
 
   CLI::App* apps = group("app", "Register marketplace apps");
   cmd = leaf(apps, "put", "Create or replace an app", AppPut);
@@ -696,7 +1076,7 @@ int RunScopectl(const std::vector<std::string>& args,
                   "The version organizations run");
   AddList(cmd, "--scope", &f.scopes, "Scope the app requests");
 
-  CLI::App* install = group("install", "Approve app installations");
+  CLI::App* install = group("install", "App installations of organizations");
   cmd = leaf(install, "approve",
              "Set the scopes an organization approves for an app",
              InstallApprove);
@@ -704,33 +1084,45 @@ int RunScopectl(const std::vector<std::string>& args,
   cmd->add_option("--app_id", f.app_id, "App id")->required();
   AddList(cmd, "--scope", &f.scopes,
           "Approved scope (replaces the approved set)");
+  cmd = leaf(install, "get",
+             "Show an organization's installation of an app: approved and "
+             "pending scopes",
+             InstallGet);
+  cmd->add_option("--org", f.org, "Organization id")->required();
+  cmd->add_option("--app_id", f.app_id, "App id")->required();
 
-  cmd = leaf(&app, "check", "Decide one HTTP request; exit 0 allowed, 1 denied",
-             Check, /*admin=*/false);
-  cmd->add_option("--key", f.key, "The API key secret, verbatim")
-      ->type_name("SECRET");
-  cmd->add_option("--key_file", f.key_file,
-                  "File whose first line is the API key (keeps it out of ps)")
-      ->type_name("PATH");
-  cmd->add_option("--api", f.api, "API name, e.g. external-pharmacy")
-      ->required();
+  cmd = leaf(&app, "check",
+             "Decide one request, by route (--api METHOD PATH) or by an "
+             "explicit requirement; exit 0 allowed, 1 denied",
+             Check, Needs::kDataPlane);
+  api_key(cmd);
+  cmd->add_option("--api", f.api, "API name, e.g. external-pharmacy");
   cmd->add_option("--org", f.org,
                   "Organization the request names (default: the key's)");
   cmd->add_option("--min_revision", f.min_revision,
                   "Wait until the server has applied this revision");
   cmd->add_option("--trace_id", f.trace_id, "Echoed in the decision");
-  cmd->add_option("METHOD", f.method, "GET, POST, PUT, PATCH, DELETE, HEAD")
-      ->required();
-  cmd->add_option("PATH", f.path, "Request path")->required();
+  AddList(cmd, "--all_of", &f.all_of,
+          "Explicit requirement: every one of these scopes (no route)");
+  AddList(cmd, "--any_of", &f.any_of,
+          "Explicit requirement: at least one of these scopes (no route)");
+  cmd->add_flag("--authenticated_only", f.authenticated_only,
+                "Explicit requirement: any valid key (no route)");
+  cmd->add_option("METHOD", f.method, "GET, POST, PUT, PATCH, DELETE, HEAD");
+  cmd->add_option("PATH", f.path, "Request path");
+
+  cmd = leaf(&app, "batch",
+             "Decide many requests: JSON lines of AuthorizeRequest (protobuf "
+             "JSON); one decision each; exit 0 all allowed, 1 any denied",
+             Batch, Needs::kDataPlane);
+  cmd->add_option("FILE", f.file,
+                  "Input, one JSON object per line (default or \"-\": "
+                  "standard input)");
 
   cmd = leaf(&app, "describe",
              "Show the key behind a secret: metadata, app, effective scopes",
-             Describe, /*admin=*/false);
-  cmd->add_option("--key", f.key, "The API key secret, verbatim")
-      ->type_name("SECRET");
-  cmd->add_option("--key_file", f.key_file,
-                  "File whose first line is the API key (keeps it out of ps)")
-      ->type_name("PATH");
+             Describe, Needs::kDataPlane);
+  api_key(cmd);
   cmd->add_option("--org", f.org,
                   "Organization the request names (default: the key's)");
 
@@ -743,14 +1135,52 @@ int RunScopectl(const std::vector<std::string>& args,
                   "At most this many events (server default 100, max 1000)")
       ->check(CLI::NonNegativeNumber);
 
-  cmd = leaf(&app, "watch", "Stream changes as they happen", Watch);
+  cmd = leaf(&app, "watch",
+             "Show the changes after a revision, then exit (--follow: keep "
+             "streaming live changes)",
+             Watch);
   cmd->add_option("--from_revision", f.from_revision,
-                  "Start after this revision (0: replay all history)");
+                  "Start after this revision (0: all history)");
+  cmd->add_flag("--follow", f.follow,
+                "After the history, wait for and show live changes");
   cmd->add_option("--max_events", f.max_events,
                   "Stop after this many events (0: no limit)");
   cmd->add_option("--max_duration", f.max_duration,
                   "Stop after this long, exit 0 (default: no limit)")
       ->type_name("DURATION");
+
+  cmd = leaf(&app, "backup",
+             "Checkpoint the whole store to a new directory on the server's "
+             "host",
+             Backup);
+  cmd->add_option("DESTINATION", f.destination,
+                  "Absolute path on the server's host; must not exist, its "
+                  "parent must")
+      ->required();
+
+  CLI::App* context = group(
+      "context", "Named settings (address, token and TLS files) per server");
+  leaf(context, "list", "List the contexts; * marks the current one",
+       ContextList, Needs::kNothing);
+  leaf(context, "use", "Make a context the current one", ContextUse,
+       Needs::kNothing)
+      ->add_option("NAME", f.context_name, "Context name")
+      ->required();
+  cmd = leaf(context, "set",
+             "Create or update a context from --addr, --admin_token_file, "
+             "--tls_ca, --tls_cert, --tls_key, --authorizer_token_file",
+             ContextSet, Needs::kNothing);
+  cmd->add_option("NAME", f.context_name, "Context name")->required();
+  leaf(context, "delete", "Remove a context", ContextDelete, Needs::kNothing)
+      ->add_option("NAME", f.context_name, "Context name")
+      ->required();
+
+  leaf(&app, "completion",
+       "Print a shell completion script: source <(scopectl completion bash)",
+       Completion, Needs::kNothing)
+      ->add_option("SHELL", f.shell, "bash")
+      ->check(CLI::IsMember({"bash"}))
+      ->required();
 
   app.footer(kFooter);  // after the subcommands: they would inherit it
 
@@ -761,6 +1191,9 @@ int RunScopectl(const std::vector<std::string>& args,
     return app.exit(e, out, err);
   } catch (const CLI::CallForAllHelp& e) {
     return app.exit(e, out, err);
+  } catch (const CLI::CallForVersion& e) {
+    out << e.what() << "\n";
+    return kExitOk;
   } catch (const CLI::ParseError& e) {
     // CLI11 echoes unexpected arguments: a secret typed in the wrong place
     // must not land in a terminal log.
@@ -769,6 +1202,12 @@ int RunScopectl(const std::vector<std::string>& args,
     err << "scopectl: " << RedactSecretShapedRuns(message.str());
     return kExitUsage;
   }
+  f.connection.set_addr(addr);
+  f.connection.set_admin_token_file(admin_token_file);
+  f.connection.set_authorizer_token_file(authorizer_token_file);
+  f.connection.set_tls_ca(tls_ca);
+  f.connection.set_tls_cert(tls_cert);
+  f.connection.set_tls_key(tls_key);
 
   for (const Command& command : commands) {
     if (!command.app->parsed()) continue;
@@ -776,13 +1215,17 @@ int RunScopectl(const std::vector<std::string>& args,
     if (command.app->get_parent() != &app) {
       name = absl::StrCat(command.app->get_parent()->get_name(), " ", name);
     }
-    absl::StatusOr<std::unique_ptr<Client>> client =
-        Connect(f, env, command.admin);
-    if (!client.ok()) {
-      err << "scopectl: " << name << ": " << client.status().message() << "\n";
-      return kExitUsage;
+    OutputFormat format = OutputFormat::kTable;
+    if (!f.output.empty()) ParseOutputFormat(f.output, &format);
+    if (f.json) {
+      if (!f.output.empty() && format != OutputFormat::kJson) {
+        err << "scopectl: " << name << ": --json is -o json; not with -o "
+            << f.output << "\n";
+        return kExitUsage;
+      }
+      format = OutputFormat::kJson;
     }
-    Session session(f, **client, name, out, err);
+    Session session(f, env, format, app, name, command.needs, out, err);
     return command.run(session);
   }
   err << "scopectl: no command given; see scopectl --help\n";

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "client/proto_yaml.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/time_util.h"
 
@@ -50,11 +51,22 @@ std::string Requirement(const v1::Requirement& r) {
 
 }  // namespace
 
+bool ParseOutputFormat(const std::string& name, OutputFormat* format) {
+  if (name == "table") {
+    *format = OutputFormat::kTable;
+  } else if (name == "json") {
+    *format = OutputFormat::kJson;
+  } else if (name == "yaml") {
+    *format = OutputFormat::kYaml;
+  } else {
+    return false;
+  }
+  return true;
+}
+
 std::string ToJson(const google::protobuf::Message& message, bool multiline) {
   google::protobuf::util::JsonPrintOptions options;
   options.add_whitespace = multiline;
-  options.always_print_primitive_fields = true;
-  options.preserve_proto_field_names = true;
   std::string json;
   // Only fails for messages that cannot occur here (e.g. a Timestamp out of
   // range from a misbehaving server); say so rather than print half a value.
@@ -66,6 +78,24 @@ std::string ToJson(const google::protobuf::Message& message, bool multiline) {
   }
   if (multiline && !json.empty() && json.back() == '\n') json.pop_back();
   return json;
+}
+
+void PrintMessage(const google::protobuf::Message& message, OutputFormat format,
+                  std::ostream& out) {
+  if (format == OutputFormat::kYaml) {
+    out << MessageToYaml(message);
+  } else {
+    out << ToJson(message, /*multiline=*/true) << "\n";
+  }
+}
+
+void PrintStreamed(const google::protobuf::Message& message,
+                   OutputFormat format, std::ostream& out) {
+  if (format == OutputFormat::kYaml) {
+    out << "---\n" << MessageToYaml(message);
+  } else {
+    out << ToJson(message, /*multiline=*/false) << "\n";
+  }
 }
 
 void TextTable::AddRow(std::vector<std::string> row) {
@@ -205,6 +235,29 @@ void PrintInstallation(const v1::Installation& i, std::ostream& out) {
   t.AddRow({"approved_scopes:", List(i.approved_scopes())});
   t.AddRow({"pending_scopes:", List(i.pending_scopes())});
   t.AddRow({"approve_time:", Time(i.approve_time())});
+  t.Print(out);
+}
+
+void PrintBackup(const v1::CreateBackupResponse& backup, std::ostream& out) {
+  TextTable t;
+  t.AddRow({"path:", backup.path()});
+  t.AddRow({"revision:", absl::StrCat(backup.revision())});
+  t.Print(out);
+}
+
+void PrintDecisionRows(const std::vector<std::string>& labels,
+                       const std::vector<v1::AuthorizeResponse>& decisions,
+                       std::ostream& out) {
+  TextTable t;
+  t.AddRow({"LINE", "DECISION", "REASON", "HTTP", "KEY_ID", "MATCHED_ROUTE",
+            "MESSAGE"});
+  for (size_t i = 0; i < decisions.size(); ++i) {
+    const v1::AuthorizeResponse& d = decisions[i];
+    t.AddRow({labels[i], d.allowed() ? "ALLOWED" : "DENIED",
+              v1::Reason_Name(d.reason()), absl::StrCat(d.http_status()),
+              OrDash(d.key_id()), OrDash(d.matched_route()),
+              OrDash(d.message())});
+  }
   t.Print(out);
 }
 

@@ -26,15 +26,15 @@ TEST(TextTableTest, PadsColumnsToTheWidestCellWithoutTrailingSpaces) {
             "k            REVOKED  -\n");
 }
 
-TEST(ToJsonTest, ProtoFieldNamesDefaultsIncludedOneLineOrIndented) {
+TEST(ToJsonTest, ProtoJsonMappingAsGrpcurlShowsIt) {
   v1::AuthorizeResponse denied;
   denied.set_reason(v1::KEY_REVOKED);
   denied.set_http_status(401);
+  denied.set_revision(7);
   const std::string line = ToJson(denied, /*multiline=*/false);
-  EXPECT_THAT(line, Not(HasSubstr("\n")));
-  EXPECT_THAT(line, HasSubstr("\"allowed\":false"));  // a default, printed
-  EXPECT_THAT(line, HasSubstr("\"http_status\":401"));
-  EXPECT_THAT(line, HasSubstr("\"reason\":\"KEY_REVOKED\""));
+  EXPECT_EQ(line,
+            "{\"reason\":\"KEY_REVOKED\",\"revision\":\"7\","
+            "\"httpStatus\":401}");
   const std::string indented = ToJson(denied, /*multiline=*/true);
   EXPECT_THAT(indented, HasSubstr("\n"));
   EXPECT_NE(indented.back(), '\n');
@@ -42,6 +42,24 @@ TEST(ToJsonTest, ProtoFieldNamesDefaultsIncludedOneLineOrIndented) {
   ASSERT_TRUE(
       google::protobuf::util::JsonStringToMessage(indented, &parsed).ok());
   EXPECT_EQ(parsed.reason(), v1::KEY_REVOKED);
+}
+
+TEST(PrintStreamedTest, JsonLinesOrYamlDocuments) {
+  v1::WatchEvent event;
+  event.set_revision(3);
+  event.mutable_event()->set_action("PutApp");
+  std::ostringstream out;
+  PrintStreamed(event, OutputFormat::kJson, out);
+  PrintStreamed(event, OutputFormat::kJson, out);
+  EXPECT_EQ(out.str(),
+            "{\"revision\":\"3\",\"event\":{\"action\":\"PutApp\"}}\n"
+            "{\"revision\":\"3\",\"event\":{\"action\":\"PutApp\"}}\n");
+  out.str("");
+  PrintStreamed(event, OutputFormat::kYaml, out);
+  PrintStreamed(event, OutputFormat::kYaml, out);
+  EXPECT_EQ(out.str(),
+            "---\nrevision: 3\nevent:\n  action: PutApp\n"
+            "---\nrevision: 3\nevent:\n  action: PutApp\n");
 }
 
 TEST(PrintTest, DecisionAndKeyShowWhatAnOperatorNeeds) {

@@ -2,6 +2,8 @@
 // formats, and where secrets may (once) and may not appear.
 #include "client/scopectl.h"
 
+#include <sys/stat.h>
+
 #include <cstdlib>
 #include <fstream>
 #include <memory>
@@ -14,9 +16,11 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "client/mocks.h"
+#include "client/test_pem.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
+#include "base/version.h"
 
 namespace scopekeeper {
 namespace {
@@ -41,6 +45,10 @@ int Occurrences(const std::string& haystack, const std::string& needle) {
     ++n;
   }
   return n;
+}
+
+std::vector<std::string> Lines(const std::string& text) {
+  return absl::StrSplit(text, '\n', absl::SkipEmpty());
 }
 
 std::string WriteFile(const std::string& name, const std::string& content) {
@@ -103,7 +111,8 @@ TEST_F(ScopectlTest, HelpExitsZeroAndDocumentsExitCodes) {
   EXPECT_EQ(Run({"--help"}), kExitOk);
   EXPECT_THAT(out(), HasSubstr("check"));
   EXPECT_THAT(out(), HasSubstr("SCOPEKEEPER_ADMIN_TOKEN_FILE"));
-  EXPECT_THAT(out(), HasSubstr("1  check: denied"));
+  EXPECT_THAT(out(), HasSubstr("1  check, batch: denied"));
+  EXPECT_THAT(out(), HasSubstr("SCOPEKEEPER_TLS_CA"));
   EXPECT_EQ(Run({"key", "create", "--help"}), kExitOk);
   EXPECT_THAT(out(), HasSubstr("--scope"));
   EXPECT_EQ(connects_, 0);
@@ -126,6 +135,18 @@ TEST_F(ScopectlTest, UsageErrorsExitTwoWithoutACall) {
       {"key", "rotate", "key_1", "--grace_period", "a while"},
       {"watch", "--max_duration", "soon"},
       {"policy", "apply", "/nonexistent/policy.json"},
+      {"--addr", "127.0.0.1", "policy", "get"},  // no port
+      {"--addr", "foo bar:1", "check", "--key", "k", "--api", "a", "GET", "/"},
+      {"-o", "xml", "policy", "get"},
+      {"--json", "-o", "yaml", "policy", "get"},
+      {"backup", "relative/dir"},
+      {"backup"},
+      {"install", "get", "--org", "o"},  // --app_id missing
+      {"key", "list", "--unused_for", "a month"},
+      {"check", "--key", "k", "--all_of", "a", "--api", "x", "GET", "/"},
+      {"check", "--key", "k", "--authenticated_only", "--any_of", "a"},
+      {"batch", "/nonexistent/requests.jsonl"},
+      {"completion", "fish"},
   };
   for (const auto& args : bad) {
     SCOPED_TRACE(absl::StrJoin(args, " "));
@@ -190,7 +211,7 @@ TEST_F(ScopectlTest, TlsFlagsMakeTlsCredentialsOrAUsageError) {
   EXPECT_CALL(*mock_, GetPolicy).WillRepeatedly(Return(v1::Policy()));
   EXPECT_EQ(Run({"policy", "get"}), kExitOk);
   EXPECT_EQ(options_.credentials, nullptr);  // plaintext by default
-  const std::string ca = WriteFile("ca.pem", "not really a PEM, unused\n");
+  const std::string ca = WriteFile("ca.pem", MakeTestPem("ca").cert);
   EXPECT_EQ(Run({"policy", "get", "--tls_ca", ca}), kExitOk);
   EXPECT_NE(options_.credentials, nullptr);
 
@@ -199,19 +220,69 @@ TEST_F(ScopectlTest, TlsFlagsMakeTlsCredentialsOrAUsageError) {
   EXPECT_THAT(err(), HasSubstr("TLS needs --tls_ca"));
   EXPECT_EQ(Run({"policy", "get", "--tls_ca", "/nonexistent/ca.pem"}),
             kExitUsage);
-  EXPECT_THAT(err(), HasSubstr("cannot read the CA bundle from "
-                               "/nonexistent/ca.pem"));
+  EXPECT_EQ(err(),
+            "scopectl: policy get: cannot read the CA bundle (--tls_ca) from "
+            "/nonexistent/ca.pem: No such file or directory\n");
+  // Not PEM: one clear line, not gRPC's four and "empty address list".
+  const std::string not_pem = WriteFile("not.pem", "not a certificate\n");
+  EXPECT_EQ(Run({"policy", "get", "--tls_ca", not_pem}), kExitUsage);
+  EXPECT_EQ(err(), absl::StrCat("scopectl: policy get: --tls_ca ", not_pem,
+                                ": not a PEM certificate (-----BEGIN "
+                                "CERTIFICATE-----)\n"));
+  EXPECT_EQ(connects_, 0);
+}
+
+TEST_F(ScopectlTest, TlsSettingsFromTheEnvironment) {
+  const TestPem client = MakeTestPem("ops");
+  env_.tls_ca = WriteFile("env_ca.pem", MakeTestPem("ca").cert);
+  env_.tls_cert = WriteFile("env_client.pem", client.cert);
+  env_.tls_key = WriteFile("env_client.key", client.key);
+  env_.admin_token_file = "";  // the certificate is the admin identity
+  EXPECT_CALL(*mock_, GetPolicy).WillOnce(Return(v1::Policy()));
+  EXPECT_EQ(Run({"policy", "get"}), kExitOk) << err();
+  EXPECT_NE(options_.credentials, nullptr);
+  EXPECT_EQ(options_.admin_token, "");
+  env_.tls_key = WriteFile("env_other.key", MakeTestPem("other").key);
+  EXPECT_EQ(Run({"policy", "get"}), kExitUsage);
+  EXPECT_THAT(err(), HasSubstr("SCOPEKEEPER_TLS_KEY"));
+  EXPECT_THAT(err(), HasSubstr("is not the key of SCOPEKEEPER_TLS_CERT"));
+}
+
+TEST_F(ScopectlTest, ClosedTlsConnectionHintsAtAClientCertificate) {
+  env_.tls_ca = WriteFile("hint_ca.pem", MakeTestPem("ca").cert);
+  EXPECT_CALL(*mock_, GetPolicy)  // retried: UNAVAILABLE
+      .WillRepeatedly(Return(absl::UnavailableError("Socket closed")));
+  EXPECT_EQ(Run({"policy", "get"}), kExitRpcError);
+  EXPECT_EQ(err(),
+            "scopectl: policy get: UNAVAILABLE: Socket closed (the TLS "
+            "connection was closed: the server may require a client "
+            "certificate; pass --tls_cert and --tls_key)\n");
+}
+
+TEST_F(ScopectlTest, AddressErrorsAreUsageErrorsNamingTheSource) {
+  EXPECT_EQ(Run({"--addr", "127.0.0.1", "check", "--key", "k", "--api", "a",
+                 "GET", "/"}),
+            kExitUsage);
+  EXPECT_EQ(err(),
+            "scopectl: check: --addr \"127.0.0.1\": no port; expected "
+            "HOST:PORT, e.g. 127.0.0.1:50051\n");
+  env_.addr = "foo bar";
+  EXPECT_EQ(Run({"policy", "get"}), kExitUsage);
+  EXPECT_THAT(err(), HasSubstr("SCOPEKEEPER_ADDR \"foo bar\": contains "
+                               "whitespace"));
   EXPECT_EQ(connects_, 0);
 }
 
 TEST_F(ScopectlTest, DefaultAddressAndMissingTokenFile) {
   env_.admin_token_file = "";
   EXPECT_EQ(Run({"key", "get", "key_1"}), kExitUsage);
-  EXPECT_THAT(err(), HasSubstr("pass --admin_token_file or set "
-                               "SCOPEKEEPER_ADMIN_TOKEN_FILE"));
+  EXPECT_THAT(err(), HasSubstr("no admin token: pass --admin_token_file, "
+                               "set SCOPEKEEPER_ADMIN_TOKEN_FILE"));
   env_.admin_token_file = "/nonexistent/token";
   EXPECT_EQ(Run({"key", "get", "key_1"}), kExitUsage);
-  EXPECT_THAT(err(), HasSubstr("/nonexistent/token"));
+  EXPECT_EQ(err(),
+            "scopectl: key get: cannot read the admin token from "
+            "/nonexistent/token: No such file or directory\n");
   EXPECT_EQ(connects_, 0);
 
   EXPECT_CALL(*mock_, Authorize).WillOnce(Return(v1::AuthorizeResponse()));
@@ -510,6 +581,389 @@ TEST_F(ScopectlTest, WatchDeadlineEndsABoundedWatchCleanly) {
   EXPECT_THAT(out(), HasSubstr("CreateKey"));
   EXPECT_EQ(Run({"watch"}), kExitRpcError);
   EXPECT_THAT(err(), HasSubstr("scopectl: watch: UNAVAILABLE: gone"));
+}
+
+TEST_F(ScopectlTest, WatchEndsWhenCaughtUpUnlessFollowing) {
+  std::vector<v1::WatchRequest> sent;
+  auto record = [&](const v1::WatchRequest& request, absl::Time,
+                    const std::function<bool(const v1::WatchEvent&)>&) {
+    sent.push_back(request);
+    return absl::OkStatus();
+  };
+  EXPECT_CALL(*mock_, Watch)
+      .WillOnce(DoAll(Invoke(record), Invoke(OfferEvents(3))))
+      .WillOnce(DoAll(Invoke(record), Invoke(OfferEvents(3))));
+  // The server has 3 events and ends the stream: all 3, then exit 0, even
+  // though --max_events asks for more.
+  EXPECT_EQ(Run({"watch", "--from_revision", "0", "--max_events", "10"}),
+            kExitOk);
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_TRUE(sent[0].end_when_caught_up());
+  EXPECT_EQ(Lines(out()).size(), 3u) << out();
+  EXPECT_EQ(Run({"watch", "--follow"}), kExitOk);
+  ASSERT_EQ(sent.size(), 2u);
+  EXPECT_FALSE(sent[1].end_when_caught_up());
+}
+
+TEST_F(ScopectlTest, VersionPrintsTheVersionAndExitsZero) {
+  EXPECT_EQ(Run({"--version"}), kExitOk);
+  EXPECT_EQ(out(), absl::StrCat("scopectl ", ScopekeeperVersion(), "\n"));
+  EXPECT_EQ(err(), "");
+  EXPECT_EQ(connects_, 0);
+}
+
+TEST_F(ScopectlTest, CompletionScriptListsCommandsAndFlags) {
+  EXPECT_EQ(Run({"completion", "bash"}), kExitOk);
+  EXPECT_THAT(out(), HasSubstr("complete -F _scopectl scopectl\n"));
+  EXPECT_THAT(out(), HasSubstr("[\".\"]=\"policy key app install check "
+                               "batch describe audit watch backup context "
+                               "completion\""));
+  EXPECT_THAT(out(), HasSubstr("[\"install\"]=\"approve get\""));
+  EXPECT_THAT(out(), HasSubstr("--secret_file"));
+  EXPECT_THAT(out(), HasSubstr("--unused_for"));
+  EXPECT_EQ(connects_, 0);
+}
+
+TEST_F(ScopectlTest, OutputFormatsUseTheProtoJsonMapping) {
+  v1::Key key = Key("key_1");  // name, revision, ... left at their defaults
+  EXPECT_CALL(*mock_, GetKey).WillRepeatedly(Return(key));
+  EXPECT_EQ(Run({"-o", "json", "key", "get", "key_1"}), kExitOk);
+  const std::string json = out();
+  EXPECT_THAT(json, HasSubstr("\"keyId\": \"key_1\""));
+  EXPECT_THAT(json, HasSubstr("\"effectiveScopes\": ["));
+  EXPECT_THAT(json, Not(HasSubstr("key_id")));
+  EXPECT_THAT(json, Not(HasSubstr("\"name\"")));      // empty: omitted
+  EXPECT_THAT(json, Not(HasSubstr("\"revision\"")));  // zero: omitted
+  EXPECT_EQ(Run({"key", "get", "key_1", "--json"}), kExitOk);
+  EXPECT_EQ(out(), json);  // --json is -o json
+  EXPECT_EQ(Run({"key", "get", "key_1", "--output", "yaml"}), kExitOk);
+  EXPECT_EQ(out(),
+            "keyId: key_1\n"
+            "organizationId: org_a\n"
+            "apis:\n"
+            "- external-pharmacy\n"
+            "effectiveScopes:\n"
+            "- orders_read\n"
+            "status: ACTIVE\n");
+  EXPECT_EQ(Run({"key", "get", "key_1", "-o", "table"}), kExitOk);
+  EXPECT_THAT(out(), HasSubstr("key_id:"));
+}
+
+TEST_F(ScopectlTest, BackupSendsTheDestinationAndPrintsTheRevision) {
+  v1::CreateBackupRequest sent;
+  v1::CreateBackupResponse backup;
+  backup.set_revision(1234);
+  backup.set_path("/var/backups/sk/1");
+  EXPECT_CALL(*mock_, CreateBackup)
+      .WillOnce(DoAll(SaveArg<0>(&sent), Return(backup)))
+      .WillOnce(Return(absl::FailedPreconditionError(
+          "checkpoint: /var/backups/sk/1 already exists")));
+  EXPECT_EQ(Run({"backup", "/var/backups/sk/1"}), kExitOk);
+  EXPECT_EQ(sent.destination(), "/var/backups/sk/1");
+  EXPECT_EQ(options_.admin_token, kAdminToken);
+  EXPECT_THAT(out(), HasSubstr("path:      /var/backups/sk/1\n"));
+  EXPECT_THAT(out(), HasSubstr("revision:  1234\n"));
+  EXPECT_EQ(Run({"backup", "/var/backups/sk/1"}), kExitRpcError);
+  EXPECT_THAT(err(), HasSubstr("FAILED_PRECONDITION: checkpoint: "));
+  EXPECT_EQ(Run({"backup", "backups/1"}), kExitUsage);
+  EXPECT_THAT(err(), HasSubstr("must be an absolute path on the server's"));
+}
+
+TEST_F(ScopectlTest, InstallGetShowsApprovedAndPendingScopes) {
+  v1::GetInstallationRequest sent;
+  v1::Installation installation;
+  installation.set_installation_id("inst_1");
+  installation.add_approved_scopes("read:patients");
+  installation.add_pending_scopes("write:patients");
+  EXPECT_CALL(*mock_, GetInstallation)
+      .WillOnce(DoAll(SaveArg<0>(&sent), Return(installation)));
+  EXPECT_EQ(Run({"install", "get", "--org", "org_a", "--app_id", "app_1"}),
+            kExitOk);
+  EXPECT_EQ(sent.organization_id(), "org_a");
+  EXPECT_EQ(sent.app_id(), "app_1");
+  EXPECT_THAT(out(), HasSubstr("approved_scopes:  read:patients\n"));
+  EXPECT_THAT(out(), HasSubstr("pending_scopes:   write:patients\n"));
+}
+
+TEST_F(ScopectlTest, CheckWithAnExplicitRequirementSendsNoRoute) {
+  std::vector<v1::AuthorizeRequest> sent;
+  v1::AuthorizeResponse allowed;
+  allowed.set_allowed(true);
+  allowed.set_reason(v1::ALLOWED);
+  EXPECT_CALL(*mock_, Authorize)
+      .Times(2)
+      .WillRepeatedly(
+          Invoke([&](const v1::AuthorizeRequest& request, absl::Time) {
+            sent.push_back(request);
+            return allowed;
+          }));
+  EXPECT_EQ(Run({"check", "--key", kSecret, "--all_of", "a,b", "--any_of", "c",
+                 "--any_of", "d"}),
+            kExitOk);
+  EXPECT_EQ(Run({"check", "--key", kSecret, "--authenticated_only"}), kExitOk);
+  ASSERT_EQ(sent.size(), 2u);
+  EXPECT_FALSE(sent[0].has_http());
+  EXPECT_THAT(sent[0].requirement().all_of(), ElementsAre("a", "b"));
+  EXPECT_THAT(sent[0].requirement().any_of(), ElementsAre("c", "d"));
+  EXPECT_FALSE(sent[0].requirement().authenticated_only());
+  EXPECT_TRUE(sent[1].requirement().authenticated_only());
+  EXPECT_TRUE(sent[1].requirement().all_of().empty());
+  EXPECT_THAT(all(), Not(HasSubstr(kSecret)));
+
+  EXPECT_EQ(Run({"check", "--key", "k", "--any_of", "a", "--api", "x"}),
+            kExitUsage);
+  EXPECT_THAT(err(), HasSubstr("not both"));
+  EXPECT_EQ(Run({"check", "--key", "k"}), kExitUsage);
+  EXPECT_THAT(err(), HasSubstr("--api is required"));
+}
+
+TEST_F(ScopectlTest, KeyListUnusedForAndOnePageAtATime) {
+  std::vector<v1::ListKeysRequest> sent;
+  v1::ListKeysResponse page;
+  *page.add_keys() = Key("key_1");
+  page.set_next_page_token("p3");
+  EXPECT_CALL(*mock_, ListKeys)
+      .Times(2)
+      .WillRepeatedly(
+          Invoke([&](const v1::ListKeysRequest& request, absl::Time) {
+            sent.push_back(request);
+            return page;
+          }));
+  EXPECT_EQ(Run({"key", "list", "--unused_for", "720h", "--page_token", "p2"}),
+            kExitOk);
+  ASSERT_EQ(sent.size(), 1u);  // one page, not every page
+  EXPECT_EQ(sent[0].unused_for().seconds(), 720 * 3600);
+  EXPECT_EQ(sent[0].page_token(), "p2");
+  EXPECT_THAT(out(), HasSubstr("key_1"));
+  EXPECT_THAT(out(), HasSubstr("next page: --page_token p3\n"));
+  EXPECT_EQ(Run({"key", "list", "--page_size", "1", "-o", "json"}), kExitOk);
+  EXPECT_EQ(sent[1].page_size(), 1);
+  EXPECT_FALSE(sent[1].has_unused_for());
+  EXPECT_THAT(out(), HasSubstr("\"nextPageToken\": \"p3\""));
+}
+
+TEST_F(ScopectlTest, DescribeReadsTheKeyFromAFile) {
+  v1::DescribeKeyRequest sent;
+  v1::DescribeKeyResponse described;
+  *described.mutable_key() = Key("key_1");
+  EXPECT_CALL(*mock_, DescribeKey)
+      .WillOnce(DoAll(SaveArg<0>(&sent), Return(described)));
+  const std::string key_file =
+      WriteFile("describe_key", absl::StrCat(kSecret, "\n"));
+  EXPECT_EQ(Run({"describe", "--key_file", key_file}), kExitOk);
+  EXPECT_EQ(sent.api_key(), kSecret);
+  EXPECT_THAT(out(), HasSubstr("key_1"));
+  EXPECT_THAT(all(), Not(HasSubstr(kSecret)));
+}
+
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+TEST_F(ScopectlTest, SecretFileGetsTheSecretModeSixHundredNeverOverwritten) {
+  const std::string path = absl::StrCat(getenv("TEST_TMPDIR"), "/created.key");
+  EXPECT_CALL(*mock_, CreateKey).WillOnce(Return(Created()));
+  EXPECT_EQ(Run({"key", "create", "--org", "org_a", "--secret_file", path}),
+            kExitOk);
+  EXPECT_EQ(Slurp(path), absl::StrCat(kSecret, "\n"));
+  struct stat st;
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600);
+  EXPECT_THAT(all(), Not(HasSubstr(kSecret)));
+  EXPECT_THAT(out(), HasSubstr("secret: written to " + path));
+
+  // The path is taken: refused before any key is created (mock_ is strict).
+  EXPECT_EQ(Run({"key", "create", "--org", "org_a", "--secret_file", path}),
+            kExitUsage);
+  EXPECT_THAT(err(), HasSubstr("--secret_file: " + path + " already exists"));
+  EXPECT_EQ(Slurp(path), absl::StrCat(kSecret, "\n"));
+
+  // JSON without the secret; a failed call leaves no file behind.
+  const std::string rotated =
+      absl::StrCat(getenv("TEST_TMPDIR"), "/rotated.key");
+  const std::string failed = absl::StrCat(getenv("TEST_TMPDIR"), "/failed.key");
+  EXPECT_CALL(*mock_, RotateKey)
+      .WillOnce(Return(Created()))
+      .WillOnce(Return(absl::NotFoundError("no key key_9")));
+  EXPECT_EQ(
+      Run({"-o", "json", "key", "rotate", "key_1", "--secret_file", rotated}),
+      kExitOk);
+  EXPECT_EQ(Slurp(rotated), absl::StrCat(kSecret, "\n"));
+  EXPECT_THAT(out(), HasSubstr("\"keyId\": \"key_1\""));
+  EXPECT_THAT(out(), Not(HasSubstr("secret")));
+  EXPECT_EQ(Run({"key", "rotate", "key_9", "--secret_file", failed}),
+            kExitRpcError);
+  EXPECT_NE(::stat(failed.c_str(), &st), 0);
+}
+
+// Batch input: JSON lines of AuthorizeRequest, snake_case or lowerCamelCase.
+std::string BatchLine(const std::string& path) {
+  return absl::StrCat(R"({"apiKey": ")", kSecret,
+                      R"(", "http": {"api": "a", "method": "GET", "path": ")",
+                      path, "\"}}\n");
+}
+
+TEST_F(ScopectlTest, BatchDecidesJsonLinesOneDecisionPerLine) {
+  std::istringstream in(absl::StrCat(
+      BatchLine("/allowed"), "\n",
+      R"({"api_key": "k2", "requirement": {"all_of": ["orders_read"]}})",
+      "\n"));
+  env_.in = &in;
+  v1::BatchAuthorizeRequest sent;
+  v1::BatchAuthorizeResponse answer;
+  answer.add_responses()->set_allowed(true);
+  v1::AuthorizeResponse* denied = answer.add_responses();
+  denied->set_reason(v1::INSUFFICIENT_SCOPE);
+  denied->set_http_status(403);
+  EXPECT_CALL(*mock_, BatchAuthorize)
+      .WillOnce(DoAll(SaveArg<0>(&sent), Return(answer)));
+  EXPECT_EQ(Run({"batch", "-o", "json"}), kExitDenied);
+  ASSERT_EQ(sent.requests_size(), 2);
+  EXPECT_EQ(sent.requests(0).api_key(), kSecret);
+  EXPECT_EQ(sent.requests(0).http().path(), "/allowed");
+  EXPECT_THAT(sent.requests(1).requirement().all_of(),
+              ElementsAre("orders_read"));
+  EXPECT_TRUE(options_.admin_token.empty());
+  const std::vector<std::string> lines =
+      absl::StrSplit(out(), '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), 2u) << out();
+  EXPECT_EQ(lines[0], R"({"allowed":true})");
+  EXPECT_EQ(lines[1], R"({"reason":"INSUFFICIENT_SCOPE","httpStatus":403})");
+  EXPECT_THAT(all(), Not(HasSubstr(kSecret)));
+
+  // A table from a file; all allowed: exit 0. Line numbers count blanks.
+  const std::string file =
+      WriteFile("batch.jsonl", absl::StrCat("\n", BatchLine("/a")));
+  v1::BatchAuthorizeResponse allowed;
+  allowed.add_responses()->set_allowed(true);
+  EXPECT_CALL(*mock_, BatchAuthorize).WillOnce(Return(allowed));
+  EXPECT_EQ(Run({"batch", file}), kExitOk);
+  EXPECT_THAT(out(), HasSubstr("LINE  DECISION"));
+  EXPECT_THAT(out(), HasSubstr("\n2     ALLOWED"));
+}
+
+TEST_F(ScopectlTest, BatchSplitsBigInputsAndFailsClosed) {
+  std::string text;
+  for (int i = 0; i < 1001; ++i) text += BatchLine("/x");
+  std::istringstream in(text);
+  env_.in = &in;
+  std::vector<int> sizes;
+  EXPECT_CALL(*mock_, BatchAuthorize)
+      .WillOnce(Invoke([&](const v1::BatchAuthorizeRequest& r, absl::Time) {
+        sizes.push_back(r.requests_size());
+        v1::BatchAuthorizeResponse answer;
+        for (int i = 0; i < r.requests_size(); ++i) {
+          answer.add_responses()->set_allowed(true);
+        }
+        return answer;
+      }))
+      .WillRepeatedly(Return(absl::UnavailableError("down")));  // retried
+  EXPECT_EQ(Run({"batch", "--json"}), kExitRpcError);
+  EXPECT_EQ(sizes, std::vector<int>{1000});
+  EXPECT_EQ(Lines(out()).size(), 1000u);
+  EXPECT_THAT(err(), HasSubstr("UNAVAILABLE: down (no decisions for lines "
+                               "1001-1001: treat them as denied)"));
+}
+
+TEST_F(ScopectlTest, BatchInputErrorsNameTheLineNeverTheKey) {
+  std::istringstream in(
+      absl::StrCat(BatchLine("/ok"), R"({"apiKey": )", kSecret, "}\n"));
+  env_.in = &in;
+  EXPECT_EQ(Run({"batch", "-"}), kExitUsage);
+  EXPECT_THAT(err(), HasSubstr("standard input line 2: not a JSON "
+                               "AuthorizeRequest"));
+  EXPECT_THAT(all(), Not(HasSubstr(kSecret)));
+  EXPECT_THAT(all(), Not(HasSubstr(std::string(kSecret).substr(7, 12))));
+  std::istringstream empty("\n\n");
+  env_.in = &empty;
+  EXPECT_EQ(Run({"batch"}), kExitUsage);
+  EXPECT_THAT(err(), HasSubstr("no requests in standard input"));
+  EXPECT_EQ(connects_, 0);
+}
+
+// Contexts: a config file in a temporary HOME, passed in as the config
+// path (the entry layer computes it from the environment).
+class ScopectlContextTest : public ScopectlTest {
+ protected:
+  ScopectlContextTest() {
+    const std::string home = absl::StrCat(
+        getenv("TEST_TMPDIR"), "/home_",
+        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    env_.config_path = DefaultConfigPath("", "", home);
+    env_.admin_token_file = "";
+  }
+};
+
+TEST_F(ScopectlContextTest, SetUseListDeleteAndThePrecedence) {
+  const std::string prod_token = WriteFile("prod_token", "prod-token\n");
+  const std::string staging_token =
+      WriteFile("staging_token", "staging-token\n");
+  EXPECT_EQ(Run({"context", "set", "prod", "--addr", "prod:443",
+                 "--admin_token_file", prod_token}),
+            kExitOk);
+  EXPECT_THAT(out(), HasSubstr("(current)"));  // the first one
+  EXPECT_EQ(Run({"context", "set", "staging", "--addr", "staging:443",
+                 "--admin_token_file", staging_token}),
+            kExitOk);
+  struct stat st;
+  ASSERT_EQ(::stat(env_.config_path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600);
+  EXPECT_EQ(Run({"context", "list"}), kExitOk);
+  EXPECT_THAT(out(), HasSubstr("*        prod     prod:443"));
+  EXPECT_THAT(out(), HasSubstr("\n         staging  staging:443"));
+  EXPECT_EQ(connects_, 0);
+
+  EXPECT_CALL(*mock_, GetPolicy).WillRepeatedly(Return(v1::Policy()));
+  // The current context.
+  EXPECT_EQ(Run({"policy", "get"}), kExitOk) << err();
+  EXPECT_EQ(options_.address, "prod:443");
+  EXPECT_EQ(options_.admin_token, "prod-token");
+  // --context picks another.
+  EXPECT_EQ(Run({"policy", "get", "--context", "staging"}), kExitOk);
+  EXPECT_EQ(options_.address, "staging:443");
+  EXPECT_EQ(options_.admin_token, "staging-token");
+  // The environment beats the context, the flag beats both.
+  env_.addr = "env:1";
+  EXPECT_EQ(Run({"policy", "get"}), kExitOk);
+  EXPECT_EQ(options_.address, "env:1");
+  EXPECT_EQ(options_.admin_token, "prod-token");
+  EXPECT_EQ(Run({"policy", "get", "--addr", "flag:1"}), kExitOk);
+  EXPECT_EQ(options_.address, "flag:1");
+  env_.addr = "";
+
+  EXPECT_EQ(Run({"context", "use", "staging"}), kExitOk);
+  EXPECT_EQ(Run({"policy", "get"}), kExitOk);
+  EXPECT_EQ(options_.address, "staging:443");
+  EXPECT_EQ(Run({"-o", "json", "context", "list"}), kExitOk);
+  EXPECT_THAT(out(), HasSubstr("\"currentContext\": \"staging\""));
+
+  EXPECT_EQ(Run({"context", "delete", "staging"}), kExitOk);
+  EXPECT_EQ(Run({"policy", "get"}), kExitUsage);  // no context, no token
+  EXPECT_THAT(err(), HasSubstr("no admin token"));
+  EXPECT_EQ(Run({"policy", "get", "--context", "prod"}), kExitOk);
+  EXPECT_EQ(options_.address, "prod:443");
+}
+
+TEST_F(ScopectlContextTest, MistakesAreUsageErrors) {
+  EXPECT_EQ(Run({"policy", "get", "--context", "nope"}), kExitUsage);
+  EXPECT_THAT(err(),
+              HasSubstr("--context \"nope\" is not in " + env_.config_path));
+  EXPECT_EQ(Run({"context", "use", "nope"}), kExitUsage);
+  EXPECT_EQ(Run({"context", "set", "x"}), kExitUsage);
+  EXPECT_THAT(err(), HasSubstr("nothing to set"));
+  EXPECT_EQ(Run({"context", "set", "x", "--addr", "no-port"}), kExitUsage);
+  EXPECT_THAT(err(), HasSubstr("--addr \"no-port\": no port"));
+  // A relative file is stored absolute: the context works from anywhere.
+  EXPECT_EQ(Run({"context", "set", "rel", "--tls_ca", "ca.pem"}), kExitOk);
+  EXPECT_EQ(Run({"-o", "yaml", "context", "list"}), kExitOk);
+  EXPECT_THAT(out(), HasSubstr("  tlsCa: /"));
+  std::ofstream(env_.config_path) << "{not json";
+  EXPECT_EQ(Run({"key", "get", "key_1"}), kExitUsage);
+  EXPECT_THAT(err(), HasSubstr("is not a scopectl config"));
+  EXPECT_EQ(connects_, 0);
 }
 
 }  // namespace

@@ -12,6 +12,7 @@ PACKAGES=(
   libabsl-dev librocksdb-dev libcpp-httplib-dev libgtest-dev libgmock-dev libbenchmark-dev libssl-dev
   libcli11-dev  # scopectl subcommands (header-only)
   python3-grpcio python3-grpc-tools python3-protobuf
+  python3-yaml  # //tests/python:scopectl_e2e_test reads `scopectl -o yaml`
   openssl ca-certificates
   # scripts/fuzz.sh (--config=fuzz): clang, its libFuzzer/ASan/UBSan runtimes
   # (only recommended by clang-14, so not pulled by --no-install-recommends)

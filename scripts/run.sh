@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
-# Builds and starts a local Scopekeeper with the RxScale example policy,
-# creates a demo key for org_demo on the External Pharmacy API (orders_read,
-# stock_read), prints ready-to-paste commands that use it, then stays in the
-# foreground until Ctrl-C (or SIGTERM), which stops the server cleanly.
+# Builds the server and scopectl, starts a local Scopekeeper with the RxScale
+# example policy, creates a demo key for org_demo on the External Pharmacy
+# API (orders_read, stock_read) with scopectl, prints ready-to-paste scopectl
+# commands that use it, then stays in the foreground until Ctrl-C (or
+# SIGTERM), which stops the server cleanly.
 #
 # Environment overrides:
 #   SCOPEKEEPER_LISTEN    listen address        (default 127.0.0.1:50051)
 #   SCOPEKEEPER_DATA_DIR  RocksDB + admin_token (default .run/data)
 #   SCOPEKEEPER_POLICY    policy JSON           (default examples/policies/rxscale.json)
-#   SCOPEKEEPER_BIN       a prebuilt server binary; skips `bazel build`
+#   SCOPEKEEPER_BIN       a prebuilt server binary; skips building it
+#   SCOPECTL_BIN          a prebuilt scopectl; skips building it
 # Log: .run/server.log. Admin token: $SCOPEKEEPER_DATA_DIR/admin_token.
+# Demo key's secret: .run/demo.key (mode 0600; replaced on every run).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -27,6 +30,7 @@ LOG="$RUN_DIR/server.log"
 PID_FILE="$RUN_DIR/server.pid"
 PY=/usr/bin/python3
 STARTUP_TIMEOUT_S=30
+DEMO_KEY_FILE="$RUN_DIR/demo.key"
 DEMO_ORG=org_demo
 DEMO_API=external-pharmacy
 DEMO_PATH=/v1/external-pharmacy-api-v1/pharmacy_orders/
@@ -79,13 +83,22 @@ fi
 
 # 2. Dependencies and build.
 ./scripts/install_deps.sh
+targets=()
 if [[ -n "${SCOPEKEEPER_BIN:-}" ]]; then
   BIN="$(absolute "$SCOPEKEEPER_BIN")"
 else
-  bazel build //server:scopekeeper
+  targets+=(//server:scopekeeper)
   BIN="$ROOT/bazel-bin/server/scopekeeper"
 fi
+if [[ -n "${SCOPECTL_BIN:-}" ]]; then
+  SCOPECTL="$(absolute "$SCOPECTL_BIN")"
+else
+  targets+=(//client:scopectl)
+  SCOPECTL="$ROOT/bazel-bin/client/scopectl"
+fi
+((${#targets[@]} == 0)) || bazel build "${targets[@]}"
 [[ -x "$BIN" ]] || die "server binary $BIN not found"
+[[ -x "$SCOPECTL" ]] || die "scopectl binary $SCOPECTL not found"
 
 # 3. Start the server in its own session (Ctrl-C reaches only this script,
 #    which then stops the server with one SIGTERM).
@@ -150,15 +163,19 @@ echo "$SERVER_PID $(proc_start_time "$SERVER_PID" || true) $addr" >"$PID_FILE"
 # 5. Demo key.
 TOKEN_FILE="$DATA_DIR/admin_token"
 [[ -r "$TOKEN_FILE" ]] || die "admin token $TOKEN_FILE not found (the server creates it on first start)"
-SKCTL=("$PY" scripts/skctl.py --addr "$addr")
-key_json="$("${SKCTL[@]}" --admin-token-file "$TOKEN_FILE" create-key --org "$DEMO_ORG" \
-  --api "$DEMO_API" --scope orders_read --scope stock_read --name "demo (scripts/run.sh)")" ||
+rm -f "$DEMO_KEY_FILE" # scopectl never overwrites a secret file; this one is ours
+key_json="$("$SCOPECTL" --addr "$addr" --admin_token_file "$TOKEN_FILE" -o json key create \
+  --org "$DEMO_ORG" --api "$DEMO_API" --scope orders_read,stock_read \
+  --name "demo (scripts/run.sh)" --secret_file "$DEMO_KEY_FILE")" ||
   die "could not create the demo key (is '$DEMO_API' in $POLICY?). Server log: $LOG"
-key_id="$("$PY" -c 'import json, sys; print(json.load(sys.stdin)["key_id"])' <<<"$key_json")"
-secret="$("$PY" -c 'import json, sys; print(json.load(sys.stdin)["secret"])' <<<"$key_json")"
-[[ -n "$key_id" && -n "$secret" ]] || die "unexpected create-key output: $key_json"
+key_id="$("$PY" -c 'import json, sys; print(json.load(sys.stdin)["key"]["keyId"])' <<<"$key_json")"
+secret="$(cat "$DEMO_KEY_FILE")"
+[[ -n "$key_id" && -n "$secret" ]] || die "unexpected key create output: $key_json"
 
-skctl_shown="/usr/bin/python3 scripts/skctl.py --addr $addr"
+# Shown relative to $ROOT when they are inside it.
+shown() { echo "${1#"$ROOT"/}"; }
+scopectl_shown="$(shown "$SCOPECTL") --addr $addr"
+key_file_shown="$(shown "$DEMO_KEY_FILE")"
 cat <<EOF
 
 Scopekeeper is running (pid $SERVER_PID) on $addr
@@ -168,19 +185,22 @@ Scopekeeper is running (pid $SERVER_PID) on $addr
 
 Demo key for $DEMO_ORG on $DEMO_API (scopes orders_read, stock_read):
   key_id: $key_id
-  secret: $secret
+  secret: in $key_file_shown (mode 0600)
 
-Allowed (orders_read):
-  $skctl_shown authorize --key '$secret' --api $DEMO_API GET $DEMO_PATH
+Allowed (orders_read), exit status 0:
+  $scopectl_shown check --key_file $key_file_shown --api $DEMO_API GET $DEMO_PATH
 
-Denied, 403 INSUFFICIENT_SCOPE (needs orders_write):
-  $skctl_shown authorize --key '$secret' --api $DEMO_API PATCH ${DEMO_PATH}ord_1/status
+Denied, 403 INSUFFICIENT_SCOPE (needs orders_write), exit status 1:
+  $scopectl_shown check --key_file $key_file_shown --api $DEMO_API PATCH ${DEMO_PATH}ord_1/status
 
 With grpcurl (server reflection is on):
   grpcurl -plaintext -d '{"api_key":"$secret","http":{"api":"$DEMO_API","method":"GET","path":"$DEMO_PATH"}}' $addr scopekeeper.v1.Authorizer/Authorize
 
-Revoke it:
-  $skctl_shown --admin-token-file ${TOKEN_FILE#"$ROOT"/} revoke --key-id $key_id
+Admin commands need the token; the history so far, then revoke the key:
+  export SCOPEKEEPER_ADDR=$addr SCOPEKEEPER_ADMIN_TOKEN_FILE=$(shown "$TOKEN_FILE")
+  $(shown "$SCOPECTL") watch --from_revision 0
+  $(shown "$SCOPECTL") key revoke $key_id
+  ($(shown "$SCOPECTL") --help for every command)
 
 (Run these from $ROOT.) Press Ctrl-C to stop the server.
 EOF

@@ -3,9 +3,9 @@
 Debian's python3-grpc-tools (grpc_tools.protoc) compiles
 proto/scopekeeper/v1/scopekeeper.proto into a cache directory keyed by a hash
 of the inputs, so a changed .proto regenerates and an unchanged one is reused.
-Nothing generated is checked in. Used by scripts/skctl.py and by
-tests/python/authorize_e2e_test.py; run with /usr/bin/python3 (it has grpc,
-grpc_tools and google.protobuf).
+Nothing generated is checked in. Used by the Python tests
+(tests/python/authorize_e2e_test.py and others); run with /usr/bin/python3
+(it has grpc, grpc_tools and google.protobuf).
 
     stubs = sk_proto.load()                      # ~/.cache/scopekeeper/pystubs
     stub = stubs.pb2_grpc.AuthorizerStub(sk_proto.channel("127.0.0.1:50051"))

@@ -72,8 +72,10 @@ grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* context,
 // (after Finish) joins it and deletes the reactor.
 class WatchReactor final : public grpc::ServerWriteReactor<v1::WatchEvent> {
  public:
-  WatchReactor(Registry* registry, uint64_t from_revision)
-      : registry_(registry), next_after_(from_revision) {
+  WatchReactor(Registry* registry, const v1::WatchRequest& request)
+      : registry_(registry),
+        next_after_(request.from_revision()),
+        end_when_caught_up_(request.end_when_caught_up()) {
     StartSendInitialMetadata();  // the client sees the stream is open
     thread_ = std::thread([this] { Run(); });
   }
@@ -117,6 +119,8 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::WatchEvent> {
         }
       }
       if (static_cast<int>(changes.size()) == kBatch) continue;
+      // A short batch: every change applied so far has been sent.
+      if (end_when_caught_up_) return absl::OkStatus();
       if (Cancelled()) return absl::CancelledError("watch cancelled");
       const absl::Status waited =
           registry_->WaitForChange(next_after_, absl::Now() + kPoll);
@@ -147,6 +151,7 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::WatchEvent> {
 
   Registry* const registry_;
   uint64_t next_after_;  // only the thread touches it
+  const bool end_when_caught_up_;
   std::mutex mu_;
   std::condition_variable cv_;
   v1::WatchEvent current_;
@@ -341,7 +346,7 @@ grpc::ServerWriteReactor<v1::WatchEvent>* AdminService::Watch(
     };
     return new Rejected(actor.status());
   }
-  return new WatchReactor(registry_, request->from_revision());
+  return new WatchReactor(registry_, *request);
 }
 
 }  // namespace scopekeeper

@@ -5,6 +5,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "base/version.h"
 
 namespace scopekeeper {
 namespace {
@@ -157,8 +158,8 @@ std::string Metrics::Render(const Gauges& gauges) const {
   std::string out;
   Header("scopekeeper_build_info", "gauge",
          "Always 1; labels describe the build.", &out);
-  absl::StrAppend(&out, "scopekeeper_build_info{version=\"0.1.0\",mode=\"",
-                  kBuildMode, "\"} 1\n");
+  absl::StrAppend(&out, "scopekeeper_build_info{version=\"",
+                  ScopekeeperVersion(), "\",mode=\"", kBuildMode, "\"} 1\n");
 
   Header("scopekeeper_decisions_total", "counter",
          "Decisions by API (\"\" for explicit requirements) and reason.", &out);

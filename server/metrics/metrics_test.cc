@@ -3,8 +3,10 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "base/version.h"
 
 namespace scopekeeper {
 namespace {
@@ -76,7 +78,8 @@ TEST(MetricsTest, GaugesCacheAndStoreCounters) {
   EXPECT_THAT(out, HasSubstr("scopekeeper_revision 42\n"));
   EXPECT_THAT(out, HasSubstr("scopekeeper_keys{status=\"active\"} 5\n"));
   EXPECT_THAT(out, HasSubstr("scopekeeper_keys{status=\"revoked\"} 2\n"));
-  EXPECT_THAT(out, HasSubstr("scopekeeper_build_info{"));
+  EXPECT_THAT(out, HasSubstr(absl::StrCat("scopekeeper_build_info{version=\"",
+                                          ScopekeeperVersion(), "\"")));
 }
 
 TEST(MetricsTest, InstancesAndThreadsDoNotMix) {

@@ -400,6 +400,37 @@ TEST_F(ServerTest, WatchStreamsHistoryThenLiveChangesAndResumes) {
   EXPECT_EQ(refused->Finish().error_code(), grpc::StatusCode::UNAUTHENTICATED);
 }
 
+// end_when_caught_up: the history after from_revision, then OK -- also when
+// it spans more than one of the server's read batches (100 changes).
+TEST_F(ServerTest, WatchEndsOnceCaughtUpWhenAsked) {
+  constexpr int kKeys = 120;  // revisions 2..121 (the policy is 1)
+  for (int i = 0; i < kKeys; ++i) CreateKey({"orders_read"});
+  v1::WatchRequest request;
+  request.set_from_revision(0);
+  request.set_end_when_caught_up(true);
+  auto context = AdminContext();
+  context->set_deadline(std::chrono::system_clock::now() +
+                        std::chrono::seconds(30));
+  auto reader = admin_->Watch(context.get(), request);
+  std::vector<uint64_t> revisions;
+  v1::WatchEvent event;
+  while (reader->Read(&event)) revisions.push_back(event.revision());
+  const grpc::Status status = reader->Finish();
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(revisions.size(), kKeys + 1u);
+  EXPECT_EQ(revisions.front(), 1u);
+  EXPECT_EQ(revisions.back(), kKeys + 1u);
+
+  // Already caught up: no event, OK at once.
+  request.set_from_revision(kKeys + 1);
+  auto at_head = AdminContext();
+  at_head->set_deadline(std::chrono::system_clock::now() +
+                        std::chrono::seconds(30));
+  auto empty = admin_->Watch(at_head.get(), request);
+  EXPECT_FALSE(empty->Read(&event));
+  EXPECT_TRUE(empty->Finish().ok());
+}
+
 TEST_F(ServerTest, ShutdownEndsOpenWatchStreamsPromptly) {
   auto context = AdminContext();
   v1::WatchRequest request;

@@ -7,6 +7,11 @@ revoke, audit, watch, app put and install approve; every --json output is
 parsed, and bad input must give a clear message and the documented exit
 status (client/scopectl.h). Secrets: a created or rotated secret appears once
 in its own command's output and nowhere else; the admin token never.
+ScopectlCommandsE2ETest gives each of the other commands (backup, install
+get, batch, check with a requirement, watch ending once caught up, -o
+json/yaml, --version, completion, contexts, --secret_file) a fresh server;
+ScopectlTlsE2ETest runs over mTLS. YAML is read back with Debian's
+python3-yaml.
 
 Under Bazel (//tests/python:scopectl_e2e_test) the paths come from the SK_*
 environment variables set by run_py_test.sh. From a checkout, after
@@ -18,6 +23,8 @@ import json
 import os
 import subprocess
 import unittest
+
+import yaml  # Debian python3-yaml
 
 import sk_testing
 
@@ -60,11 +67,11 @@ class ScopectlE2ETest(unittest.TestCase):
 
     # Helpers.
 
-    def scopectl(self, *args, want=EXIT_OK, env=None):
+    def scopectl(self, *args, want=EXIT_OK, env=None, input=None):
         """Runs scopectl; asserts its exit status; returns (stdout, stderr)."""
         proc = subprocess.run([SCOPECTL_BIN] + list(args), env=env or self.env,
-                              stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                              timeout=CALL_TIMEOUT_S)
+                              input=input, stdin=None if input is not None else subprocess.DEVNULL,
+                              capture_output=True, text=True, timeout=CALL_TIMEOUT_S)
         self.outputs += [proc.stdout, proc.stderr]
         self.assertEqual(proc.returncode, want, "scopectl %s\nstdout:\n%s\nstderr:\n%s"
                          % (" ".join(args), proc.stdout, proc.stderr))
@@ -77,7 +84,7 @@ class ScopectlE2ETest(unittest.TestCase):
     def check(self, secret, method, path, want):
         decision = self.json("check", "--key", secret, "--api", "external-pharmacy",
                              method, PREFIX + path, want=want)
-        self.assertEqual(decision["allowed"], want == EXIT_OK, decision)
+        self.assertEqual(decision.get("allowed", False), want == EXIT_OK, decision)
         return decision
 
     def assert_printed_once(self, secret):
@@ -96,29 +103,29 @@ class ScopectlE2ETest(unittest.TestCase):
 
         created = self.json("key", "create", "--org", ORG, "--api", "external-pharmacy",
                             "--scope", "orders_read", "--name", "cli e2e")
-        secret, key_id = created["secret"], created["key"]["key_id"]
+        secret, key_id = created["secret"], created["key"]["keyId"]
         self.assertTrue(secret.startswith("rxs_ph_"), secret[:10])
         self.assert_printed_once(secret)
         first_revision = int(created["revision"])
 
         decision = self.check(secret, "GET", "/pharmacy_orders/", EXIT_OK)
-        self.assertEqual(decision["matched_route"], "GET /pharmacy_orders/")
+        self.assertEqual(decision["matchedRoute"], "GET /pharmacy_orders/")
         key_file = os.path.join(self.tmp, "api_key")
         with open(key_file, "w") as f:
             f.write(secret + "\n")
         described = self.json("describe", "--key_file", key_file)
-        self.assertEqual(described["key"]["key_id"], key_id)
+        self.assertEqual(described["key"]["keyId"], key_id)
         self.assertEqual(described["scopes"], ["orders_read"])
         decision = self.check(secret, "GET", "/pharmacy_skus/", EXIT_DENIED)
         self.assertEqual(decision["reason"], "INSUFFICIENT_SCOPE")
-        self.assertEqual(decision["missing_scopes"], ["stock_read"])
+        self.assertEqual(decision["missingScopes"], ["stock_read"])
         out, _ = self.scopectl("check", "--key", secret, "--api", "external-pharmacy",
                                "GET", PREFIX + "/pharmacy_skus/", want=EXIT_DENIED)
         self.assertIn("DENIED", out)
         self.assertIn("Insufficient scope. Required: stock_read", out)
 
         key = self.json("key", "grant", key_id, "--scope", "stock_read")
-        self.assertEqual(key["effective_scopes"], ["orders_read", "stock_read"])
+        self.assertEqual(key["effectiveScopes"], ["orders_read", "stock_read"])
         self.check(secret, "GET", "/pharmacy_skus/", EXIT_OK)
         self.json("key", "revoke-scopes", key_id, "--scope", "stock_read")
         self.check(secret, "GET", "/pharmacy_skus/", EXIT_DENIED)
@@ -139,12 +146,12 @@ class ScopectlE2ETest(unittest.TestCase):
         for s in (secret, new_secret):
             decision = self.check(s, "GET", "/pharmacy_orders/", EXIT_DENIED)
             self.assertEqual(decision["reason"], "KEY_REVOKED")
-            self.assertEqual(decision["http_status"], 401)
+            self.assertEqual(decision["httpStatus"], 401)
         self.assertEqual(self.json("key", "get", key_id)["status"], "REVOKED")
-        active = self.json("key", "list", "--org", ORG)["keys"]
-        self.assertNotIn(key_id, [k["key_id"] for k in active])
+        active = self.json("key", "list", "--org", ORG).get("keys", [])  # [] is omitted
+        self.assertNotIn(key_id, [k["keyId"] for k in active])
         listed = self.json("key", "list", "--org", ORG, "--include_revoked")
-        self.assertIn(key_id, [k["key_id"] for k in listed["keys"]])
+        self.assertIn(key_id, [k["keyId"] for k in listed["keys"]])
         out, _ = self.scopectl("key", "list", "--org", ORG, "--include_revoked")
         self.assertTrue(out.startswith("KEY_ID "), out)
         self.assertIn(key_id, out)
@@ -163,12 +170,13 @@ class ScopectlE2ETest(unittest.TestCase):
         event = json.loads(lines[0])
         self.assertEqual(int(event["revision"]), first_revision)
         self.assertEqual(event["event"]["action"], "CreateKey")
-        self.assertEqual(event["key"]["key_id"], key_id)
+        self.assertEqual(event["key"]["keyId"], key_id)
         # A live event: the watcher starts after the last revision, the write follows.
         last_revision = int(events[-1]["revision"])
         watcher = subprocess.Popen(
-            [SCOPECTL_BIN, "--json", "watch", "--from_revision", str(last_revision),
-             "--max_events", "1", "--max_duration", "%ds" % CALL_TIMEOUT_S],
+            [SCOPECTL_BIN, "--json", "watch", "--follow", "--from_revision",
+             str(last_revision), "--max_events", "1", "--max_duration",
+             "%ds" % CALL_TIMEOUT_S],
             env=self.env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, text=True)
         try:
@@ -186,11 +194,11 @@ class ScopectlE2ETest(unittest.TestCase):
 
         installation = self.json("install", "approve", "--org", ORG, "--app_id", "app_cli",
                                  "--scope", "orders_read")
-        self.assertEqual(installation["approved_scopes"], ["orders_read"])
-        self.assertEqual(installation["pending_scopes"], ["stock_read"])
+        self.assertEqual(installation["approvedScopes"], ["orders_read"])
+        self.assertEqual(installation["pendingScopes"], ["stock_read"])
         bound = self.json("key", "create", "--org", ORG, "--api", "external-pharmacy",
-                          "--installation_id", installation["installation_id"])
-        self.assertEqual(bound["key"]["effective_scopes"], ["orders_read"])
+                          "--installation_id", installation["installationId"])
+        self.assertEqual(bound["key"]["effectiveScopes"], ["orders_read"])
         self.assert_printed_once(bound["secret"])
 
         for output in self.outputs:
@@ -231,6 +239,219 @@ class ScopectlE2ETest(unittest.TestCase):
         self.assertRegex(err, r"UNAVAILABLE|DEADLINE_EXCEEDED")
         out, _ = self.scopectl("--help")
         self.assertIn("Exit status", out)
+
+
+class ScopectlCommandsE2ETest(unittest.TestCase):
+    """The commands beyond the admin flow, each against a fresh server whose
+    history is known: backup, install get, batch, check with an explicit
+    requirement, watch ending when caught up, output formats, --version,
+    completion, contexts, --secret_file, and settings errors."""
+
+    def setUp(self):
+        self.tmp = os.path.join(sk_testing.test_tmpdir(self.addCleanup), self.id().split(".")[-1])
+        os.makedirs(self.tmp)
+        self.server = sk_testing.ServerProcess(os.path.join(self.tmp, "data"))
+        self.addCleanup(self.server.terminate, 20)
+        self.port = self.server.wait_for_port()
+        self.token_file = os.path.join(self.tmp, "data", "admin_token")
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("SCOPEKEEPER_")}
+        self.env.update(SCOPEKEEPER_ADDR="127.0.0.1:%d" % self.port,
+                        SCOPEKEEPER_ADMIN_TOKEN_FILE=self.token_file,
+                        SCOPEKEEPER_CONFIG=os.path.join(self.tmp, "config"))
+
+    def scopectl(self, *args, want=EXIT_OK, env=None, input=None):
+        proc = subprocess.run([SCOPECTL_BIN] + list(args), env=env or self.env, input=input,
+                              stdin=None if input is not None else subprocess.DEVNULL,
+                              capture_output=True, text=True, timeout=CALL_TIMEOUT_S)
+        self.assertEqual(proc.returncode, want, "scopectl %s\nstdout:\n%s\nstderr:\n%s"
+                         % (" ".join(args), proc.stdout, proc.stderr))
+        return proc.stdout, proc.stderr
+
+    def json(self, *args, want=EXIT_OK, input=None):
+        return json.loads(self.scopectl("-o", "json", *args, want=want, input=input)[0])
+
+    def create_key(self, *scopes):
+        """A key with `scopes`; returns (key_id, path of its secret file)."""
+        secret_file = os.path.join(self.tmp, "key-%d" % len(os.listdir(self.tmp)))
+        created = self.json("key", "create", "--org", ORG, "--api", "external-pharmacy",
+                            "--scope", ",".join(scopes), "--secret_file", secret_file)
+        self.assertNotIn("secret", created)
+        return created["key"]["keyId"], secret_file
+
+    def test_watch_ends_once_the_history_is_shown(self):
+        self.scopectl("policy", "apply", sk_testing.POLICY_FILE)  # revision 1
+        self.create_key("orders_read")                          # 2
+        self.create_key("stock_read")                           # 3
+        # The reported bug: this never returned. Now: the 3 events, exit 0.
+        out, _ = self.scopectl("-o", "json", "watch", "--from_revision", "0",
+                               "--max_events", "10")
+        events = [json.loads(line) for line in out.splitlines()]
+        self.assertEqual([int(e["revision"]) for e in events], [1, 2, 3])
+        self.assertEqual(events[0]["event"]["action"], "PutPolicy")
+        self.assertTrue(events[0]["policyChanged"])
+        out, _ = self.scopectl("watch", "--from_revision", "3")
+        self.assertEqual(out, "")  # caught up already: nothing, exit 0
+        out, _ = self.scopectl("watch", "--from_revision", "1", "--max_events", "1")
+        self.assertEqual(len(out.splitlines()), 1, out)
+        self.assertIn("CreateKey", out)
+
+    def test_output_formats_use_the_proto_json_mapping(self):
+        self.scopectl("policy", "apply", sk_testing.POLICY_FILE)
+        key_id, _ = self.create_key("orders_read")
+        as_json = self.json("key", "get", key_id)
+        self.assertEqual(as_json["keyId"], key_id)
+        self.assertEqual(as_json["effectiveScopes"], ["orders_read"])
+        self.assertNotIn("key_id", as_json)
+        self.assertNotIn("name", as_json)  # empty: omitted, as grpcurl does
+        out, _ = self.scopectl("--json", "key", "get", key_id)
+        self.assertEqual(json.loads(out), as_json)  # --json is -o json
+        # YAML holds the same data (64-bit integers as numbers, not strings).
+        out, _ = self.scopectl("-o", "yaml", "key", "get", key_id)
+        norm = lambda v: int(v) if isinstance(v, str) and v.isdigit() else (
+            {k: norm(x) for k, x in v.items()} if isinstance(v, dict) else
+            [norm(x) for x in v] if isinstance(v, list) else v)
+        self.assertEqual(yaml.safe_load(out), norm(as_json))
+        out, _ = self.scopectl("-o", "yaml", "policy", "get")
+        self.assertEqual(norm(yaml.safe_load(out)), norm(self.json("policy", "get")))
+
+    def test_check_with_a_requirement_and_batch(self):
+        self.scopectl("policy", "apply", sk_testing.POLICY_FILE)
+        _, key_file = self.create_key("orders_read")
+        with open(key_file) as f:
+            secret = f.read().strip()
+        self.scopectl("check", "--key_file", key_file, "--all_of", "orders_read")
+        decision = self.json("check", "--key_file", key_file, "--any_of",
+                             "stock_read,orders_write", want=EXIT_DENIED)
+        self.assertEqual(decision["reason"], "INSUFFICIENT_SCOPE")
+        self.assertEqual(decision["missingScopes"], ["orders_write", "stock_read"])  # policy order
+        self.assertNotIn("matchedRoute", decision)  # no route involved
+        self.scopectl("check", "--key_file", key_file, "--authenticated_only")
+
+        lines = [json.dumps({"api_key": secret, "http": {
+                     "api": "external-pharmacy", "method": "GET",
+                     "path": PREFIX + "/pharmacy_orders/"}}),
+                 "",
+                 json.dumps({"apiKey": secret, "requirement": {"allOf": ["stock_read"]}}),
+                 json.dumps({"apiKey": "rxs_ph_unknown", "requirement": {
+                     "authenticatedOnly": True}})]
+        out, err = self.scopectl("-o", "json", "batch", input="\n".join(lines) + "\n",
+                                 want=EXIT_DENIED)
+        decisions = [json.loads(line) for line in out.splitlines()]
+        self.assertEqual([d.get("allowed", False) for d in decisions], [True, False, False])
+        self.assertEqual([d["reason"] for d in decisions],
+                         ["ALLOWED", "INSUFFICIENT_SCOPE", "KEY_INVALID"])
+        self.assertNotIn(secret, out + err)
+        batch_file = os.path.join(self.tmp, "requests.jsonl")
+        with open(batch_file, "w") as f:
+            f.write(lines[0] + "\n")
+        out, _ = self.scopectl("batch", batch_file)
+        self.assertRegex(out, r"^LINE +DECISION")
+        self.assertRegex(out, r"\n1 +ALLOWED +ALLOWED +200 ")
+        _, err = self.scopectl("batch", input='{"apiKey": %s}\n' % secret, want=EXIT_USAGE)
+        self.assertIn("standard input line 1: not a JSON AuthorizeRequest", err)
+        self.assertNotIn(secret, err)
+
+    def test_backup_install_get_and_key_list_paging(self):
+        self.scopectl("policy", "apply", sk_testing.POLICY_FILE)
+        destination = os.path.join(self.tmp, "backup-1")
+        backup = self.json("backup", destination)
+        self.assertEqual(backup, {"revision": "1", "path": destination})
+        self.assertTrue(os.path.isdir(destination))
+        _, err = self.scopectl("backup", destination, want=EXIT_RPC)
+        self.assertIn("FAILED_PRECONDITION", err)
+        _, err = self.scopectl("backup", "relative/dir", want=EXIT_USAGE)
+        self.assertIn("absolute path", err)
+
+        self.scopectl("app", "put", "app_cli", "--live_version_id", "v1", "--scope",
+                      "orders_read,stock_read")
+        self.scopectl("install", "approve", "--org", ORG, "--app_id", "app_cli", "--scope",
+                      "orders_read")
+        installation = self.json("install", "get", "--org", ORG, "--app_id", "app_cli")
+        self.assertEqual(installation["approvedScopes"], ["orders_read"])
+        self.assertEqual(installation["pendingScopes"], ["stock_read"])
+        _, err = self.scopectl("install", "get", "--org", "org_other", "--app_id", "app_cli",
+                               want=EXIT_RPC)
+        self.assertIn("NOT_FOUND", err)
+
+        first, _ = self.create_key("orders_read")
+        second, _ = self.create_key("orders_read")
+        page = self.json("key", "list", "--org", ORG, "--page_size", "1")
+        self.assertEqual(len(page["keys"]), 1)
+        rest = self.json("key", "list", "--org", ORG, "--page_token", page["nextPageToken"])
+        self.assertEqual(sorted(k["keyId"] for k in page["keys"] + rest["keys"]),
+                         sorted([first, second]))
+        # Both keys are new and unused: none has been unused for an hour.
+        self.assertEqual(self.json("key", "list", "--org", ORG, "--unused_for", "1h"), {})
+        self.assertEqual(len(self.json("key", "list", "--org", ORG)["keys"]), 2)
+
+    def test_secret_file_is_private_and_never_overwritten(self):
+        self.scopectl("policy", "apply", sk_testing.POLICY_FILE)
+        key_file = os.path.join(self.tmp, "my.key")
+        # The README's two steps.
+        out, err = self.scopectl("key", "create", "--org", ORG, "--api", "external-pharmacy",
+                                 "--scope", "orders_read", "--secret_file", key_file)
+        self.assertIn("secret: written to " + key_file, out)
+        self.assertEqual(os.stat(key_file).st_mode & 0o777, 0o600)
+        with open(key_file) as f:
+            secret = f.read()
+        self.assertTrue(secret.startswith("rxs_ph_") and secret.endswith("\n"))
+        self.assertNotIn(secret.strip(), out + err)
+        self.scopectl("check", "--key_file", key_file, "--api", "external-pharmacy", "GET",
+                      PREFIX + "/pharmacy_orders/")
+        _, err = self.scopectl("key", "create", "--org", ORG, "--secret_file", key_file,
+                               want=EXIT_USAGE)
+        self.assertIn("already exists", err)
+        with open(key_file) as f:
+            self.assertEqual(f.read(), secret)
+        self.assertEqual(len(self.json("key", "list", "--org", ORG)["keys"]), 1)
+
+    def test_contexts_version_completion_and_settings_errors(self):
+        out, _ = self.scopectl("--version")
+        self.assertRegex(out, r"^scopectl \d+\.\d+\.\d+\n$")
+
+        # A context instead of the environment; the flag still wins.
+        env = {k: v for k, v in self.env.items()
+               if k not in ("SCOPEKEEPER_ADDR", "SCOPEKEEPER_ADMIN_TOKEN_FILE")}
+        self.scopectl("context", "set", "local", "--addr", "127.0.0.1:%d" % self.port,
+                      "--admin_token_file", self.token_file, env=env)
+        self.assertEqual(os.stat(env["SCOPEKEEPER_CONFIG"]).st_mode & 0o777, 0o600)
+        out, _ = self.scopectl("context", "list", env=env)
+        self.assertRegex(out, r"\n\* +local +127\.0\.0\.1:%d " % self.port)
+        self.scopectl("policy", "apply", sk_testing.POLICY_FILE, env=env)
+        _, err = self.scopectl("--addr", "127.0.0.1:1", "--timeout", "2", "policy", "get",
+                               env=env, want=EXIT_RPC)
+        self.assertIn("UNAVAILABLE", err)
+        _, err = self.scopectl("--context", "prod", "policy", "get", env=env, want=EXIT_USAGE)
+        self.assertIn('--context "prod" is not in', err)
+
+        # Settings mistakes are usage errors (2) that name the setting.
+        for addr in ("127.0.0.1", "foo bar"):
+            _, err = self.scopectl("--addr", addr, "check", "--key", "x", "--api", "a",
+                                   "GET", "/", want=EXIT_USAGE)
+            self.assertIn('--addr "%s"' % addr, err)
+            self.assertIn("expected HOST:PORT", err)
+        _, err = self.scopectl("policy", "get", "--admin_token_file", "/nonexistent/token",
+                               want=EXIT_USAGE)
+        self.assertIn("/nonexistent/token: No such file or directory", err)
+
+        # The completion script completes in bash.
+        script, _ = self.scopectl("completion", "bash")
+        script_file = os.path.join(self.tmp, "scopectl.bash")
+        with open(script_file, "w") as f:
+            f.write(script)
+
+        def complete(*words):
+            line = " ".join("'%s'" % w for w in words)
+            proc = subprocess.run(
+                ["bash", "-c", 'source "$0"; COMP_WORDS=(%s); COMP_CWORD=%d; _scopectl; '
+                 'echo "${COMPREPLY[*]}"' % (line, len(words) - 1), script_file],
+                capture_output=True, text=True, timeout=CALL_TIMEOUT_S, check=True)
+            return sorted(proc.stdout.split())
+
+        self.assertEqual(complete("scopectl", "install", ""), ["approve", "get"])
+        self.assertEqual(complete("scopectl", "--addr", "h:1", "ba"), ["backup", "batch"])
+        self.assertEqual(complete("scopectl", "key", "create", "--sec"), ["--secret_file"])
+        self.assertEqual(complete("scopectl", "-o", "y"), ["yaml"])
 
 
 class ScopectlTlsE2ETest(unittest.TestCase):
@@ -287,6 +508,18 @@ class ScopectlTlsE2ETest(unittest.TestCase):
         proc = self.run_scopectl("--timeout", "2", "check", "--key", "x", "--api", "a", "GET",
                                  "/")
         self.assertEqual(proc.returncode, EXIT_RPC, proc.stderr)
+        # mTLS server, no client certificate: the call fails, with a hint.
+        ca = os.path.join(self.dir, "ca.pem")
+        proc = self.run_scopectl("--tls_ca", ca, "--timeout", "5", "check", "--key", "x",
+                                 "--api", "a", "GET", "/")
+        self.assertEqual(proc.returncode, EXIT_RPC, proc.stderr)
+        self.assertIn("the server may require a client certificate", proc.stderr)
+        # A CA file that is not PEM: one clear line before any call.
+        proc = self.run_scopectl("--tls_ca", os.path.join(self.dir, "admin.key"), "check",
+                                 "--key", "x", "--api", "a", "GET", "/")
+        self.assertEqual(proc.returncode, EXIT_USAGE, proc.stderr)
+        self.assertEqual(proc.stderr.count("\n"), 1, proc.stderr)
+        self.assertIn("not a PEM certificate", proc.stderr)
         # Without a certificate an admin command has no credential at all.
         proc = self.run_scopectl("--tls_ca", os.path.join(self.dir, "ca.pem"), "policy", "get")
         self.assertEqual(proc.returncode, EXIT_USAGE, proc.stderr)
