@@ -114,6 +114,12 @@ void ToProto(const Op& in, pb::RequestOp* out) {
   }
 }
 
+void ToProto(const TxnRequest& in, pb::TxnRequest* out) {
+  for (const Compare& c : in.compare) ToProto(c, out->add_compare());
+  for (const Op& op : in.success) ToProto(op, out->add_success());
+  for (const Op& op : in.failure) ToProto(op, out->add_failure());
+}
+
 const std::string& FirstKey(const Op& op) {
   return op.type == Op::Type::kRange ? op.range.key : op.key;
 }
@@ -402,9 +408,7 @@ class EtcdClientImpl final : public EtcdClient {
 
   absl::StatusOr<TxnResponse> Txn(const TxnRequest& request) override {
     pb::TxnRequest proto;
-    for (const Compare& c : request.compare) ToProto(c, proto.add_compare());
-    for (const Op& op : request.success) ToProto(op, proto.add_success());
-    for (const Op& op : request.failure) ToProto(op, proto.add_failure());
+    ToProto(request, &proto);
     const bool read_only = !Writes(request.success) && !Writes(request.failure);
     const std::string first_key =
         !request.compare.empty()   ? request.compare[0].key
@@ -782,6 +786,12 @@ Op Op::Delete(std::string key, std::string range_end) {
   op.key = std::move(key);
   op.range_end = std::move(range_end);
   return op;
+}
+
+size_t EncodedSize(const TxnRequest& request) {
+  pb::TxnRequest proto;
+  ToProto(request, &proto);
+  return proto.ByteSizeLong();
 }
 
 absl::StatusOr<std::unique_ptr<EtcdClient>> EtcdClient::Create(

@@ -102,7 +102,7 @@ struct Compare {
 struct Op {
   enum class Type { kRange, kPut, kDeleteRange };
   Type type = Type::kRange;
-  RangeRequest range;     // kRange (revision/serializable are ignored)
+  RangeRequest range;     // kRange (serializable is ignored)
   std::string key;        // kPut, kDeleteRange
   std::string value;      // kPut
   std::string range_end;  // kDeleteRange: "" = just `key`
@@ -196,6 +196,10 @@ class EtcdWatch {
   // ended). Does not wait; the destructor does.
   virtual void Cancel() = 0;
 };
+
+// EncodedSize() is the size of `request` on the wire, which etcd compares
+// with its --max-request-bytes (plus a few bytes of its own header).
+size_t EncodedSize(const TxnRequest& request);
 
 class EtcdClient {
  public:
