@@ -11,6 +11,8 @@
 
 #include <cerrno>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 #include <thread>
 #include <utility>
 
@@ -42,7 +44,14 @@ absl::StatusOr<int> FreePort() {
   return ntohs(address.sin_port);
 }
 
-std::string Url(int port) { return absl::StrCat("http://127.0.0.1:", port); }
+std::string Url(int port, bool tls = false) {
+  return absl::StrCat(tls ? "https" : "http", "://127.0.0.1:", port);
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
 
 // Reap() waits for `pid` with WNOHANG until it exited or `timeout` passed.
 bool Reap(pid_t pid, absl::Duration timeout) {
@@ -113,12 +122,13 @@ std::vector<std::string> EtcdCluster::endpoints() const {
 
 absl::Status EtcdCluster::Spawn(int i, bool first_start) {
   Member& m = members_[i];
+  const bool tls = !options_.tls_dir.empty();
   std::vector<std::string> args = {
       kEtcd,
       "--name=" + m.name,
       "--data-dir=" + m.data_dir,
-      "--listen-client-urls=" + Url(m.client_port),
-      "--advertise-client-urls=" + Url(m.client_port),
+      "--listen-client-urls=" + Url(m.client_port, tls),
+      "--advertise-client-urls=" + Url(m.client_port, tls),
       "--listen-peer-urls=" + Url(m.peer_port),
       "--initial-advertise-peer-urls=" + Url(m.peer_port),
       "--initial-cluster=" + initial_cluster_,
@@ -129,6 +139,13 @@ absl::Status EtcdCluster::Spawn(int i, bool first_start) {
       "--log-outputs=stderr",
       "--log-level=warn",
   };
+  if (tls) {
+    const std::string& d = options_.tls_dir;
+    args.push_back("--cert-file=" + d + "/server.pem");
+    args.push_back("--key-file=" + d + "/server-key.pem");
+    args.push_back("--trusted-ca-file=" + d + "/ca.pem");
+    args.push_back("--client-cert-auth");
+  }
   args.insert(args.end(), options_.flags.begin(), options_.flags.end());
   std::vector<char*> argv;
   for (std::string& arg : args) argv.push_back(arg.data());
@@ -216,6 +233,11 @@ absl::Status EtcdCluster::WaitReady(int i, absl::Duration timeout) {
 absl::StatusOr<std::unique_ptr<EtcdClient>> EtcdCluster::Client(
     EtcdClient::Options options, std::vector<std::string> endpoints) const {
   options.endpoints = endpoints.empty() ? this->endpoints() : endpoints;
+  if (!options_.tls_dir.empty() && options.ca_pem.empty()) {
+    options.ca_pem = ReadFile(options_.tls_dir + "/ca.pem");
+    options.cert_pem = ReadFile(options_.tls_dir + "/client.pem");
+    options.key_pem = ReadFile(options_.tls_dir + "/client-key.pem");
+  }
   return EtcdClient::Create(options);
 }
 

@@ -35,6 +35,11 @@ class EtcdCluster {
     std::vector<std::string> flags;
     // Parent of the data directories; TEST_TMPDIR (or /tmp) when empty.
     std::string root;
+    // TLS on the client port when set: a directory with ca.pem,
+    // server.pem, server-key.pem (for 127.0.0.1) and client.pem,
+    // client-key.pem; members then require client certificates, and
+    // Client() presents client.pem.
+    std::string tls_dir;
     // How long Start()/Restart() wait for the members to be ready.
     absl::Duration start_timeout = absl::Seconds(60);
   };
