@@ -212,6 +212,40 @@ TEST_F(EtcdStoreTest, ConcurrentGuardedWritersNeverLoseAnUpdate) {
   std::cout << "aborted attempts: " << aborted.load() << "\n";
 }
 
+TEST_F(EtcdStoreTest, ConcurrentUnguardedWritersKeepTheIndexConsistent) {
+  // Each write replaces the key's only secret. Without a guard the store
+  // itself pins the old record its index update was computed from, so the
+  // index ends up naming exactly the secret the record holds.
+  constexpr int kWriters = 2;
+  constexpr int kWritesEach = 12;
+  std::vector<std::thread> writers;
+  for (int w = 0; w < kWriters; ++w) {
+    writers.emplace_back([&, w] {
+      for (int i = 0; i < kWritesEach; ++i) {
+        const char c = static_cast<char>('A' + w * kWritesEach + i);
+        absl::StatusOr<uint64_t> written =
+            store_->WriteGuarded(PutKeys({Key("k", "org", {Sha(c)})}));
+        EXPECT_TRUE(written.ok() || absl::IsAborted(written.status()))
+            << written.status();
+      }
+    });
+  }
+  for (std::thread& t : writers) t.join();
+  const std::string final_hash =
+      (*store_->GetKeyById("k"))->secrets(0).sha256();
+  etcd::RangeRequest index;
+  index.key = options_.prefix + "s/hash/";
+  index.range_end = etcd::PrefixEnd(index.key);
+  index.count_only = true;
+  EXPECT_EQ(client_->Range(index)->count, 1);
+  for (int c = 'A'; c < 'A' + kWriters * kWritesEach; ++c) {
+    absl::StatusOr<std::optional<KeyRecord>> found =
+        store_->GetKeyBySecretHash(Sha(static_cast<char>(c)));
+    ASSERT_TRUE(found.ok()) << found.status();
+    EXPECT_EQ(found->has_value(), Sha(static_cast<char>(c)) == final_hash);
+  }
+}
+
 TEST_F(EtcdStoreTest, SecretHashOfAnotherKeyIsAlreadyExists) {
   WriteOrDie(PutKeys({Key("k1", "org", {Sha('1')})}));
   const absl::Status taken =
@@ -335,6 +369,8 @@ struct FeedLog {
   std::mutex mu;
   std::vector<Change> changes;
   std::vector<uint64_t> progress;
+  // Changes delivered before each progress call, by revision.
+  std::vector<std::vector<uint64_t>> delivered_at_progress;
   absl::Status end;
   absl::Notification ended;
 
@@ -347,6 +383,9 @@ struct FeedLog {
     callbacks.on_progress = [this](uint64_t revision) {
       std::lock_guard<std::mutex> lock(mu);
       progress.push_back(revision);
+      std::vector<uint64_t> delivered;
+      for (const Change& c : changes) delivered.push_back(c.revision);
+      delivered_at_progress.push_back(std::move(delivered));
     };
     callbacks.on_end = [this](const absl::Status& status) {
       {
@@ -409,6 +448,7 @@ TEST_F(EtcdStoreTest, FollowDeliversEachTransactionDecodedAndInOrder) {
   ASSERT_EQ(log.changes.size(), 4u);
   // Progress confirmed only after every change up to it was delivered.
   EXPECT_GE(log.progress[0], r3);
+  EXPECT_THAT(log.delivered_at_progress[0], ElementsAre(r1, r2, r3));
   const Change& c1 = log.changes[0];
   EXPECT_EQ(c1.revision, r1);
   EXPECT_THAT(c1.keys,
