@@ -237,11 +237,13 @@ class WatchImpl final : public EtcdWatch {
       }
       if (response.compact_revision() != 0) {
         compact_revision = response.compact_revision();
-        end = absl::OutOfRangeError(absl::StrCat(
-            "etcd ", operation_, " at ", endpoint_,
-            ": the revisions to watch have been compacted; the oldest "
-            "available is ",
-            compact_revision));
+        end = EtcdError(
+            grpc::Status(grpc::StatusCode::OUT_OF_RANGE,
+                         absl::StrCat("etcdserver: mvcc: required revision has "
+                                      "been compacted; the oldest available "
+                                      "is ",
+                                      compact_revision)),
+            operation_, endpoint_);
         have_end = true;
       } else if (response.canceled()) {
         const grpc::StatusCode code =
@@ -320,8 +322,8 @@ class WatchImpl final : public EtcdWatch {
           "etcd ", operation_, " at ", endpoint_, ": cancelled by the caller"));
     }
     if (status.ok()) {
-      return absl::UnavailableError(absl::StrCat(
-          "etcd ", operation_, " at ", endpoint_, ": stream closed by etcd"));
+      status = grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                            "watch stream closed by etcd");
     }
     return EtcdError(status, operation_, endpoint_);
   }
