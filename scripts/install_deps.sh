@@ -77,8 +77,13 @@ if ((have_protos == 0)); then
   deb_dir="$(mktemp -d)"
   version="$(dpkg-query -W -f='${Version}' etcd-server | sed 's/+b[0-9]*$//')"
   # Into a private temporary directory, so as root, not apt's sandbox user.
-  download=($SUDO apt-get download -qq -o APT::Sandbox::User=root "golang-etcd-server-dev=$version")
-  (cd "$deb_dir" && { "${download[@]}" || { $SUDO apt-get update -qq && "${download[@]}"; }; })
+  # The version of etcd-server (its protos); any version if that one is gone.
+  download=($SUDO apt-get download -qq -o APT::Sandbox::User=root)
+  (cd "$deb_dir" && {
+    "${download[@]}" "golang-etcd-server-dev=$version" ||
+      { $SUDO apt-get update -qq && "${download[@]}" "golang-etcd-server-dev=$version"; } ||
+      "${download[@]}" golang-etcd-server-dev
+  })
   $SUDO mkdir -p "$ETCD_PROTO_ROOT"
   dpkg-deb --fsys-tarfile "$deb_dir"/golang-etcd-server-dev_*.deb |
     $SUDO tar -x -C "$ETCD_PROTO_ROOT" "${etcd_protos[@]/#/./}"
