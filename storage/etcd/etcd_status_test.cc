@@ -27,10 +27,6 @@ TEST(EtcdErrorTest, MapsEveryGrpcCodeToTheSameAbslCode) {
         grpc::Status(static_cast<grpc::StatusCode>(code), "x"), "Txn", "h:1");
     EXPECT_EQ(static_cast<int>(status.code()), code);
   }
-  EXPECT_EQ(EtcdError(grpc::Status(static_cast<grpc::StatusCode>(99), "x"),
-                      "Txn", "h:1")
-                .code(),
-            absl::StatusCode::kUnknown);
 }
 
 TEST(EtcdErrorTest, EmptyMessageIsSaidSo) {
