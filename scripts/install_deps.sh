@@ -28,6 +28,9 @@ PACKAGES=(
   # tests/load/run_load.sh: h2load sends raw gRPC frames over HTTP/2; taskset
   # (util-linux) pins the server and the load generator to separate cores.
   nghttp2-client util-linux
+  # //storage/etcd: the etcd server its tests start (/usr/bin/etcd) and
+  # etcdctl for debugging by hand.
+  etcd-server etcd-client
 )
 # Extra groups, selected by arguments (e.g. `install_deps.sh fuzz`).
 for extra in "$@"; do
@@ -51,6 +54,41 @@ if ((${#missing[@]} > 0)); then
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# //third_party/etcd: etcd's v3 API protos, from Debian's golang-etcd-server-dev
+# of the etcd-server version installed above. That package cannot be
+# installed here: it depends on golang-github-golang-protobuf-1-3-dev, which
+# conflicts with the 1-5 package //tests/go needs (installing one removes the
+# other). So its .deb is fetched with `apt-get download` and only the three
+# .proto files the build reads are unpacked, at their Debian paths, under
+# ETCD_PROTO_ROOT (third_party/etcd/BUILD.bazel reads them from there).
+ETCD_PROTO_ROOT=/usr/local/share/scopekeeper/golang-etcd-server-dev
+etcd_protos=(
+  usr/share/gocode/src/go.etcd.io/etcd/etcdserver/etcdserverpb/rpc.proto
+  usr/share/gocode/src/go.etcd.io/etcd/mvcc/mvccpb/kv.proto
+  usr/share/gocode/src/go.etcd.io/etcd/auth/authpb/auth.proto
+)
+have_protos=1
+for f in "${etcd_protos[@]}"; do [[ -f "$ETCD_PROTO_ROOT/$f" ]] || have_protos=0; done
+if ((have_protos == 0)); then
+  echo "install_deps: unpacking etcd protos to $ETCD_PROTO_ROOT" >&2
+  SUDO=""
+  if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+  deb_dir="$(mktemp -d)"
+  version="$(dpkg-query -W -f='${Version}' etcd-server | sed 's/+b[0-9]*$//')"
+  # Into a private temporary directory, so as root, not apt's sandbox user.
+  # The version of etcd-server (its protos); any version if that one is gone.
+  download=($SUDO apt-get download -qq -o APT::Sandbox::User=root)
+  (cd "$deb_dir" && {
+    "${download[@]}" "golang-etcd-server-dev=$version" ||
+      { $SUDO apt-get update -qq && "${download[@]}" "golang-etcd-server-dev=$version"; } ||
+      "${download[@]}" golang-etcd-server-dev
+  })
+  $SUDO mkdir -p "$ETCD_PROTO_ROOT"
+  dpkg-deb --fsys-tarfile "$deb_dir"/golang-etcd-server-dev_*.deb |
+    $SUDO tar -x -C "$ETCD_PROTO_ROOT" "${etcd_protos[@]/#/./}"
+  rm -rf "$deb_dir"
 fi
 
 # //tests/node: @grpc/grpc-js and @grpc/proto-loader, exactly as pinned in

@@ -21,10 +21,26 @@
 
 namespace scopekeeper::storage {
 
+// A condition of a guarded write (Store::WriteGuarded): the named object
+// was last changed at `revision` (0: it must not exist). A caller sets one
+// for each object its mutation was computed from, with the revision it
+// read (KeyRecord.key.revision, or the Change/Reader revision of a policy,
+// app or installation).
+struct Guard {
+  enum class Kind { kKey, kPolicy, kApp, kInstallation };
+  Kind kind = Kind::kKey;
+  std::string id;  // key_id, app_id or installation_id; empty for kPolicy
+  uint64_t revision = 0;
+};
+
 // One atomic change: every part is written, with the new revision, or none.
 struct Mutation {
-  // Must be exactly Revision() + 1.
+  // Write()/Commit(): must be exactly Revision() + 1. WriteGuarded():
+  // ignored (the store assigns the revision).
   uint64_t revision = 0;
+  // WriteGuarded(): all must hold, or nothing is written (ABORTED).
+  // Write()/Commit() of the single-writer stores ignore them.
+  std::vector<Guard> guards;
   // Full new records. The store keeps the secret-hash index (one entry per
   // SecretHash of the record; hashes the old record had and this one lacks
   // are removed) and the organization index in step.
@@ -35,7 +51,8 @@ struct Mutation {
   std::vector<v1::App> put_apps;
   // Full new installation records, by installation_id.
   std::vector<v1::Installation> put_installations;
-  // Recorded under `revision`; its revision field must equal it.
+  // Recorded under `revision`; its revision field must equal it
+  // (WriteGuarded(): ignored, readers see the assigned revision).
   std::optional<v1::AuditEvent> audit_event;
 };
 
@@ -69,6 +86,17 @@ class Store {
   // Write() writes `m` atomically, visible to reads at once, durable only
   // after a later Sync(). On error nothing of `m` is visible.
   virtual absl::Status Write(const Mutation& m) = 0;
+
+  // WriteGuarded() writes `m` atomically and durably if all its guards
+  // hold, at a revision the store assigns (above every earlier one, not
+  // necessarily Revision() + 1), and returns it. Records read back carry
+  // it (KeyRecord.key.revision, AuditEvent.revision). ABORTED, naming the
+  // object, when a guard fails: re-read and retry. For stores with many
+  // writers (EtcdStore); UNIMPLEMENTED elsewhere for now.
+  virtual absl::StatusOr<uint64_t> WriteGuarded(const Mutation& /*m*/) {
+    return absl::UnimplementedError(
+        "WriteGuarded: not supported by this store");
+  }
 
   // Sync() makes every Write() that returned before the call durable.
   // UNAVAILABLE if that failed (then see the class comment).
