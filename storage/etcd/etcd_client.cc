@@ -18,7 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "etcd/etcdserver/etcdserverpb/rpc.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
-#include "server/status_macros.h"
+#include "base/status_macros.h"
 #include "storage/etcd/etcd_status.h"
 
 namespace scopekeeper::storage::etcd {

@@ -18,7 +18,7 @@
 #include "absl/strings/strip.h"
 #include "google/protobuf/io/zero_copy_stream_impl.h"
 #include "google/protobuf/util/delimited_message_util.h"
-#include "server/status_macros.h"
+#include "base/status_macros.h"
 #include "storage/etcd/export.pb.h"
 #include "storage/mutation_check.h"
 

@@ -18,7 +18,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "server/status_macros.h"
+#include "base/status_macros.h"
 
 namespace scopekeeper::storage::etcd::testing {
 namespace {
