@@ -16,9 +16,9 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
 #include "etcd/etcdserver/etcdserverpb/rpc.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
-#include "base/status_macros.h"
 #include "storage/etcd/etcd_status.h"
 
 namespace scopekeeper::storage::etcd {
