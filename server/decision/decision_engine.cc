@@ -12,10 +12,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "server/policy/key_secret.h"
-#include "server/policy/names.h"
 #include "base/status_macros.h"
 #include "base/time_util.h"
+#include "server/policy/key_secret.h"
+#include "server/policy/names.h"
 
 namespace scopekeeper {
 namespace {
@@ -77,21 +77,23 @@ bool StripPathPrefix(absl::string_view path, absl::string_view prefix,
     *rest = path;
     return true;
   }
-  if (!absl::StartsWith(path, prefix)) return false;
+  if (!IsUnderPathPrefix(path, prefix)) return false;
   absl::string_view tail = path.substr(prefix.size());
   if (tail.empty() || tail[0] == '?') {
     *scratch = absl::StrCat("/", tail);
     *rest = *scratch;
     return true;
   }
-  if (tail[0] != '/') return false;
   *rest = tail;
   return true;
 }
 
 // Validated, interned form of a request's target.
 struct Target {
-  const CompiledApi* api = nullptr;  // http form only
+  bool http = false;
+  // http form: the named or selected API; null when none was selected
+  // (decided ROUTE_NOT_FOUND).
+  const CompiledApi* api = nullptr;
   HttpMethod method = HttpMethod::kGet;
   CompiledRequirement requirement;  // explicit form only
 };
@@ -107,12 +109,7 @@ absl::Status ParseTarget(const v1::AuthorizeRequest& request,
     }
     case v1::AuthorizeRequest::kHttp: {
       const v1::HttpRequestTarget& http = request.http();
-      SK_RETURN_IF_ERROR(ValidateApiName("http.api", http.api()));
-      target->api = policy.FindApi(http.api());
-      if (target->api == nullptr) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("http.api: unknown API ", Quote(http.api())));
-      }
+      target->http = true;
       absl::StatusOr<HttpMethod> method = ParseHttpMethod(http.method());
       if (!method.ok()) {
         return absl::InvalidArgumentError(
@@ -123,7 +120,21 @@ absl::Status ParseTarget(const v1::AuthorizeRequest& request,
         return absl::InvalidArgumentError("http.path: required");
       }
       // UTF-8, no control characters, at most kMaxPathLength bytes.
-      return ValidateText("http.path", http.path(), kMaxPathLength);
+      SK_RETURN_IF_ERROR(
+          ValidateText("http.path", http.path(), kMaxPathLength));
+      if (http.api().empty()) {
+        SK_RETURN_IF_ERROR(
+            ValidateText("http.host", http.host(), kMaxIdLength));
+        target->api = policy.SelectApi(http.host(), http.path());
+        return absl::OkStatus();
+      }
+      SK_RETURN_IF_ERROR(ValidateApiName("http.api", http.api()));
+      target->api = policy.FindApi(http.api());
+      if (target->api == nullptr) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("http.api: unknown API ", Quote(http.api())));
+      }
+      return absl::OkStatus();
     }
     case v1::AuthorizeRequest::TARGET_NOT_SET:
       break;
@@ -284,7 +295,11 @@ absl::Status DecisionEngine::AuthorizeOne(const v1::AuthorizeRequest& request,
   const uint64_t revision = state_->revision();
   const PolicySnapshot& policy = state_->PolicyForDecision();
   const auto start = std::chrono::steady_clock::now();
-  SK_RETURN_IF_ERROR(Decide(request, digest, policy, deadline, response));
+  // The API's name, for metrics (the policy outlives this call).
+  absl::string_view api_name =
+      request.has_http() ? absl::string_view(request.http().api()) : "";
+  SK_RETURN_IF_ERROR(
+      Decide(request, digest, policy, deadline, response, &api_name));
   response->set_revision(revision);
   response->set_trace_id(request.trace_id().empty() ? NewTraceId()
                                                     : request.trace_id());
@@ -292,9 +307,7 @@ absl::Status DecisionEngine::AuthorizeOne(const v1::AuthorizeRequest& request,
     const absl::Duration latency =
         absl::FromChrono(std::chrono::steady_clock::now() - start);
     if (metrics_ != nullptr) {
-      metrics_->RecordDecision(
-          request.has_http() ? absl::string_view(request.http().api()) : "",
-          response->reason(), latency);
+      metrics_->RecordDecision(api_name, response->reason(), latency);
     }
     if (decision_log_ != nullptr) {
       decision_log_->MaybeLog(request, *response, latency);
@@ -307,7 +320,8 @@ absl::Status DecisionEngine::Decide(const v1::AuthorizeRequest& request,
                                     const SecretDigest* digest,
                                     const PolicySnapshot& policy,
                                     absl::Time deadline,
-                                    v1::AuthorizeResponse* response) {
+                                    v1::AuthorizeResponse* response,
+                                    absl::string_view* api_name) {
   Target target;
   SK_RETURN_IF_ERROR(ParseTarget(request, policy, &target));
 
@@ -346,7 +360,12 @@ absl::Status DecisionEngine::Decide(const v1::AuthorizeRequest& request,
 
   const CompiledRequirement* requirement = &target.requirement;
   const CompiledRoute* route = nullptr;
+  if (target.http && target.api == nullptr) {  // no API selected
+    Deny(v1::ROUTE_NOT_FOUND, 404, kNotFoundMessage, response);
+    return absl::OkStatus();
+  }
   if (target.api != nullptr) {
+    *api_name = target.api->name;
     if ((key->api_mask >> target.api->index & 1) == 0) {
       Deny(v1::WRONG_API, 403, kWrongApiMessage, response);
       return absl::OkStatus();

@@ -17,13 +17,13 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "proto/scopekeeper/v1/scopekeeper.pb.h"
 #include "base/clock.h"
+#include "proto/scopekeeper/v1/scopekeeper.pb.h"
 #include "server/decision/decision_log.h"
-#include "server/policy/key_secret.h"
-#include "server/metrics/metrics.h"
 #include "server/decision/serving_state.h"
 #include "server/decision/usage_tracker.h"
+#include "server/metrics/metrics.h"
+#include "server/policy/key_secret.h"
 #include "storage/store.h"
 
 namespace scopekeeper {
@@ -88,9 +88,12 @@ class DecisionEngine {
   absl::StatusOr<std::shared_ptr<const CompiledKey>> RecompileFromStore(
       const CompiledKey& key, const PolicySnapshot& policy,
       absl::Time deadline);
+  // Decide() also sets *api_name to the API decided against, when one was
+  // named or selected and the decision got that far.
   absl::Status Decide(const v1::AuthorizeRequest& request,
                       const SecretDigest* digest, const PolicySnapshot& policy,
-                      absl::Time deadline, v1::AuthorizeResponse* response);
+                      absl::Time deadline, v1::AuthorizeResponse* response,
+                      absl::string_view* api_name);
 
   ServingState* const state_;
   storage::Store* const store_;
