@@ -7,13 +7,13 @@
 #include <utility>
 
 #include "absl/functional/function_ref.h"
-#include "absl/random/random.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "base/status_macros.h"
 #include "base/time_util.h"
+#include "base/trace_id.h"
 #include "server/policy/key_secret.h"
 #include "server/policy/names.h"
 
@@ -31,35 +31,6 @@ constexpr absl::string_view kNotFoundMessage = "Not found";
 constexpr int kMaxLookupAttempts = 3;
 // BatchAuthorize entries whose cache entries are loaded together.
 constexpr int kPrefetchWindow = 32;
-
-// NewTraceId() returns a random UUID v4 (8-4-4-4-12 lowercase hex). Trace
-// ids are not secrets: a fast per-thread PRNG is enough. Formatted by hand:
-// one is made per decision, and StrFormat was ~5 % of a batch's CPU.
-std::string NewTraceId() {
-  thread_local absl::BitGen gen;
-  const uint64_t hi = (absl::Uniform<uint64_t>(gen) & ~uint64_t{0xf000}) |
-                      uint64_t{0x4000};  // version 4
-  const uint64_t lo = (absl::Uniform<uint64_t>(gen) >> 2) |
-                      (uint64_t{0x2} << 62);  // variant 10xx
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out(36, '-');
-  int pos = 0;
-  const auto put = [&](uint64_t bits, int nibbles) {
-    for (int i = nibbles - 1; i >= 0; --i) {
-      out[pos++] = kHex[(bits >> (4 * i)) & 0xf];
-    }
-  };
-  put(hi >> 32, 8);
-  ++pos;
-  put(hi >> 16, 4);
-  ++pos;
-  put(hi, 4);
-  ++pos;
-  put(lo >> 48, 4);
-  ++pos;
-  put(lo, 12);
-  return out;
-}
 
 void Deny(v1::Reason reason, int http_status, absl::string_view message,
           v1::AuthorizeResponse* response) {
