@@ -164,6 +164,9 @@ absl::StatusOr<std::unique_ptr<ScopekeeperServer>> ScopekeeperServer::Start(
       s->engine_.get(), s->authorizer_auth_.get());
   s->admin_service_ =
       std::make_unique<AdminService>(s->registry_.get(), s->auth_.get());
+  s->gateway_settings_ = options.gateway;
+  s->ext_authz_service_ = std::make_unique<ExtAuthzService>(
+      s->engine_.get(), &s->gateway_settings_, s->authorizer_auth_.get());
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -174,6 +177,7 @@ absl::StatusOr<std::unique_ptr<ScopekeeperServer>> ScopekeeperServer::Start(
                               options.server_threads);
   builder.RegisterService(s->authorizer_service_.get());
   builder.RegisterService(s->admin_service_.get());
+  builder.RegisterService(s->ext_authz_service_.get());
   s->server_ = builder.BuildAndStart();
   if (s->server_ == nullptr || s->port_ == 0) {
     return absl::UnavailableError(absl::StrCat(

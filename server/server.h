@@ -22,6 +22,8 @@
 #include "server/grpc/services.h"
 #include "server/decision/serving_state.h"
 #include "server/decision/usage_tracker.h"
+#include "server/gateway/gateway.h"
+#include "server/grpc/ext_authz_service.h"
 #include "storage/store.h"
 
 namespace scopekeeper {
@@ -53,6 +55,10 @@ struct ServerOptions {
   // certificate whose subject is in `authorizer_subjects` (needs mTLS).
   std::string authorizer_token_file;
   std::vector<std::string> authorizer_subjects;
+  // Which headers carry the key, organization, API and request id for the
+  // gateway doors (Envoy ext_authz Check on the main port, always on; HTTP
+  // forward-auth). See docs/GATEWAYS.md.
+  GatewaySettings gateway;
   // "host:port" for Prometheus metrics over HTTP (GET /metrics); empty = off.
   // Port 0 picks one (see ScopekeeperServer::metrics_port()).
   std::string metrics_listen;
@@ -117,6 +123,8 @@ class ScopekeeperServer {
   std::unique_ptr<CallerAuthenticator> authorizer_auth_;  // null: open
   std::unique_ptr<AuthorizerService> authorizer_service_;
   std::unique_ptr<AdminService> admin_service_;
+  GatewaySettings gateway_settings_;
+  std::unique_ptr<ExtAuthzService> ext_authz_service_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
   std::string address_;
