@@ -10,7 +10,7 @@ set -euo pipefail
 PACKAGES=(
   bazel-bootstrap build-essential
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc grpc-proto
-  libabsl-dev librocksdb-dev libcpp-httplib-dev libgtest-dev libgmock-dev libbenchmark-dev libssl-dev
+  libabsl-dev librocksdb-dev libcpp-httplib-dev libmicrohttpd-dev libgtest-dev libgmock-dev libbenchmark-dev libssl-dev
   libcli11-dev  # scopectl subcommands (header-only)
   python3-grpcio python3-grpc-tools python3-protobuf
   openssl ca-certificates
