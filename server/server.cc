@@ -201,6 +201,25 @@ absl::StatusOr<std::unique_ptr<ScopekeeperServer>> ScopekeeperServer::Start(
     LogInfo(absl::StrCat("metrics on http://", HostOf(options.metrics_listen),
                          ":", s->metrics_http_->port(), "/metrics"));
   }
+  if (!options.http_authz_listen.empty()) {
+    if (s->authorizer_auth_ != nullptr &&
+        options.authorizer_token_file.empty()) {
+      return absl::InvalidArgumentError(
+          "--http_authz_listen: the data plane is closed by "
+          "--authorizer_subjects, which plain HTTP cannot check; set "
+          "--authorizer_token_file too");
+    }
+    HttpAuthzOptions http_options = options.http_authz;
+    http_options.listen = options.http_authz_listen;
+    SK_ASSIGN_OR_RETURN(
+        s->http_authz_,
+        HttpAuthzServer::Start(http_options, s->engine_.get(),
+                               &s->gateway_settings_,
+                               s->authorizer_auth_.get()));
+    LogInfo(absl::StrCat("http authz on http://",
+                         HostOf(options.http_authz_listen), ":",
+                         s->http_authz_->port(), "/authz"));
+  }
   s->usage_flusher_ = std::thread(&ScopekeeperServer::FlushUsageUntilShutdown,
                                   s.get(), options.usage_flush_interval);
   LogInfo(absl::StrCat("listening on ", s->address_));
@@ -220,6 +239,7 @@ void ScopekeeperServer::FlushUsageUntilShutdown(absl::Duration interval) {
 
 void ScopekeeperServer::Shutdown(absl::Duration grace) {
   metrics_http_.reset();  // its handler reads the registry and state
+  http_authz_.reset();    // its handler uses the engine
   if (server_ != nullptr) {
     state_.Close();  // ends Watch streams now rather than at the deadline
     server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
