@@ -25,7 +25,11 @@ class EnvoyHeaders final : public GatewayHeaders {
 
   int Count(absl::string_view name, absl::string_view* value) const override {
     if (!http_.headers().empty()) {
-      auto it = http_.headers().find(std::string(name));
+      // The map looks up std::string keys: reuse one per thread rather than
+      // allocate for each lookup (most header names exceed the SSO).
+      thread_local std::string key;
+      key.assign(name.data(), name.size());
+      auto it = http_.headers().find(key);
       if (it == http_.headers().end()) return 0;
       *value = it->second;
       return 1;
