@@ -105,7 +105,7 @@ class EchoUpstream:
 class Nginx:
     """nginx in the foreground with deploy/nginx/scopekeeper.conf included."""
 
-    def __init__(self, prefix, port, upstream_port, authz_port):
+    def __init__(self, prefix, port, upstream_port, authz_port, extra_conf="", command_prefix=()):
         with open(NGINX_CONF) as f:
             conf = f.read()
         for default, port_now in (("127.0.0.1:8000", port), ("127.0.0.1:8080", upstream_port),
@@ -133,13 +133,15 @@ http {
     uwsgi_temp_path %(tmp)s/uwsgi;
     scgi_temp_path %(tmp)s/scgi;
     include %(prefix)s/scopekeeper.conf;
+%(extra)s
 }
-""" % {"prefix": prefix, "tmp": tmp, "user": "user root root;" if os.geteuid() == 0 else ""}
+""" % {"prefix": prefix, "tmp": tmp, "extra": extra_conf,
+       "user": "user root root;" if os.geteuid() == 0 else ""}
         main_conf = os.path.join(prefix, "nginx.conf")
         with open(main_conf, "w") as f:
             f.write(main)
         self.proc = subprocess.Popen(
-            [NGINX, "-p", prefix, "-c", main_conf, "-e", "stderr"],
+            list(command_prefix) + [NGINX, "-p", prefix, "-c", main_conf, "-e", "stderr"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         self.log = []
         # The master logs this after it has bound the listening socket.
