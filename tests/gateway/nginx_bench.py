@@ -35,19 +35,39 @@ def to_us(value, unit):
     return float(value) * {"us": 1, "ms": 1e3, "s": 1e6}[unit]
 
 
-def wrk(args, port, key):
+def cpu_seconds(pids):
+    """User + system CPU seconds of `pids` (nginx workers: the master's children)."""
+    total = 0.0
+    for pid in pids:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def nginx_pids(nginx_pid):
+    children = subprocess.run(["pgrep", "-P", str(nginx_pid)], stdout=subprocess.PIPE,
+                              text=True).stdout.split()
+    return [nginx_pid] + [int(c) for c in children]
+
+
+def wrk(args, port, key, nginx, scopekeeper):
     cmd = ["taskset", "-c", str(args.client_core), "wrk", "-t1", "-c%d" % args.connections,
            "-d%ds" % args.duration, "--latency", "-H", "Host: api.maxcare.ai",
            "-H", "Authorization: Bearer " + key, "-H", "X-Organization-Id: org_bench",
            "http://127.0.0.1:%d/v1/patients" % port]
+    n0, s0 = cpu_seconds(nginx), cpu_seconds(scopekeeper)
     out = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                          check=True).stdout
+    n1, s1 = cpu_seconds(nginx), cpu_seconds(scopekeeper)
     non2xx = WRK_NON2XX.search(out)
     if non2xx:
         raise RuntimeError("wrk saw %s non-2xx answers:\n%s" % (non2xx.group(1), out))
     latency = {q: to_us(v, u) for q, v, u in WRK_LATENCY.findall(out)}
-    return {"rps": float(WRK_RPS.search(out).group(1)), "p50": latency["50"],
-            "p99": latency["99"]}
+    rps = float(WRK_RPS.search(out).group(1))
+    per_request = lambda seconds: seconds / (rps * args.duration) * 1e6  # noqa: E731
+    return {"rps": rps, "p50": latency["50"], "p99": latency["99"],
+            "nginx_us": per_request(n1 - n0), "sk_us": per_request(s1 - s0)}
 
 
 def main():
@@ -92,27 +112,29 @@ def main():
     }""" % (backend_port, plain_port)
         nginx = nginx_test.Nginx(os.path.join(tmp, "nginx"), port, backend_port, authz_port,
                                  extra_conf=extra, command_prefix=pin)
+        ngx, sk = nginx_pids(nginx.proc.pid), [server.proc.pid]
         runs = {"plain": [], "auth": []}
         for _ in range(args.repeat):
-            runs["plain"].append(wrk(args, plain_port, key))
-            runs["auth"].append(wrk(args, port, key))
-        med = {name: {k: statistics.median(r[k] for r in rs) for k in ("rps", "p50", "p99")}
+            runs["plain"].append(wrk(args, plain_port, key, ngx, sk))
+            runs["auth"].append(wrk(args, port, key, ngx, sk))
+        keys = ("rps", "p50", "p99", "nginx_us", "sk_us")
+        med = {name: {k: statistics.median(r[k] for r in rs) for k in keys}
                for name, rs in runs.items()}
         plain, auth = med["plain"], med["auth"]
-        print("| nginx | req/s | p50 µs | p99 µs |")
-        print("|---|---|---|---|")
-        print("| without auth_request | %s | %.0f | %.0f |" % (
-            format(int(plain["rps"]), ","), plain["p50"], plain["p99"]))
-        print("| with auth_request → Scopekeeper | %s | %.0f | %.0f |" % (
-            format(int(auth["rps"]), ","), auth["p50"], auth["p99"]))
-        print("| difference | %.2f× | +%.0f | +%.0f |" % (
-            auth["rps"] / plain["rps"], auth["p50"] - plain["p50"], auth["p99"] - plain["p99"]))
-        print("\nCost per request on the server core: %.1f µs with, %.1f µs without "
-              "(1 / req/s), +%.1f µs; wrk -t1 -c%d -d%ds, %d runs each, medians; "
-              "load average %s." % (
-                  1e6 / auth["rps"], 1e6 / plain["rps"], 1e6 / auth["rps"] - 1e6 / plain["rps"],
-                  args.connections, args.duration, args.repeat,
-                  open("/proc/loadavg").read().split()[0]))
+        print("| nginx (1 worker) | req/s | p50 µs | p99 µs | CPU µs/req nginx | "
+              "CPU µs/req Scopekeeper |")
+        print("|---|---|---|---|---|---|")
+        for label, r in (("without auth_request", plain),
+                         ("with auth_request → Scopekeeper", auth)):
+            print("| %s | %s | %.0f | %.0f | %.1f | %.1f |" % (
+                label, format(int(r["rps"]), ","), r["p50"], r["p99"], r["nginx_us"],
+                r["sk_us"]))
+        print("| with − without | %.2f× | %+.0f | %+.0f | %+.1f | %+.1f |" % (
+            auth["rps"] / plain["rps"], auth["p50"] - plain["p50"], auth["p99"] - plain["p99"],
+            auth["nginx_us"] - plain["nginx_us"], auth["sk_us"] - plain["sk_us"]))
+        print("\nwrk -t1 -c%d -d%ds, %d alternating runs each, medians; load average %s." % (
+            args.connections, args.duration, args.repeat,
+            open("/proc/loadavg").read().split()[0]))
     finally:
         if nginx is not None:
             nginx.stop()
