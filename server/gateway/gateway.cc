@@ -242,4 +242,21 @@ GatewayAnswer AnswerError(const absl::Status& status,
   return answer;
 }
 
+absl::StatusOr<GatewayAnswer> DecideGatewayRequest(
+    DecisionEngine& engine, const GatewayRequest& request,
+    const GatewaySettings& settings, absl::Time deadline,
+    v1::AuthorizeRequest* authorize, v1::AuthorizeResponse* decision) {
+  absl::string_view credential_header;
+  absl::Status status =
+      ToAuthorizeRequest(request, settings, authorize, &credential_header);
+  if (status.ok()) status = engine.Authorize(*authorize, deadline, decision);
+  if (status.ok()) {
+    return AnswerDecision(*decision, credential_header, settings);
+  }
+  if (absl::IsInvalidArgument(status)) {
+    return AnswerError(status, authorize->trace_id());
+  }
+  return status;
+}
+
 }  // namespace scopekeeper

@@ -18,7 +18,9 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "proto/scopekeeper/v1/scopekeeper.pb.h"
+#include "server/decision/decision_engine.h"
 
 namespace scopekeeper {
 
@@ -125,6 +127,18 @@ GatewayAnswer AnswerDecision(const v1::AuthorizeResponse& decision,
 // empty to generate one.
 GatewayAnswer AnswerError(const absl::Status& status,
                           absl::string_view trace_id);
+
+// DecideGatewayRequest() is the whole door: ToAuthorizeRequest(), the
+// engine's decision, AnswerDecision(); a request that cannot be read (the
+// translation's or the engine's INVALID_ARGUMENT) is answered 400. Any other
+// error means there is no decision: the caller fails closed (ext_authz: an
+// RPC error; forward-auth: AnswerError(), 503). `authorize` and `decision`
+// are scratch messages the caller provides (e.g. on its call's arena);
+// `deadline` bounds the decision's waits.
+absl::StatusOr<GatewayAnswer> DecideGatewayRequest(
+    DecisionEngine& engine, const GatewayRequest& request,
+    const GatewaySettings& settings, absl::Time deadline,
+    v1::AuthorizeRequest* authorize, v1::AuthorizeResponse* decision);
 
 }  // namespace scopekeeper
 

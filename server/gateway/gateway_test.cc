@@ -297,15 +297,15 @@ class GatewayCoreTest : public ::testing::Test {
         ForwardedRequest(headers, settings);
     if (!request.ok()) return AnswerError(request.status(), "");
     v1::AuthorizeRequest authorize;
-    absl::string_view credential;
-    absl::Status s =
-        ToAuthorizeRequest(*request, settings, &authorize, &credential);
     v1::AuthorizeResponse decision;
-    if (s.ok()) {
-      s = env_.engine.Authorize(authorize, absl::InfiniteFuture(), &decision);
+    absl::StatusOr<GatewayAnswer> answer =
+        DecideGatewayRequest(env_.engine, *request, settings,
+                             absl::InfiniteFuture(), &authorize, &decision);
+    if (!answer.ok()) {
+      EXPECT_FALSE(absl::IsInvalidArgument(answer.status()));
+      return AnswerError(answer.status(), "");
     }
-    if (!s.ok()) return AnswerError(s, authorize.trace_id());
-    return AnswerDecision(decision, credential, settings);
+    return *std::move(answer);
   }
 
   CoreTestEnv env_;

@@ -3,6 +3,7 @@
 #include <optional>
 #include <string>
 
+#include "base/status_macros.h"
 #include "google/protobuf/arena.h"
 #include "server/grpc/call_context.h"
 #include "server/grpc/grpc_status.h"
@@ -122,17 +123,10 @@ absl::Status Decide(DecisionEngine& engine, const GatewaySettings& settings,
       google::protobuf::Arena::CreateMessage<v1::AuthorizeRequest>(arena);
   auto* decision =
       google::protobuf::Arena::CreateMessage<v1::AuthorizeResponse>(arena);
-  absl::string_view credential_header;
-  absl::Status status = ToAuthorizeRequest(gateway_request, settings, authorize,
-                                           &credential_header);
-  if (status.ok()) status = engine.Authorize(*authorize, deadline, decision);
-  if (status.ok()) {
-    ToCheckResponse(AnswerDecision(*decision, credential_header, settings),
-                    response);
-    return absl::OkStatus();
-  }
-  if (!absl::IsInvalidArgument(status)) return status;
-  ToCheckResponse(AnswerError(status, authorize->trace_id()), response);
+  SK_ASSIGN_OR_RETURN(GatewayAnswer answer,
+                      DecideGatewayRequest(engine, gateway_request, settings,
+                                           deadline, authorize, decision));
+  ToCheckResponse(answer, response);
   return absl::OkStatus();
 }
 

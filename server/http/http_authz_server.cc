@@ -129,15 +129,12 @@ class HttpAuthzServer::Handler {
         ForwardedRequest(headers, *settings_);
     if (!request.ok()) return AnswerError(request.status(), "");
     v1::AuthorizeRequest authorize;
-    absl::string_view credential_header;
-    absl::Status status = ToAuthorizeRequest(*request, *settings_, &authorize,
-                                             &credential_header);
     v1::AuthorizeResponse decision;
-    if (status.ok()) {
-      status = engine_->Authorize(authorize, absl::Now() + timeout_, &decision);
-    }
-    if (!status.ok()) return AnswerError(status, authorize.trace_id());
-    return AnswerDecision(decision, credential_header, *settings_);
+    absl::StatusOr<GatewayAnswer> answer =
+        DecideGatewayRequest(*engine_, *request, *settings_,
+                             absl::Now() + timeout_, &authorize, &decision);
+    if (!answer.ok()) return AnswerError(answer.status(), "");
+    return *std::move(answer);
   }
 
   // Queue() sends the answer: identity headers when allowed (those with a
