@@ -12,7 +12,7 @@ PACKAGES=(
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc grpc-proto
   libabsl-dev librocksdb-dev libcpp-httplib-dev libmicrohttpd-dev libgtest-dev libgmock-dev libbenchmark-dev libssl-dev
   libcli11-dev  # scopectl subcommands (header-only)
-  python3-grpcio python3-grpc-tools python3-protobuf
+  python3-grpcio python3-grpc-tools python3-protobuf python3-yaml
   openssl ca-certificates
   # scripts/fuzz.sh (--config=fuzz): clang, its libFuzzer/ASan/UBSan runtimes
   # (only recommended by clang-14, so not pulled by --no-install-recommends)
