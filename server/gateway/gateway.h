@@ -1,8 +1,8 @@
 // The gateway doors' translation, plain C++ (no gRPC, no HTTP): a request as
 // a gateway describes it (method, host, path, headers, an explicit API) plus
-// GatewaySettings becomes an AuthorizeRequest; a decision becomes a
-// GatewayAnswer (allow + identity headers for the upstream, or a denial's
-// status and JSON body). Envoy ext_authz (//server/grpc:ext_authz_service)
+// GatewaySettings becomes an AuthorizeRequest; the engine's decision becomes
+// a GatewayAnswer (allow + identity headers for the upstream, or a denial's
+// status and JSON body). Stateless functions: thread-safe. Envoy ext_authz (//server/grpc:ext_authz_service)
 // and HTTP forward-auth (//server/http) are thin adapters over it.
 //
 // Fail closed: anything that cannot be read unambiguously (a repeated
