@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Scopekeeper needs to build, test and run.
 # Idempotent: only missing packages are installed (apt-get update runs first
-# only when something is missing), and tests/node/node_modules is (re)made
+# only when something is missing), and each pinned npm tree
+# (tests/node/node_modules, third_party/envoy_api/node_modules) is (re)made
 # with `npm ci` only when it is missing or was made from another
 # package-lock.json. Quiet when everything is present.
 set -euo pipefail
@@ -9,7 +10,7 @@ set -euo pipefail
 PACKAGES=(
   bazel-bootstrap build-essential
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc grpc-proto
-  libabsl-dev librocksdb-dev libcpp-httplib-dev libgtest-dev libgmock-dev libbenchmark-dev libssl-dev
+  libabsl-dev librocksdb-dev libcpp-httplib-dev libmicrohttpd-dev libgtest-dev libgmock-dev libbenchmark-dev libssl-dev
   libcli11-dev  # scopectl subcommands (header-only)
   python3-grpcio python3-grpc-tools python3-protobuf
   python3-yaml  # //tests/python:scopectl_e2e_test reads `scopectl -o yaml`
@@ -31,6 +32,10 @@ PACKAGES=(
   # //storage/etcd: the etcd server its tests start (/usr/bin/etcd) and
   # etcdctl for debugging by hand.
   etcd-server etcd-client
+  # //tests/gateway: a real nginx (auth_request) in front of a test upstream,
+  # started by the test in the foreground on its own ports and prefix (the
+  # package's system service is never used); wrk for the gateway benchmark.
+  nginx wrk
 )
 # Extra groups, selected by arguments (e.g. `install_deps.sh fuzz`).
 for extra in "$@"; do
@@ -91,14 +96,25 @@ if ((have_protos == 0)); then
   rm -rf "$deb_dir"
 fi
 
-# //tests/node: @grpc/grpc-js and @grpc/proto-loader, exactly as pinned in
-# tests/node/package-lock.json. The stamp (the lock file's SHA-256) is what
-# tests/node/run_node_test.sh checks; npm ci deletes it with the old tree.
-node_dir="$(dirname "$0")/../tests/node"
-want="$(sha256sum <"$node_dir/package-lock.json" | cut -d' ' -f1)"
-stamp="$node_dir/node_modules/.scopekeeper-lock.sha256"
-if [[ "$(cat "$stamp" 2>/dev/null)" != "$want" ]]; then
-  echo "install_deps: npm ci in tests/node" >&2
-  (cd "$node_dir" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null)
-  echo "$want" >"$stamp"
-fi
+# npm_ci DIR: `npm ci` in DIR (exactly its package-lock.json, no install
+# scripts) unless DIR/node_modules was already made from that lock file. The
+# stamp (the lock file's SHA-256) is what the tests check; npm ci deletes it
+# with the old tree.
+npm_ci() {
+  local dir="$1"
+  local want stamp
+  want="$(sha256sum <"$dir/package-lock.json" | cut -d' ' -f1)"
+  stamp="$dir/node_modules/.scopekeeper-lock.sha256"
+  if [[ "$(cat "$stamp" 2>/dev/null)" != "$want" ]]; then
+    echo "install_deps: npm ci in ${dir#"$root/"}" >&2
+    (cd "$dir" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null)
+    echo "$want" >"$stamp"
+  fi
+}
+root="$(cd "$(dirname "$0")/.." && pwd)"
+# //tests/node: @grpc/grpc-js and @grpc/proto-loader.
+npm_ci "$root/tests/node"
+# //third_party/envoy_api: Envoy's API protos (ext_authz) from
+# @grpc/grpc-js-xds, compiled to C++ by Bazel (a build input: the WORKSPACE's
+# @envoy_api repository points into this node_modules).
+npm_ci "$root/third_party/envoy_api"

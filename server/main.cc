@@ -6,6 +6,7 @@
 //       [--tls_cert=… --tls_key=… [--tls_client_ca=… --admin_subjects=…]]
 //       [--authorizer_token_file=PATH] [--authorizer_subjects=…]
 //       [--metrics_listen=127.0.0.1:9464]
+//       [--http_authz_listen=127.0.0.1:8181] [--gateway_*=…]
 //
 // SIGTERM/SIGINT: stop accepting, finish in-flight calls, close the store,
 // exit 0.
@@ -20,11 +21,13 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/flags/usage_config.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
-#include "server/auth/caller_auth.h"
+#include "absl/time/time.h"
 #include "base/log.h"
+#include "server/auth/caller_auth.h"
 #include "server/server.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:50051",
@@ -58,6 +61,32 @@ ABSL_FLAG(std::string, authorizer_subjects, "",
 ABSL_FLAG(std::string, metrics_listen, "",
           "HOST:PORT to serve Prometheus metrics on (GET /metrics); empty: "
           "off");
+ABSL_FLAG(std::string, http_authz_listen, "",
+          "HOST:PORT (an IP address) to serve HTTP forward-auth on (GET "
+          "/authz, for nginx auth_request, Traefik ForwardAuth, Caddy "
+          "forward_auth); port 0 picks one and logs it; empty: off");
+ABSL_FLAG(int, http_authz_threads, 4, "threads answering --http_authz_listen");
+ABSL_FLAG(int, http_authz_max_connections, 1024,
+          "open connections to --http_authz_listen at most (more wait)");
+ABSL_FLAG(absl::Duration, http_authz_idle_timeout, absl::Seconds(30),
+          "an idle or stalled --http_authz_listen connection is closed "
+          "after this");
+ABSL_FLAG(std::string, gateway_key_header, "x-api-key",
+          "gateway doors (ext_authz Check, --http_authz_listen): header "
+          "with the API key when `Authorization: Bearer` has none; empty: "
+          "Authorization only");
+ABSL_FLAG(std::string, gateway_organization_header, "x-organization-id",
+          "gateway doors: header naming the organization; empty: none");
+ABSL_FLAG(std::string, gateway_api_header, "x-scopekeeper-api",
+          "forward-auth: header with the API chosen by the gateway's "
+          "configuration (the gateway must set or clear it); empty: the "
+          "policy always selects the API by host and path prefix");
+ABSL_FLAG(std::string, gateway_trace_header, "x-request-id",
+          "gateway doors: request id adopted as the trace id when it is a "
+          "valid id; empty: always generate one");
+ABSL_FLAG(bool, gateway_hide_credentials, false,
+          "ext_authz Check: remove the header the key came from before the "
+          "upstream sees the request");
 ABSL_FLAG(double, decision_log_sample_rate, 0,
           "Fraction of decisions to log (0..1), one logfmt line each with "
           "trace_id, route, reason and latency; never the key or the path");
@@ -120,6 +149,22 @@ int main(int argc, char** argv) {
       absl::GetFlag(FLAGS_max_receive_message_bytes);
   options.key_cache_capacity = absl::GetFlag(FLAGS_key_cache_capacity);
   options.store_retry_interval = absl::GetFlag(FLAGS_store_retry_interval);
+  options.http_authz_listen = absl::GetFlag(FLAGS_http_authz_listen);
+  options.http_authz.threads = absl::GetFlag(FLAGS_http_authz_threads);
+  options.http_authz.max_connections =
+      absl::GetFlag(FLAGS_http_authz_max_connections);
+  options.http_authz.idle_timeout =
+      absl::GetFlag(FLAGS_http_authz_idle_timeout);
+  options.gateway.key_header =
+      absl::AsciiStrToLower(absl::GetFlag(FLAGS_gateway_key_header));
+  options.gateway.organization_header =
+      absl::AsciiStrToLower(absl::GetFlag(FLAGS_gateway_organization_header));
+  options.gateway.api_header =
+      absl::AsciiStrToLower(absl::GetFlag(FLAGS_gateway_api_header));
+  options.gateway.trace_header =
+      absl::AsciiStrToLower(absl::GetFlag(FLAGS_gateway_trace_header));
+  options.gateway.hide_credentials =
+      absl::GetFlag(FLAGS_gateway_hide_credentials);
 
   absl::StatusOr<std::unique_ptr<scopekeeper::ScopekeeperServer>> server =
       scopekeeper::ScopekeeperServer::Start(options);

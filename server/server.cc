@@ -212,6 +212,9 @@ absl::StatusOr<std::unique_ptr<ScopekeeperServer>> ScopekeeperServer::Start(
       s->engine_.get(), s->authorizer_auth_.get());
   s->admin_service_ =
       std::make_unique<AdminService>(s->registry_.get(), s->auth_.get());
+  s->gateway_settings_ = options.gateway;
+  s->ext_authz_service_ = std::make_unique<ExtAuthzService>(
+      s->engine_.get(), &s->gateway_settings_, s->authorizer_auth_.get());
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -226,6 +229,7 @@ absl::StatusOr<std::unique_ptr<ScopekeeperServer>> ScopekeeperServer::Start(
                               options.server_threads);
   builder.RegisterService(s->authorizer_service_.get());
   builder.RegisterService(s->admin_service_.get());
+  builder.RegisterService(s->ext_authz_service_.get());
   s->server_ = builder.BuildAndStart();
   if (s->server_ == nullptr || s->port_ == 0) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ",
@@ -250,6 +254,25 @@ absl::StatusOr<std::unique_ptr<ScopekeeperServer>> ScopekeeperServer::Start(
     LogInfo(absl::StrCat("metrics on http://", HostOf(options.metrics_listen),
                          ":", s->metrics_http_->port(), "/metrics"));
   }
+  if (!options.http_authz_listen.empty()) {
+    if (s->authorizer_auth_ != nullptr &&
+        options.authorizer_token_file.empty()) {
+      return absl::InvalidArgumentError(
+          "--http_authz_listen: the data plane is closed by "
+          "--authorizer_subjects, which plain HTTP cannot check; set "
+          "--authorizer_token_file too");
+    }
+    HttpAuthzOptions http_options = options.http_authz;
+    http_options.listen = options.http_authz_listen;
+    SK_ASSIGN_OR_RETURN(
+        s->http_authz_,
+        HttpAuthzServer::Start(http_options, s->engine_.get(),
+                               &s->gateway_settings_,
+                               s->authorizer_auth_.get()));
+    LogInfo(absl::StrCat("http authz on http://",
+                         HostOf(options.http_authz_listen), ":",
+                         s->http_authz_->port(), "/authz"));
+  }
   s->usage_flusher_ = std::thread(&ScopekeeperServer::FlushUsageUntilShutdown,
                                   s.get(), options.usage_flush_interval);
   LogInfo(absl::StrCat("listening on ", s->address_));
@@ -269,6 +292,7 @@ void ScopekeeperServer::FlushUsageUntilShutdown(absl::Duration interval) {
 
 void ScopekeeperServer::Shutdown(absl::Duration grace) {
   metrics_http_.reset();  // its handler reads the registry and state
+  http_authz_.reset();    // its handler uses the engine
   if (server_ != nullptr) {
     state_.Close();  // ends Watch streams now rather than at the deadline
     server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));

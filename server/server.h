@@ -22,6 +22,9 @@
 #include "server/metrics/metrics.h"
 #include "server/metrics/metrics_http.h"
 #include "server/registry/registry.h"
+#include "server/gateway/gateway.h"
+#include "server/grpc/ext_authz_service.h"
+#include "server/http/http_authz_server.h"
 #include "storage/store.h"
 
 namespace scopekeeper {
@@ -53,6 +56,17 @@ struct ServerOptions {
   // certificate whose subject is in `authorizer_subjects` (needs mTLS).
   std::string authorizer_token_file;
   std::vector<std::string> authorizer_subjects;
+  // Which headers carry the key, organization, API and request id for the
+  // gateway doors (Envoy ext_authz Check on the main port, always on; HTTP
+  // forward-auth). See docs/GATEWAYS.md.
+  GatewaySettings gateway;
+  // HTTP forward-auth (GET /authz) for nginx, Traefik, Caddy: "host:port",
+  // port 0 picks one (see http_authz_port()); empty = off. With an
+  // authorizer token its callers must send it (X-Scopekeeper-Authorizer-
+  // Token); --authorizer_subjects alone cannot close it (no TLS): an error.
+  // `listen` is ignored in favour of http_authz_listen.
+  std::string http_authz_listen;
+  HttpAuthzOptions http_authz;
   // "host:port" for Prometheus metrics over HTTP (GET /metrics); empty = off.
   // Port 0 picks one (see ScopekeeperServer::metrics_port()).
   std::string metrics_listen;
@@ -93,6 +107,10 @@ class ScopekeeperServer {
   int metrics_port() const {
     return metrics_http_ != nullptr ? metrics_http_->port() : 0;
   }
+  // http_authz_port() is the bound forward-auth port, 0 when it is off.
+  int http_authz_port() const {
+    return http_authz_ != nullptr ? http_authz_->port() : 0;
+  }
   // admin_token_path() is where the admin token was read or written.
   const std::string& admin_token_path() const { return admin_token_path_; }
 
@@ -121,6 +139,9 @@ class ScopekeeperServer {
   std::unique_ptr<CallerAuthenticator> authorizer_auth_;  // null: open
   std::unique_ptr<AuthorizerService> authorizer_service_;
   std::unique_ptr<AdminService> admin_service_;
+  GatewaySettings gateway_settings_;
+  std::unique_ptr<ExtAuthzService> ext_authz_service_;
+  std::unique_ptr<HttpAuthzServer> http_authz_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
   std::string address_;

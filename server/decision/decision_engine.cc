@@ -7,13 +7,13 @@
 #include <utility>
 
 #include "absl/functional/function_ref.h"
-#include "absl/random/random.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "base/status_macros.h"
 #include "base/time_util.h"
+#include "base/trace_id.h"
 #include "server/policy/key_secret.h"
 #include "server/policy/names.h"
 
@@ -32,35 +32,6 @@ constexpr int kMaxLookupAttempts = 3;
 // BatchAuthorize entries whose cache entries are loaded together.
 constexpr int kPrefetchWindow = 32;
 
-// NewTraceId() returns a random UUID v4 (8-4-4-4-12 lowercase hex). Trace
-// ids are not secrets: a fast per-thread PRNG is enough. Formatted by hand:
-// one is made per decision, and StrFormat was ~5 % of a batch's CPU.
-std::string NewTraceId() {
-  thread_local absl::BitGen gen;
-  const uint64_t hi = (absl::Uniform<uint64_t>(gen) & ~uint64_t{0xf000}) |
-                      uint64_t{0x4000};  // version 4
-  const uint64_t lo = (absl::Uniform<uint64_t>(gen) >> 2) |
-                      (uint64_t{0x2} << 62);  // variant 10xx
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out(36, '-');
-  int pos = 0;
-  const auto put = [&](uint64_t bits, int nibbles) {
-    for (int i = nibbles - 1; i >= 0; --i) {
-      out[pos++] = kHex[(bits >> (4 * i)) & 0xf];
-    }
-  };
-  put(hi >> 32, 8);
-  ++pos;
-  put(hi >> 16, 4);
-  ++pos;
-  put(hi, 4);
-  ++pos;
-  put(lo >> 48, 4);
-  ++pos;
-  put(lo, 12);
-  return out;
-}
-
 void Deny(v1::Reason reason, int http_status, absl::string_view message,
           v1::AuthorizeResponse* response) {
   response->set_allowed(false);
@@ -77,21 +48,23 @@ bool StripPathPrefix(absl::string_view path, absl::string_view prefix,
     *rest = path;
     return true;
   }
-  if (!absl::StartsWith(path, prefix)) return false;
+  if (!IsUnderPathPrefix(path, prefix)) return false;
   absl::string_view tail = path.substr(prefix.size());
   if (tail.empty() || tail[0] == '?') {
     *scratch = absl::StrCat("/", tail);
     *rest = *scratch;
     return true;
   }
-  if (tail[0] != '/') return false;
   *rest = tail;
   return true;
 }
 
 // Validated, interned form of a request's target.
 struct Target {
-  const CompiledApi* api = nullptr;  // http form only
+  bool http = false;
+  // http form: the named or selected API; null when none was selected
+  // (decided ROUTE_NOT_FOUND).
+  const CompiledApi* api = nullptr;
   HttpMethod method = HttpMethod::kGet;
   CompiledRequirement requirement;  // explicit form only
 };
@@ -107,12 +80,7 @@ absl::Status ParseTarget(const v1::AuthorizeRequest& request,
     }
     case v1::AuthorizeRequest::kHttp: {
       const v1::HttpRequestTarget& http = request.http();
-      SK_RETURN_IF_ERROR(ValidateApiName("http.api", http.api()));
-      target->api = policy.FindApi(http.api());
-      if (target->api == nullptr) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("http.api: unknown API ", Quote(http.api())));
-      }
+      target->http = true;
       absl::StatusOr<HttpMethod> method = ParseHttpMethod(http.method());
       if (!method.ok()) {
         return absl::InvalidArgumentError(
@@ -123,7 +91,21 @@ absl::Status ParseTarget(const v1::AuthorizeRequest& request,
         return absl::InvalidArgumentError("http.path: required");
       }
       // UTF-8, no control characters, at most kMaxPathLength bytes.
-      return ValidateText("http.path", http.path(), kMaxPathLength);
+      SK_RETURN_IF_ERROR(
+          ValidateText("http.path", http.path(), kMaxPathLength));
+      if (http.api().empty()) {
+        SK_RETURN_IF_ERROR(
+            ValidateText("http.host", http.host(), kMaxIdLength));
+        target->api = policy.SelectApi(http.host(), http.path());
+        return absl::OkStatus();
+      }
+      SK_RETURN_IF_ERROR(ValidateApiName("http.api", http.api()));
+      target->api = policy.FindApi(http.api());
+      if (target->api == nullptr) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("http.api: unknown API ", Quote(http.api())));
+      }
+      return absl::OkStatus();
     }
     case v1::AuthorizeRequest::TARGET_NOT_SET:
       break;
@@ -284,12 +266,16 @@ absl::Status DecisionEngine::AuthorizeOne(const v1::AuthorizeRequest& request,
   const uint64_t revision = state_->revision();
   const PolicySnapshot& policy = state_->PolicyForDecision();
   const auto start = std::chrono::steady_clock::now();
-  SK_RETURN_IF_ERROR(Decide(request, digest, policy, deadline, response));
+  // The API's name, for metrics (the policy outlives this call).
+  absl::string_view api_name =
+      request.has_http() ? absl::string_view(request.http().api()) : "";
+  SK_RETURN_IF_ERROR(
+      Decide(request, digest, policy, deadline, response, &api_name));
   response->set_revision(revision);
   response->set_trace_id(request.trace_id().empty() ? NewTraceId()
                                                     : request.trace_id());
   observer_->OnDecision(
-      request, *response,
+      api_name, request, *response,
       absl::FromChrono(std::chrono::steady_clock::now() - start));
   return absl::OkStatus();
 }
@@ -298,7 +284,8 @@ absl::Status DecisionEngine::Decide(const v1::AuthorizeRequest& request,
                                     const SecretDigest* digest,
                                     const PolicySnapshot& policy,
                                     absl::Time deadline,
-                                    v1::AuthorizeResponse* response) {
+                                    v1::AuthorizeResponse* response,
+                                    absl::string_view* api_name) {
   Target target;
   SK_RETURN_IF_ERROR(ParseTarget(request, policy, &target));
 
@@ -337,7 +324,12 @@ absl::Status DecisionEngine::Decide(const v1::AuthorizeRequest& request,
 
   const CompiledRequirement* requirement = &target.requirement;
   const CompiledRoute* route = nullptr;
+  if (target.http && target.api == nullptr) {  // no API selected
+    Deny(v1::ROUTE_NOT_FOUND, 404, kNotFoundMessage, response);
+    return absl::OkStatus();
+  }
   if (target.api != nullptr) {
+    *api_name = target.api->name;
     if ((key->api_mask >> target.api->index & 1) == 0) {
       Deny(v1::WRONG_API, 403, kWrongApiMessage, response);
       return absl::OkStatus();

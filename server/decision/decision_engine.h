@@ -86,9 +86,12 @@ class DecisionEngine {
   absl::StatusOr<std::shared_ptr<const CompiledKey>> RecompileFromStore(
       const CompiledKey& key, const PolicySnapshot& policy,
       absl::Time deadline);
+  // Decide() also sets *api_name to the API decided against, when one was
+  // named or selected and the decision got that far.
   absl::Status Decide(const v1::AuthorizeRequest& request,
                       const SecretDigest* digest, const PolicySnapshot& policy,
-                      absl::Time deadline, v1::AuthorizeResponse* response);
+                      absl::Time deadline, v1::AuthorizeResponse* response,
+                      absl::string_view* api_name);
 
   ServingState* const state_;
   storage::Store* const store_;

@@ -215,6 +215,56 @@ TEST_F(DecisionEngineTest, RouteNotFound) {
       v1::ROUTE_NOT_FOUND);
 }
 
+TEST_F(DecisionEngineTest, SelectsTheApiByHostAndPathWhenNoneIsNamed) {
+  std::string policy(kTestPolicyJson);
+  const std::string management = R"("name": "management",)";
+  ASSERT_NE(policy.find(management), std::string::npos);
+  policy.replace(policy.find(management), management.size(),
+                 R"("name": "management", "hosts": ["mgmt.example"],)");
+  env_.PutPolicyJson(policy);
+  const auto pharmacy = env_.CreateKey({"pharmacy"}, {"orders_read"});
+  const auto mgmt = env_.CreateKey({"management"}, {"order:read"});
+  const auto Selected = [&](absl::string_view secret, absl::string_view host,
+                            absl::string_view path) {
+    v1::AuthorizeRequest request =
+        CoreTestEnv::HttpRequest(secret, "", "GET", path);
+    request.mutable_http()->set_host(std::string(host));
+    v1::AuthorizeResponse response;
+    EXPECT_TRUE(AuthorizeStatus(request, &response).ok()) << path;
+    return response;
+  };
+  // By path prefix, on any host.
+  auto r = Selected(pharmacy.secret(), "", "/v1/pharmacy/orders/?x=1");
+  EXPECT_TRUE(r.allowed());
+  EXPECT_EQ(r.matched_route(), "GET /orders/");
+  // By host; the key must still be valid for the API selected.
+  r = Selected(mgmt.secret(), "MGMT.example:443", "/orders/o1");
+  EXPECT_TRUE(r.allowed());
+  EXPECT_EQ(r.matched_route(), "GET /orders/{uid}");
+  EXPECT_THAT(r.redactions(), ElementsAre("prescription"));
+  EXPECT_EQ(Selected(pharmacy.secret(), "mgmt.example", "/orders/o1").reason(),
+            v1::WRONG_API);
+  // No API selected: ROUTE_NOT_FOUND, after the key and organization checks.
+  r = Selected(mgmt.secret(), "other.example", "/orders/o1");
+  EXPECT_FALSE(r.allowed());
+  EXPECT_EQ(r.reason(), v1::ROUTE_NOT_FOUND);
+  EXPECT_EQ(r.http_status(), 404);
+  EXPECT_EQ(Selected("nope", "other.example", "/orders/o1").reason(),
+            v1::KEY_INVALID);
+  // The host is validated like the path.
+  v1::AuthorizeRequest bad =
+      CoreTestEnv::HttpRequest(mgmt.secret(), "", "GET", "/orders/o1");
+  bad.mutable_http()->set_host("mgmt.example\xff");
+  EXPECT_THAT(AuthorizeStatus(bad).message(), HasSubstr("http.host"));
+  // A named API ignores the host.
+  v1::AuthorizeRequest named = CoreTestEnv::HttpRequest(
+      pharmacy.secret(), "pharmacy", "GET", "/v1/pharmacy/orders/");
+  named.mutable_http()->set_host("mgmt.example");
+  v1::AuthorizeResponse response;
+  ASSERT_TRUE(AuthorizeStatus(named, &response).ok());
+  EXPECT_TRUE(response.allowed());
+}
+
 TEST_F(DecisionEngineTest, QueryStringAndTrailingSlashAreInsignificant) {
   const auto key = env_.CreateKey({"pharmacy"}, {"orders_read"});
   for (const char* path :

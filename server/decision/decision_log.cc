@@ -22,7 +22,8 @@ DecisionLog::DecisionLog(double sample_rate,
   }
 }
 
-void DecisionLog::MaybeLog(const v1::AuthorizeRequest& request,
+void DecisionLog::MaybeLog(absl::string_view api,
+                           const v1::AuthorizeRequest& request,
                            const v1::AuthorizeResponse& response,
                            absl::Duration latency) {
   if (sample_rate_ <= 0) return;
@@ -36,7 +37,7 @@ void DecisionLog::MaybeLog(const v1::AuthorizeRequest& request,
       absl::StrCat(absl::ToInt64Microseconds(latency));
   sink_(LogLine(LogLevel::kInfo, "decision",
                 {{"trace_id", LoggableTraceId(response.trace_id())},
-                 {"api", request.has_http() ? request.http().api() : ""},
+                 {"api", api},
                  {"method", request.has_http() ? request.http().method() : ""},
                  {"route", response.matched_route()},
                  {"allowed", response.allowed() ? "true" : "false"},

@@ -30,14 +30,16 @@ class DecisionLog final : public DecisionObserver {
   explicit DecisionLog(double sample_rate,
                        std::function<void(const std::string&)> sink = nullptr);
 
-  void MaybeLog(const v1::AuthorizeRequest& request,
+  // MaybeLog() logs (maybe) one decision about `api` (see
+  // DecisionObserver::OnDecision()).
+  void MaybeLog(absl::string_view api, const v1::AuthorizeRequest& request,
                 const v1::AuthorizeResponse& response, absl::Duration latency);
 
   void OnCacheLookup(bool) override {}
-  void OnDecision(const v1::AuthorizeRequest& request,
+  void OnDecision(absl::string_view api, const v1::AuthorizeRequest& request,
                   const v1::AuthorizeResponse& response,
                   absl::Duration latency) override {
-    MaybeLog(request, response, latency);
+    MaybeLog(api, request, response, latency);
   }
 
  private:

@@ -36,7 +36,7 @@ v1::AuthorizeResponse Denied() {
 TEST(DecisionLogTest, LogsTheDecisionButNeverTheKeyOrPath) {
   std::vector<std::string> lines;
   DecisionLog log(1.0, [&](const std::string& l) { lines.push_back(l); });
-  log.MaybeLog(Request(), Denied(), absl::Microseconds(7));
+  log.MaybeLog("management", Request(), Denied(), absl::Microseconds(7));
   ASSERT_EQ(lines.size(), 1u);
   const std::string& line = lines[0];
   EXPECT_THAT(line, HasSubstr("level=info msg=\"decision\" "
@@ -57,7 +57,7 @@ TEST(DecisionLogTest, LogsOnlyTraceIdShapedTraceIds) {
   DecisionLog log(1.0, [&](const std::string& l) { lines.push_back(l); });
   v1::AuthorizeResponse response = Denied();
   response.set_trace_id("rxs_ph_SWRB317qT2xYzA9bC8dE7fG6hJ5kL4mN");
-  log.MaybeLog(Request(), response, absl::Microseconds(7));
+  log.MaybeLog("management", Request(), response, absl::Microseconds(7));
   ASSERT_EQ(lines.size(), 1u);
   EXPECT_THAT(lines[0], HasSubstr("trace_id=(not-a-trace-id) "));
   EXPECT_THAT(lines[0], Not(HasSubstr("SWRB317q")));
@@ -67,16 +67,16 @@ TEST(DecisionLogTest, SampleRateZeroLogsNothingAndOneLogsAll) {
   int count = 0;
   DecisionLog none(0.0, [&](const std::string&) { ++count; });
   DecisionLog all(1.5, [&](const std::string&) { ++count; });  // clamped
-  for (int i = 0; i < 100; ++i) none.MaybeLog(Request(), Denied(), {});
+  for (int i = 0; i < 100; ++i) none.MaybeLog("management", Request(), Denied(), {});
   EXPECT_EQ(count, 0);
-  for (int i = 0; i < 100; ++i) all.MaybeLog(Request(), Denied(), {});
+  for (int i = 0; i < 100; ++i) all.MaybeLog("management", Request(), Denied(), {});
   EXPECT_EQ(count, 100);
 }
 
 TEST(DecisionLogTest, PartialRateLogsSome) {
   int count = 0;
   DecisionLog half(0.5, [&](const std::string&) { ++count; });
-  for (int i = 0; i < 2000; ++i) half.MaybeLog(Request(), Denied(), {});
+  for (int i = 0; i < 2000; ++i) half.MaybeLog("management", Request(), Denied(), {});
   // Binomial(2000, 0.5): outside [800, 1200] has probability < 1e-18.
   EXPECT_GT(count, 800);
   EXPECT_LT(count, 1200);

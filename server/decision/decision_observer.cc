@@ -6,8 +6,8 @@ namespace {
 class Ignore final : public DecisionObserver {
  public:
   void OnCacheLookup(bool) override {}
-  void OnDecision(const v1::AuthorizeRequest&, const v1::AuthorizeResponse&,
-                  absl::Duration) override {}
+  void OnDecision(absl::string_view, const v1::AuthorizeRequest&,
+                  const v1::AuthorizeResponse&, absl::Duration) override {}
 };
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "proto/scopekeeper/v1/scopekeeper.pb.h"
 
@@ -19,9 +20,11 @@ class DecisionObserver {
   // OnCacheLookup() reports a key-cache lookup: a hit, or a miss (the store
   // is read).
   virtual void OnCacheLookup(bool hit) = 0;
-  // OnDecision() reports a decision made: the request, its answer and how
-  // long deciding took.
-  virtual void OnDecision(const v1::AuthorizeRequest& request,
+  // OnDecision() reports a decision made: the API it was for (named in the
+  // request or selected by host and path; "" for an explicit requirement),
+  // the request, its answer and how long deciding took.
+  virtual void OnDecision(absl::string_view api,
+                          const v1::AuthorizeRequest& request,
                           const v1::AuthorizeResponse& response,
                           absl::Duration latency) = 0;
 };
@@ -35,11 +38,11 @@ class DecisionObservers final : public DecisionObserver {
   void OnCacheLookup(bool hit) override {
     for (DecisionObserver* o : observers_) o->OnCacheLookup(hit);
   }
-  void OnDecision(const v1::AuthorizeRequest& request,
+  void OnDecision(absl::string_view api, const v1::AuthorizeRequest& request,
                   const v1::AuthorizeResponse& response,
                   absl::Duration latency) override {
     for (DecisionObserver* o : observers_) {
-      o->OnDecision(request, response, latency);
+      o->OnDecision(api, request, response, latency);
     }
   }
 

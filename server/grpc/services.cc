@@ -1,54 +1,18 @@
 #include "server/grpc/services.h"
 
-#include <grpc/grpc_security_constants.h>
-
-#include <chrono>
 #include <condition_variable>
 #include <mutex>
-#include <optional>
 #include <thread>
 #include <utility>
 #include <vector>
 
 #include "absl/time/time.h"
+#include "server/grpc/call_context.h"
 #include "server/grpc/grpc_status.h"
 #include "base/status_macros.h"
 
 namespace scopekeeper {
 namespace {
-
-// The call's deadline; InfiniteFuture() when the client set none (gRPC
-// reports that as a far-future time point that absl cannot represent).
-absl::Time DeadlineOf(const grpc::CallbackServerContext* context) {
-  const auto deadline = context->deadline();
-  if (deadline >=
-      std::chrono::system_clock::now() + std::chrono::hours(24 * 365)) {
-    return absl::InfiniteFuture();
-  }
-  return absl::FromChrono(deadline);
-}
-
-std::optional<absl::string_view> AuthorizationHeader(
-    const grpc::CallbackServerContext* context) {
-  const auto& metadata = context->client_metadata();
-  auto it = metadata.find("authorization");
-  if (it == metadata.end()) return std::nullopt;
-  return absl::string_view(it->second.data(), it->second.size());
-}
-
-// PeerSubjects() are the verified client-certificate subjects of the call
-// (empty without mTLS).
-std::vector<std::string> PeerSubjects(
-    const grpc::CallbackServerContext* context) {
-  std::vector<std::string> subjects;
-  const std::shared_ptr<const grpc::AuthContext> auth = context->auth_context();
-  if (auth == nullptr || !auth->IsPeerAuthenticated()) return subjects;
-  for (const grpc::string_ref& value :
-       auth->FindPropertyValues(GRPC_X509_SUBJECT_PROPERTY_NAME)) {
-    subjects.emplace_back(value.data(), value.size());
-  }
-  return subjects;
-}
 
 // Moves a StatusOr's value into *out.
 template <typename T>
@@ -166,9 +130,7 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::WatchEvent> {
 absl::Status AuthorizerService::AuthenticateCaller(
     const grpc::CallbackServerContext* context) const {
   if (auth_ == nullptr) return absl::OkStatus();
-  return auth_
-      ->Authenticate(AuthorizationHeader(context), PeerSubjects(context))
-      .status();
+  return AuthenticateCall(*auth_, context).status();
 }
 
 grpc::ServerUnaryReactor* AuthorizerService::Authorize(
@@ -204,7 +166,7 @@ template <typename Fn>
 grpc::ServerUnaryReactor* AdminService::Run(
     grpc::CallbackServerContext* context, Fn fn) {
   absl::StatusOr<std::string> actor =
-      auth_->Authenticate(AuthorizationHeader(context), PeerSubjects(context));
+      AuthenticateCall(*auth_, context);
   if (!actor.ok()) return Finish(context, actor.status());
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   executor_.Schedule([reactor, fn = std::move(fn), actor = *std::move(actor)] {
@@ -334,7 +296,7 @@ grpc::ServerUnaryReactor* AdminService::CreateBackup(
 grpc::ServerWriteReactor<v1::WatchEvent>* AdminService::Watch(
     grpc::CallbackServerContext* context, const v1::WatchRequest* request) {
   absl::StatusOr<std::string> actor =
-      auth_->Authenticate(AuthorizationHeader(context), PeerSubjects(context));
+      AuthenticateCall(*auth_, context);
   if (!actor.ok()) {
     // A reactor that finishes at once with the authentication error.
     class Rejected final : public grpc::ServerWriteReactor<v1::WatchEvent> {

@@ -119,14 +119,6 @@ void Metrics::RecordDecision(absl::string_view api, v1::Reason reason,
   decision_latency_.Observe(latency);
 }
 
-void Metrics::OnDecision(const v1::AuthorizeRequest& request,
-                         const v1::AuthorizeResponse& response,
-                         absl::Duration latency) {
-  RecordDecision(
-      request.has_http() ? absl::string_view(request.http().api()) : "",
-      response.reason(), latency);
-}
-
 void Metrics::OnWritable(const absl::Status& cause) {
   std::string failure;
   if (!cause.ok()) {

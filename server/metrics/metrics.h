@@ -79,9 +79,11 @@ class Metrics final : public DecisionObserver, public CommitObserver {
 
   // DecisionObserver and CommitObserver.
   void OnCacheLookup(bool hit) override { RecordCacheLookup(hit); }
-  void OnDecision(const v1::AuthorizeRequest& request,
+  void OnDecision(absl::string_view api, const v1::AuthorizeRequest& request,
                   const v1::AuthorizeResponse& response,
-                  absl::Duration latency) override;
+                  absl::Duration latency) override {
+    RecordDecision(api, response.reason(), latency);
+  }
   void OnCommit(absl::Duration latency, bool ok, int mutations) override {
     RecordStoreCommit(latency, ok, mutations);
   }

@@ -4,25 +4,17 @@
 
 #include <utility>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "base/host_port.h"
+#include "base/status_macros.h"
 
 namespace scopekeeper {
 
 absl::StatusOr<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::Start(
     absl::string_view listen, std::function<std::string()> render) {
-  const size_t colon = listen.rfind(':');
-  int port = -1;
-  if (colon == absl::string_view::npos ||
-      !absl::SimpleAtoi(listen.substr(colon + 1), &port) || port < 0 ||
-      port > 65535) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--metrics_listen: expected HOST:PORT, got \"", listen, "\""));
-  }
-  std::string host(listen.substr(0, colon));
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);  // [::1] -> ::1
-  }
+  std::string host;
+  int port = 0;
+  SK_RETURN_IF_ERROR(ParseHostPort("--metrics_listen", listen, &host, &port));
   std::unique_ptr<MetricsHttpServer> s(new MetricsHttpServer());
   s->http_ = std::make_unique<httplib::Server>();
   // cpp-httplib's default options add SO_REUSEPORT, which lets a second

@@ -4,7 +4,9 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 
 namespace scopekeeper {
 namespace {
@@ -76,6 +78,28 @@ absl::Status ValidateApiName(absl::string_view field, absl::string_view name) {
 absl::Status ValidateKeyPrefix(absl::string_view field,
                                absl::string_view name) {
   return ValidateLowerName("key prefix", field, name, "_", 32);
+}
+
+absl::Status ValidateHostName(absl::string_view field, absl::string_view host) {
+  absl::string_view rest = host;
+  if (absl::StartsWith(rest, "*.")) rest.remove_prefix(2);
+  bool ok = !rest.empty() && host.size() <= 253;
+  for (absl::string_view label : absl::StrSplit(rest, '.')) {
+    if (!ok) break;
+    ok = !label.empty() && label.size() <= 63 && label.front() != '-' &&
+         label.back() != '-';
+    for (size_t i = 0; ok && i < label.size(); ++i) {
+      const char c = label[i];
+      ok = absl::ascii_isdigit(static_cast<unsigned char>(c)) ||
+           (c >= 'a' && c <= 'z') || c == '-';
+    }
+  }
+  if (!ok) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        field, ": invalid host ", Quote(host),
+        " (a lowercase DNS name, optionally \"*.\" first; no port)"));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status ValidateId(absl::string_view field, absl::string_view id) {

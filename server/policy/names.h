@@ -23,6 +23,10 @@ absl::Status ValidateScopeName(absl::string_view field, absl::string_view name);
 absl::Status ValidateApiName(absl::string_view field, absl::string_view name);
 // Key prefixes: ^[a-z][a-z0-9_]{0,31}$.
 absl::Status ValidateKeyPrefix(absl::string_view field, absl::string_view name);
+// Host names in a policy (Api.hosts): a lowercase DNS name of labels of
+// [a-z0-9-] (not starting or ending with '-'), at most 253 bytes, optionally
+// starting with "*." (any subdomain). No port, no trailing dot.
+absl::Status ValidateHostName(absl::string_view field, absl::string_view host);
 // Identifiers (organization, key, app, installation ids, environment,
 // trace ids): 1..128 characters of [A-Za-z0-9_.:-].
 absl::Status ValidateId(absl::string_view field, absl::string_view id);

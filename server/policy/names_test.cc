@@ -1,6 +1,7 @@
 #include "server/policy/names.h"
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -29,6 +30,26 @@ TEST(NamesTest, ApiNamesAndKeyPrefixes) {
   EXPECT_FALSE(ValidateApiName("f", "external:pharmacy").ok());
   EXPECT_TRUE(ValidateKeyPrefix("f", "max_prd_ak").ok());
   EXPECT_FALSE(ValidateKeyPrefix("f", "max-prd").ok());
+}
+
+TEST(NamesTest, HostNames) {
+  EXPECT_TRUE(ValidateHostName("f", "api.rxscale.com").ok());
+  EXPECT_TRUE(ValidateHostName("f", "*.rxscale.com").ok());
+  EXPECT_TRUE(ValidateHostName("f", "localhost").ok());
+  EXPECT_TRUE(ValidateHostName("f", "127.0.0.1").ok());
+  EXPECT_THAT(ValidateHostName("apis[0].hosts[1]", "API.rxscale.com").message(),
+              HasSubstr("apis[0].hosts[1]: invalid host \"API.rxscale.com\""));
+  for (absl::string_view bad :
+       {"", "*", "*.", "a..b", ".a", "a.", "a:8080", "-a.com", "a-.com",
+        "a_b.com", "*.*.a.com", "a.*.com", "a b"}) {
+    EXPECT_FALSE(ValidateHostName("f", bad).ok()) << bad;
+  }
+  EXPECT_TRUE(ValidateHostName("f", std::string(63, 'a')).ok());
+  EXPECT_FALSE(ValidateHostName("f", std::string(64, 'a')).ok());
+  std::string long_host;
+  for (int i = 0; i < 64; ++i) absl::StrAppend(&long_host, "abc.");
+  long_host += "com";  // 259 bytes
+  EXPECT_FALSE(ValidateHostName("f", long_host).ok());
 }
 
 TEST(NamesTest, Ids) {

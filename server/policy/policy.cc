@@ -33,7 +33,71 @@ absl::StatusOr<std::string> NormalizePathPrefix(absl::string_view prefix) {
   return out;
 }
 
+// HostName() is the host of a Host header or :authority value, without the
+// port and a trailing dot: "API.x.com:8443" -> "API.x.com", "[::1]:80" ->
+// "[::1]".
+absl::string_view HostName(absl::string_view host) {
+  if (absl::StartsWith(host, "[")) {
+    const size_t end = host.find(']');
+    return end == absl::string_view::npos ? host : host.substr(0, end + 1);
+  }
+  const size_t colon = host.rfind(':');
+  if (colon != absl::string_view::npos) host = host.substr(0, colon);
+  if (absl::EndsWith(host, ".")) host.remove_suffix(1);
+  return host;
+}
+
+// HostRank() is how specifically `api` claims `host`: 2 an exact host, 1 a
+// wildcard, 0 when the API names no hosts, -1 when it names others.
+int HostRank(const CompiledApi& api, absl::string_view host) {
+  if (api.exact_hosts.empty() && api.wildcard_suffixes.empty()) return 0;
+  for (const std::string& exact : api.exact_hosts) {
+    if (absl::EqualsIgnoreCase(host, exact)) return 2;
+  }
+  for (const std::string& suffix : api.wildcard_suffixes) {
+    if (host.size() > suffix.size() && absl::EndsWithIgnoreCase(host, suffix)) {
+      return 1;
+    }
+  }
+  return -1;
+}
+
+// CompileHosts() validates api.hosts into `out`; each (host, path_prefix)
+// pair may name one API only (`claimed` maps it to that API's name).
+absl::Status CompileHosts(
+    const v1::Api& api, absl::string_view where,
+    absl::flat_hash_map<std::string, std::string>* claimed, CompiledApi* out) {
+  if (api.hosts_size() > kMaxHostsPerApi) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(where, ".hosts: more than ", kMaxHostsPerApi, " hosts"));
+  }
+  for (int h = 0; h < api.hosts_size(); ++h) {
+    const std::string& host = api.hosts(h);
+    const std::string field = absl::StrCat(where, ".hosts[", h, "]");
+    SK_RETURN_IF_ERROR(ValidateHostName(field, host));
+    const auto [it, inserted] =
+        claimed->emplace(absl::StrCat(host, " ", out->path_prefix), api.name());
+    if (!inserted) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          field, ": host ", Quote(host), " with path_prefix ",
+          Quote(out->path_prefix), " already selects API ", Quote(it->second)));
+    }
+    if (absl::StartsWith(host, "*.")) {
+      out->wildcard_suffixes.push_back(host.substr(1));
+    } else {
+      out->exact_hosts.push_back(host);
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
+
+bool IsUnderPathPrefix(absl::string_view path, absl::string_view prefix) {
+  if (!absl::StartsWith(path, prefix)) return false;
+  return path.size() == prefix.size() || prefix.empty() ||
+         path[prefix.size()] == '/' || path[prefix.size()] == '?';
+}
 
 std::shared_ptr<const PolicySnapshot> PolicySnapshot::Empty() {
   static const auto* empty = new std::shared_ptr<const PolicySnapshot>(
@@ -91,6 +155,8 @@ absl::StatusOr<std::shared_ptr<const PolicySnapshot>> PolicySnapshot::Compile(
     return absl::InvalidArgumentError(
         absl::StrCat("policy.apis: more than ", kMaxPolicyApis, " APIs"));
   }
+  // "host path_prefix" -> the API it selects.
+  absl::flat_hash_map<std::string, std::string> claimed_hosts;
   for (int a = 0; a < policy.apis_size(); ++a) {
     const v1::Api& api = policy.apis(a);
     SK_RETURN_IF_ERROR(
@@ -110,6 +176,8 @@ absl::StatusOr<std::shared_ptr<const PolicySnapshot>> PolicySnapshot::Compile(
     SK_RETURN_IF_ERROR(
         Prefixed(absl::StrCat(where, ".path_prefix"), prefix.status()));
     compiled->path_prefix = *std::move(prefix);
+    SK_RETURN_IF_ERROR(
+        CompileHosts(api, where, &claimed_hosts, compiled.get()));
 
     if (api.routes_size() > kMaxRoutesPerApi) {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -172,6 +240,30 @@ int PolicySnapshot::ScopeId(absl::string_view name) const {
 const CompiledApi* PolicySnapshot::FindApi(absl::string_view name) const {
   auto it = apis_by_name_.find(name);
   return it == apis_by_name_.end() ? nullptr : it->second;
+}
+
+const CompiledApi* PolicySnapshot::SelectApi(absl::string_view host,
+                                             absl::string_view path) const {
+  host = HostName(host);
+  const CompiledApi* best = nullptr;
+  size_t best_prefix = 0;
+  int best_rank = -1;
+  bool tie = false;
+  for (const std::unique_ptr<CompiledApi>& api : apis_) {
+    const int rank = HostRank(*api, host);
+    if (rank < 0 || !IsUnderPathPrefix(path, api->path_prefix)) continue;
+    const size_t prefix = api->path_prefix.size();
+    if (best == nullptr || prefix > best_prefix ||
+        (prefix == best_prefix && rank > best_rank)) {
+      best = api.get();
+      best_prefix = prefix;
+      best_rank = rank;
+      tie = false;
+    } else if (prefix == best_prefix && rank == best_rank) {
+      tie = true;
+    }
+  }
+  return tie ? nullptr : best;
 }
 
 const ScopeSet* PolicySnapshot::FindBundle(absl::string_view name) const {

@@ -24,6 +24,7 @@ inline constexpr int kMaxPolicyScopes = 4096;
 inline constexpr int kMaxPolicyApis = 64;  // ApiSet is a 64-bit mask
 inline constexpr int kMaxRoutesPerApi = 4096;
 inline constexpr int kMaxPolicyBundles = 1024;
+inline constexpr int kMaxHostsPerApi = 64;
 
 // A requirement with its scopes interned.
 struct CompiledRequirement {
@@ -48,6 +49,8 @@ struct CompiledApi {
   std::string name;
   std::string path_prefix;  // without a trailing '/'
   std::string key_prefix;
+  std::vector<std::string> exact_hosts;        // Api.hosts without a '*'
+  std::vector<std::string> wildcard_suffixes;  // "*.a.com" as ".a.com"
   RouteTable routes;
   std::vector<CompiledRoute> compiled_routes;  // by RouteTable route_index
 };
@@ -78,6 +81,15 @@ class PolicySnapshot {
     return apis_;
   }
 
+  // SelectApi() returns the API a request for `host` (Host or :authority; a
+  // port, a trailing dot and letter case are ignored) and `path` (query
+  // string allowed) is for, as Api.hosts documents: among the APIs whose
+  // hosts match or that have none, and whose path_prefix the path is under,
+  // the longest prefix wins, then an exact host over a wildcard over none.
+  // nullptr when none matches or the best two tie.
+  const CompiledApi* SelectApi(absl::string_view host,
+                               absl::string_view path) const;
+
   // FindBundle() returns the bundle's scopes, or nullptr.
   const ScopeSet* FindBundle(absl::string_view name) const;
 
@@ -101,6 +113,10 @@ class PolicySnapshot {
   absl::flat_hash_map<std::string, const CompiledApi*> apis_by_name_;
   absl::flat_hash_map<std::string, ScopeSet> bundles_;
 };
+
+// IsUnderPathPrefix() is true when `path` (query string allowed) starts with
+// `prefix` (normalized: "" or "/a/b") at a segment boundary.
+bool IsUnderPathPrefix(absl::string_view path, absl::string_view prefix);
 
 // ParsePolicyJson() parses a Policy in the protobuf JSON mapping (unknown
 // fields are errors). INVALID_ARGUMENT with the parser's message. Does not

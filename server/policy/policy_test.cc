@@ -71,6 +71,13 @@ TEST(PolicyTest, RejectsInvalidPoliciesNamingTheEntry) {
       {R"({"apis":[{"name":"x"},{"name":"x"}]})", {"apis[\"x\"]", "twice"}},
       {R"({"apis":[{"name":"x","keyPrefix":"Bad-Prefix"}]})", {"key_prefix"}},
       {R"({"apis":[{"name":"x","pathPrefix":"v1"}]})", {"path_prefix"}},
+      {R"({"apis":[{"name":"x","hosts":["a.com","A.com"]}]})",
+       {"apis[\"x\"].hosts[1]", "A.com"}},
+      {R"({"apis":[{"name":"x","hosts":["a.com:443"]}]})",
+       {"apis[\"x\"].hosts[0]", "no port"}},
+      {R"({"apis":[{"name":"x","hosts":["a.com"],"pathPrefix":"/v1"},
+                   {"name":"y","hosts":["b.com","a.com"],"pathPrefix":"/v1/"}]})",
+       {"apis[\"y\"].hosts[1]", "\"a.com\"", "already selects API \"x\""}},
   };
   for (const Case& c : cases) {
     auto snap = PolicySnapshot::Compile(Parse(c.json), 1);
@@ -127,6 +134,88 @@ TEST(PolicyTest, ParsePolicyJsonRejectsUnknownFields) {
   EXPECT_EQ(p.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(p.status().message(), HasSubstr("colour"));
   EXPECT_FALSE(ParsePolicyJson("{not json").ok());
+}
+
+// Three APIs in the shape of RxScale's: one under a path prefix, two sharing
+// route shapes told apart by host only, plus a catch-all on a wildcard.
+constexpr absl::string_view kHostsPolicyJson = R"({"apis":[
+  {"name":"external-pharmacy","pathPrefix":"/v1/external-pharmacy-api-v1"},
+  {"name":"management","hosts":["management.rxscale.com"]},
+  {"name":"public","hosts":["api.rxscale.com","public.rxscale.com"]},
+  {"name":"partner","hosts":["*.partners.rxscale.com"]},
+  {"name":"public-v2","hosts":["api.rxscale.com"],"pathPrefix":"/v2"}
+]})";
+
+std::string Selected(const PolicySnapshot& policy, absl::string_view host,
+                     absl::string_view path) {
+  const CompiledApi* api = policy.SelectApi(host, path);
+  return api == nullptr ? "<none>" : api->name;
+}
+
+TEST(PolicyTest, SelectApiByHostAndLongestPathPrefix) {
+  auto snap = PolicySnapshot::Compile(Parse(kHostsPolicyJson), 1);
+  ASSERT_TRUE(snap.ok()) << snap.status();
+  const PolicySnapshot& p = **snap;
+  // The prefix beats host-specific APIs without one, on any host.
+  EXPECT_EQ(Selected(p, "api.rxscale.com",
+                     "/v1/external-pharmacy-api-v1/pharmacy_orders/"),
+            "external-pharmacy");
+  EXPECT_EQ(Selected(p, "", "/v1/external-pharmacy-api-v1?x=1"),
+            "external-pharmacy");
+  // Same route shapes, told apart by host; port, case and a trailing dot do
+  // not matter.
+  EXPECT_EQ(Selected(p, "management.rxscale.com", "/orders/o1"), "management");
+  EXPECT_EQ(Selected(p, "Management.RxScale.com:8443", "/orders/o1"),
+            "management");
+  EXPECT_EQ(Selected(p, "management.rxscale.com.", "/orders/o1"), "management");
+  EXPECT_EQ(Selected(p, "api.rxscale.com", "/orders/o1"), "public");
+  EXPECT_EQ(Selected(p, "public.rxscale.com", "/orders/o1"), "public");
+  // A longer prefix on the same host wins; only at a segment boundary.
+  EXPECT_EQ(Selected(p, "api.rxscale.com", "/v2/orders/o1"), "public-v2");
+  EXPECT_EQ(Selected(p, "api.rxscale.com", "/v2"), "public-v2");
+  EXPECT_EQ(Selected(p, "api.rxscale.com", "/v2x/orders"), "public");
+  // Wildcards match subdomains only.
+  EXPECT_EQ(Selected(p, "acme.partners.rxscale.com", "/x"), "partner");
+  EXPECT_EQ(Selected(p, "a.b.partners.rxscale.com", "/x"), "partner");
+  EXPECT_EQ(Selected(p, "partners.rxscale.com", "/x"), "<none>");
+  EXPECT_EQ(Selected(p, "evilpartners.rxscale.com", "/x"), "<none>");
+  // Unknown or missing hosts select nothing: no API without hosts matches.
+  EXPECT_EQ(Selected(p, "other.example", "/orders/o1"), "<none>");
+  EXPECT_EQ(Selected(p, "", "/orders/o1"), "<none>");
+  EXPECT_EQ(Selected(p, "[::1]:8080", "/orders/o1"), "<none>");
+  EXPECT_EQ(Selected(p, "management.rxscale.com.evil.com", "/o"), "<none>");
+}
+
+TEST(PolicyTest, SelectApiPrefersExactHostsAndNeverPicksOneOfATie) {
+  auto snap = PolicySnapshot::Compile(Parse(R"({"apis":[
+    {"name":"any"},
+    {"name":"wild","hosts":["*.a.com"]},
+    {"name":"exact","hosts":["x.a.com"]},
+    {"name":"any2"}
+  ]})"),
+                                      1);
+  ASSERT_TRUE(snap.ok()) << snap.status();
+  EXPECT_EQ(Selected(**snap, "x.a.com", "/p"), "exact");
+  EXPECT_EQ(Selected(**snap, "y.a.com", "/p"), "wild");
+  // "any" and "any2" tie (no hosts, no prefix): fail closed.
+  EXPECT_EQ(Selected(**snap, "b.com", "/p"), "<none>");
+
+  // The seed policies: one API selects itself; RxScale's management and
+  // public APIs share the empty prefix and name no hosts, so only the
+  // prefixed external-pharmacy API is selected without an explicit choice.
+  auto one = PolicySnapshot::Compile(Parse(R"({"apis":[{"name":"m"}]})"), 1);
+  ASSERT_TRUE(one.ok());
+  EXPECT_EQ(Selected(**one, "api.maxcare.ai", "/v1/patients"), "m");
+  EXPECT_EQ(Selected(*PolicySnapshot::Empty(), "a.com", "/"), "<none>");
+}
+
+TEST(PolicyTest, IsUnderPathPrefixAtSegmentBoundaries) {
+  EXPECT_TRUE(IsUnderPathPrefix("/anything", ""));
+  EXPECT_TRUE(IsUnderPathPrefix("/v1", "/v1"));
+  EXPECT_TRUE(IsUnderPathPrefix("/v1/", "/v1"));
+  EXPECT_TRUE(IsUnderPathPrefix("/v1?q=1", "/v1"));
+  EXPECT_FALSE(IsUnderPathPrefix("/v1x", "/v1"));
+  EXPECT_FALSE(IsUnderPathPrefix("/v", "/v1"));
 }
 
 TEST(PolicyTest, CompileRequirementNamesTheField) {

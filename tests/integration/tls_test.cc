@@ -11,6 +11,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "envoy/service/auth/v3/external_auth.grpc.pb.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "proto/scopekeeper/v1/scopekeeper.grpc.pb.h"
@@ -77,6 +78,16 @@ class TlsTest : public ::testing::Test {
   }
 
   void Start(bool mtls, std::vector<std::string> authorizer_subjects = {}) {
+    auto server =
+        ScopekeeperServer::Start(Options(mtls, std::move(authorizer_subjects)));
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = *std::move(server);
+    token_ = ReadAll(server_->admin_token_path());
+    token_.erase(token_.find('\n'));
+  }
+
+  ServerOptions Options(bool mtls,
+                        std::vector<std::string> authorizer_subjects = {}) {
     ServerOptions options;
     options.listen = "127.0.0.1:0";
     options.data_dir = absl::StrCat(
@@ -90,11 +101,7 @@ class TlsTest : public ::testing::Test {
       options.admin_subjects = {kAdminSubject};
       options.authorizer_subjects = std::move(authorizer_subjects);
     }
-    auto server = ScopekeeperServer::Start(options);
-    ASSERT_TRUE(server.ok()) << server.status();
-    server_ = *std::move(server);
-    token_ = ReadAll(server_->admin_token_path());
-    token_.erase(token_.find('\n'));
+    return options;
   }
 
   // A channel trusting our CA, presenting `client` ("" = no certificate).
@@ -187,6 +194,33 @@ TEST_F(TlsTest, AuthorizerSubjectsCloseTheDataPlaneToOtherCallers) {
   const grpc::Status admin = authorize(Channel("admin"));
   EXPECT_EQ(admin.error_code(), grpc::StatusCode::UNAUTHENTICATED);
   EXPECT_THAT(admin.error_message(), HasSubstr("authorizer"));
+}
+
+TEST_F(TlsTest, AuthorizerSubjectsCloseCheckAndCannotGuardPlainForwardAuth) {
+  // Envoy's Check is a data-plane call like Authorize.
+  Start(/*mtls=*/true, /*authorizer_subjects=*/{kGatewaySubject});
+  const auto check = [](const std::shared_ptr<grpc::Channel>& channel) {
+    grpc::ClientContext context;
+    envoy::service::auth::v3::CheckRequest request;
+    request.mutable_attributes()->mutable_request()->mutable_http()->set_path(
+        "/v1/external-pharmacy-api-v1/pharmacy_orders/");
+    envoy::service::auth::v3::CheckResponse response;
+    return envoy::service::auth::v3::Authorization::NewStub(channel)->Check(
+        &context, request, &response);
+  };
+  EXPECT_TRUE(check(Channel("gateway")).ok());
+  EXPECT_EQ(check(Channel("admin")).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  server_.reset();
+
+  // Plain-HTTP forward-auth cannot check certificate subjects: without a
+  // token file too, the server refuses to start rather than open it.
+  ServerOptions options = Options(/*mtls=*/true, {kGatewaySubject});
+  options.http_authz_listen = "127.0.0.1:0";
+  auto server = ScopekeeperServer::Start(options);
+  ASSERT_FALSE(server.ok());
+  EXPECT_EQ(server.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(server.status().message(), HasSubstr("--http_authz_listen"));
 }
 
 TEST(TlsOptionsTest, IncompleteOrUnreadableTlsOptionsRefuseToStart) {

@@ -15,6 +15,10 @@ Sections (--sections, comma-separated):
           GrantScopes load with 1, 4 and 64 in flight runs (do reads stall
           behind writes?).
   revoke  c64 Authorize load while keys are revoked one at a time.
+  extauthz
+          Envoy ext_authz Check (a CheckRequest as Envoy fills it, and one
+          with only 4 headers; the same key and route) vs Authorize, h2load,
+          alternating, c16 and c64.
 
 Keys are created once per --keys through Admin.CreateKey (load_client
 --rpc=seed) into <work_dir>/seed-<keys>/ and reused by later runs (each run
@@ -38,6 +42,7 @@ import time
 
 LISTENING = re.compile(r"listening on (\S+:\d+)")
 LEVELS = [(1, 1), (1, 16), (1, 64), (1, 256), (4, 16)]  # (connections, concurrency)
+EXTAUTHZ_LEVELS = [(1, 16), (1, 64)]
 BATCH_SIZES = [10, 100, 1000]
 WRITERS_DURING_READS = [1, 4, 64]  # GrantScopes in flight during Authorize c16
 API = "external-pharmacy"
@@ -79,6 +84,23 @@ def _field(number, payload):  # length-delimited field
 def authorize_request(secret):
     http = _field(1, API) + _field(2, "GET") + _field(3, PATH)
     return _field(1, secret) + _field(4, http)
+
+
+def check_request(secret, minimal=False):
+    """envoy.service.auth.v3.CheckRequest as Envoy's ext_authz filter fills it;
+    `minimal`: only the headers Envoy always sends plus the credential (what
+    the filter's allowed_headers can cut it down to)."""
+    headers = [(":authority", "api.rxscale.com"), (":method", "GET"), (":path", PATH)]
+    if not minimal:
+        headers += [(":scheme", "https"), ("user-agent", "curl/7.88.1"), ("accept", "*/*"),
+                    ("x-forwarded-proto", "https"),
+                    ("x-request-id", "5f2c1a9e-8f7e-4a43-9a0e-1d7c2f0e6b11")]
+    headers.append(("authorization", "Bearer " + secret))
+    http = (_field(1, "14725993211186733543") + _field(2, "GET") +
+            b"".join(_field(3, _field(1, k) + _field(2, v)) for k, v in headers) +
+            _field(4, PATH) + _field(5, "api.rxscale.com") + _field(6, "https") +
+            _field(10, "HTTP/1.1"))
+    return _field(1, _field(4, _field(2, http)))  # attributes.request.http
 
 
 def floor_request(key):
@@ -337,6 +359,30 @@ class Runner:
             if not reply.startswith(b"\x08\x01"):  # field 1 (allowed) = true
                 raise RuntimeError("%s did not allow the h2load request: %r" % (server.name, reply))
 
+    def section_extauthz(self, seed_dir, first_secret):
+        a = self.args
+        sk = self.fresh_scopekeeper(seed_dir, "extauthz")
+        check = "/envoy.service.auth.v3.Authorization/Check"
+        try:
+            import grpc  # Debian's python3-grpcio; only needed here
+            with grpc.insecure_channel(sk.address) as channel:
+                for minimal in (False, True):
+                    reply = channel.unary_unary(check)(check_request(first_secret, minimal),
+                                                       timeout=10)
+                    if not reply.startswith(b"\x0a\x00\x1a"):  # status {code 0}, ok_response
+                        raise RuntimeError("Check did not allow the h2load request: %r" % reply)
+            for conns, conc in [lv for _ in range(a.repeat) for lv in EXTAUTHZ_LEVELS]:
+                level = "%dx%d" % (conns, conc)
+                self.h2load("extauthz Authorize " + level, sk,
+                            "/scopekeeper.v1.Authorizer/Authorize",
+                            authorize_request(first_secret), conns, conc)
+                self.h2load("extauthz Check " + level, sk, check, check_request(first_secret),
+                            conns, conc)
+                self.h2load("extauthz Check-minimal " + level, sk, check,
+                            check_request(first_secret, minimal=True), conns, conc)
+        finally:
+            self.check_stopped(sk)
+
     def section_batch(self, seed_dir, keys_file):
         sk = self.fresh_scopekeeper(seed_dir, "batch")
         try:
@@ -464,9 +510,32 @@ def report(results):
                 fmt(fc, 1), fmt(sc, 1), "%.2f" % (sc / fc) if fc and sc else "—",
                 load_range([f["load_min"], f["load_max"], s["load_min"], s["load_max"]])))
         lines.append("")
+    if any(r["label"].startswith("extauthz ") for r in results):
+        lines += ["| h2load conns×conc | request | req/s | vs Authorize | p50/p99 µs | "
+                  "CPU µs/req | CPU vs Authorize | load avg (1 min) |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for level in ["%dx%d" % lv for lv in EXTAUTHZ_LEVELS]:
+            z = by.get("extauthz Authorize " + level)
+            if not z:
+                continue
+            for name, title in (("Authorize", "Authorize"),
+                                ("Check", "Check, 9 headers (as Envoy sends)"),
+                                ("Check-minimal", "Check, 4 headers")):
+                r = by.get("extauthz %s %s" % (name, level))
+                if not r:
+                    continue
+                zc, rc = z.get("server_cpu_us_per_rpc"), r.get("server_cpu_us_per_rpc")
+                lines.append("| %s | %s | %s | %.2f | %s / %s | %s | %s | %s |" % (
+                    level.replace("x", "×"), title, fmt(r.get("rps")),
+                    r["rps"] / z["rps"] if z.get("rps") else 0,
+                    fmt(r.get("p50_us"), 0), fmt(r.get("p99_us"), 0), fmt(rc, 1),
+                    "%.2f" % (rc / zc) if zc and rc else "—",
+                    load_range([r["load_min"], r["load_max"]])))
+        lines.append("")
     other = [r for r in results if not (r["label"].startswith("floor ") or
                                         r["label"].startswith("scopekeeper load_client ") or
-                                        r["label"].startswith("scopekeeper h2load "))]
+                                        r["label"].startswith("scopekeeper h2load ") or
+                                        r["label"].startswith("extauthz "))]
     if other:
         lines += ["| run | calls/s | decisions/s | p50 µs | p99 µs | max µs | server CPU (cores) | "
                   "decisions per server-core-second | errors | load avg |",
@@ -507,7 +576,7 @@ def main():
     p.add_argument("--load_client", required=True)
     p.add_argument("--policy", required=True)
     p.add_argument("--work_dir", required=True)
-    p.add_argument("--sections", default="floor,batch,writes,revoke")
+    p.add_argument("--sections", default="floor,batch,writes,revoke,extauthz")
     p.add_argument("--keys", type=int, default=100000)
     p.add_argument("--duration", type=float, default=5)
     p.add_argument("--warmup", type=float, default=1)
@@ -540,6 +609,8 @@ def main():
             runner.section_writes(seed_dir, keys_file)
         elif name == "revoke":
             runner.section_revoke(seed_dir, keys_file)
+        elif name == "extauthz":
+            runner.section_extauthz(seed_dir, first_secret)
         else:
             sys.exit("run_load: unknown section %r" % name)
     text = report(runner.results)

@@ -1,0 +1,149 @@
+#include "server/grpc/ext_authz_service.h"
+
+#include <optional>
+#include <string>
+
+#include "base/status_macros.h"
+#include "google/protobuf/arena.h"
+#include "server/grpc/call_context.h"
+#include "server/grpc/grpc_status.h"
+
+namespace scopekeeper {
+namespace {
+
+using ::envoy::config::core::v3::HeaderValueOption;
+using ::envoy::service::auth::v3::AttributeContext;
+using ::envoy::service::auth::v3::CheckRequest;
+using ::envoy::service::auth::v3::CheckResponse;
+
+// The request's headers as Envoy sends them: the `headers` map (lowercase
+// keys, repeated headers joined with ','), or with encode_raw_headers the
+// `header_map` list (repeated headers kept apart, values in raw_value).
+class EnvoyHeaders final : public GatewayHeaders {
+ public:
+  explicit EnvoyHeaders(const AttributeContext::HttpRequest& http)
+      : http_(http) {}
+
+  int Count(absl::string_view name, absl::string_view* value) const override {
+    if (!http_.headers().empty()) {
+      // The map looks up std::string keys: reuse one per thread rather than
+      // allocate for each lookup (most header names exceed the SSO).
+      thread_local std::string key;
+      key.assign(name.data(), name.size());
+      auto it = http_.headers().find(key);
+      if (it == http_.headers().end()) return 0;
+      *value = it->second;
+      return 1;
+    }
+    int count = 0;
+    for (const auto& header : http_.header_map().headers()) {
+      if (header.key() != name) continue;
+      ++count;
+      *value = header.raw_value().empty() ? header.value() : header.raw_value();
+    }
+    return count;
+  }
+
+ private:
+  const AttributeContext::HttpRequest& http_;
+};
+
+// google.rpc.Code of a denial's HTTP status.
+int RpcCodeFor(int http_status) {
+  switch (http_status) {
+    case 400:
+      return grpc::StatusCode::INVALID_ARGUMENT;
+    case 401:
+      return grpc::StatusCode::UNAUTHENTICATED;
+    case 404:
+      return grpc::StatusCode::NOT_FOUND;
+    default:
+      return grpc::StatusCode::PERMISSION_DENIED;
+  }
+}
+
+void SetHeader(absl::string_view name, absl::string_view value,
+               HeaderValueOption* option) {
+  option->mutable_header()->set_key(name.data(), name.size());
+  option->mutable_header()->set_value(value.data(), value.size());
+}
+
+void ToCheckResponse(const GatewayAnswer& answer, CheckResponse* response) {
+  if (answer.allowed()) {
+    response->mutable_status()->set_code(grpc::StatusCode::OK);
+    auto* ok = response->mutable_ok_response();
+    for (const auto& [name, value] : answer.upstream_headers) {
+      if (value.empty()) {
+        ok->add_headers_to_remove(name.data(), name.size());
+        continue;
+      }
+      HeaderValueOption* option = ok->add_headers();
+      SetHeader(name, value, option);
+      option->set_append_action(HeaderValueOption::OVERWRITE_IF_EXISTS_OR_ADD);
+    }
+    if (!answer.remove_header.empty()) {
+      ok->add_headers_to_remove(answer.remove_header);
+    }
+    return;
+  }
+  response->mutable_status()->set_code(RpcCodeFor(answer.http_status));
+  auto* denied = response->mutable_denied_response();
+  // The enum's values are the HTTP status codes.
+  denied->mutable_status()->set_code(
+      static_cast<envoy::type::v3::StatusCode>(answer.http_status));
+  SetHeader("content-type", "application/json", denied->add_headers());
+  SetHeader(kTraceIdHeader, answer.trace_id, denied->add_headers());
+  denied->set_body(answer.body);
+}
+
+// Decide() answers `request` into `response`; an error when there is no
+// decision to answer with (INVALID_ARGUMENT is answered: a 400 denial).
+absl::Status Decide(DecisionEngine& engine, const GatewaySettings& settings,
+                    const CheckRequest& request, absl::Time deadline,
+                    CheckResponse* response) {
+  const AttributeContext& attributes = request.attributes();
+  const AttributeContext::HttpRequest& http = attributes.request().http();
+  const EnvoyHeaders headers(http);
+  GatewayRequest gateway_request;
+  gateway_request.method = http.method();
+  gateway_request.host = http.host();
+  gateway_request.path = http.path();
+  gateway_request.headers = &headers;
+  auto api = attributes.context_extensions().find("api");
+  if (api != attributes.context_extensions().end()) {
+    gateway_request.api = api->second;
+  }
+
+  // The AuthorizeRequest and its decision on the call's arena (with the
+  // service's allocator; a local one otherwise).
+  google::protobuf::Arena* arena = response->GetArena();
+  std::optional<google::protobuf::Arena> local_arena;
+  if (arena == nullptr) arena = &local_arena.emplace();
+  auto* authorize =
+      google::protobuf::Arena::CreateMessage<v1::AuthorizeRequest>(arena);
+  auto* decision =
+      google::protobuf::Arena::CreateMessage<v1::AuthorizeResponse>(arena);
+  SK_ASSIGN_OR_RETURN(GatewayAnswer answer,
+                      DecideGatewayRequest(engine, gateway_request, settings,
+                                           deadline, authorize, decision));
+  ToCheckResponse(answer, response);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+grpc::ServerUnaryReactor* ExtAuthzService::Check(
+    grpc::CallbackServerContext* context, const CheckRequest* request,
+    CheckResponse* response) {
+  absl::Status status = absl::OkStatus();
+  if (auth_ != nullptr) status = AuthenticateCall(*auth_, context).status();
+  if (status.ok()) {
+    status =
+        Decide(*engine_, *settings_, *request, DeadlineOf(context), response);
+  }
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(ToGrpcStatus(status));
+  return reactor;
+}
+
+}  // namespace scopekeeper
