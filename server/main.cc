@@ -96,6 +96,13 @@ ABSL_FLAG(absl::Duration, store_retry_interval, absl::Seconds(1),
           "after a store write failed (e.g. the disk is full), writes are "
           "refused with UNAVAILABLE and at most this often one tries to "
           "recover the store (decisions continue meanwhile)");
+ABSL_FLAG(int, max_watch_streams, 1000,
+          "most Admin.Watch streams open at once; more are refused with "
+          "RESOURCE_EXHAUSTED");
+ABSL_FLAG(absl::Duration, watch_stall_timeout, absl::Seconds(30),
+          "a Watch stream whose client takes no event for this long is ended "
+          "with RESOURCE_EXHAUSTED (bounds what a client that does not read "
+          "holds)");
 ABSL_FLAG(int64_t, key_cache_capacity, 0,
           "most API-key secrets cached in memory; 0 = all (the whole key set "
           "is loaded at start). With a limit, other keys are read from the "
@@ -149,6 +156,8 @@ int main(int argc, char** argv) {
       absl::GetFlag(FLAGS_max_receive_message_bytes);
   options.key_cache_capacity = absl::GetFlag(FLAGS_key_cache_capacity);
   options.store_retry_interval = absl::GetFlag(FLAGS_store_retry_interval);
+  options.max_watch_streams = absl::GetFlag(FLAGS_max_watch_streams);
+  options.watch_stall_timeout = absl::GetFlag(FLAGS_watch_stall_timeout);
   options.http_authz_listen = absl::GetFlag(FLAGS_http_authz_listen);
   options.http_authz.threads = absl::GetFlag(FLAGS_http_authz_threads);
   options.http_authz.max_connections =

@@ -158,8 +158,8 @@ absl::StatusOr<std::unique_ptr<ScopekeeperServer>> ScopekeeperServer::Start(
 
   s->usage_ = std::make_unique<UsageTracker>(s->store_.get());
   s->registry_ = std::make_unique<Registry>(
-      s->store_.get(), &s->state_, options.clock, s->usage_.get(),
-      &s->metrics_, options.store_retry_interval);
+      s->store_.get(), &s->state_, options.clock, s->usage_.get(), &s->metrics_,
+      options.store_retry_interval);
   SK_RETURN_IF_ERROR(s->registry_->Load());
   if (!options.policy_file.empty()) {
     SK_ASSIGN_OR_RETURN(v1::Policy policy, ReadPolicyFile(options.policy_file));
@@ -209,9 +209,14 @@ absl::StatusOr<std::unique_ptr<ScopekeeperServer>> ScopekeeperServer::Start(
         "authorizer", caller_token, options.authorizer_subjects);
   }
   s->authorizer_service_ = std::make_unique<AuthorizerService>(
-      s->engine_.get(), s->authorizer_auth_.get());
-  s->admin_service_ =
-      std::make_unique<AdminService>(s->registry_.get(), s->auth_.get());
+      s->engine_.get(), &s->state_, s->authorizer_auth_.get());
+  ChangeFeed::Options feed_options;
+  feed_options.max_streams = options.max_watch_streams;
+  feed_options.stall_timeout = options.watch_stall_timeout;
+  s->change_feed_ = std::make_unique<ChangeFeed>(s->registry_.get(), &s->state_,
+                                                 options.clock, feed_options);
+  s->admin_service_ = std::make_unique<AdminService>(
+      s->registry_.get(), s->change_feed_.get(), s->auth_.get());
   s->gateway_settings_ = options.gateway;
   s->ext_authz_service_ = std::make_unique<ExtAuthzService>(
       s->engine_.get(), &s->gateway_settings_, s->authorizer_auth_.get());
@@ -264,25 +269,31 @@ absl::StatusOr<std::unique_ptr<ScopekeeperServer>> ScopekeeperServer::Start(
     }
     HttpAuthzOptions http_options = options.http_authz;
     http_options.listen = options.http_authz_listen;
-    SK_ASSIGN_OR_RETURN(
-        s->http_authz_,
-        HttpAuthzServer::Start(http_options, s->engine_.get(),
-                               &s->gateway_settings_,
-                               s->authorizer_auth_.get()));
+    SK_ASSIGN_OR_RETURN(s->http_authz_,
+                        HttpAuthzServer::Start(http_options, s->engine_.get(),
+                                               &s->gateway_settings_,
+                                               s->authorizer_auth_.get()));
     LogInfo(absl::StrCat("http authz on http://",
                          HostOf(options.http_authz_listen), ":",
                          s->http_authz_->port(), "/authz"));
   }
-  s->usage_flusher_ = std::thread(&ScopekeeperServer::FlushUsageUntilShutdown,
-                                  s.get(), options.usage_flush_interval);
+  s->housekeeping_ = std::thread(&ScopekeeperServer::HousekeepingUntilShutdown,
+                                 s.get(), options.usage_flush_interval);
   LogInfo(absl::StrCat("listening on ", s->address_));
   return s;
 }
 
-void ScopekeeperServer::FlushUsageUntilShutdown(absl::Duration interval) {
+void ScopekeeperServer::HousekeepingUntilShutdown(
+    absl::Duration usage_flush_interval) {
+  constexpr absl::Duration kTick = absl::Seconds(1);
+  absl::Duration since_flush;
   bool stopping = false;
   while (!stopping) {
-    stopping = stop_usage_flusher_.WaitForNotificationWithTimeout(interval);
+    stopping = stop_housekeeping_.WaitForNotificationWithTimeout(kTick);
+    change_feed_->Sweep();  // ends Watch streams whose client stopped reading
+    since_flush += kTick;
+    if (!stopping && since_flush < usage_flush_interval) continue;
+    since_flush = absl::ZeroDuration();
     const absl::Status status = usage_->Flush();
     if (!status.ok()) {
       LogWarning(absl::StrCat("could not record key uses: ", status.message()));
@@ -299,9 +310,9 @@ void ScopekeeperServer::Shutdown(absl::Duration grace) {
     server_->Wait();
     server_.reset();
   }
-  if (usage_flusher_.joinable()) {
-    stop_usage_flusher_.Notify();  // flushes once more, then exits
-    usage_flusher_.join();
+  if (housekeeping_.joinable()) {
+    stop_housekeeping_.Notify();  // flushes last-use times once more, exits
+    housekeeping_.join();
   }
   store_.reset();  // closes RocksDB; every acknowledged write was synced
 }

@@ -18,13 +18,14 @@
 #include "server/decision/decision_log.h"
 #include "server/decision/serving_state.h"
 #include "server/decision/usage_tracker.h"
-#include "server/grpc/services.h"
-#include "server/metrics/metrics.h"
-#include "server/metrics/metrics_http.h"
-#include "server/registry/registry.h"
 #include "server/gateway/gateway.h"
 #include "server/grpc/ext_authz_service.h"
+#include "server/grpc/services.h"
 #include "server/http/http_authz_server.h"
+#include "server/metrics/metrics.h"
+#include "server/metrics/metrics_http.h"
+#include "server/registry/change_feed.h"
+#include "server/registry/registry.h"
 #include "storage/store.h"
 
 namespace scopekeeper {
@@ -85,6 +86,10 @@ struct ServerOptions {
   // After a store write failed (e.g. a full disk), how often a write tries
   // to recover the store.
   absl::Duration store_retry_interval = absl::Seconds(1);
+  // Watch streams: most open at once (RESOURCE_EXHAUSTED beyond), and how
+  // long a client may leave an event untaken before its stream is ended.
+  int max_watch_streams = 1000;
+  absl::Duration watch_stall_timeout = absl::Seconds(30);
   // How often last-used times are written to the store.
   absl::Duration usage_flush_interval = absl::Seconds(10);
 };
@@ -111,6 +116,8 @@ class ScopekeeperServer {
   int http_authz_port() const {
     return http_authz_ != nullptr ? http_authz_->port() : 0;
   }
+  // serving_state() is what decisions read (for tests and diagnostics).
+  ServingState& serving_state() { return state_; }
   // admin_token_path() is where the admin token was read or written.
   const std::string& admin_token_path() const { return admin_token_path_; }
 
@@ -122,7 +129,9 @@ class ScopekeeperServer {
   explicit ScopekeeperServer(size_t key_cache_capacity)
       : state_(key_cache_capacity) {}
 
-  void FlushUsageUntilShutdown(absl::Duration interval);
+  // HousekeepingUntilShutdown() ends stalled Watch streams (every second)
+  // and writes last-use times (every `usage_flush_interval`).
+  void HousekeepingUntilShutdown(absl::Duration usage_flush_interval);
 
   std::unique_ptr<storage::Store> store_;
   ServingState state_;
@@ -131,13 +140,14 @@ class ScopekeeperServer {
   std::unique_ptr<DecisionObservers> decision_observers_;
   std::unique_ptr<MetricsHttpServer> metrics_http_;
   std::unique_ptr<UsageTracker> usage_;
-  absl::Notification stop_usage_flusher_;
-  std::thread usage_flusher_;
+  absl::Notification stop_housekeeping_;
+  std::thread housekeeping_;
   std::unique_ptr<Registry> registry_;
   std::unique_ptr<DecisionEngine> engine_;
   std::unique_ptr<CallerAuthenticator> auth_;
   std::unique_ptr<CallerAuthenticator> authorizer_auth_;  // null: open
   std::unique_ptr<AuthorizerService> authorizer_service_;
+  std::unique_ptr<ChangeFeed> change_feed_;  // outlives the admin service
   std::unique_ptr<AdminService> admin_service_;
   GatewaySettings gateway_settings_;
   std::unique_ptr<ExtAuthzService> ext_authz_service_;

@@ -1,5 +1,6 @@
 #include "storage/rocksdb_store.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -344,6 +345,13 @@ absl::StatusOr<std::unique_ptr<RocksDbStore>> RocksDbStore::Open(
     return absl::InvalidArgumentError("path: must not be empty");
   }
   SK_ASSIGN_OR_RETURN(const bool exists, CheckDataDirectory(options.path));
+  // Made here, private, rather than by RocksDB (which logs an error about
+  // the missing directory first).
+  if (mkdir(options.path.c_str(), 0700) != 0 && errno != EEXIST) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("open ", Quote(options.path, kMaxQuotedPath),
+                     ": cannot create it: ", std::strerror(errno)));
+  }
 
   rocksdb::BlockBasedTableOptions table;
   table.block_cache = rocksdb::NewLRUCache(options.block_cache_bytes);

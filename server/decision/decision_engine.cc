@@ -26,9 +26,9 @@ constexpr absl::string_view kWrongOrgMessage =
 constexpr absl::string_view kWrongApiMessage =
     "API key is not valid for this API";
 constexpr absl::string_view kNotFoundMessage = "Not found";
-// Store reads of a key that keeps changing under a lookup before it fails
-// UNAVAILABLE (each retry first waits for the newer revision).
-constexpr int kMaxLookupAttempts = 3;
+// The status of a lookup that found a record newer than the applied
+// revision: the decision stops, and Try*() returns the revision to await.
+absl::Status AwaitStatus() { return absl::AbortedError("awaiting a revision"); }
 // BatchAuthorize entries whose cache entries are loaded together.
 constexpr int kPrefetchWindow = 32;
 
@@ -163,34 +163,29 @@ struct DecisionEngine::Lookup {
 absl::StatusOr<std::optional<storage::KeyRecord>>
 DecisionEngine::ReadDurableKey(
     absl::FunctionRef<absl::StatusOr<std::optional<storage::KeyRecord>>()> read,
-    absl::Time deadline) {
-  for (int attempt = 1;; ++attempt) {
-    absl::StatusOr<std::optional<storage::KeyRecord>> record = read();
-    if (!record.ok()) {
-      // Fail closed, without leaking storage details to the data plane.
-      return absl::UnavailableError("key store unavailable");
-    }
-    if (!record->has_value()) return record;
-    const uint64_t revision = (*record)->key().revision();
-    if (revision <= state_->revision()) return record;
-    // Written but not yet durable (group commit): never decide on it; wait
-    // until it is applied and read again.
-    if (attempt == kMaxLookupAttempts) {
-      return absl::UnavailableError("key is being changed; retry");
-    }
-    SK_RETURN_IF_ERROR(state_->WaitForRevision(
-        revision, std::min(deadline, absl::Now() + kMaxRevisionWait)));
+    uint64_t* await_revision) {
+  absl::StatusOr<std::optional<storage::KeyRecord>> record = read();
+  if (!record.ok()) {
+    // Fail closed, without leaking storage details to the data plane.
+    return absl::UnavailableError("key store unavailable");
   }
+  if (!record->has_value()) return record;
+  const uint64_t revision = (*record)->key().revision();
+  if (revision <= state_->revision()) return record;
+  // Written but not yet durable (group commit): never decide on it; the
+  // caller waits until it is applied and asks again.
+  *await_revision = revision;
+  return AwaitStatus();
 }
 
 absl::StatusOr<std::shared_ptr<const CompiledKey>>
 DecisionEngine::RecompileFromStore(const CompiledKey& key,
                                    const PolicySnapshot& policy,
-                                   absl::Time deadline) {
+                                   uint64_t* await_revision) {
   SK_ASSIGN_OR_RETURN(
       std::optional<storage::KeyRecord> record,
       ReadDurableKey([&] { return store_->GetKeyById(key.key_id()); },
-                     deadline));
+                     await_revision));
   if (!record.has_value()) {
     return absl::UnavailableError("key store unavailable");  // never deleted
   }
@@ -199,7 +194,7 @@ DecisionEngine::RecompileFromStore(const CompiledKey& key,
 
 absl::Status DecisionEngine::LookupKey(absl::string_view api_key,
                                        const SecretDigest* precomputed,
-                                       absl::Time deadline, Lookup* out) {
+                                       uint64_t* await_revision, Lookup* out) {
   if (api_key.empty()) return absl::OkStatus();
   const SecretDigest digest =
       precomputed != nullptr ? *precomputed : HashSecret(api_key);
@@ -220,7 +215,7 @@ absl::Status DecisionEngine::LookupKey(absl::string_view api_key,
                             epoch = cache.WriteEpoch(digest);
                             return store_->GetKeyBySecretHash(digest.view());
                           },
-                          deadline));
+                          await_revision));
   if (!record.has_value()) return absl::OkStatus();
   for (const storage::SecretHash& secret : record->secrets()) {
     if (secret.sha256() == digest.view()) {
@@ -236,15 +231,35 @@ absl::Status DecisionEngine::LookupKey(absl::string_view api_key,
   return absl::OkStatus();
 }
 
-absl::Status DecisionEngine::Authorize(const v1::AuthorizeRequest& request,
-                                       absl::Time deadline,
-                                       v1::AuthorizeResponse* response) {
-  return AuthorizeOne(request, /*digest=*/nullptr, deadline, response);
+absl::StatusOr<uint64_t> DecisionEngine::RevisionToAwait(
+    uint64_t min_revision, absl::string_view field) const {
+  if (min_revision <= state_->revision()) return 0;
+  if (min_revision > state_->horizon()) {
+    // No write here (or in the cluster, for a replica) ever reached it:
+    // waiting could only end at the deadline.
+    return absl::OutOfRangeError(
+        absl::StrCat(field, ": revision ", min_revision,
+                     " is beyond the latest revision of this server (",
+                     state_->horizon(), ")"));
+  }
+  return min_revision;
+}
+
+DecisionEngine::Outcome DecisionEngine::TryAuthorize(
+    const v1::AuthorizeRequest& request, v1::AuthorizeResponse* response) {
+  const absl::StatusOr<uint64_t> await =
+      RevisionToAwait(request.min_revision(), "min_revision");
+  if (!await.ok()) return {await.status()};
+  if (*await != 0) return {absl::OkStatus(), *await};
+  uint64_t await_revision = 0;
+  const absl::Status status =
+      AuthorizeOne(request, /*digest=*/nullptr, &await_revision, response);
+  return {await_revision != 0 ? absl::OkStatus() : status, await_revision};
 }
 
 absl::Status DecisionEngine::AuthorizeOne(const v1::AuthorizeRequest& request,
                                           const SecretDigest* digest,
-                                          absl::Time deadline,
+                                          uint64_t* await_revision,
                                           v1::AuthorizeResponse* response) {
   if (request.api_key().size() > kMaxApiKeyLength) {
     return absl::InvalidArgumentError(
@@ -257,11 +272,6 @@ absl::Status DecisionEngine::AuthorizeOne(const v1::AuthorizeRequest& request,
   if (!request.trace_id().empty()) {
     SK_RETURN_IF_ERROR(ValidateId("trace_id", request.trace_id()));
   }
-  if (request.min_revision() > state_->revision()) {
-    SK_RETURN_IF_ERROR(state_->WaitForRevision(
-        request.min_revision(),
-        std::min(deadline, absl::Now() + kMaxRevisionWait)));
-  }
   // Revision first: the policy and cache read after it are at least as new.
   const uint64_t revision = state_->revision();
   const PolicySnapshot& policy = state_->PolicyForDecision();
@@ -270,7 +280,7 @@ absl::Status DecisionEngine::AuthorizeOne(const v1::AuthorizeRequest& request,
   absl::string_view api_name =
       request.has_http() ? absl::string_view(request.http().api()) : "";
   SK_RETURN_IF_ERROR(
-      Decide(request, digest, policy, deadline, response, &api_name));
+      Decide(request, digest, policy, await_revision, response, &api_name));
   response->set_revision(revision);
   response->set_trace_id(request.trace_id().empty() ? NewTraceId()
                                                     : request.trace_id());
@@ -283,14 +293,15 @@ absl::Status DecisionEngine::AuthorizeOne(const v1::AuthorizeRequest& request,
 absl::Status DecisionEngine::Decide(const v1::AuthorizeRequest& request,
                                     const SecretDigest* digest,
                                     const PolicySnapshot& policy,
-                                    absl::Time deadline,
+                                    uint64_t* await_revision,
                                     v1::AuthorizeResponse* response,
                                     absl::string_view* api_name) {
   Target target;
   SK_RETURN_IF_ERROR(ParseTarget(request, policy, &target));
 
   Lookup lookup;
-  SK_RETURN_IF_ERROR(LookupKey(request.api_key(), digest, deadline, &lookup));
+  SK_RETURN_IF_ERROR(
+      LookupKey(request.api_key(), digest, await_revision, &lookup));
   const absl::Time now = clock_->Now();
   if (!lookup.found || now >= lookup.entry.secret_expire_time) {
     Deny(v1::KEY_INVALID, 401, kInvalidKeyMessage, response);
@@ -299,7 +310,7 @@ absl::Status DecisionEngine::Decide(const v1::AuthorizeRequest& request,
   std::shared_ptr<const CompiledKey> key = std::move(lookup.entry.key);
   if (key->policy_generation != policy.generation()) {
     // The cache is being recompiled for a new policy: compile this one now.
-    SK_ASSIGN_OR_RETURN(key, RecompileFromStore(*key, policy, deadline));
+    SK_ASSIGN_OR_RETURN(key, RecompileFromStore(*key, policy, await_revision));
   }
   response->set_key_id(key->key_id().data(), key->key_id().size());
   response->set_organization_id(key->organization_id().data(),
@@ -367,14 +378,24 @@ absl::Status DecisionEngine::Decide(const v1::AuthorizeRequest& request,
   return absl::OkStatus();
 }
 
-absl::Status DecisionEngine::BatchAuthorize(
-    const v1::BatchAuthorizeRequest& request, absl::Time deadline,
+DecisionEngine::Outcome DecisionEngine::TryBatchAuthorize(
+    const v1::BatchAuthorizeRequest& request,
     v1::BatchAuthorizeResponse* response) {
   if (request.requests_size() > kMaxBatchSize) {
-    return absl::InvalidArgumentError(
+    return {absl::InvalidArgumentError(
         absl::StrCat("requests: ", request.requests_size(),
-                     " entries, at most ", kMaxBatchSize, " allowed"));
+                     " entries, at most ", kMaxBatchSize, " allowed"))};
   }
+  // The batch is decided at one revision: the highest any entry asks for.
+  uint64_t await = 0;
+  for (int i = 0; i < request.requests_size(); ++i) {
+    const absl::StatusOr<uint64_t> entry =
+        RevisionToAwait(request.requests(i).min_revision(),
+                        absl::StrCat("requests[", i, "].min_revision"));
+    if (!entry.ok()) return {entry.status()};
+    await = std::max(await, *entry);
+  }
+  if (await != 0) return {absl::OkStatus(), await};
   // Hash the keys of a window of entries and start loading their cache
   // entries before deciding them: the entries' cache misses (table probe,
   // then compiled key) overlap instead of following one another. Windows
@@ -383,6 +404,7 @@ absl::Status DecisionEngine::BatchAuthorize(
   const KeyCache& cache = state_->cache();
   std::array<SecretDigest, kPrefetchWindow> digests;
   std::array<bool, kPrefetchWindow> hashed;
+  response->Clear();
   response->mutable_responses()->Reserve(n);
   for (int i = 0; i < n; ++i) {
     const int w = i % kPrefetchWindow;
@@ -400,18 +422,28 @@ absl::Status DecisionEngine::BatchAuthorize(
         if (hashed[j - i]) cache.PrefetchKey(digests[j - i]);
       }
     }
+    uint64_t await_revision = 0;
     absl::Status s =
         AuthorizeOne(request.requests(i), hashed[w] ? &digests[w] : nullptr,
-                     deadline, response->add_responses());
+                     &await_revision, response->add_responses());
+    if (await_revision != 0) return {absl::OkStatus(), await_revision};
     if (!s.ok()) {
-      return absl::Status(s.code(),
-                          absl::StrCat("requests[", i, "].", s.message()));
+      return {absl::Status(s.code(),
+                           absl::StrCat("requests[", i, "].", s.message()))};
     }
   }
-  return absl::OkStatus();
+  return {absl::OkStatus()};
 }
 
-absl::Status DecisionEngine::DescribeKey(const v1::DescribeKeyRequest& request,
+DecisionEngine::Outcome DecisionEngine::TryDescribeKey(
+    const v1::DescribeKeyRequest& request, v1::DescribeKeyResponse* response) {
+  uint64_t await_revision = 0;
+  const absl::Status status = DescribeOne(request, &await_revision, response);
+  return {await_revision != 0 ? absl::OkStatus() : status, await_revision};
+}
+
+absl::Status DecisionEngine::DescribeOne(const v1::DescribeKeyRequest& request,
+                                         uint64_t* await_revision,
                                          v1::DescribeKeyResponse* response) {
   if (request.api_key().size() > kMaxApiKeyLength) {
     return absl::InvalidArgumentError(
@@ -425,7 +457,7 @@ absl::Status DecisionEngine::DescribeKey(const v1::DescribeKeyRequest& request,
   const std::shared_ptr<const PolicySnapshot> policy = state_->policy();
   Lookup lookup;
   SK_RETURN_IF_ERROR(LookupKey(request.api_key(), /*digest=*/nullptr,
-                               absl::InfiniteFuture(), &lookup));
+                               await_revision, &lookup));
   const absl::Time now = clock_->Now();
   if (!lookup.found || now >= lookup.entry.secret_expire_time) {
     return absl::UnauthenticatedError(std::string(kInvalidKeyMessage));
@@ -437,7 +469,7 @@ absl::Status DecisionEngine::DescribeKey(const v1::DescribeKeyRequest& request,
     const std::string key_id(lookup.entry.key->key_id());
     SK_ASSIGN_OR_RETURN(
         record, ReadDurableKey([&] { return store_->GetKeyById(key_id); },
-                               absl::InfiniteFuture()));
+                               await_revision));
   }
   if (!record.has_value()) {
     return absl::UnauthenticatedError(std::string(kInvalidKeyMessage));
@@ -463,6 +495,46 @@ absl::Status DecisionEngine::DescribeKey(const v1::DescribeKeyRequest& request,
   for (std::string& s : scopes) response->add_scopes(std::move(s));
   response->set_revision(std::max(revision, record->key().revision()));
   return absl::OkStatus();
+}
+
+template <typename Try>
+absl::Status DecisionEngine::Blocking(Try attempt, absl::Duration timeout) {
+  for (int awaits = 0;; ++awaits) {
+    const Outcome outcome = attempt();
+    if (outcome.ready()) return outcome.status;
+    if (awaits == kMaxAwaits) return TooManyAwaits();
+    SK_RETURN_IF_ERROR(
+        state_->WaitForRevision(outcome.await_revision, timeout));
+  }
+}
+
+absl::Status DecisionEngine::Authorize(const v1::AuthorizeRequest& request,
+                                       v1::AuthorizeResponse* response,
+                                       absl::Duration timeout) {
+  return Blocking(
+      [&] {
+        response->Clear();
+        return TryAuthorize(request, response);
+      },
+      timeout);
+}
+
+absl::Status DecisionEngine::BatchAuthorize(
+    const v1::BatchAuthorizeRequest& request,
+    v1::BatchAuthorizeResponse* response, absl::Duration timeout) {
+  return Blocking([&] { return TryBatchAuthorize(request, response); },
+                  timeout);
+}
+
+absl::Status DecisionEngine::DescribeKey(const v1::DescribeKeyRequest& request,
+                                         v1::DescribeKeyResponse* response,
+                                         absl::Duration timeout) {
+  return Blocking(
+      [&] {
+        response->Clear();
+        return TryDescribeKey(request, response);
+      },
+      timeout);
 }
 
 }  // namespace scopekeeper

@@ -5,8 +5,8 @@
 // Order of checks: request well-formed (else INVALID_ARGUMENT), key (invalid,
 // revoked, expired: 401), organization, API (403), route (404), scopes (403).
 // A well-formed request always gets a decision; RPC errors mean the call
-// failed (INVALID_ARGUMENT, DEADLINE_EXCEEDED for min_revision, UNAVAILABLE
-// when the store cannot be read): callers fail closed on them.
+// failed (INVALID_ARGUMENT, OUT_OF_RANGE for an unreachable min_revision,
+// UNAVAILABLE when the store cannot be read): callers fail closed on them.
 #ifndef SCOPEKEEPER_SERVER_DECISION_DECISION_ENGINE_H_
 #define SCOPEKEEPER_SERVER_DECISION_DECISION_ENGINE_H_
 
@@ -28,13 +28,36 @@
 namespace scopekeeper {
 
 inline constexpr int kMaxBatchSize = 1000;
-// Longest min_revision wait, whatever the call's deadline.
-inline constexpr absl::Duration kMaxRevisionWait = absl::Seconds(30);
 
 // Thread-safe. Does not own its arguments, which must outlive it. Each
 // decision is reported to `observer` (metrics, sampled logs).
+//
+// Never blocks. A decision that needs a revision not yet applied -- the
+// request's min_revision, or a key whose latest change is written but not
+// yet durable -- is not made: Try*() returns that revision instead, and the
+// caller asks again once it is applied (ServingState::WhenApplied() parks
+// the call without holding a thread). A min_revision beyond every revision
+// this server knows of (ServingState::horizon()) is OUT_OF_RANGE at once.
+// Authorize()/BatchAuthorize()/DescribeKey() do the waiting on the calling
+// thread, for in-process callers that may block.
 class DecisionEngine {
  public:
+  // What a Try*() call produced: the call's status (the answer is filled in
+  // when OK), or -- await_revision > 0 -- nothing yet: ask again once that
+  // revision is applied.
+  struct Outcome {
+    absl::Status status;
+    uint64_t await_revision = 0;
+    bool ready() const { return await_revision == 0; }
+  };
+  // How often one call may have to await a revision before it fails
+  // UNAVAILABLE (a key changing faster than it can be read).
+  static constexpr int kMaxAwaits = 3;
+  // TooManyAwaits() is that UNAVAILABLE.
+  static absl::Status TooManyAwaits() {
+    return absl::UnavailableError("key is being changed; retry");
+  }
+
   DecisionEngine(ServingState* state, storage::Store* store, const Clock* clock,
                  UsageTracker* usage,
                  DecisionObserver* observer = NoDecisionObserver())
@@ -44,54 +67,81 @@ class DecisionEngine {
         usage_(usage),
         observer_(observer) {}
 
-  // Authorize() decides `request` into `*response`. `deadline` bounds the
-  // min_revision wait.
-  absl::Status Authorize(const v1::AuthorizeRequest& request,
-                         absl::Time deadline, v1::AuthorizeResponse* response);
+  // TryAuthorize() decides `request` into `*response` (see Outcome).
+  Outcome TryAuthorize(const v1::AuthorizeRequest& request,
+                       v1::AuthorizeResponse* response);
 
-  // BatchAuthorize() decides each request as Authorize() would, in order.
+  // TryBatchAuthorize() decides each request as TryAuthorize() would, in
+  // order, at one revision (the highest min_revision of the batch).
   // INVALID_ARGUMENT for more than kMaxBatchSize requests or when any request
   // is malformed (naming "requests[i]...").
-  absl::Status BatchAuthorize(const v1::BatchAuthorizeRequest& request,
-                              absl::Time deadline,
-                              v1::BatchAuthorizeResponse* response);
+  Outcome TryBatchAuthorize(const v1::BatchAuthorizeRequest& request,
+                            v1::BatchAuthorizeResponse* response);
 
-  // DescribeKey() returns the key's metadata and effective scopes (sorted).
-  // An invalid, revoked or expired key is UNAUTHENTICATED (one message for
-  // all three); a key of another organization is PERMISSION_DENIED.
+  // TryDescribeKey() returns the key's metadata and effective scopes
+  // (sorted). An invalid, revoked or expired key is UNAUTHENTICATED (one
+  // message for all three); a key of another organization is
+  // PERMISSION_DENIED.
+  Outcome TryDescribeKey(const v1::DescribeKeyRequest& request,
+                         v1::DescribeKeyResponse* response);
+
+  // The same, waiting on this thread (each wait at most `timeout`) for the
+  // revisions they need. Never on a gRPC callback thread.
+  absl::Status Authorize(const v1::AuthorizeRequest& request,
+                         v1::AuthorizeResponse* response,
+                         absl::Duration timeout = absl::InfiniteDuration());
+  absl::Status BatchAuthorize(
+      const v1::BatchAuthorizeRequest& request,
+      v1::BatchAuthorizeResponse* response,
+      absl::Duration timeout = absl::InfiniteDuration());
   absl::Status DescribeKey(const v1::DescribeKeyRequest& request,
-                           v1::DescribeKeyResponse* response);
+                           v1::DescribeKeyResponse* response,
+                           absl::Duration timeout = absl::InfiniteDuration());
 
  private:
   struct Lookup;
+  // The internal functions below fill `*await_revision` and return an
+  // ABORTED status when the decision needs a revision not yet applied.
+
+  // RevisionToAwait() is 0 when `min_revision` is applied (or unset), else
+  // the revision to await, or OUT_OF_RANGE naming `field` beyond horizon().
+  absl::StatusOr<uint64_t> RevisionToAwait(uint64_t min_revision,
+                                           absl::string_view field) const;
   // LookupKey() finds the key of `api_key`: from the cache, else from the
   // store (then offered to a bounded cache). A record written but not yet
-  // durable is waited for, up to `deadline`, never decided on.
-  // `digest`: HashSecret(api_key) if already computed, else null.
+  // durable is never decided on. `digest`: HashSecret(api_key) if already
+  // computed, else null.
   absl::Status LookupKey(absl::string_view api_key, const SecretDigest* digest,
-                         absl::Time deadline, Lookup* out);
-  // AuthorizeOne() is Authorize() with the key's digest (or null).
+                         uint64_t* await_revision, Lookup* out);
+  // AuthorizeOne() decides one request with the key's digest (or null).
   absl::Status AuthorizeOne(const v1::AuthorizeRequest& request,
-                            const SecretDigest* digest, absl::Time deadline,
+                            const SecretDigest* digest,
+                            uint64_t* await_revision,
                             v1::AuthorizeResponse* response);
-  // ReadDurableKey() returns what `read` returns once the record in it is
-  // durable and applied (re-reading after waiting, up to `deadline`, while
-  // it is newer than the applied revision); UNAVAILABLE if the store fails.
+  absl::Status DescribeOne(const v1::DescribeKeyRequest& request,
+                           uint64_t* await_revision,
+                           v1::DescribeKeyResponse* response);
+  // ReadDurableKey() returns what `read` returns unless the record in it is
+  // newer than the applied revision; UNAVAILABLE if the store fails.
   absl::StatusOr<std::optional<storage::KeyRecord>> ReadDurableKey(
       absl::FunctionRef<absl::StatusOr<std::optional<storage::KeyRecord>>()>
           read,
-      absl::Time deadline);
+      uint64_t* await_revision);
   // RecompileFromStore() compiles the stored record of `key` against
   // `policy` (the cache is being recompiled for it).
   absl::StatusOr<std::shared_ptr<const CompiledKey>> RecompileFromStore(
       const CompiledKey& key, const PolicySnapshot& policy,
-      absl::Time deadline);
+      uint64_t* await_revision);
   // Decide() also sets *api_name to the API decided against, when one was
   // named or selected and the decision got that far.
   absl::Status Decide(const v1::AuthorizeRequest& request,
                       const SecretDigest* digest, const PolicySnapshot& policy,
-                      absl::Time deadline, v1::AuthorizeResponse* response,
+                      uint64_t* await_revision, v1::AuthorizeResponse* response,
                       absl::string_view* api_name);
+  // Blocking() runs `attempt` (a Try*() call) until it is ready, waiting for
+  // the revisions it needs.
+  template <typename Try>
+  absl::Status Blocking(Try attempt, absl::Duration timeout);
 
   ServingState* const state_;
   storage::Store* const store_;

@@ -39,8 +39,7 @@ class DecisionEngineTest : public ::testing::Test {
   absl::Status AuthorizeStatus(const v1::AuthorizeRequest& request,
                                v1::AuthorizeResponse* response = nullptr) {
     v1::AuthorizeResponse ignored;
-    return env_.engine.Authorize(request, absl::InfiniteFuture(),
-                                 response ? response : &ignored);
+    return env_.engine.Authorize(request, response ? response : &ignored);
   }
 
   CoreTestEnv env_;
@@ -460,49 +459,71 @@ TEST_F(DecisionEngineTest, PolicyChangesApplyToExistingKeys) {
   EXPECT_EQ(r.revision(), env_.state.revision());
 }
 
-TEST_F(DecisionEngineTest, MinRevisionWaitsUntilTheDeadline) {
+TEST_F(DecisionEngineTest, MinRevisionBeyondEveryKnownRevisionIsOutOfRange) {
+  // An unauthenticated caller asking for min_revision 2^63 used to park a
+  // gRPC callback thread until its deadline; eight of them stalled the
+  // server. Nothing can ever reach it: the answer comes at once.
   const auto key = env_.CreateKey({"pharmacy"}, {"orders_read"});
+  v1::AuthorizeRequest request;
+  request.set_api_key("x");
+  request.mutable_requirement()->set_authenticated_only(true);
+  request.set_min_revision(uint64_t{1} << 63);
+  v1::AuthorizeResponse r;
+  const DecisionEngine::Outcome outcome = env_.engine.TryAuthorize(request, &r);
+  ASSERT_TRUE(outcome.ready());
+  EXPECT_EQ(outcome.status.code(), absl::StatusCode::kOutOfRange);
+  EXPECT_THAT(
+      outcome.status.message(),
+      HasSubstr(absl::StrCat("min_revision: revision ", uint64_t{1} << 63,
+                             " is beyond the latest revision of this "
+                             "server (",
+                             env_.state.revision(), ")")));
+  // The applied revision itself is decided at once.
+  request.set_api_key(key.secret());
+  request.set_min_revision(env_.state.revision());
+  EXPECT_TRUE(env_.engine.TryAuthorize(request, &r).ready());
+  EXPECT_TRUE(r.allowed());
+  // So is a batch naming an unreachable revision in any entry.
+  v1::BatchAuthorizeRequest batch;
+  *batch.add_requests() = request;
+  batch.add_requests()->set_min_revision(env_.state.revision() + 1);
+  v1::BatchAuthorizeResponse out;
+  const DecisionEngine::Outcome batched =
+      env_.engine.TryBatchAuthorize(batch, &out);
+  ASSERT_TRUE(batched.ready());
+  EXPECT_EQ(batched.status.code(), absl::StatusCode::kOutOfRange);
+  EXPECT_THAT(batched.status.message(), HasSubstr("requests[1].min_revision"));
+}
+
+TEST_F(DecisionEngineTest, MinRevisionNotYetAppliedIsAwaitedThenDecided) {
+  const auto key = env_.CreateKey({"pharmacy"}, {});
+  const uint64_t next = env_.state.revision() + 1;
+  // A replica knows the cluster is at `next` before it applies it.
+  env_.state.RaiseHorizon(next);
   v1::AuthorizeRequest request;
   request.set_api_key(key.secret());
   request.mutable_requirement()->add_all_of("orders_read");
-  request.set_min_revision(env_.state.revision());
+  request.set_min_revision(next);
   v1::AuthorizeResponse r;
-  EXPECT_TRUE(env_.engine.Authorize(request, absl::Now(), &r).ok());
-  request.set_min_revision(env_.state.revision() + 1);
-  const absl::Status s =
-      env_.engine.Authorize(request, absl::Now() - absl::Seconds(1), &r);
-  EXPECT_EQ(s.code(), absl::StatusCode::kDeadlineExceeded);
-  EXPECT_THAT(s.message(), HasSubstr("min_revision"));
-}
-
-TEST_F(DecisionEngineTest, MinRevisionWaitsForTheWriteThenSeesIt) {
-  const uint64_t next = env_.state.revision() + 1;
+  const DecisionEngine::Outcome waiting = env_.engine.TryAuthorize(request, &r);
+  ASSERT_FALSE(waiting.ready());
+  EXPECT_EQ(waiting.await_revision, next);
+  // Parked without a thread; the grant's publication runs the decision.
+  absl::Status decided = absl::UnknownError("not run");
   v1::AuthorizeResponse waited;
-  absl::Status waited_status;
-  std::string secret;  // written before the waiter can proceed
-  absl::Notification secret_set;
-  std::thread reader([&] {
-    secret_set.WaitForNotification();
-    v1::AuthorizeRequest request;
-    request.set_api_key(secret);
-    request.mutable_requirement()->add_all_of("orders_read");
-    request.set_min_revision(next + 1);  // the grant below
-    waited_status = env_.engine.Authorize(
-        request, absl::Now() + absl::Seconds(60), &waited);
+  env_.state.WhenApplied(next, [&](absl::Status applied) {
+    decided = applied.ok() ? env_.engine.TryAuthorize(request, &waited).status
+                           : applied;
   });
-  const auto key = env_.CreateKey({"pharmacy"}, {});
-  ASSERT_EQ(key.revision(), next);
-  secret = key.secret();
-  secret_set.Notify();
-  // The reader blocks until this grant is applied, then must see it.
+  EXPECT_EQ(env_.state.parked_waits(), 1u);
   v1::GrantScopesRequest grant;
   grant.set_key_id(key.key().key_id());
   grant.add_scopes("orders_read");
   ASSERT_TRUE(env_.registry.GrantScopes(grant, CoreTestEnv::kActor).ok());
-  reader.join();
-  ASSERT_TRUE(waited_status.ok()) << waited_status;
+  EXPECT_TRUE(decided.ok()) << decided;
   EXPECT_TRUE(waited.allowed());
-  EXPECT_GE(waited.revision(), next + 1);
+  EXPECT_GE(waited.revision(), next);
+  EXPECT_EQ(env_.state.parked_waits(), 0u);
 }
 
 TEST_F(DecisionEngineTest, RotatedSecretWorksDuringGracePeriodOnly) {
@@ -539,8 +560,7 @@ TEST_F(DecisionEngineTest, BatchAnswersMatchSingleAnswersInOrder) {
     r->mutable_http()->set_path(path);
   }
   v1::BatchAuthorizeResponse out;
-  ASSERT_TRUE(
-      env_.engine.BatchAuthorize(batch, absl::InfiniteFuture(), &out).ok());
+  ASSERT_TRUE(env_.engine.BatchAuthorize(batch, &out).ok());
   ASSERT_EQ(out.responses_size(), 3);
   for (int i = 0; i < 3; ++i) {
     v1::AuthorizeResponse single;
@@ -577,8 +597,7 @@ TEST_F(DecisionEngineTest, BatchOfDifferentKeysMatchesSingleAnswers) {
     r->mutable_http()->set_path("/v1/pharmacy/orders/o_1");
   }
   v1::BatchAuthorizeResponse out;
-  ASSERT_TRUE(
-      env_.engine.BatchAuthorize(batch, absl::InfiniteFuture(), &out).ok());
+  ASSERT_TRUE(env_.engine.BatchAuthorize(batch, &out).ok());
   ASSERT_EQ(out.responses_size(), kRepeats * static_cast<int>(secrets.size()));
   for (int i = 0; i < out.responses_size(); ++i) {
     v1::AuthorizeResponse single;
@@ -603,14 +622,13 @@ TEST_F(DecisionEngineTest, BatchRejectsMoreThanTheLimitAndBadEntries) {
     batch.add_requests()->mutable_requirement()->add_all_of("orders_read");
   }
   v1::BatchAuthorizeResponse out;
-  absl::Status s =
-      env_.engine.BatchAuthorize(batch, absl::InfiniteFuture(), &out);
+  absl::Status s = env_.engine.BatchAuthorize(batch, &out);
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(s.message(), HasSubstr("requests"));
   batch.mutable_requests()->DeleteSubrange(0, 2);
   batch.mutable_requests(7)->clear_target();
   out.Clear();
-  s = env_.engine.BatchAuthorize(batch, absl::InfiniteFuture(), &out);
+  s = env_.engine.BatchAuthorize(batch, &out);
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(s.message(), HasSubstr("requests[7].target"));
 }
@@ -792,8 +810,7 @@ TEST_F(BoundedCacheTest, UnsyncedRecordIsNeverDecidedOn) {
   v1::AuthorizeResponse response;
   // No deadline: the failed sync itself ends the wait (the test would hang
   // if the decision waited for a revision that can no longer be applied).
-  const absl::Status status =
-      env_.engine.Authorize(request, absl::InfiniteFuture(), &response);
+  const absl::Status status = env_.engine.Authorize(request, &response);
   EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable) << status;
   EXPECT_FALSE(response.allowed());
   EXPECT_FALSE(Cached(key.secret()));

@@ -67,16 +67,19 @@ TEST(DecisionLogTest, SampleRateZeroLogsNothingAndOneLogsAll) {
   int count = 0;
   DecisionLog none(0.0, [&](const std::string&) { ++count; });
   DecisionLog all(1.5, [&](const std::string&) { ++count; });  // clamped
-  for (int i = 0; i < 100; ++i) none.MaybeLog("management", Request(), Denied(), {});
+  for (int i = 0; i < 100; ++i)
+    none.MaybeLog("management", Request(), Denied(), {});
   EXPECT_EQ(count, 0);
-  for (int i = 0; i < 100; ++i) all.MaybeLog("management", Request(), Denied(), {});
+  for (int i = 0; i < 100; ++i)
+    all.MaybeLog("management", Request(), Denied(), {});
   EXPECT_EQ(count, 100);
 }
 
 TEST(DecisionLogTest, PartialRateLogsSome) {
   int count = 0;
   DecisionLog half(0.5, [&](const std::string&) { ++count; });
-  for (int i = 0; i < 2000; ++i) half.MaybeLog("management", Request(), Denied(), {});
+  for (int i = 0; i < 2000; ++i)
+    half.MaybeLog("management", Request(), Denied(), {});
   // Binomial(2000, 0.5): outside [800, 1200] has probability < 1e-18.
   EXPECT_GT(count, 800);
   EXPECT_LT(count, 1200);

@@ -1,8 +1,10 @@
 #include "server/decision/serving_state.h"
 
 #include <chrono>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
 
 namespace scopekeeper {
 
@@ -28,40 +30,106 @@ const PolicySnapshot& ServingState::PolicyForDecision() const {
 }
 
 void ServingState::PublishRevision(uint64_t revision) {
+  std::vector<absl::AnyInvocable<void(absl::Status)>> ready;
   {
     std::lock_guard<std::mutex> lock(wait_mu_);
     revision_.store(revision, std::memory_order_release);
+    const auto end = parked_.upper_bound(revision);
+    for (auto it = parked_.begin(); it != end; ++it) {
+      parked_ids_.erase(it->second.id);
+      ready.push_back(std::move(it->second.done));
+    }
+    parked_.erase(parked_.begin(), end);
   }
+  RaiseHorizon(revision);
   wait_cv_.notify_all();
+  for (auto& done : ready) done(absl::OkStatus());
+}
+
+void ServingState::RaiseHorizon(uint64_t revision) {
+  uint64_t current = horizon_.load(std::memory_order_relaxed);
+  while (current < revision &&
+         !horizon_.compare_exchange_weak(current, revision,
+                                         std::memory_order_acq_rel)) {
+  }
+}
+
+absl::Status ServingState::EndedLocked() const {
+  if (closed_) return absl::UnavailableError("server is shutting down");
+  return stopped_;
+}
+
+ServingState::WaitId ServingState::WhenApplied(
+    uint64_t revision, absl::AnyInvocable<void(absl::Status)> done) {
+  absl::Status now;
+  {
+    std::lock_guard<std::mutex> lock(wait_mu_);
+    if (revision_.load(std::memory_order_acquire) < revision) {
+      now = EndedLocked();
+      if (now.ok() && parked_.size() >= kMaxParkedWaits) {
+        now = absl::ResourceExhaustedError(absl::StrCat(
+            "too many calls waiting for a revision (", kMaxParkedWaits, ")"));
+      }
+      if (now.ok()) {
+        const WaitId id = next_wait_id_++;
+        parked_ids_[id] =
+            parked_.emplace(revision, Parked{id, std::move(done)});
+        return id;
+      }
+    }
+  }
+  done(std::move(now));
+  return 0;
+}
+
+bool ServingState::CancelWait(WaitId id) {
+  std::lock_guard<std::mutex> lock(wait_mu_);
+  const auto it = parked_ids_.find(id);
+  if (it == parked_ids_.end()) return false;
+  parked_.erase(it->second);
+  parked_ids_.erase(it);
+  return true;
+}
+
+size_t ServingState::parked_waits() const {
+  std::lock_guard<std::mutex> lock(wait_mu_);
+  return parked_.size();
 }
 
 absl::Status ServingState::WaitForRevision(uint64_t revision,
-                                           absl::Time deadline) const {
+                                           absl::Duration timeout) const {
   if (this->revision() >= revision) return absl::OkStatus();
   std::unique_lock<std::mutex> lock(wait_mu_);
-  const auto tp = absl::ToChronoTime(deadline);
-  const bool woken = wait_cv_.wait_until(lock, tp, [&] {
-    return closed_ || !stopped_.ok() ||
+  const auto reached = [&] {
+    return !EndedLocked().ok() ||
            revision_.load(std::memory_order_acquire) >= revision;
-  });
+  };
+  if (timeout == absl::InfiniteDuration()) {
+    wait_cv_.wait(lock, reached);
+  } else {
+    wait_cv_.wait_for(lock, absl::ToChronoNanoseconds(timeout), reached);
+  }
   if (revision_.load(std::memory_order_acquire) >= revision) {
     return absl::OkStatus();
   }
-  if (woken && closed_) {
-    return absl::UnavailableError("server is shutting down");
-  }
-  if (woken) return stopped_;
+  SK_RETURN_IF_ERROR(EndedLocked());
   return absl::DeadlineExceededError(absl::StrCat(
       "min_revision ", revision, " not reached before the deadline (at ",
       revision_.load(), ")"));
 }
 
 void ServingState::StopAdvancing(absl::Status why) {
+  std::multimap<uint64_t, Parked> ended;
+  absl::Status status;
   {
     std::lock_guard<std::mutex> lock(wait_mu_);
     if (stopped_.ok()) stopped_ = std::move(why);
+    status = stopped_;
+    ended.swap(parked_);
+    parked_ids_.clear();
   }
   wait_cv_.notify_all();
+  for (auto& [revision, parked] : ended) parked.done(status);
 }
 
 void ServingState::ResumeAdvancing() {
@@ -70,11 +138,17 @@ void ServingState::ResumeAdvancing() {
 }
 
 void ServingState::Close() {
+  std::multimap<uint64_t, Parked> ended;
   {
     std::lock_guard<std::mutex> lock(wait_mu_);
     closed_ = true;
+    ended.swap(parked_);
+    parked_ids_.clear();
   }
   wait_cv_.notify_all();
+  for (auto& [revision, parked] : ended) {
+    parked.done(absl::UnavailableError("server is shutting down"));
+  }
 }
 
 }  // namespace scopekeeper

@@ -8,9 +8,12 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 
+#include "absl/container/flat_hash_map.h"
+#include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "server/decision/key_cache.h"
@@ -68,11 +71,37 @@ class ServingState {
   // REQUIRES: the mutation of `revision` is applied to policy and cache.
   void PublishRevision(uint64_t revision);
 
-  // WaitForRevision() blocks until revision() >= `revision` or `deadline`;
-  // DEADLINE_EXCEEDED naming both revisions if the deadline passes first,
-  // UNAVAILABLE once Close() or StopAdvancing() was called (at once, for a
-  // revision that can no longer be reached).
-  absl::Status WaitForRevision(uint64_t revision, absl::Time deadline) const;
+  // horizon() is the highest revision known to exist: written here (not
+  // necessarily applied yet), or seen in the cluster. A min_revision beyond
+  // it cannot be waited for. RaiseHorizon() raises it (never lowers it).
+  uint64_t horizon() const { return horizon_.load(std::memory_order_acquire); }
+  void RaiseHorizon(uint64_t revision);
+
+  // Revision waits that hold no thread. WhenApplied() calls `done` once
+  // revision() >= `revision` (with OK), once the state stops advancing or
+  // closes (UNAVAILABLE), or at once with RESOURCE_EXHAUSTED when
+  // kMaxParkedWaits waits are parked. `done` runs at once on this thread
+  // when it can, else on the thread that publishes, stops or closes: keep
+  // it short, and never call back into WhenApplied()/CancelWait() of this
+  // state from it while holding a lock `done`'s caller also takes. Returns
+  // an id for CancelWait(); 0 when `done` already ran.
+  using WaitId = uint64_t;
+  static constexpr size_t kMaxParkedWaits = 100000;
+  WaitId WhenApplied(uint64_t revision,
+                     absl::AnyInvocable<void(absl::Status)> done);
+  // CancelWait() drops a parked wait: true if its `done` will never run,
+  // false if it already ran or is running.
+  bool CancelWait(WaitId id);
+  // parked_waits() is how many waits are parked.
+  size_t parked_waits() const;
+
+  // WaitForRevision() blocks the calling thread until revision() >=
+  // `revision` or `timeout` passes (DEADLINE_EXCEEDED naming both
+  // revisions); UNAVAILABLE once Close() or StopAdvancing() was called (at
+  // once, for a revision that can no longer be reached). For in-process
+  // callers that may block (admin threads, tests); the gRPC data plane uses
+  // WhenApplied().
+  absl::Status WaitForRevision(uint64_t revision, absl::Duration timeout) const;
 
   // StopAdvancing() says no revision after revision() will be applied (the
   // registry failed: `why`, an UNAVAILABLE status, is what waiters get).
@@ -95,10 +124,24 @@ class ServingState {
   std::atomic<uint64_t> policy_version_{NextPolicyVersion()};
   KeyCache cache_;
   std::atomic<uint64_t> revision_{0};
+  std::atomic<uint64_t> horizon_{0};
+  // The status waits end with now instead of waiting: OK while revisions
+  // may still come. REQUIRES: wait_mu_.
+  absl::Status EndedLocked() const;
+  struct Parked {
+    WaitId id;
+    absl::AnyInvocable<void(absl::Status)> done;
+  };
   mutable std::mutex wait_mu_;
   mutable std::condition_variable wait_cv_;
   bool closed_ = false;   // guarded by wait_mu_
   absl::Status stopped_;  // guarded by wait_mu_: non-OK once StopAdvancing()
+  // Guarded by wait_mu_: parked waits by the revision they wait for, and
+  // where each id is.
+  std::multimap<uint64_t, Parked> parked_;
+  absl::flat_hash_map<WaitId, std::multimap<uint64_t, Parked>::iterator>
+      parked_ids_;
+  WaitId next_wait_id_ = 1;
 };
 
 }  // namespace scopekeeper

@@ -2,6 +2,8 @@
 
 #include <memory>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -68,15 +70,72 @@ TEST(ServingStateTest, StopAdvancingEndsWaitsForLaterRevisions) {
   std::thread waiter_thread;
   absl::Status waited;
   waiter_thread = std::thread(
-      [&] { waited = state.WaitForRevision(6, absl::InfiniteFuture()); });
+      [&] { waited = state.WaitForRevision(6, absl::InfiniteDuration()); });
   state.StopAdvancing(absl::UnavailableError("store sync failed"));
   waiter_thread.join();  // hangs if the stop does not wake it
   EXPECT_EQ(waited.code(), absl::StatusCode::kUnavailable);
   EXPECT_EQ(waited.message(), "store sync failed");
   // Later waits fail at once; revisions already applied still succeed.
-  EXPECT_EQ(state.WaitForRevision(7, absl::InfiniteFuture()).code(),
+  EXPECT_EQ(state.WaitForRevision(7, absl::InfiniteDuration()).code(),
             absl::StatusCode::kUnavailable);
-  EXPECT_TRUE(state.WaitForRevision(5, absl::InfiniteFuture()).ok());
+  EXPECT_TRUE(state.WaitForRevision(5, absl::InfiniteDuration()).ok());
+}
+
+TEST(ServingStateTest, ParkedWaitRunsWhenItsRevisionIsPublished) {
+  ServingState state;
+  state.PublishRevision(5);
+  std::vector<std::pair<int, absl::Status>> ran;
+  const auto record = [&](int which) {
+    return [&ran, which](absl::Status s) { ran.emplace_back(which, s); };
+  };
+  // Applied already: runs at once, nothing parked.
+  EXPECT_EQ(state.WhenApplied(5, record(0)), 0u);
+  ASSERT_EQ(ran.size(), 1u);
+  EXPECT_TRUE(ran[0].second.ok());
+  const ServingState::WaitId six = state.WhenApplied(6, record(6));
+  const ServingState::WaitId eight = state.WhenApplied(8, record(8));
+  EXPECT_NE(six, 0u);
+  EXPECT_NE(eight, 0u);
+  EXPECT_EQ(state.parked_waits(), 2u);
+  state.PublishRevision(7);  // wakes the wait for 6, not the one for 8
+  ASSERT_EQ(ran.size(), 2u);
+  EXPECT_EQ(ran[1].first, 6);
+  EXPECT_TRUE(ran[1].second.ok());
+  EXPECT_EQ(state.parked_waits(), 1u);
+  EXPECT_FALSE(state.CancelWait(six));   // ran already
+  EXPECT_TRUE(state.CancelWait(eight));  // never runs now
+  state.PublishRevision(9);
+  EXPECT_EQ(ran.size(), 2u);
+  EXPECT_EQ(state.parked_waits(), 0u);
+}
+
+TEST(ServingStateTest, ParkedWaitsEndWhenTheStateStopsOrCloses) {
+  ServingState state;
+  state.PublishRevision(1);
+  absl::Status stopped;
+  state.WhenApplied(2, [&](absl::Status s) { stopped = s; });
+  state.StopAdvancing(absl::UnavailableError("store failed"));
+  EXPECT_EQ(stopped.code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(stopped.message(), "store failed");
+  // While stopped, new waits end at once; after a recovery they park again.
+  absl::Status later = absl::UnknownError("not run");
+  EXPECT_EQ(state.WhenApplied(3, [&](absl::Status s) { later = s; }), 0u);
+  EXPECT_EQ(later.code(), absl::StatusCode::kUnavailable);
+  state.ResumeAdvancing();
+  absl::Status closed = absl::UnknownError("not run");
+  EXPECT_NE(state.WhenApplied(3, [&](absl::Status s) { closed = s; }), 0u);
+  state.Close();
+  EXPECT_EQ(closed.code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(state.parked_waits(), 0u);
+}
+
+TEST(ServingStateTest, HorizonOnlyRises) {
+  ServingState state;
+  state.RaiseHorizon(10);
+  state.RaiseHorizon(4);
+  EXPECT_EQ(state.horizon(), 10u);
+  state.PublishRevision(12);  // a published revision exists, of course
+  EXPECT_EQ(state.horizon(), 12u);
 }
 
 }  // namespace

@@ -244,12 +244,12 @@ GatewayAnswer AnswerError(const absl::Status& status,
 
 absl::StatusOr<GatewayAnswer> DecideGatewayRequest(
     DecisionEngine& engine, const GatewayRequest& request,
-    const GatewaySettings& settings, absl::Time deadline,
-    v1::AuthorizeRequest* authorize, v1::AuthorizeResponse* decision) {
+    const GatewaySettings& settings, v1::AuthorizeRequest* authorize,
+    v1::AuthorizeResponse* decision, absl::Duration max_wait) {
   absl::string_view credential_header;
   absl::Status status =
       ToAuthorizeRequest(request, settings, authorize, &credential_header);
-  if (status.ok()) status = engine.Authorize(*authorize, deadline, decision);
+  if (status.ok()) status = engine.Authorize(*authorize, decision, max_wait);
   if (status.ok()) {
     return AnswerDecision(*decision, credential_header, settings);
   }

@@ -2,8 +2,9 @@
 // a gateway describes it (method, host, path, headers, an explicit API) plus
 // GatewaySettings becomes an AuthorizeRequest; the engine's decision becomes
 // a GatewayAnswer (allow + identity headers for the upstream, or a denial's
-// status and JSON body). Stateless functions: thread-safe. Envoy ext_authz (//server/grpc:ext_authz_service)
-// and HTTP forward-auth (//server/http) are thin adapters over it.
+// status and JSON body). Stateless functions: thread-safe. Envoy ext_authz
+// (//server/grpc:ext_authz_service) and HTTP forward-auth (//server/http) are
+// thin adapters over it.
 //
 // Fail closed: anything that cannot be read unambiguously (a repeated
 // credential header, a missing original URI, an encoded '/' or '.') is a
@@ -133,12 +134,15 @@ GatewayAnswer AnswerError(const absl::Status& status,
 // translation's or the engine's INVALID_ARGUMENT) is answered 400. Any other
 // error means there is no decision: the caller fails closed (ext_authz: an
 // RPC error; forward-auth: AnswerError(), 503). `authorize` and `decision`
-// are scratch messages the caller provides (e.g. on its call's arena);
-// `deadline` bounds the decision's waits.
+// are scratch messages the caller provides (e.g. on its call's arena).
+// Gateway requests name no min_revision: the decision waits only for a key
+// written but not yet durable, each wait at most `max_wait` (kMaxGatewayWait
+// by default; the write path makes such waits last milliseconds).
+inline constexpr absl::Duration kMaxGatewayWait = absl::Seconds(2);
 absl::StatusOr<GatewayAnswer> DecideGatewayRequest(
     DecisionEngine& engine, const GatewayRequest& request,
-    const GatewaySettings& settings, absl::Time deadline,
-    v1::AuthorizeRequest* authorize, v1::AuthorizeResponse* decision);
+    const GatewaySettings& settings, v1::AuthorizeRequest* authorize,
+    v1::AuthorizeResponse* decision, absl::Duration max_wait = kMaxGatewayWait);
 
 }  // namespace scopekeeper
 

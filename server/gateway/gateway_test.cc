@@ -298,9 +298,8 @@ class GatewayCoreTest : public ::testing::Test {
     if (!request.ok()) return AnswerError(request.status(), "");
     v1::AuthorizeRequest authorize;
     v1::AuthorizeResponse decision;
-    absl::StatusOr<GatewayAnswer> answer =
-        DecideGatewayRequest(env_.engine, *request, settings,
-                             absl::InfiniteFuture(), &authorize, &decision);
+    absl::StatusOr<GatewayAnswer> answer = DecideGatewayRequest(
+        env_.engine, *request, settings, &authorize, &decision);
     if (!answer.ok()) {
       EXPECT_FALSE(absl::IsInvalidArgument(answer.status()));
       return AnswerError(answer.status(), "");

@@ -1,5 +1,6 @@
 #include "server/grpc/ext_authz_service.h"
 
+#include <algorithm>
 #include <optional>
 #include <string>
 
@@ -123,9 +124,12 @@ absl::Status Decide(DecisionEngine& engine, const GatewaySettings& settings,
       google::protobuf::Arena::CreateMessage<v1::AuthorizeRequest>(arena);
   auto* decision =
       google::protobuf::Arena::CreateMessage<v1::AuthorizeResponse>(arena);
-  SK_ASSIGN_OR_RETURN(GatewayAnswer answer,
-                      DecideGatewayRequest(engine, gateway_request, settings,
-                                           deadline, authorize, decision));
+  SK_ASSIGN_OR_RETURN(
+      GatewayAnswer answer,
+      DecideGatewayRequest(engine, gateway_request, settings, authorize,
+                           decision,
+                           std::clamp(deadline - absl::Now(),
+                                      absl::ZeroDuration(), kMaxGatewayWait)));
   ToCheckResponse(answer, response);
   return absl::OkStatus();
 }

@@ -1,26 +1,18 @@
 #include "server/grpc/services.h"
 
-#include <condition_variable>
+#include <memory>
 #include <mutex>
-#include <thread>
+#include <string>
 #include <utility>
-#include <vector>
 
-#include "absl/time/time.h"
+#include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
 #include "server/grpc/call_context.h"
 #include "server/grpc/grpc_status.h"
-#include "base/status_macros.h"
+#include "server/grpc/raw_messages.h"
 
 namespace scopekeeper {
 namespace {
-
-// Moves a StatusOr's value into *out.
-template <typename T>
-absl::Status Assign(absl::StatusOr<T> result, T* out) {
-  if (!result.ok()) return result.status();
-  *out = *std::move(result);
-  return absl::OkStatus();
-}
 
 grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* context,
                                  const absl::Status& status) {
@@ -29,286 +21,289 @@ grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* context,
   return reactor;
 }
 
-// WatchReactor streams changes from a thread of its own: waiting for the
-// next revision blocks, which a callback (library) thread must never do.
-// Watchers are few (replicas, external caches), so a thread each is cheap.
-// The thread touches the reactor only until it calls Finish(); OnDone()
-// (after Finish) joins it and deletes the reactor.
-class WatchReactor final : public grpc::ServerWriteReactor<v1::WatchEvent> {
+// A decision parked until the revision it needs is applied: owns copies of
+// the request and the response, asks the engine again when woken, and
+// finishes the call (or, if the call is cancelled -- by the client or its
+// deadline -- first, drops the wait). Deletes itself when the call is done.
+template <typename Request, typename Response>
+class ParkedDecision final : public grpc::ServerUnaryReactor {
  public:
-  WatchReactor(Registry* registry, const v1::WatchRequest& request)
-      : registry_(registry),
-        next_after_(request.from_revision()),
-        end_when_caught_up_(request.end_when_caught_up()) {
-    StartSendInitialMetadata();  // the client sees the stream is open
-    thread_ = std::thread([this] { Run(); });
-  }
+  using Attempt =
+      std::function<DecisionEngine::Outcome(const Request&, Response*)>;
 
-  void OnWriteDone(bool ok) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    write_pending_ = false;
-    write_ok_ = ok;
-    cv_.notify_all();
+  ParkedDecision(ServingState* state, Request request,
+                 grpc::ByteBuffer* raw_response, Attempt attempt)
+      : state_(state),
+        request_(std::move(request)),
+        raw_response_(raw_response),
+        attempt_(std::move(attempt)) {}
+
+  // Park() waits for `revision`; `done` may run at once, on this thread.
+  void Park(uint64_t revision) {
+    const ServingState::WaitId id = state_->WhenApplied(
+        revision, [this](absl::Status status) { Applied(std::move(status)); });
+    if (id == 0) return;  // Applied() ran already
+    bool cancelled;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      parked_ = id;
+      cancelled = cancelled_;
+    }
+    if (cancelled && state_->CancelWait(id)) {
+      Done(absl::CancelledError("call cancelled while waiting"));
+    }
   }
 
   void OnCancel() override {
-    std::lock_guard<std::mutex> lock(mu_);
-    cancelled_ = true;
-    cv_.notify_all();
+    ServingState::WaitId id;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      cancelled_ = true;
+      id = parked_;
+    }
+    if (id != 0 && state_->CancelWait(id)) {
+      Done(absl::CancelledError("call cancelled while waiting"));
+    }
   }
 
-  void OnDone() override {
-    if (thread_.get_id() == std::this_thread::get_id()) {
-      thread_.detach();
-    } else {
-      thread_.join();
-    }
-    delete this;
-  }
+  void OnDone() override { delete this; }
 
  private:
-  static constexpr int kBatch = 100;
-  // How often an idle stream re-checks cancellation.
-  static constexpr absl::Duration kPoll = absl::Milliseconds(250);
-
-  void Run() { Finish(ToGrpcStatus(Stream())); }
-
-  absl::Status Stream() {
-    while (true) {
-      SK_ASSIGN_OR_RETURN(std::vector<v1::WatchEvent> changes,
-                          registry_->Changes(next_after_, kBatch));
-      for (v1::WatchEvent& change : changes) {
-        if (!Write(std::move(change))) {
-          return absl::CancelledError("watch cancelled by the client");
-        }
-      }
-      if (static_cast<int>(changes.size()) == kBatch) continue;
-      // A short batch: every change applied so far has been sent.
-      if (end_when_caught_up_) return absl::OkStatus();
-      if (Cancelled()) return absl::CancelledError("watch cancelled");
-      const absl::Status waited =
-          registry_->WaitForChange(next_after_, absl::Now() + kPoll);
-      if (!waited.ok() && !absl::IsDeadlineExceeded(waited)) return waited;
+  void Applied(absl::Status status) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      parked_ = 0;
     }
+    if (!status.ok()) return Done(status);
+    response_.Clear();
+    const DecisionEngine::Outcome outcome = attempt_(request_, &response_);
+    if (!outcome.ready()) {
+      if (++awaits_ > DecisionEngine::kMaxAwaits) {
+        return Done(DecisionEngine::TooManyAwaits());
+      }
+      return Park(outcome.await_revision);
+    }
+    if (outcome.status.ok()) SerializeResponse(response_, raw_response_);
+    Done(outcome.status);
   }
 
-  // Write() sends one change and waits for it to be taken; false when the
-  // stream is cancelled or broken.
-  bool Write(v1::WatchEvent change) {
-    std::unique_lock<std::mutex> lock(mu_);
-    if (cancelled_) return false;
-    current_ = std::move(change);
-    write_pending_ = true;
-    lock.unlock();
-    StartWrite(&current_);
-    lock.lock();
-    cv_.wait(lock, [this] { return !write_pending_ || cancelled_; });
-    if (write_pending_ || !write_ok_) return false;
-    next_after_ = current_.revision();
-    return true;
-  }
+  void Done(const absl::Status& status) { Finish(ToGrpcStatus(status)); }
 
-  bool Cancelled() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return cancelled_;
-  }
-
-  Registry* const registry_;
-  uint64_t next_after_;  // only the thread touches it
-  const bool end_when_caught_up_;
+  ServingState* const state_;
+  const Request request_;
+  Response response_;
+  grpc::ByteBuffer* const raw_response_;
+  const Attempt attempt_;
+  int awaits_ = 0;  // touched only by Applied(), one call at a time
   std::mutex mu_;
-  std::condition_variable cv_;
-  v1::WatchEvent current_;
-  bool write_pending_ = false;
-  bool write_ok_ = true;
-  bool cancelled_ = false;
-  std::thread thread_;
+  ServingState::WaitId parked_ = 0;  // guarded by mu_
+  bool cancelled_ = false;           // guarded by mu_
+};
+
+// A Watch stream: the ChangeFeed's sink on one side, the call's writes on
+// the other. Deletes itself when the call is done.
+class WatchReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
+                           public ChangeFeed::Sink {
+ public:
+  WatchReactor() { StartSendInitialMetadata(); }
+
+  void Start(ChangeFeed* feed, const v1::WatchRequest& request) {
+    absl::StatusOr<std::shared_ptr<ChangeFeed::Stream>> stream =
+        feed->Open(request.from_revision(), request.end_when_caught_up(), this);
+    if (!stream.ok()) return Finish(ToGrpcStatus(stream.status()));
+    bool cancelled;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stream_ = *stream;
+      cancelled = cancelled_;
+    }
+    if (cancelled) return (*stream)->Cancel();
+    (*stream)->Start();
+  }
+
+  // ChangeFeed::Sink (called under the stream's lock).
+  void Send(const v1::WatchEvent& event) override {
+    SerializeResponse(event, &current_);
+    StartWrite(&current_);
+  }
+  void End(const absl::Status& status) override {
+    Finish(ToGrpcStatus(status));
+  }
+
+  void OnWriteDone(bool ok) override { StreamOrNull()->Sent(ok); }
+  void OnCancel() override {
+    std::shared_ptr<ChangeFeed::Stream> stream;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      cancelled_ = true;
+      stream = stream_;
+    }
+    if (stream != nullptr) stream->Cancel();
+  }
+  void OnDone() override { delete this; }
+
+ private:
+  std::shared_ptr<ChangeFeed::Stream> StreamOrNull() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return stream_;
+  }
+
+  grpc::ByteBuffer current_;  // the event being written
+  std::mutex mu_;
+  std::shared_ptr<ChangeFeed::Stream> stream_;  // guarded by mu_
+  bool cancelled_ = false;                      // guarded by mu_
 };
 
 }  // namespace
 
-absl::Status AuthorizerService::AuthenticateCaller(
-    const grpc::CallbackServerContext* context) const {
-  if (auth_ == nullptr) return absl::OkStatus();
-  return AuthenticateCall(*auth_, context).status();
+template <typename Request, typename Response, typename Attempt>
+grpc::ServerUnaryReactor* AuthorizerService::Decide(
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* raw_request,
+    grpc::ByteBuffer* raw_response, Attempt attempt) {
+  if (auth_ != nullptr) {
+    const absl::Status caller = AuthenticateCall(*auth_, context).status();
+    if (!caller.ok()) return Finish(context, caller);
+  }
+  CallArena arena;
+  Request* request = arena.Create<Request>();
+  absl::Status status = ParseRequest(*raw_request, request);
+  if (!status.ok()) return Finish(context, status);
+  Response* response = arena.Create<Response>();
+  const DecisionEngine::Outcome outcome = attempt(*request, response);
+  if (outcome.ready()) {
+    if (outcome.status.ok()) SerializeResponse(*response, raw_response);
+    return Finish(context, outcome.status);
+  }
+  // Not decidable yet: park the call (no thread waits) with its own copy.
+  auto* parked = new ParkedDecision<Request, Response>(
+      state_, *request, raw_response,
+      [attempt](const Request& r, Response* out) { return attempt(r, out); });
+  parked->Park(outcome.await_revision);
+  return parked;
 }
 
 grpc::ServerUnaryReactor* AuthorizerService::Authorize(
-    grpc::CallbackServerContext* context, const v1::AuthorizeRequest* request,
-    v1::AuthorizeResponse* response) {
-  absl::Status status = AuthenticateCaller(context);
-  if (status.ok()) {
-    status = engine_->Authorize(*request, DeadlineOf(context), response);
-  }
-  return Finish(context, status);
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+    grpc::ByteBuffer* response) {
+  return Decide<v1::AuthorizeRequest, v1::AuthorizeResponse>(
+      context, request, response,
+      [engine = engine_](const v1::AuthorizeRequest& r,
+                         v1::AuthorizeResponse* out) {
+        return engine->TryAuthorize(r, out);
+      });
 }
 
 grpc::ServerUnaryReactor* AuthorizerService::BatchAuthorize(
-    grpc::CallbackServerContext* context,
-    const v1::BatchAuthorizeRequest* request,
-    v1::BatchAuthorizeResponse* response) {
-  absl::Status status = AuthenticateCaller(context);
-  if (status.ok()) {
-    status = engine_->BatchAuthorize(*request, DeadlineOf(context), response);
-  }
-  return Finish(context, status);
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+    grpc::ByteBuffer* response) {
+  return Decide<v1::BatchAuthorizeRequest, v1::BatchAuthorizeResponse>(
+      context, request, response,
+      [engine = engine_](const v1::BatchAuthorizeRequest& r,
+                         v1::BatchAuthorizeResponse* out) {
+        return engine->TryBatchAuthorize(r, out);
+      });
 }
 
 grpc::ServerUnaryReactor* AuthorizerService::DescribeKey(
-    grpc::CallbackServerContext* context, const v1::DescribeKeyRequest* request,
-    v1::DescribeKeyResponse* response) {
-  absl::Status status = AuthenticateCaller(context);
-  if (status.ok()) status = engine_->DescribeKey(*request, response);
-  return Finish(context, status);
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+    grpc::ByteBuffer* response) {
+  return Decide<v1::DescribeKeyRequest, v1::DescribeKeyResponse>(
+      context, request, response,
+      [engine = engine_](const v1::DescribeKeyRequest& r,
+                         v1::DescribeKeyResponse* out) {
+        return engine->TryDescribeKey(r, out);
+      });
 }
 
-template <typename Fn>
+template <typename Request, typename Fn>
 grpc::ServerUnaryReactor* AdminService::Run(
-    grpc::CallbackServerContext* context, Fn fn) {
-  absl::StatusOr<std::string> actor =
-      AuthenticateCall(*auth_, context);
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* raw_request,
+    grpc::ByteBuffer* raw_response, Fn fn) {
+  absl::StatusOr<std::string> actor = AuthenticateCall(*auth_, context);
   if (!actor.ok()) return Finish(context, actor.status());
+  auto request = std::make_shared<Request>();
+  const absl::Status parsed = ParseRequest(*raw_request, request.get());
+  if (!parsed.ok()) return Finish(context, parsed);
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  executor_.Schedule([reactor, fn = std::move(fn), actor = *std::move(actor)] {
-    reactor->Finish(ToGrpcStatus(fn(actor)));
+  executor_.Schedule([reactor, raw_response, request, fn = std::move(fn),
+                      actor = *std::move(actor)] {
+    auto response = fn(actor, *request);
+    if (response.ok()) SerializeResponse(*response, raw_response);
+    reactor->Finish(ToGrpcStatus(response.status()));
   });
   return reactor;
 }
 
 grpc::ServerUnaryReactor* AdminService::PutPolicy(
-    grpc::CallbackServerContext* context, const v1::PutPolicyRequest* request,
-    v1::PutPolicyResponse* response) {
-  return Run(context, [=](absl::string_view actor) {
-    absl::StatusOr<uint64_t> revision =
-        registry_->PutPolicy(request->policy(), actor);
-    if (revision.ok()) response->set_revision(*revision);
-    return revision.status();
-  });
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+    grpc::ByteBuffer* response) {
+  return Run<v1::PutPolicyRequest>(
+      context, request, response,
+      [this](absl::string_view actor, const v1::PutPolicyRequest& r)
+          -> absl::StatusOr<v1::PutPolicyResponse> {
+        SK_ASSIGN_OR_RETURN(const uint64_t revision,
+                            registry_->PutPolicy(r.policy(), actor));
+        v1::PutPolicyResponse out;
+        out.set_revision(revision);
+        return out;
+      });
 }
 
 grpc::ServerUnaryReactor* AdminService::GetPolicy(
-    grpc::CallbackServerContext* context, const v1::GetPolicyRequest* request,
-    v1::Policy* response) {
-  return Run(context, [=](absl::string_view) {
-    *response = registry_->GetPolicy();
-    return absl::OkStatus();
-  });
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+    grpc::ByteBuffer* response) {
+  return Run<v1::GetPolicyRequest>(
+      context, request, response,
+      [this](absl::string_view, const v1::GetPolicyRequest&)
+          -> absl::StatusOr<v1::Policy> { return registry_->GetPolicy(); });
 }
 
-grpc::ServerUnaryReactor* AdminService::CreateKey(
-    grpc::CallbackServerContext* context, const v1::CreateKeyRequest* request,
-    v1::CreateKeyResponse* response) {
-  return Run(context, [=](absl::string_view actor) {
-    return Assign(registry_->CreateKey(*request, actor), response);
-  });
-}
+// The admin methods that are one registry call: (actor,) request -> answer.
+#define SK_ADMIN_CALL(Name, Request, call)                                   \
+  grpc::ServerUnaryReactor* AdminService::Name(                              \
+      grpc::CallbackServerContext* context, const grpc::ByteBuffer* request, \
+      grpc::ByteBuffer* response) {                                          \
+    return Run<v1::Request>(                                                 \
+        context, request, response,                                          \
+        [this](absl::string_view actor, const v1::Request& r) {              \
+          (void)actor;                                                       \
+          return registry_->call;                                            \
+        });                                                                  \
+  }
+SK_ADMIN_CALL(CreateKey, CreateKeyRequest, CreateKey(r, actor))
+SK_ADMIN_CALL(GetKey, GetKeyRequest, GetKey(r))
+SK_ADMIN_CALL(ListKeys, ListKeysRequest, ListKeys(r))
+SK_ADMIN_CALL(GrantScopes, GrantScopesRequest, GrantScopes(r, actor))
+SK_ADMIN_CALL(RevokeScopes, RevokeScopesRequest, RevokeScopes(r, actor))
+SK_ADMIN_CALL(RevokeKey, RevokeKeyRequest, RevokeKey(r, actor))
+SK_ADMIN_CALL(RotateKey, RotateKeyRequest, RotateKey(r, actor))
+SK_ADMIN_CALL(PutApp, PutAppRequest, PutApp(r, actor))
+SK_ADMIN_CALL(ApproveInstallation, ApproveInstallationRequest,
+              ApproveInstallation(r, actor))
+SK_ADMIN_CALL(GetInstallation, GetInstallationRequest, GetInstallation(r))
+SK_ADMIN_CALL(ListAuditEvents, ListAuditEventsRequest, ListAuditEvents(r))
+SK_ADMIN_CALL(CreateBackup, CreateBackupRequest, CreateBackup(r, actor))
+#undef SK_ADMIN_CALL
 
-grpc::ServerUnaryReactor* AdminService::GetKey(
-    grpc::CallbackServerContext* context, const v1::GetKeyRequest* request,
-    v1::Key* response) {
-  return Run(context, [=](absl::string_view) {
-    return Assign(registry_->GetKey(*request), response);
-  });
-}
-
-grpc::ServerUnaryReactor* AdminService::ListKeys(
-    grpc::CallbackServerContext* context, const v1::ListKeysRequest* request,
-    v1::ListKeysResponse* response) {
-  return Run(context, [=](absl::string_view) {
-    return Assign(registry_->ListKeys(*request), response);
-  });
-}
-
-grpc::ServerUnaryReactor* AdminService::GrantScopes(
-    grpc::CallbackServerContext* context, const v1::GrantScopesRequest* request,
-    v1::Key* response) {
-  return Run(context, [=](absl::string_view actor) {
-    return Assign(registry_->GrantScopes(*request, actor), response);
-  });
-}
-
-grpc::ServerUnaryReactor* AdminService::RevokeScopes(
-    grpc::CallbackServerContext* context,
-    const v1::RevokeScopesRequest* request, v1::Key* response) {
-  return Run(context, [=](absl::string_view actor) {
-    return Assign(registry_->RevokeScopes(*request, actor), response);
-  });
-}
-
-grpc::ServerUnaryReactor* AdminService::RevokeKey(
-    grpc::CallbackServerContext* context, const v1::RevokeKeyRequest* request,
-    v1::Key* response) {
-  return Run(context, [=](absl::string_view actor) {
-    return Assign(registry_->RevokeKey(*request, actor), response);
-  });
-}
-
-grpc::ServerUnaryReactor* AdminService::RotateKey(
-    grpc::CallbackServerContext* context, const v1::RotateKeyRequest* request,
-    v1::CreateKeyResponse* response) {
-  return Run(context, [=](absl::string_view actor) {
-    return Assign(registry_->RotateKey(*request, actor), response);
-  });
-}
-
-grpc::ServerUnaryReactor* AdminService::PutApp(
-    grpc::CallbackServerContext* context, const v1::PutAppRequest* request,
-    v1::App* response) {
-  return Run(context, [=](absl::string_view actor) {
-    return Assign(registry_->PutApp(*request, actor), response);
-  });
-}
-
-grpc::ServerUnaryReactor* AdminService::ApproveInstallation(
-    grpc::CallbackServerContext* context,
-    const v1::ApproveInstallationRequest* request, v1::Installation* response) {
-  return Run(context, [=](absl::string_view actor) {
-    return Assign(registry_->ApproveInstallation(*request, actor), response);
-  });
-}
-
-grpc::ServerUnaryReactor* AdminService::GetInstallation(
-    grpc::CallbackServerContext* context,
-    const v1::GetInstallationRequest* request, v1::Installation* response) {
-  return Run(context, [=](absl::string_view) {
-    return Assign(registry_->GetInstallation(*request), response);
-  });
-}
-
-grpc::ServerUnaryReactor* AdminService::ListAuditEvents(
-    grpc::CallbackServerContext* context,
-    const v1::ListAuditEventsRequest* request,
-    v1::ListAuditEventsResponse* response) {
-  return Run(context, [=](absl::string_view) {
-    return Assign(registry_->ListAuditEvents(*request), response);
-  });
-}
-
-grpc::ServerUnaryReactor* AdminService::CreateBackup(
-    grpc::CallbackServerContext* context,
-    const v1::CreateBackupRequest* request,
-    v1::CreateBackupResponse* response) {
-  return Run(context, [=](absl::string_view actor) {
-    return Assign(registry_->CreateBackup(*request, actor), response);
-  });
-}
-
-grpc::ServerWriteReactor<v1::WatchEvent>* AdminService::Watch(
-    grpc::CallbackServerContext* context, const v1::WatchRequest* request) {
-  absl::StatusOr<std::string> actor =
-      AuthenticateCall(*auth_, context);
-  if (!actor.ok()) {
-    // A reactor that finishes at once with the authentication error.
-    class Rejected final : public grpc::ServerWriteReactor<v1::WatchEvent> {
+grpc::ServerWriteReactor<grpc::ByteBuffer>* AdminService::Watch(
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* raw_request) {
+  absl::Status status = AuthenticateCall(*auth_, context).status();
+  v1::WatchRequest request;
+  if (status.ok()) status = ParseRequest(*raw_request, &request);
+  if (!status.ok()) {
+    // A reactor that finishes at once with the error.
+    class Rejected final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
      public:
       explicit Rejected(const absl::Status& status) {
         Finish(ToGrpcStatus(status));
       }
       void OnDone() override { delete this; }
     };
-    return new Rejected(actor.status());
+    return new Rejected(status);
   }
-  return new WatchReactor(registry_, *request);
+  auto* reactor = new WatchReactor();
+  reactor->Start(feed_, request);
+  return reactor;
 }
 
 }  // namespace scopekeeper

@@ -1,128 +1,127 @@
 // Thin gRPC adapters (callback API): each method authenticates where needed,
 // calls one core object and converts the result with ToGrpcStatus(). No
 // business logic lives here.
+//
+// Every method is "raw" (grpc::ByteBuffer in and out): the adapters parse
+// requests themselves (raw_messages.h), so a malformed request is
+// INVALID_ARGUMENT naming the problem instead of gRPC's empty UNIMPLEMENTED.
+// Nothing here blocks a gRPC callback thread: a decision that needs a
+// revision not yet applied is parked on the serving state and finished from
+// the thread that applies it (or cancelled with the call); admin calls run
+// on the service's own threads; Watch streams are event-driven
+// (ChangeFeed).
 #ifndef SCOPEKEEPER_SERVER_GRPC_SERVICES_H_
 #define SCOPEKEEPER_SERVER_GRPC_SERVICES_H_
 
+#include <grpcpp/support/byte_buffer.h>
+
+#include "base/blocking_executor.h"
 #include "proto/scopekeeper/v1/scopekeeper.grpc.pb.h"
-#include "server/grpc/arena_message_allocator.h"
-#include "server/grpc/blocking_executor.h"
 #include "server/auth/caller_auth.h"
 #include "server/decision/decision_engine.h"
+#include "server/decision/serving_state.h"
+#include "server/registry/change_feed.h"
 #include "server/registry/registry.h"
 
 namespace scopekeeper {
 
 // Does not own its arguments. With a non-null `auth` every call must
 // authenticate (UNAUTHENTICATED otherwise); with null the service is open.
-class AuthorizerService final : public v1::Authorizer::CallbackService {
+class AuthorizerService final
+    : public v1::Authorizer::WithRawCallbackMethod_Authorize<
+          v1::Authorizer::WithRawCallbackMethod_BatchAuthorize<
+              v1::Authorizer::WithRawCallbackMethod_DescribeKey<
+                  v1::Authorizer::Service>>> {
  public:
-  explicit AuthorizerService(DecisionEngine* engine,
-                             const CallerAuthenticator* auth = nullptr)
-      : engine_(engine), auth_(auth) {
-    SetMessageAllocatorFor_Authorize(&authorize_allocator_);
-    SetMessageAllocatorFor_BatchAuthorize(&batch_allocator_);
-  }
+  AuthorizerService(DecisionEngine* engine, ServingState* state,
+                    const CallerAuthenticator* auth = nullptr)
+      : engine_(engine), state_(state), auth_(auth) {}
 
   grpc::ServerUnaryReactor* Authorize(grpc::CallbackServerContext* context,
-                                      const v1::AuthorizeRequest* request,
-                                      v1::AuthorizeResponse* response) override;
-  grpc::ServerUnaryReactor* BatchAuthorize(
-      grpc::CallbackServerContext* context,
-      const v1::BatchAuthorizeRequest* request,
-      v1::BatchAuthorizeResponse* response) override;
-  grpc::ServerUnaryReactor* DescribeKey(
-      grpc::CallbackServerContext* context,
-      const v1::DescribeKeyRequest* request,
-      v1::DescribeKeyResponse* response) override;
+                                      const grpc::ByteBuffer* request,
+                                      grpc::ByteBuffer* response) override;
+  grpc::ServerUnaryReactor* BatchAuthorize(grpc::CallbackServerContext* context,
+                                           const grpc::ByteBuffer* request,
+                                           grpc::ByteBuffer* response) override;
+  grpc::ServerUnaryReactor* DescribeKey(grpc::CallbackServerContext* context,
+                                        const grpc::ByteBuffer* request,
+                                        grpc::ByteBuffer* response) override;
 
  private:
-  // OK when the service is open or the caller authenticates.
-  absl::Status AuthenticateCaller(
-      const grpc::CallbackServerContext* context) const;
+  // Decide() parses the request, calls `attempt` (a DecisionEngine Try*()
+  // call) and finishes, or parks the call until the revision it needs is
+  // applied and asks again.
+  template <typename Request, typename Response, typename Attempt>
+  grpc::ServerUnaryReactor* Decide(grpc::CallbackServerContext* context,
+                                   const grpc::ByteBuffer* raw_request,
+                                   grpc::ByteBuffer* raw_response,
+                                   Attempt attempt);
 
   DecisionEngine* const engine_;
+  ServingState* const state_;
   const CallerAuthenticator* const auth_;
-  // Each call's messages on one arena (the data plane's hot path).
-  ArenaMessageAllocator<v1::AuthorizeRequest, v1::AuthorizeResponse>
-      authorize_allocator_;
-  // A 100-entry batch takes ~45 KB of messages.
-  ArenaMessageAllocator<v1::BatchAuthorizeRequest, v1::BatchAuthorizeResponse,
-                        /*kInlineBytes=*/8192, /*kBlockBytes=*/32768>
-      batch_allocator_;
 };
 
-// Every method requires the admin bearer token. Does not own its arguments.
-class AdminService final : public v1::Admin::CallbackService {
+// Every method requires the admin credential. Does not own its arguments.
+class AdminService final
+    : public v1::Admin::WithRawCallbackMethod_PutPolicy<v1::Admin::WithRawCallbackMethod_GetPolicy<
+          v1::Admin::WithRawCallbackMethod_CreateKey<v1::Admin::WithRawCallbackMethod_GetKey<
+              v1::Admin::WithRawCallbackMethod_ListKeys<v1::Admin::WithRawCallbackMethod_GrantScopes<
+                  v1::Admin::WithRawCallbackMethod_RevokeScopes<
+                      v1::Admin::WithRawCallbackMethod_RevokeKey<
+                          v1::Admin::WithRawCallbackMethod_RotateKey<
+                              v1::Admin::WithRawCallbackMethod_PutApp<
+                                  v1::Admin::WithRawCallbackMethod_ApproveInstallation<
+                                      v1::Admin::WithRawCallbackMethod_GetInstallation<
+                                          v1::Admin::WithRawCallbackMethod_ListAuditEvents<
+                                              v1::Admin::WithRawCallbackMethod_CreateBackup<
+                                                  v1::Admin::WithRawCallbackMethod_Watch<
+                                                      v1::Admin::
+                                                          Service>>>>>>>>>>>>>>> {
  public:
   // Admin calls run on `threads` threads of the service's own (see
   // BlockingExecutor), never on gRPC's callback threads.
   static constexpr int kDefaultThreads = 64;
-  AdminService(Registry* registry, const CallerAuthenticator* auth,
-               int threads = kDefaultThreads)
-      : registry_(registry), auth_(auth), executor_(threads) {}
+  AdminService(Registry* registry, ChangeFeed* feed,
+               const CallerAuthenticator* auth, int threads = kDefaultThreads)
+      : registry_(registry), feed_(feed), auth_(auth), executor_(threads) {}
 
-  grpc::ServerUnaryReactor* PutPolicy(grpc::CallbackServerContext* context,
-                                      const v1::PutPolicyRequest* request,
-                                      v1::PutPolicyResponse* response) override;
-  grpc::ServerUnaryReactor* GetPolicy(grpc::CallbackServerContext* context,
-                                      const v1::GetPolicyRequest* request,
-                                      v1::Policy* response) override;
-  grpc::ServerUnaryReactor* CreateKey(grpc::CallbackServerContext* context,
-                                      const v1::CreateKeyRequest* request,
-                                      v1::CreateKeyResponse* response) override;
-  grpc::ServerUnaryReactor* GetKey(grpc::CallbackServerContext* context,
-                                   const v1::GetKeyRequest* request,
-                                   v1::Key* response) override;
-  grpc::ServerUnaryReactor* ListKeys(grpc::CallbackServerContext* context,
-                                     const v1::ListKeysRequest* request,
-                                     v1::ListKeysResponse* response) override;
-  grpc::ServerUnaryReactor* GrantScopes(grpc::CallbackServerContext* context,
-                                        const v1::GrantScopesRequest* request,
-                                        v1::Key* response) override;
-  grpc::ServerUnaryReactor* RevokeScopes(grpc::CallbackServerContext* context,
-                                         const v1::RevokeScopesRequest* request,
-                                         v1::Key* response) override;
-  grpc::ServerUnaryReactor* RevokeKey(grpc::CallbackServerContext* context,
-                                      const v1::RevokeKeyRequest* request,
-                                      v1::Key* response) override;
-  grpc::ServerUnaryReactor* RotateKey(grpc::CallbackServerContext* context,
-                                      const v1::RotateKeyRequest* request,
-                                      v1::CreateKeyResponse* response) override;
-  grpc::ServerUnaryReactor* PutApp(grpc::CallbackServerContext* context,
-                                   const v1::PutAppRequest* request,
-                                   v1::App* response) override;
-  grpc::ServerUnaryReactor* ApproveInstallation(
+#define SK_ADMIN_METHOD(Name)                                          \
+  grpc::ServerUnaryReactor* Name(grpc::CallbackServerContext* context, \
+                                 const grpc::ByteBuffer* request,      \
+                                 grpc::ByteBuffer* response) override
+  SK_ADMIN_METHOD(PutPolicy);
+  SK_ADMIN_METHOD(GetPolicy);
+  SK_ADMIN_METHOD(CreateKey);
+  SK_ADMIN_METHOD(GetKey);
+  SK_ADMIN_METHOD(ListKeys);
+  SK_ADMIN_METHOD(GrantScopes);
+  SK_ADMIN_METHOD(RevokeScopes);
+  SK_ADMIN_METHOD(RevokeKey);
+  SK_ADMIN_METHOD(RotateKey);
+  SK_ADMIN_METHOD(PutApp);
+  SK_ADMIN_METHOD(ApproveInstallation);
+  SK_ADMIN_METHOD(GetInstallation);
+  SK_ADMIN_METHOD(ListAuditEvents);
+  SK_ADMIN_METHOD(CreateBackup);
+#undef SK_ADMIN_METHOD
+
+  // Watch() streams the changes after `from_revision` (ChangeFeed).
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* Watch(
       grpc::CallbackServerContext* context,
-      const v1::ApproveInstallationRequest* request,
-      v1::Installation* response) override;
-  grpc::ServerUnaryReactor* GetInstallation(
-      grpc::CallbackServerContext* context,
-      const v1::GetInstallationRequest* request,
-      v1::Installation* response) override;
-  grpc::ServerUnaryReactor* ListAuditEvents(
-      grpc::CallbackServerContext* context,
-      const v1::ListAuditEventsRequest* request,
-      v1::ListAuditEventsResponse* response) override;
-  grpc::ServerUnaryReactor* CreateBackup(
-      grpc::CallbackServerContext* context,
-      const v1::CreateBackupRequest* request,
-      v1::CreateBackupResponse* response) override;
-  // Watch() streams Registry::Changes() after `from_revision`, then each new
-  // change as it is applied, until the client cancels or the server stops.
-  grpc::ServerWriteReactor<v1::WatchEvent>* Watch(
-      grpc::CallbackServerContext* context,
-      const v1::WatchRequest* request) override;
+      const grpc::ByteBuffer* request) override;
 
  private:
-  // Authenticates, then runs fn(actor) -> absl::Status on executor_,
-  // finishing the call from there. `fn` must capture by value: it runs after
-  // the handler has returned (the request and response stay valid until the
-  // call is finished).
-  template <typename Fn>
-  grpc::ServerUnaryReactor* Run(grpc::CallbackServerContext* context, Fn fn);
+  // Run() authenticates and parses a Request, then runs
+  // fn(actor, request) -> absl::StatusOr<Response> on executor_ and
+  // finishes the call from there with the response.
+  template <typename Request, typename Fn>
+  grpc::ServerUnaryReactor* Run(grpc::CallbackServerContext* context,
+                                const grpc::ByteBuffer* raw_request,
+                                grpc::ByteBuffer* raw_response, Fn fn);
 
   Registry* const registry_;
+  ChangeFeed* const feed_;
   const CallerAuthenticator* const auth_;
   BlockingExecutor executor_;  // last: joined first, before what it uses
 };

@@ -4,6 +4,7 @@
 #include <microhttpd.h>
 #include <netinet/in.h>
 
+#include <algorithm>
 #include <cstring>
 #include <optional>
 #include <utility>
@@ -131,8 +132,8 @@ class HttpAuthzServer::Handler {
     v1::AuthorizeRequest authorize;
     v1::AuthorizeResponse decision;
     absl::StatusOr<GatewayAnswer> answer =
-        DecideGatewayRequest(*engine_, *request, *settings_,
-                             absl::Now() + timeout_, &authorize, &decision);
+        DecideGatewayRequest(*engine_, *request, *settings_, &authorize,
+                             &decision, std::min(timeout_, kMaxGatewayWait));
     if (!answer.ok()) return AnswerError(answer.status(), "");
     return *std::move(answer);
   }

@@ -71,7 +71,7 @@ absl::Status GroupCommitter::AwaitVisible(uint64_t revision) {
   // Not written through this committer (tests write the store directly):
   // nothing to wait for.
   if (revision > written_revision()) return absl::OkStatus();
-  return state_->WaitForRevision(revision, absl::InfiniteFuture());
+  return state_->WaitForRevision(revision, absl::InfiniteDuration());
 }
 
 size_t GroupCommitter::queued() const {
@@ -144,6 +144,7 @@ void GroupCommitter::ProcessBatch(const std::vector<Request*>& batch) {
       return;
     }
     written_.store(revision, std::memory_order_release);
+    state_->RaiseHorizon(revision);
     Pending& change = pending.emplace_back();
     change.change.revision = revision;
     for (size_t k = 0; k < m.put_keys.size(); ++k) {

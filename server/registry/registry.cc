@@ -155,8 +155,8 @@ absl::StatusOr<std::vector<v1::WatchEvent>> Registry::Changes(
 }
 
 absl::Status Registry::WaitForChange(uint64_t after_revision,
-                                     absl::Time deadline) {
-  return state_->WaitForRevision(after_revision + 1, deadline);
+                                     absl::Duration timeout) {
+  return state_->WaitForRevision(after_revision + 1, timeout);
 }
 
 }  // namespace scopekeeper

@@ -109,9 +109,9 @@ class Registry {
   absl::StatusOr<std::vector<v1::WatchEvent>> Changes(uint64_t after_revision,
                                                       int limit);
   // WaitForChange() blocks until a revision after `after_revision` is
-  // applied or `deadline` passes (DEADLINE_EXCEEDED), or the server closes
+  // applied or `timeout` passes (DEADLINE_EXCEEDED), or the server closes
   // (UNAVAILABLE).
-  absl::Status WaitForChange(uint64_t after_revision, absl::Time deadline);
+  absl::Status WaitForChange(uint64_t after_revision, absl::Duration timeout);
 
   // committer() is the write path, for metrics and tests.
   const GroupCommitter& committer() const { return committer_; }

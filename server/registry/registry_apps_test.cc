@@ -116,9 +116,8 @@ TEST_F(RegistryAppsTest, AppDropWhileStoreUnreadableNeverKeepsDroppedScopes) {
   const v1::AuthorizeRequest request =
       CoreTestEnv::HttpRequest(key->secret(), "pharmacy", "GET", list);
   v1::AuthorizeResponse response;
-  EXPECT_EQ(
-      env_.engine.Authorize(request, absl::InfiniteFuture(), &response).code(),
-      absl::StatusCode::kUnavailable);
+  EXPECT_EQ(env_.engine.Authorize(request, &response).code(),
+            absl::StatusCode::kUnavailable);
   EXPECT_FALSE(response.allowed());
 
   env_.store.SetFailing(storage::FaultInjectingStore::Op::kRead, false);
@@ -174,8 +173,7 @@ TEST_F(RegistryAppsTest, AppsAndInstallationsSurviveARestart) {
   request.set_api_key(key->secret());
   request.mutable_requirement()->add_all_of("orders_read");
   v1::AuthorizeResponse response;
-  ASSERT_TRUE(
-      engine.Authorize(request, absl::InfiniteFuture(), &response).ok());
+  ASSERT_TRUE(engine.Authorize(request, &response).ok());
   EXPECT_TRUE(response.allowed());
   EXPECT_EQ(response.app_id(), "app_scribe");
 }

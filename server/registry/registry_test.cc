@@ -333,12 +333,10 @@ TEST_F(RegistryTest, RevisionsIncreaseAndLoadRestoresTheServingState) {
   request.mutable_requirement()->add_all_of("orders_read");
   v1::AuthorizeResponse response;
   request.set_api_key(a.secret());
-  ASSERT_TRUE(
-      engine.Authorize(request, absl::InfiniteFuture(), &response).ok());
+  ASSERT_TRUE(engine.Authorize(request, &response).ok());
   EXPECT_TRUE(response.allowed());
   request.set_api_key(b.secret());
-  ASSERT_TRUE(
-      engine.Authorize(request, absl::InfiniteFuture(), &response).ok());
+  ASSERT_TRUE(engine.Authorize(request, &response).ok());
   EXPECT_EQ(response.reason(), v1::KEY_REVOKED);
 }
 

@@ -69,8 +69,7 @@ TEST_F(StoreFaultsTest, UncachedKeysFailClosedWhenTheStoreIsDown) {
   request.set_api_key("rx_ph_not_a_cached_key");
   request.mutable_requirement()->add_all_of("orders_read");
   v1::AuthorizeResponse response;
-  const absl::Status status =
-      env_.engine.Authorize(request, absl::InfiniteFuture(), &response);
+  const absl::Status status = env_.engine.Authorize(request, &response);
   EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable);
   EXPECT_FALSE(response.allowed());
   // Storage details do not leak to the data plane.

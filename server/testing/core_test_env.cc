@@ -53,7 +53,7 @@ v1::AuthorizeResponse CoreTestEnv::Http(absl::string_view secret,
       HttpRequest(secret, api, method, path, organization_id);
   v1::AuthorizeResponse response;
   const absl::Status status =
-      engine.Authorize(request, absl::InfiniteFuture(), &response);
+      engine.Authorize(request, &response);
   EXPECT_TRUE(status.ok()) << status;
   return response;
 }

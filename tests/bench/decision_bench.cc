@@ -94,7 +94,7 @@ void BM_AuthorizeHttpCached(benchmark::State& state) {
       state.ResumeTiming();
     }
     response.Clear();
-    if (!f.engine.Authorize(requests[next++], absl::InfiniteFuture(), &response)
+    if (!f.engine.Authorize(requests[next++], &response)
              .ok()) {
       state.SkipWithError("Authorize failed");
       break;
@@ -119,7 +119,7 @@ void BM_AuthorizeUnknownKey(benchmark::State& state) {
   for (auto _ : state) {
     response.Clear();
     benchmark::DoNotOptimize(
-        f.engine.Authorize(request, absl::InfiniteFuture(), &response));
+        f.engine.Authorize(request, &response));
   }
   state.SetItemsProcessed(state.iterations());
 }
@@ -162,7 +162,7 @@ void BM_BatchAuthorizeWire(benchmark::State& state) {
       state.SkipWithError("parse failed");
       break;
     }
-    if (!f.engine.BatchAuthorize(*request, absl::InfiniteFuture(), response)
+    if (!f.engine.BatchAuthorize(*request, response)
              .ok()) {
       state.SkipWithError("BatchAuthorize failed");
       break;

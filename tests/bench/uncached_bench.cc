@@ -86,7 +86,7 @@ void RunUncached(benchmark::State& state, bool known) {
     response.Clear();
     const auto start = std::chrono::steady_clock::now();
     const absl::Status status =
-        f.engine.Authorize(request, absl::InfiniteFuture(), &response);
+        f.engine.Authorize(request, &response);
     nanos.push_back(std::chrono::duration_cast<std::chrono::nanoseconds>(
                         std::chrono::steady_clock::now() - start)
                         .count());

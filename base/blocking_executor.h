@@ -7,8 +7,8 @@
 // Enough threads let many writes wait together, so they share one sync
 // (Registry's group commit); a thread waiting on a condition variable costs
 // only its stack.
-#ifndef SCOPEKEEPER_SERVER_GRPC_BLOCKING_EXECUTOR_H_
-#define SCOPEKEEPER_SERVER_GRPC_BLOCKING_EXECUTOR_H_
+#ifndef SCOPEKEEPER_BASE_BLOCKING_EXECUTOR_H_
+#define SCOPEKEEPER_BASE_BLOCKING_EXECUTOR_H_
 
 #include <condition_variable>
 #include <deque>
@@ -47,4 +47,4 @@ class BlockingExecutor {
 
 }  // namespace scopekeeper
 
-#endif  // SCOPEKEEPER_SERVER_GRPC_BLOCKING_EXECUTOR_H_
+#endif  // SCOPEKEEPER_BASE_BLOCKING_EXECUTOR_H_

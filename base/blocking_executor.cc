@@ -1,4 +1,4 @@
-#include "server/grpc/blocking_executor.h"
+#include "base/blocking_executor.h"
 
 #include <utility>
 

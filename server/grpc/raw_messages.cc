@@ -1,0 +1,107 @@
+#include "server/grpc/raw_messages.h"
+
+#include <grpcpp/impl/codegen/proto_utils.h>
+#include <grpcpp/support/proto_buffer_reader.h>
+#include <grpcpp/support/proto_buffer_writer.h>
+
+#include <string>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "base/proto_log.h"
+
+namespace scopekeeper {
+namespace {
+
+// The field libprotobuf names in "String field 'pkg.Type.field' contains
+// invalid UTF-8 data ...", or "".
+absl::string_view InvalidUtf8Field(absl::string_view message) {
+  constexpr absl::string_view kStart = "String field '";
+  const size_t start = message.find(kStart);
+  if (start == absl::string_view::npos) return "";
+  const size_t from = start + kStart.size();
+  const size_t end = message.find('\'', from);
+  if (end == absl::string_view::npos ||
+      !absl::StrContains(message.substr(end), "invalid UTF-8")) {
+    return "";
+  }
+  return message.substr(from, end - from);
+}
+
+// The thread's arena and whether a CallArena holds it.
+struct ThreadArena {
+  static constexpr size_t kFirstBlock = 16 << 10;
+  ThreadArena() : arena(Options(block)) {}
+  static google::protobuf::ArenaOptions Options(char* block) {
+    google::protobuf::ArenaOptions options;
+    options.initial_block = block;
+    options.initial_block_size = kFirstBlock;
+    options.start_block_size = 32 << 10;
+    options.max_block_size = 256 << 10;
+    return options;
+  }
+  alignas(8) char block[kFirstBlock];
+  google::protobuf::Arena arena;  // after the block it starts in
+  bool in_use = false;
+};
+
+ThreadArena& ForThisThread() {
+  thread_local ThreadArena arena;
+  return arena;
+}
+
+}  // namespace
+
+absl::Status ParseRequest(const grpc::ByteBuffer& raw,
+                          google::protobuf::Message* request) {
+  request->Clear();
+  grpc::ByteBuffer buffer(raw);  // shares the slices
+  grpc::ProtoBufferReader reader(&buffer);
+  if (!reader.status().ok()) {
+    return absl::InvalidArgumentError("request: unreadable message body");
+  }
+  ProtobufErrorCapture capture;
+  if (request->ParseFromZeroCopyStream(&reader)) return absl::OkStatus();
+  const absl::string_view field = InvalidUtf8Field(capture.message());
+  if (!field.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "request: string field ", field,
+        " is not valid UTF-8 (send binary data as base64 or hex)"));
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("request: not a valid ", request->GetTypeName(),
+                   " (malformed protobuf encoding)"));
+}
+
+void SerializeResponse(const google::protobuf::Message& response,
+                       grpc::ByteBuffer* raw) {
+  raw->Clear();  // the writer needs an empty buffer (Watch reuses one)
+  bool own_buffer = false;
+  // Fails only for messages over 2 GiB, which responses never are.
+  grpc::GenericSerialize<grpc::ProtoBufferWriter, google::protobuf::Message>(
+      response, raw, &own_buffer)
+      .IgnoreError();
+}
+
+CallArena::CallArena() {
+  ThreadArena& thread = ForThisThread();
+  thread_arena_ = !thread.in_use;
+  if (thread_arena_) {
+    thread.in_use = true;
+    arena_ = &thread.arena;
+  } else {
+    arena_ = new google::protobuf::Arena();
+  }
+}
+
+CallArena::~CallArena() {
+  if (thread_arena_) {
+    arena_->Reset();
+    ForThisThread().in_use = false;
+  } else {
+    delete arena_;
+  }
+}
+
+}  // namespace scopekeeper
