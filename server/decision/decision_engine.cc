@@ -14,6 +14,7 @@
 #include "absl/strings/str_join.h"
 #include "server/policy/key_secret.h"
 #include "server/policy/names.h"
+#include "base/mutants.h"
 #include "base/status_macros.h"
 #include "base/time_util.h"
 
@@ -84,7 +85,13 @@ bool StripPathPrefix(absl::string_view path, absl::string_view prefix,
     *rest = *scratch;
     return true;
   }
-  if (tail[0] != '/') return false;
+  if (tail[0] != '/') {
+    if (!SK_MUTANT(kPrefixNotAtBoundary)) return false;
+    // The mutant takes "/v1/apix" for "/v1/api/x".
+    *scratch = absl::StrCat("/", tail);
+    *rest = *scratch;
+    return true;
+  }
   *rest = tail;
   return true;
 }
@@ -138,7 +145,9 @@ bool CheckRequirement(const CompiledRequirement& requirement,
   if (requirement.authenticated_only) return true;
   const bool all_ok = scopes.ContainsAll(requirement.all_of);
   const bool any_ok =
-      requirement.any_of.empty() || scopes.Intersects(requirement.any_of);
+      requirement.any_of.empty() ||
+      (SK_MUTANT(kAnyOfAsAllOf) ? scopes.ContainsAll(requirement.any_of)
+                                : scopes.Intersects(requirement.any_of));
   if (all_ok && any_ok) return true;
 
   std::vector<std::string> missing_all;
@@ -314,7 +323,8 @@ absl::Status DecisionEngine::Decide(const v1::AuthorizeRequest& request,
   Lookup lookup;
   SK_RETURN_IF_ERROR(LookupKey(request.api_key(), digest, deadline, &lookup));
   const absl::Time now = clock_->Now();
-  if (!lookup.found || now >= lookup.entry.secret_expire_time) {
+  if (!lookup.found ||
+      (now >= lookup.entry.secret_expire_time && !SK_MUTANT(kGraceNeverEnds))) {
     Deny(v1::KEY_INVALID, 401, kInvalidKeyMessage, response);
     return absl::OkStatus();
   }
@@ -339,7 +349,8 @@ absl::Status DecisionEngine::Decide(const v1::AuthorizeRequest& request,
   }
   if (usage_ != nullptr) usage_->Touch(*key, now);
   if (!request.organization_id().empty() &&
-      request.organization_id() != key->organization_id()) {
+      request.organization_id() != key->organization_id() &&
+      !SK_MUTANT(kOrganizationNotChecked)) {
     Deny(v1::ORGANIZATION_MISMATCH, 403, kWrongOrgMessage, response);
     return absl::OkStatus();
   }
@@ -371,7 +382,7 @@ absl::Status DecisionEngine::Decide(const v1::AuthorizeRequest& request,
   if (!CheckRequirement(*requirement, scopes, policy, response)) {
     return absl::OkStatus();
   }
-  if (route != nullptr) {
+  if (route != nullptr && !SK_MUTANT(kRedactionIgnored)) {
     for (const CompiledRedaction& redaction : route->redactions) {
       if (!scopes.Contains(redaction.unless_scope)) {
         response->add_redactions(redaction.field);

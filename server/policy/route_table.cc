@@ -11,6 +11,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "base/mutants.h"
 
 namespace scopekeeper {
 namespace {
@@ -145,6 +146,10 @@ struct RouteTable::Node {
   // segments.size() (at most kMaxSegments). Allocation-free.
   int Find(const absl::string_view* segments, size_t count) const {
     if (count == 0) return route_index;
+    if (SK_MUTANT(kParamBeatsLiteral) && param != nullptr) {
+      const int found = param->Find(segments + 1, count - 1);
+      if (found >= 0) return found;
+    }
     const auto it = literals.find(segments[0]);
     if (it != literals.end()) {
       const int found = it->second->Find(segments + 1, count - 1);
@@ -265,11 +270,14 @@ RouteTable::Match RouteTable::Find(HttpMethod method,
   if (method_index < 0 || roots_[method_index] == nullptr) return match;
 
   const size_t query = path.find('?');
-  if (query != absl::string_view::npos) path = path.substr(0, query);
+  if (query != absl::string_view::npos && !SK_MUTANT(kQueryNotDropped)) {
+    path = path.substr(0, query);
+  }
   if (path.empty() || path.front() != '/') return match;
   std::array<absl::string_view, kMaxSegments> segments;
   size_t count = 0;
-  absl::string_view rest = SegmentPart(path);
+  absl::string_view rest =
+      SK_MUTANT(kTrailingSlashSignificant) ? path : SegmentPart(path);
   while (!rest.empty()) {
     const absl::string_view segment = PopSegment(&rest);
     if (segment.empty() || segment == "." || segment == "..") return match;
