@@ -12,6 +12,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -66,10 +67,11 @@ int Main() {
   const int64_t server_every = absl::GetFlag(FLAGS_server_every);
   std::unique_ptr<LocalServer> servers[2];
   TargetFactory server_factories[2];
+  std::string dir;
   if (server_every > 0) {
     const char* tmp = getenv("TEST_TMPDIR");
     std::string base = tmp != nullptr ? tmp : "/tmp";
-    std::string dir = base + "/scopekeeper-oracle.XXXXXX";
+    dir = base + "/scopekeeper-oracle.XXXXXX";
     if (mkdtemp(dir.data()) == nullptr) {
       std::cerr << "cannot create a directory under " << base << "\n";
       return 2;
@@ -86,7 +88,6 @@ int Main() {
           ServerTargetFactory({servers[i]->address()},
                               servers[i]->admin_token(), servers[i]->clock());
     }
-    std::cout << "servers in " << dir << "\n";
   }
 
   RunOptions options;
@@ -113,6 +114,8 @@ int Main() {
         }
         return i % 4 == 3 ? core_bounded : core;
       });
+  for (auto& server : servers) server.reset();
+  if (!dir.empty()) std::filesystem::remove_all(dir);
   for (size_t i = 0; i < result.reports.size(); ++i) {
     std::cout << "disagreement in scenario " << result.report_seeds[i]
               << " (replay: --replay=" << result.report_seeds[i] << "):\n"
