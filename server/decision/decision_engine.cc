@@ -227,7 +227,10 @@ DecisionEngine::RecompileFromStore(const CompiledKey& key,
 absl::Status DecisionEngine::LookupKey(absl::string_view api_key,
                                        const SecretDigest* precomputed,
                                        absl::Time deadline, Lookup* out) {
-  if (api_key.empty()) return absl::OkStatus();
+  // Longer than any issued key: a malformed key, found nowhere.
+  if (api_key.empty() || api_key.size() > kMaxApiKeyLength) {
+    return absl::OkStatus();
+  }
   const SecretDigest digest =
       precomputed != nullptr ? *precomputed : HashSecret(api_key);
   KeyCache& cache = state_->cache();
@@ -273,10 +276,6 @@ absl::Status DecisionEngine::AuthorizeOne(const v1::AuthorizeRequest& request,
                                           const SecretDigest* digest,
                                           absl::Time deadline,
                                           v1::AuthorizeResponse* response) {
-  if (request.api_key().size() > kMaxApiKeyLength) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("api_key: longer than ", kMaxApiKeyLength, " bytes"));
-  }
   if (!request.organization_id().empty()) {
     SK_RETURN_IF_ERROR(
         ValidateId("organization_id", request.organization_id()));
@@ -418,7 +417,7 @@ absl::Status DecisionEngine::BatchAuthorize(
       const int end = std::min(n, i + kPrefetchWindow);
       for (int j = i; j < end; ++j) {
         const std::string& key = request.requests(j).api_key();
-        // Keys AuthorizeOne() rejects or never looks up are not hashed.
+        // Keys LookupKey() never looks up are not hashed.
         hashed[j - i] = !key.empty() && key.size() <= kMaxApiKeyLength;
         if (!hashed[j - i]) continue;
         digests[j - i] = HashSecret(key);
@@ -441,10 +440,6 @@ absl::Status DecisionEngine::BatchAuthorize(
 
 absl::Status DecisionEngine::DescribeKey(const v1::DescribeKeyRequest& request,
                                          v1::DescribeKeyResponse* response) {
-  if (request.api_key().size() > kMaxApiKeyLength) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("api_key: longer than ", kMaxApiKeyLength, " bytes"));
-  }
   if (!request.organization_id().empty()) {
     SK_RETURN_IF_ERROR(
         ValidateId("organization_id", request.organization_id()));
