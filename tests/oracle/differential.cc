@@ -298,50 +298,54 @@ class Player {
                            ? static_cast<int>(want.response.reason())
                            : 0];
     if (want.response.redactions_size() > 0) ++stats_->redacted;
-    const std::string model_answer = want.code == absl::StatusCode::kOk
-                                         ? Json(want.response)
-                                         : CodeName(want.code);
-    const std::string target_answer =
-        got.ok() ? Json(*got) : got.status().ToString();
+    // Disagree() with both whole answers (rendered only on a disagreement).
+    auto disagree = [&](std::string what, std::string gv, std::string wv) {
+      return Disagree(std::move(what), std::move(gv), std::move(wv),
+                      got.ok() ? Json(*got) : got.status().ToString(),
+                      want.code == absl::StatusCode::kOk ? Json(want.response)
+                                                         : CodeName(want.code));
+    };
     if (!got.ok() || want.code != absl::StatusCode::kOk) {
       if (got.status().code() == want.code) return false;
-      return Disagree("Authorize.status", CodeName(got.status().code()),
-                      CodeName(want.code), target_answer, model_answer);
+      return disagree("Authorize.status", CodeName(got.status().code()),
+                      CodeName(want.code));
     }
     const v1::AuthorizeResponse& g = *got;
     const v1::AuthorizeResponse& w = want.response;
-    auto differ = [&](const char* field, std::string gv, std::string wv) {
-      if (gv == wv) return false;
-      return Disagree(absl::StrCat("Authorize.", field), std::move(gv),
-                      std::move(wv), target_answer, model_answer);
+    auto differ = [&](const char* field, const std::string& gv,
+                      const std::string& wv) {
+      return gv != wv && disagree(absl::StrCat("Authorize.", field), gv, wv);
+    };
+    auto differ_list = [&](const char* field, const auto& gv, const auto& wv) {
+      return !std::equal(gv.begin(), gv.end(), wv.begin(), wv.end()) &&
+             differ(field, List(gv), List(wv));
     };
     if (differ("allowed", g.allowed() ? "true" : "false",
                w.allowed() ? "true" : "false") ||
-        differ("reason", v1::Reason_Name(g.reason()),
-               v1::Reason_Name(w.reason())) ||
-        differ("http_status", absl::StrCat(g.http_status()),
-               absl::StrCat(w.http_status())) ||
+        (g.reason() != w.reason() &&
+         differ("reason", v1::Reason_Name(g.reason()),
+                v1::Reason_Name(w.reason()))) ||
+        (g.http_status() != w.http_status() &&
+         differ("http_status", absl::StrCat(g.http_status()),
+                absl::StrCat(w.http_status()))) ||
         differ("message", g.message(), w.message()) ||
-        differ("missing_scopes", List(g.missing_scopes()),
-               List(w.missing_scopes())) ||
+        differ_list("missing_scopes", g.missing_scopes(), w.missing_scopes()) ||
         differ("key_id", g.key_id(), w.key_id()) ||
         differ("organization_id", g.organization_id(), w.organization_id()) ||
         differ("app_id", g.app_id(), w.app_id()) ||
         differ("matched_route", g.matched_route(), w.matched_route()) ||
-        differ("redactions", List(g.redactions()), List(w.redactions()))) {
+        differ_list("redactions", g.redactions(), w.redactions())) {
       return true;
     }
     if (request.trace_id().empty() ? !IsUuidV4(g.trace_id())
                                    : g.trace_id() != request.trace_id()) {
-      return Disagree(
+      return disagree(
           "Authorize.trace_id", g.trace_id(),
-          request.trace_id().empty() ? "a UUID v4" : request.trace_id(),
-          target_answer, model_answer);
+          request.trace_id().empty() ? "a UUID v4" : request.trace_id());
     }
     if (g.revision() < last_write_) {
-      return Disagree("Authorize.revision", absl::StrCat(g.revision()),
-                      absl::StrCat(">= ", last_write_), target_answer,
-                      model_answer);
+      return disagree("Authorize.revision", absl::StrCat(g.revision()),
+                      absl::StrCat(">= ", last_write_));
     }
     return false;
   }
