@@ -189,8 +189,9 @@ class Player {
           Shift(shift_, request.mutable_expire_time());
         }
         if (!step.bind_app.empty()) {
-          const std::string id =
-              model_.InstallationId(request.organization_id(), step.bind_app);
+          const std::string id = model_.InstallationId(
+              step.bind_org.empty() ? request.organization_id() : step.bind_org,
+              step.bind_app);
           request.set_installation_id(id.empty() ? "inst_none" : id);
         }
         auto r = target_.CreateKey(request);

@@ -98,6 +98,9 @@ std::string FormatCase(const Scenario& scenario, const Disagreement& found) {
     if (!step.bind_app.empty()) {
       absl::StrAppend(&out, ", \"bindApp\": ", Quote(step.bind_app));
     }
+    if (!step.bind_org.empty()) {
+      absl::StrAppend(&out, ", \"bindOrg\": ", Quote(step.bind_org));
+    }
     absl::StrAppend(&out, "}", static_cast<int>(i) < found.step ? "," : "",
                     "\n");
   }

@@ -222,6 +222,11 @@ class Generator {
           r->set_field(field);
           r->set_unless_scope(rng_.Pick(declared));
         }
+        if (rng_.Chance(0.1)) {  // one field, two scopes
+          v1::Redaction* r = route.add_redactions();
+          r->set_field(route.redactions(0).field());
+          r->set_unless_scope(rng_.Pick(declared));
+        }
       }
       *api->add_routes() = std::move(route);
       return;
@@ -231,7 +236,8 @@ class Generator {
   void AddApi(v1::Policy* p, const std::string& name) {
     v1::Api* api = p->add_apis();
     api->set_name(name);
-    const Strings prefixes = {"", "", "/v1/" + name, "/api", "/v1"};
+    const Strings prefixes = {"",     "", "/v1/" + name, "/api", "/v1",
+                              "/v1/", "/"};
     api->set_path_prefix(rng_.Pick(prefixes));
     api->set_key_prefix(rng_.Pick(kKeyPrefixes));
     for (int i = rng_.Range(3, 10); i > 0; --i) AddRoute(api, Declared(*p));
@@ -374,6 +380,13 @@ class Generator {
         break;
       }
     }
+    // Now and then a route with a lowercase method.
+    if (api != nullptr && api->routes_size() > 0 && rng_.Chance(0.03)) {
+      v1::Route* r = api->mutable_routes(rng_.Uniform(api->routes_size()));
+      r->set_method(absl::AsciiStrToLower(r->method()));
+      PutPolicy(p);
+      return;  // the generator does not build on it
+    }
     // Now and then a duplicate route (by trailing slash or parameter
     // names): the policy must be rejected and the old one stay.
     if (api != nullptr && api->routes_size() > 0 && rng_.Chance(0.08)) {
@@ -458,11 +471,18 @@ class Generator {
     v1::CreateKeyRequest request;
     Step step;
     request.set_organization_id(rng_.Pick(kOrgs));
-    if (!apps_.empty() && rng_.Chance(0.3)) {
+    if (!apps_.empty() && rng_.Chance(0.4)) {
       step.bind_app = rng_.Pick(apps_).app_id();
       for (const auto& [org, app] : installed_) {
         if (app == step.bind_app && rng_.Chance(0.8)) {
           request.set_organization_id(org);
+        }
+      }
+      if (rng_.Chance(0.1)) {  // another organization's installation
+        for (const auto& [org, app] : installed_) {
+          if (app == step.bind_app && org != request.organization_id()) {
+            step.bind_org = org;
+          }
         }
       }
     }
@@ -472,11 +492,24 @@ class Generator {
     for (auto& a : rng_.Subset(apis, rng_.Chance(0.03) ? 0 : 1, 3)) {
       request.add_apis(a);
     }
-    for (auto& s : rng_.Subset(Declared(policy_), 0, 3)) request.add_scopes(s);
+    const Strings declared = Declared(policy_);
+    const int n = declared.size();
+    // A third of the keys hold (almost) every scope: most of their requests
+    // are allowed, and only redactions and the other checks stand between.
+    // Keys of an installation get few others, so that what it grants shows.
+    const bool bound = !step.bind_app.empty();
+    for (auto& s : !bound && rng_.Chance(0.35)
+                       ? rng_.Subset(declared, n - 1, n)
+                       : rng_.Subset(declared, 0, bound ? 1 : 4)) {
+      request.add_scopes(s);
+    }
     Strings bundles;
     for (const auto& b : policy_.bundles()) bundles.push_back(b.name());
-    for (auto& b : rng_.Subset(bundles, 0, 2)) request.add_bundles(b);
+    for (auto& b : rng_.Subset(bundles, 0, bound ? 1 : 2)) {
+      request.add_bundles(b);
+    }
     if (rng_.Chance(0.2)) SetTime(Later(), request.mutable_expire_time());
+    if (rng_.Chance(0.03)) SetTime(now_, request.mutable_expire_time());
     Key key;
     key.org = request.organization_id();
     key.apis.assign(request.apis().begin(), request.apis().end());
@@ -492,7 +525,7 @@ class Generator {
     const Strings declared = Declared(policy_);
     Strings bundles;
     for (const auto& b : policy_.bundles()) bundles.push_back(b.name());
-    switch (slot < 0 ? 0 : rng_.Uniform(11)) {
+    switch (slot < 0 ? 0 : rng_.Uniform(12)) {
       case 0:
         CreateKey();
         break;
@@ -506,7 +539,8 @@ class Generator {
           request.add_scopes(rng_.Pick(declared));
         }
         if (request.scopes_size() > 0 && rng_.Chance(0.4)) {
-          SetTime(Later(), request.mutable_expire_time());
+          SetTime(rng_.Chance(0.05) ? now_ : Later(),
+                  request.mutable_expire_time());
         }
         Add(StepKind::kGrantScopes, Share(std::move(request)), slot);
         break;
@@ -514,6 +548,7 @@ class Generator {
       case 3: {
         v1::RevokeScopesRequest request;
         for (auto& s : rng_.Subset(declared, 0, 2)) request.add_scopes(s);
+        if (rng_.Chance(0.1)) request.add_scopes(rng_.Pick(kScopePool));
         for (auto& b : rng_.Subset(bundles, 0, 1)) request.add_bundles(b);
         if (request.scopes_size() == 0 && request.bundles_size() == 0) return;
         Add(StepKind::kRevokeScopes, Share(std::move(request)), slot);
@@ -527,7 +562,9 @@ class Generator {
       case 5: {
         v1::RotateKeyRequest request;
         if (rng_.Chance(0.7)) {
-          const int seconds = rng_.Chance(0.15) ? 0 : 60 * rng_.Range(1, 10);
+          const int seconds = rng_.Chance(0.15)   ? 0
+                              : rng_.Chance(0.03) ? -60
+                                                  : 60 * rng_.Range(1, 10);
           request.mutable_grace_period()->set_seconds(seconds);
           deadlines_.push_back(now_ + absl::Seconds(seconds));
         }
@@ -539,6 +576,7 @@ class Generator {
         ChangePolicy();
         break;
       case 7:
+      case 11:
         if (!apps_.empty()) PutApp(/*new_app=*/rng_.Chance(0.2));
         break;
       case 8:
@@ -572,27 +610,42 @@ class Generator {
 
   // --- Requests ---
 
-  KeyRef RandomKeyRef(int* slot) {
+  // RandomKeyRef() picks a credential; `clean`: a key's current secret.
+  KeyRef RandomKeyRef(bool clean, int* slot) {
     KeyRef ref;
     *slot = keys_.empty() ? -1 : rng_.Uniform(keys_.size());
-    const int kind = rng_.Uniform(100);
-    if (*slot < 0 || kind < 6) {
-      const Strings bogus = {"", "sk_", "rx_ph_AAAAAAAAAAAAAAAAAAAAAAAA",
-                             "Bearer x", "max_prd_ak_"};
+    if (clean) {  // prefer a key not revoked
+      std::vector<int> live;
+      for (size_t i = 0; i < keys_.size(); ++i) {
+        if (!keys_[i].revoked) live.push_back(i);
+      }
+      if (!live.empty()) *slot = rng_.Pick(live);
+    }
+    const int kind = clean ? 100 : rng_.Uniform(100);
+    if (*slot < 0 || kind < 5) {
+      const Strings bogus = {"",
+                             "sk_",
+                             "rx_ph_AAAAAAAAAAAAAAAAAAAAAAAA",
+                             "Bearer x",
+                             "max_prd_ak_",
+                             std::string(257, 'k'),
+                             "rx_ph_" + std::string(300, 'A')};
       ref.literal = rng_.Pick(bogus);
       *slot = -1;
       return ref;
     }
     ref.slot = *slot;
-    if (kind < 16) {  // an earlier secret of a rotated key
+    if (kind < 13) {  // an earlier secret of a rotated key
       ref.secret = rng_.Uniform(keys_[*slot].secrets);
-    } else if (kind < 24) {  // one character changed
+    } else if (kind < 18) {  // one character changed
       ref.alter = rng_.Range(0, 40);
     }
     return ref;
   }
 
-  std::string RandomPath(const v1::Api& api, const v1::Route* route) {
+  // RandomPath() is a path for `route` (or any), a near miss unless `clean`.
+  std::string RandomPath(const v1::Api& api, const v1::Route* route,
+                         bool clean) {
     Strings segments;
     bool trailing = rng_.Chance(0.25);
     if (route != nullptr) {
@@ -605,8 +658,13 @@ class Generator {
       }
     }
     std::string prefix = api.path_prefix();
+    if (!prefix.empty() && prefix.back() == '/' &&
+        (clean || rng_.Chance(0.7))) {
+      prefix.pop_back();  // as a client would write it
+    }
     std::string suffix;
-    if (rng_.Chance(0.45)) {  // a near miss
+    bool glue = false;
+    if (!clean && rng_.Chance(0.45)) {  // a near miss
       switch (rng_.Uniform(12)) {
         case 0:
           if (!segments.empty()) segments.pop_back();
@@ -631,8 +689,8 @@ class Generator {
         case 5:
           prefix = "";
           break;
-        case 6:
-          prefix += "x";  // not at a segment boundary
+        case 6:  // the prefix not ending at a segment boundary
+          glue = true;
           break;
         case 7:
           if (!segments.empty()) {
@@ -652,11 +710,13 @@ class Generator {
           break;
       }
     }
-    std::string path = prefix +
-                       (segments.empty() && rng_.Chance(0.2) && !prefix.empty()
-                            ? ""
-                            : JoinPath(segments, trailing)) +
-                       suffix;
+    std::string rest = segments.empty() && rng_.Chance(0.2) && !prefix.empty()
+                           ? ""
+                           : JoinPath(segments, trailing);
+    if (glue) {  // "/v1/api" "/orders/1" -> "/v1/apiorders/1" or "/v1/apix/..."
+      rest = rng_.Chance(0.5) || rest.size() < 2 ? "x" + rest : rest.substr(1);
+    }
+    std::string path = prefix + rest + suffix;
     if (rng_.Chance(0.15)) {
       const Strings queries = {"?x=1", "?", "?a=/b//c", "?..", "?/"};
       path += rng_.Pick(queries);
@@ -674,41 +734,54 @@ class Generator {
     Step step;
     step.kind = StepKind::kAuthorize;
     int slot;
-    step.key = RandomKeyRef(&slot);
+    // A clean request: a key's current secret, no other organization, a
+    // route of one of its APIs, no near miss: mostly allowed, or denied
+    // for scopes.
+    const bool clean = rng_.Chance(0.35);
+    step.key = RandomKeyRef(clean, &slot);
     step.wait_for_writes = rng_.Chance(0.2);
     if (rng_.Chance(0.3)) {
       request.set_trace_id(absl::StrCat("trace-", rng_.Range(0, 9999)));
     }
-    const int org = rng_.Uniform(100);
+    if (!clean && rng_.Chance(0.01)) request.set_trace_id("not a trace id");
+    const int org = clean ? 100 : rng_.Uniform(100);
     if (org < 12 && slot >= 0) {
       request.set_organization_id(keys_[slot].org);
     } else if (org < 22) {
       request.set_organization_id(rng_.Pick(kOrgs));
+    } else if (org < 24) {
+      const Strings malformed = {"org a", "org/b", std::string(129, 'o')};
+      request.set_organization_id(rng_.Pick(malformed));
     }
     const Strings declared = Declared(policy_);
-    const int target = rng_.Uniform(100);
+    const int target = clean ? rng_.Uniform(85) : rng_.Uniform(100);
     if (target < 75 && policy_.apis_size() > 0) {
       const v1::Api* api = &policy_.apis(rng_.Uniform(policy_.apis_size()));
-      if (slot >= 0 && !keys_[slot].apis.empty() && rng_.Chance(0.85)) {
+      if (slot >= 0 && !keys_[slot].apis.empty() &&
+          (clean || rng_.Chance(0.85))) {
+        const std::string& name = rng_.Pick(keys_[slot].apis);
         for (const auto& a : policy_.apis()) {
-          if (a.name() == rng_.Pick(keys_[slot].apis)) api = &a;
+          if (a.name() == name) api = &a;
         }
       }
       const v1::Route* route =
-          api->routes_size() > 0 && rng_.Chance(0.92)
+          api->routes_size() > 0 && (clean || rng_.Chance(0.92))
               ? &api->routes(rng_.Uniform(api->routes_size()))
               : nullptr;
       v1::HttpRequestTarget* http = request.mutable_http();
       http->set_api(api->name());
-      http->set_method(route != nullptr && rng_.Chance(0.85)
+      http->set_method(route != nullptr && (clean || rng_.Chance(0.85))
                            ? route->method()
                            : rng_.Pick(kMethods));
       if (rng_.Chance(0.1)) {
         http->set_method(absl::AsciiStrToLower(http->method()));
       }
-      http->set_path(RandomPath(*api, route));
+      http->set_path(RandomPath(*api, route, clean));
     } else if (target < 90 && !declared.empty()) {
-      *request.mutable_requirement() = RandomRequirement(declared);
+      v1::Requirement* r = request.mutable_requirement();
+      *r = RandomRequirement(declared);
+      if (r->all_of_size() > 0 && rng_.Chance(0.1)) r->add_all_of(r->all_of(0));
+      if (r->any_of_size() > 0 && rng_.Chance(0.1)) r->add_any_of(r->any_of(0));
     } else {  // a request that is wrong, not denied
       switch (rng_.Uniform(7)) {
         case 0:

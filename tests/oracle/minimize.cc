@@ -82,6 +82,7 @@ std::vector<Step> Simpler(const Step& step) {
     out.push_back(std::move(s));
   };
   if (!step.bind_app.empty()) with([](Step& s) { s.bind_app.clear(); });
+  if (!step.bind_org.empty()) with([](Step& s) { s.bind_org.clear(); });
   if (step.wait_for_writes) with([](Step& s) { s.wait_for_writes = false; });
   if (step.key.alter >= 0) with([](Step& s) { s.key.alter = -1; });
   if (step.key.secret >= 0) with([](Step& s) { s.key.secret = -1; });

@@ -30,6 +30,15 @@ bool IsScopeName(const std::string& s) {
   return true;
 }
 
+// Identifiers (organization, trace ids): 1..128 of [A-Za-z0-9_.:-].
+bool IsId(const std::string& s) {
+  if (s.empty() || s.size() > 128) return false;
+  for (char c : s) {
+    if (!absl::ascii_isalnum(c) && !absl::StrContains("_.:-", c)) return false;
+  }
+  return true;
+}
+
 bool IsMethod(const std::string& upper) {
   for (const char* m : {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"}) {
     if (upper == m) return true;
@@ -60,7 +69,7 @@ bool LiteralFirst(const std::vector<std::string>& a,
 // The shape of a route: two routes with one shape are duplicates (trailing
 // slash and parameter names do not count).
 std::string Shape(const v1::Route& route) {
-  std::string shape = route.method();
+  std::string shape = absl::AsciiStrToUpper(route.method());
   for (const std::string& s :
        Segments(route.path()).value_or(std::vector<std::string>{"<invalid>"})) {
     shape += "/" + (IsParam(s) ? std::string("{}") : s);
@@ -85,7 +94,9 @@ std::optional<std::vector<std::string>> Segments(const std::string& path) {
 const v1::Route* MatchRoute(const v1::Api& api, const std::string& method,
                             const std::string& request_path) {
   std::string path = request_path.substr(0, request_path.find('?'));
-  const std::string& prefix = api.path_prefix();
+  // Decided: a trailing slash of the prefix does not count ("/" = none).
+  std::string prefix = api.path_prefix();
+  if (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
   if (!prefix.empty()) {
     // The prefix ends at a segment boundary. Decided: the prefix alone is the
     // API's root.
@@ -102,7 +113,11 @@ const v1::Route* MatchRoute(const v1::Api& api, const std::string& method,
   const v1::Route* best = nullptr;
   std::vector<std::string> best_template;
   for (const v1::Route& route : api.routes()) {
-    if (route.method() != absl::AsciiStrToUpper(method)) continue;
+    // Decided: route methods are case-insensitive too.
+    if (absl::AsciiStrToUpper(route.method()) !=
+        absl::AsciiStrToUpper(method)) {
+      continue;
+    }
     const std::vector<std::string> t = *Segments(route.path());
     if (t.size() != segments->size()) continue;
     bool matches = true;
@@ -202,10 +217,15 @@ absl::StatusCode ReferenceModel::CheckPolicy(const v1::Policy& policy) const {
     }
   }
   for (const v1::Api& api : policy.apis()) {
+    const auto prefix = Segments(api.path_prefix());
+    if (!api.path_prefix().empty() &&
+        (!prefix || std::any_of(prefix->begin(), prefix->end(), IsParam))) {
+      return Code::kInvalidArgument;
+    }
     std::set<std::string> shapes;
     for (const v1::Route& route : api.routes()) {
-      if (!IsMethod(route.method()) || !Segments(route.path()) ||
-          !shapes.insert(Shape(route)).second ||
+      if (!IsMethod(absl::AsciiStrToUpper(route.method())) ||
+          !Segments(route.path()) || !shapes.insert(Shape(route)).second ||
           next.CheckRequirement(route.requirement()) != Code::kOk) {
         return Code::kInvalidArgument;
       }
@@ -239,15 +259,15 @@ absl::StatusCode ReferenceModel::CreateKey(const v1::CreateKeyRequest& request,
     }
     if (!found) return Code::kInvalidArgument;
   }
-  if (request.has_expire_time() && ToTime(request.expire_time()) <= now_) {
-    return Code::kInvalidArgument;
-  }
   if (!request.installation_id().empty()) {
     auto it = installations_.find(request.installation_id());
     if (it == installations_.end()) return Code::kNotFound;
     if (it->second.organization_id != request.organization_id()) {
       return Code::kInvalidArgument;
     }
+  }
+  if (request.has_expire_time() && ToTime(request.expire_time()) <= now_) {
+    return Code::kInvalidArgument;
   }
   KeyState& key = keys_[key_id];
   key.organization_id = request.organization_id();
@@ -263,6 +283,10 @@ absl::StatusCode ReferenceModel::CreateKey(const v1::CreateKeyRequest& request,
 
 absl::StatusCode ReferenceModel::GrantScopes(
     const v1::GrantScopesRequest& request) {
+  // Decided: like a key's, a grant's expire_time must be in the future.
+  if (request.has_expire_time() && ToTime(request.expire_time()) <= now_) {
+    return Code::kInvalidArgument;
+  }
   auto it = keys_.find(request.key_id());
   if (it == keys_.end()) return Code::kNotFound;
   KeyState& key = it->second;
@@ -363,6 +387,12 @@ ReferenceModel::Decision ReferenceModel::Authorize(
   Decision d;
   v1::AuthorizeResponse& r = d.response;
   // A wrong request is INVALID_ARGUMENT, before the key is looked at.
+  if ((!request.organization_id().empty() &&
+       !IsId(request.organization_id())) ||
+      (!request.trace_id().empty() && !IsId(request.trace_id()))) {
+    d.code = Code::kInvalidArgument;
+    return d;
+  }
   const v1::Api* api = nullptr;
   switch (request.target_case()) {
     case v1::AuthorizeRequest::TARGET_NOT_SET:
@@ -415,7 +445,9 @@ ReferenceModel::Decision ReferenceModel::Authorize(
     }
     route = MatchRoute(*api, request.http().method(), request.http().path());
     if (route == nullptr) return answer(v1::ROUTE_NOT_FOUND, 404, "Not found");
-    r.set_matched_route(route->method() + " " + route->path());
+    // Decided: the method in its canonical (upper) case.
+    r.set_matched_route(absl::AsciiStrToUpper(route->method()) + " " +
+                        route->path());
     requirement = &route->requirement();
   }
 

@@ -52,9 +52,11 @@ struct Step {
   StepKind kind;
   // Key operations: the key slot.
   int slot = -1;
-  // kCreateKey: bind the key to its organization's installation of this app
-  // (or, if there is none, to an unknown installation id).
+  // kCreateKey: bind the key to the installation of this app by its own
+  // organization, or by `bind_org` if set (another organization's: refused);
+  // to an unknown installation id when there is no such installation.
   std::string bind_app;
+  std::string bind_org;
   // kAdvanceClock.
   absl::Duration advance;
   // kAuthorize.
