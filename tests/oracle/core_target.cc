@@ -51,16 +51,19 @@ absl::StatusOr<v1::Installation> CoreTarget::ApproveInstallation(
   return env_.registry.ApproveInstallation(request, kActor);
 }
 
-std::vector<absl::StatusOr<v1::AuthorizeResponse>> CoreTarget::Authorize(
+Target::Answers CoreTarget::Authorize(
     const std::vector<v1::AuthorizeRequest>& requests) {
-  std::vector<absl::StatusOr<v1::AuthorizeResponse>> out;
+  Answers out;
   if (requests.size() > 1) {
     v1::BatchAuthorizeRequest batch;
     for (const auto& r : requests) *batch.add_requests() = r;
     v1::BatchAuthorizeResponse response;
-    if (env_.engine.BatchAuthorize(batch, absl::InfiniteFuture(), &response)
-            .ok()) {
-      for (auto& r : *response.mutable_responses()) out.push_back(std::move(r));
+    out.batch =
+        env_.engine.BatchAuthorize(batch, absl::InfiniteFuture(), &response);
+    if (out.batch->ok()) {
+      for (auto& r : *response.mutable_responses()) {
+        out.each.push_back(std::move(r));
+      }
       return out;
     }
   }
@@ -69,9 +72,9 @@ std::vector<absl::StatusOr<v1::AuthorizeResponse>> CoreTarget::Authorize(
     const absl::Status status =
         env_.engine.Authorize(request, absl::InfiniteFuture(), &response);
     if (status.ok()) {
-      out.push_back(std::move(response));
+      out.each.push_back(std::move(response));
     } else {
-      out.push_back(status);
+      out.each.push_back(status);
     }
   }
   return out;

@@ -279,22 +279,44 @@ class Player {
       if (steps[i].wait_for_writes) r.set_min_revision(last_write_);
       requests.push_back(std::move(r));
     }
-    const std::vector<absl::StatusOr<v1::AuthorizeResponse>> answers =
-        target_.Authorize(requests);
+    std::vector<ReferenceModel::Decision> decisions;
+    int first_wrong = -1;  // the first request that is INVALID_ARGUMENT
+    for (const auto& r : requests) {
+      decisions.push_back(model_.Authorize(r));
+      if (first_wrong < 0 && decisions.back().code != absl::StatusCode::kOk) {
+        first_wrong = decisions.size() - 1;
+      }
+    }
+    const Target::Answers answers = target_.Authorize(requests);
+    if (answers.batch.has_value()) {
+      // One malformed entry fails the whole batch, naming its index.
+      const absl::Status& batch = *answers.batch;
+      const std::string want =
+          first_wrong < 0 ? "OK"
+                          : absl::StrCat(CodeName(decisions[first_wrong].code),
+                                         ": requests[", first_wrong, "].");
+      const std::string got = batch.ok() ? "OK"
+                                         : absl::StrCat(CodeName(batch.code()),
+                                                        ": ", batch.message());
+      if (!absl::StartsWith(got, want)) {
+        step_ = begin + std::max(first_wrong, 0);
+        return Disagree("BatchAuthorize.status", got, want);
+      }
+    }
     for (size_t i = 0; i < requests.size(); ++i) {
       step_ = begin + i;
       ++stats_->decisions;
-      if (i >= answers.size()) {
+      if (i >= answers.each.size()) {
         return Disagree("Authorize.answers", "missing", "one per request");
       }
-      if (Compare(requests[i], answers[i])) return true;
+      if (Compare(requests[i], decisions[i], answers.each[i])) return true;
     }
     return false;
   }
 
   bool Compare(const v1::AuthorizeRequest& request,
+               const ReferenceModel::Decision& want,
                const absl::StatusOr<v1::AuthorizeResponse>& got) {
-    const ReferenceModel::Decision want = model_.Authorize(request);
     ++stats_->outcomes[want.code == absl::StatusCode::kOk
                            ? static_cast<int>(want.response.reason())
                            : 0];

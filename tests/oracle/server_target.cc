@@ -108,7 +108,7 @@ absl::StatusOr<v1::Installation> ServerTarget::ApproveInstallation(
                &NoRevision<v1::Installation>);
 }
 
-std::vector<absl::StatusOr<v1::AuthorizeResponse>> ServerTarget::Authorize(
+Target::Answers ServerTarget::Authorize(
     const std::vector<v1::AuthorizeRequest>& requests) {
   std::vector<v1::AuthorizeRequest> sent = requests;
   if (replicas_.size() > 1) {
@@ -119,15 +119,19 @@ std::vector<absl::StatusOr<v1::AuthorizeResponse>> ServerTarget::Authorize(
   auto deadline = [] {
     return std::chrono::system_clock::now() + std::chrono::seconds(30);
   };
-  std::vector<absl::StatusOr<v1::AuthorizeResponse>> out;
+  Answers out;
   if (sent.size() > 1) {
     v1::BatchAuthorizeRequest batch;
     for (const auto& r : sent) *batch.add_requests() = r;
     v1::BatchAuthorizeResponse response;
     grpc::ClientContext context;
     context.set_deadline(deadline());
-    if (Next().authorizer->BatchAuthorize(&context, batch, &response).ok()) {
-      for (auto& r : *response.mutable_responses()) out.push_back(std::move(r));
+    out.batch =
+        FromGrpc(Next().authorizer->BatchAuthorize(&context, batch, &response));
+    if (out.batch->ok()) {
+      for (auto& r : *response.mutable_responses()) {
+        out.each.push_back(std::move(r));
+      }
       return out;
     }
   }
@@ -138,9 +142,9 @@ std::vector<absl::StatusOr<v1::AuthorizeResponse>> ServerTarget::Authorize(
     const grpc::Status status =
         Next().authorizer->Authorize(&context, request, &response);
     if (status.ok()) {
-      out.push_back(std::move(response));
+      out.each.push_back(std::move(response));
     } else {
-      out.push_back(FromGrpc(status));
+      out.each.push_back(FromGrpc(status));
     }
   }
   return out;

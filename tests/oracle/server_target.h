@@ -66,8 +66,7 @@ class ServerTarget final : public Target {
   absl::StatusOr<v1::App> PutApp(const v1::PutAppRequest& request) override;
   absl::StatusOr<v1::Installation> ApproveInstallation(
       const v1::ApproveInstallationRequest& request) override;
-  std::vector<absl::StatusOr<v1::AuthorizeResponse>> Authorize(
-      const std::vector<v1::AuthorizeRequest>& requests) override;
+  Answers Authorize(const std::vector<v1::AuthorizeRequest>& requests) override;
 
  private:
   struct Replica {

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -40,9 +41,16 @@ class Target {
   virtual absl::StatusOr<v1::Installation> ApproveInstallation(
       const v1::ApproveInstallationRequest& request) = 0;
 
-  // Authorize() decides each request as Authorize would, one result per
-  // request, in order (a target may send them as one batch).
-  virtual std::vector<absl::StatusOr<v1::AuthorizeResponse>> Authorize(
+  // Decisions of a run of requests.
+  struct Answers {
+    // One per request, in order, as Authorize answers it.
+    std::vector<absl::StatusOr<v1::AuthorizeResponse>> each;
+    // The status of the BatchAuthorize call made for all of them, if one
+    // was; when it failed, `each` came from one Authorize call per request.
+    std::optional<absl::Status> batch;
+  };
+  // Authorize() decides `requests` (at most 1000).
+  virtual Answers Authorize(
       const std::vector<v1::AuthorizeRequest>& requests) = 0;
 };
 
