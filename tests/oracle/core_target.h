@@ -13,7 +13,7 @@
 
 namespace scopekeeper::oracle {
 
-class CoreTarget final : public Target {
+class CoreTarget : public Target {
  public:
   // `key_cache_capacity`: see KeyCache (default: a complete cache).
   explicit CoreTarget(size_t key_cache_capacity = KeyCache::kUnbounded)
