@@ -5,7 +5,9 @@
 // its request at a time (recursively: an API of a policy, a route of that
 // API, a scope of its requirement), and the step's own extras. Repeats
 // until nothing more can go or the play budget is spent.
+#include <algorithm>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "google/protobuf/descriptor.h"
@@ -25,8 +27,22 @@ std::unique_ptr<Message> Clone(const Message& m) {
   return copy;
 }
 
+// ShorterPaths() lists `path` without its query, or without one segment.
+std::vector<std::string> ShorterPaths(const std::string& path) {
+  std::vector<std::string> out;
+  const size_t end = std::min(path.find('?'), path.size());
+  if (end < path.size()) out.push_back(path.substr(0, end));
+  for (size_t start = path.find('/'); start < end;) {
+    const size_t next = std::min(path.find('/', start + 1), end);
+    out.push_back(path.substr(0, start) + path.substr(next));
+    start = next;
+  }
+  return out;
+}
+
 // Smaller() lists the messages one step smaller than `m`: one repeated
-// element removed, one set field cleared, or one sub-message made smaller.
+// element removed, one set field cleared, a path (a string field named
+// "path") shortened, or one sub-message made smaller.
 std::vector<MessagePtr> Smaller(const Message& m) {
   std::vector<MessagePtr> out;
   const auto* reflection = m.GetReflection();
@@ -47,6 +63,12 @@ std::vector<MessagePtr> Smaller(const Message& m) {
       std::unique_ptr<Message> copy = Clone(m);
       copy->GetReflection()->ClearField(copy.get(), f);
       out.push_back(std::move(copy));
+      if (f->name() != "path") continue;
+      for (std::string& path : ShorterPaths(reflection->GetString(m, f))) {
+        copy = Clone(m);
+        copy->GetReflection()->SetString(copy.get(), f, std::move(path));
+        out.push_back(std::move(copy));
+      }
     }
   }
   for (const FieldDescriptor* f : fields) {
