@@ -1,5 +1,5 @@
 // Directed scenarios: the semantics DESIGN.md leaves open and docs/API.md
-// ("Semantics decided by the oracle") settles, each as a small scenario that
+// ("Semantics in detail") settles, each as a small scenario that
 // the core and the model must agree on and whose answer is pinned here, so
 // that neither can drift from the documented decision unnoticed.
 #include <memory>

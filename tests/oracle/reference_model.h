@@ -11,7 +11,7 @@
 // secrets, installation ids) are handed in by the caller.
 //
 // Where DESIGN.md leaves a choice open the model follows docs/API.md
-// ("Semantics decided by the oracle"); each such place is marked "Decided:".
+// ("Semantics in detail"); each such place is marked "Decided:".
 //
 // Not thread-safe.
 #ifndef SCOPEKEEPER_TESTS_ORACLE_REFERENCE_MODEL_H_
