@@ -358,10 +358,15 @@ absl::StatusCode ReferenceModel::PutApp(const v1::PutAppRequest& request) {
 absl::StatusCode ReferenceModel::ApproveInstallation(
     const v1::ApproveInstallationRequest& request,
     const std::string& installation_id) {
+  // Names are checked before the app is looked up (as in CreateKey, the
+  // engine's precedence of two errors; not part of the contract).
+  for (const std::string& s : request.approved_scopes()) {
+    if (!Declared(s)) return Code::kInvalidArgument;
+  }
   auto app = apps_.find(request.app_id());
   if (app == apps_.end()) return Code::kNotFound;
   for (const std::string& s : request.approved_scopes()) {
-    if (!Declared(s) || !Contains(app->second.requested_scopes(), s)) {
+    if (!Contains(app->second.requested_scopes(), s)) {
       return Code::kInvalidArgument;
     }
   }
