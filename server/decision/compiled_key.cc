@@ -1,5 +1,6 @@
 #include "server/decision/compiled_key.h"
 
+#include "base/mutants.h"
 #include "base/time_util.h"
 
 namespace scopekeeper {
@@ -7,7 +8,7 @@ namespace scopekeeper {
 ScopeSet CompiledKey::ScopesAt(absl::Time now) const {
   ScopeSet out = permanent_scopes;
   for (const auto& [id, expire] : timed_scopes) {
-    if (now < expire) out.Add(id);
+    if (now < expire || SK_MUTANT(kGrantExpiryIgnored)) out.Add(id);
   }
   return out;
 }
@@ -49,6 +50,7 @@ std::shared_ptr<const CompiledKey> CompileKey(const storage::KeyRecord& record,
     }
   }
   for (const std::string& bundle : key.bundles()) {
+    if (SK_MUTANT(kBundlesIgnored)) break;
     if (const ScopeSet* scopes = policy.FindBundle(bundle)) {
       out->permanent_scopes.AddAll(*scopes);
     }
@@ -58,6 +60,12 @@ std::shared_ptr<const CompiledKey> CompileKey(const storage::KeyRecord& record,
     if (const v1::Installation* installation =
             apps.FindInstallation(key.installation_id())) {
       out->app_id = installation->app_id();
+      if (SK_MUTANT(kApprovedNotRequested)) {
+        for (const std::string& scope : installation->approved_scopes()) {
+          const int id = policy.ScopeId(scope);
+          if (id >= 0) out->permanent_scopes.Add(id);
+        }
+      }
     }
     for (const std::string& scope : apps.GrantedScopes(key.installation_id())) {
       const int id = policy.ScopeId(scope);

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "base/mutants.h"
 #include "base/status_macros.h"
 #include "base/time_util.h"
 #include "base/trace_id.h"
@@ -51,6 +52,13 @@ bool StripPathPrefix(absl::string_view path, absl::string_view prefix,
   if (!IsUnderPathPrefix(path, prefix)) return false;
   absl::string_view tail = path.substr(prefix.size());
   if (tail.empty() || tail[0] == '?') {
+    *scratch = absl::StrCat("/", tail);
+    *rest = *scratch;
+    return true;
+  }
+  if (tail[0] != '/') {
+    if (!SK_MUTANT(kPrefixNotAtBoundary)) return false;
+    // The mutant takes "/v1/apix" for "/v1/api/x".
     *scratch = absl::StrCat("/", tail);
     *rest = *scratch;
     return true;
@@ -120,7 +128,9 @@ bool CheckRequirement(const CompiledRequirement& requirement,
   if (requirement.authenticated_only) return true;
   const bool all_ok = scopes.ContainsAll(requirement.all_of);
   const bool any_ok =
-      requirement.any_of.empty() || scopes.Intersects(requirement.any_of);
+      requirement.any_of.empty() ||
+      (SK_MUTANT(kAnyOfAsAllOf) ? scopes.ContainsAll(requirement.any_of)
+                                : scopes.Intersects(requirement.any_of));
   if (all_ok && any_ok) return true;
 
   std::vector<std::string> missing_all;
@@ -195,7 +205,10 @@ DecisionEngine::RecompileFromStore(const CompiledKey& key,
 absl::Status DecisionEngine::LookupKey(absl::string_view api_key,
                                        const SecretDigest* precomputed,
                                        uint64_t* await_revision, Lookup* out) {
-  if (api_key.empty()) return absl::OkStatus();
+  // Longer than any issued key: a malformed key, found nowhere.
+  if (api_key.empty() || api_key.size() > kMaxApiKeyLength) {
+    return absl::OkStatus();
+  }
   const SecretDigest digest =
       precomputed != nullptr ? *precomputed : HashSecret(api_key);
   KeyCache& cache = state_->cache();
@@ -261,10 +274,6 @@ absl::Status DecisionEngine::AuthorizeOne(const v1::AuthorizeRequest& request,
                                           const SecretDigest* digest,
                                           uint64_t* await_revision,
                                           v1::AuthorizeResponse* response) {
-  if (request.api_key().size() > kMaxApiKeyLength) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("api_key: longer than ", kMaxApiKeyLength, " bytes"));
-  }
   if (!request.organization_id().empty()) {
     SK_RETURN_IF_ERROR(
         ValidateId("organization_id", request.organization_id()));
@@ -303,7 +312,8 @@ absl::Status DecisionEngine::Decide(const v1::AuthorizeRequest& request,
   SK_RETURN_IF_ERROR(
       LookupKey(request.api_key(), digest, await_revision, &lookup));
   const absl::Time now = clock_->Now();
-  if (!lookup.found || now >= lookup.entry.secret_expire_time) {
+  if (!lookup.found ||
+      (now >= lookup.entry.secret_expire_time && !SK_MUTANT(kGraceNeverEnds))) {
     Deny(v1::KEY_INVALID, 401, kInvalidKeyMessage, response);
     return absl::OkStatus();
   }
@@ -328,7 +338,8 @@ absl::Status DecisionEngine::Decide(const v1::AuthorizeRequest& request,
   }
   usage_->Touch(*key, now);
   if (!request.organization_id().empty() &&
-      request.organization_id() != key->organization_id()) {
+      request.organization_id() != key->organization_id() &&
+      !SK_MUTANT(kOrganizationNotChecked)) {
     Deny(v1::ORGANIZATION_MISMATCH, 403, kWrongOrgMessage, response);
     return absl::OkStatus();
   }
@@ -365,7 +376,7 @@ absl::Status DecisionEngine::Decide(const v1::AuthorizeRequest& request,
   if (!CheckRequirement(*requirement, scopes, policy, response)) {
     return absl::OkStatus();
   }
-  if (route != nullptr) {
+  if (route != nullptr && !SK_MUTANT(kRedactionIgnored)) {
     for (const CompiledRedaction& redaction : route->redactions) {
       if (!scopes.Contains(redaction.unless_scope)) {
         response->add_redactions(redaction.field);
@@ -412,7 +423,7 @@ DecisionEngine::Outcome DecisionEngine::TryBatchAuthorize(
       const int end = std::min(n, i + kPrefetchWindow);
       for (int j = i; j < end; ++j) {
         const std::string& key = request.requests(j).api_key();
-        // Keys AuthorizeOne() rejects or never looks up are not hashed.
+        // Keys LookupKey() never looks up are not hashed.
         hashed[j - i] = !key.empty() && key.size() <= kMaxApiKeyLength;
         if (!hashed[j - i]) continue;
         digests[j - i] = HashSecret(key);
@@ -445,10 +456,6 @@ DecisionEngine::Outcome DecisionEngine::TryDescribeKey(
 absl::Status DecisionEngine::DescribeOne(const v1::DescribeKeyRequest& request,
                                          uint64_t* await_revision,
                                          v1::DescribeKeyResponse* response) {
-  if (request.api_key().size() > kMaxApiKeyLength) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("api_key: longer than ", kMaxApiKeyLength, " bytes"));
-  }
   if (!request.organization_id().empty()) {
     SK_RETURN_IF_ERROR(
         ValidateId("organization_id", request.organization_id()));

@@ -224,11 +224,11 @@ TEST_F(HttpAuthzServerTest, OversizedOrMalformedRequestsAreRefused) {
                                            ::testing::IsEmpty()))
         << response.substr(0, 40);
   }
-  // A key over the length limit is a 400 from the decision core.
+  // A key over the length limit is an invalid key: 401.
   auto res = client_->Get(
       "/authz", Nginx("GET", "/v1/pharmacy/orders/", std::string(300, 'k')));
   ASSERT_TRUE(res);
-  EXPECT_EQ(res->status, 400);
+  EXPECT_EQ(res->status, 401);
   // Still serving.
   res = client_->Get("/authz", Nginx("GET", "/v1/pharmacy/orders/", ""));
   ASSERT_TRUE(res);

@@ -6,6 +6,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "base/mutants.h"
 #include "base/status_macros.h"
 #include "google/protobuf/util/json_util.h"
 #include "server/policy/names.h"
@@ -96,7 +97,8 @@ absl::Status CompileHosts(
 bool IsUnderPathPrefix(absl::string_view path, absl::string_view prefix) {
   if (!absl::StartsWith(path, prefix)) return false;
   return path.size() == prefix.size() || prefix.empty() ||
-         path[prefix.size()] == '/' || path[prefix.size()] == '?';
+         path[prefix.size()] == '/' || path[prefix.size()] == '?' ||
+         SK_MUTANT(kPrefixNotAtBoundary);  // "/v1/apix" under "/v1/api"
 }
 
 std::shared_ptr<const PolicySnapshot> PolicySnapshot::Empty() {

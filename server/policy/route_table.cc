@@ -11,6 +11,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "base/mutants.h"
 #include "base/redact.h"
 
 namespace scopekeeper {
@@ -134,6 +135,10 @@ struct RouteTable::Node {
   // segments.size() (at most kMaxSegments). Allocation-free.
   int Find(const absl::string_view* segments, size_t count) const {
     if (count == 0) return route_index;
+    if (SK_MUTANT(kParamBeatsLiteral) && param != nullptr) {
+      const int found = param->Find(segments + 1, count - 1);
+      if (found >= 0) return found;
+    }
     const auto it = literals.find(segments[0]);
     if (it != literals.end()) {
       const int found = it->second->Find(segments + 1, count - 1);
@@ -150,8 +155,8 @@ absl::StatusOr<HttpMethod> ParseHttpMethod(absl::string_view method) {
       return candidate;
     }
   }
-  return absl::InvalidArgumentError(absl::StrCat(
-      "unknown HTTP method ", Quote(method)));
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown HTTP method ", Quote(method)));
 }
 
 absl::string_view HttpMethodName(HttpMethod method) {
@@ -254,11 +259,14 @@ RouteTable::Match RouteTable::Find(HttpMethod method,
   if (method_index < 0 || roots_[method_index] == nullptr) return match;
 
   const size_t query = path.find('?');
-  if (query != absl::string_view::npos) path = path.substr(0, query);
+  if (query != absl::string_view::npos && !SK_MUTANT(kQueryNotDropped)) {
+    path = path.substr(0, query);
+  }
   if (path.empty() || path.front() != '/') return match;
   std::array<absl::string_view, kMaxSegments> segments;
   size_t count = 0;
-  absl::string_view rest = SegmentPart(path);
+  absl::string_view rest =
+      SK_MUTANT(kTrailingSlashSignificant) ? path : SegmentPart(path);
   while (!rest.empty()) {
     const absl::string_view segment = PopSegment(&rest);
     if (segment.empty() || segment == "." || segment == "..") return match;
