@@ -103,6 +103,10 @@ ABSL_FLAG(absl::Duration, watch_stall_timeout, absl::Seconds(30),
           "a Watch stream whose client takes no event for this long is ended "
           "with RESOURCE_EXHAUSTED (bounds what a client that does not read "
           "holds)");
+ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(5),
+          "on SIGTERM/SIGINT, how long calls in flight may take to finish "
+          "(new calls are refused at once; idle connections are not waited "
+          "for); the process exits within this plus about a second");
 ABSL_FLAG(int64_t, key_cache_capacity, 0,
           "most API-key secrets cached in memory; 0 = all (the whole key set "
           "is loaded at start). With a limit, other keys are read from the "
@@ -157,6 +161,7 @@ int main(int argc, char** argv) {
   options.key_cache_capacity = absl::GetFlag(FLAGS_key_cache_capacity);
   options.store_retry_interval = absl::GetFlag(FLAGS_store_retry_interval);
   options.max_watch_streams = absl::GetFlag(FLAGS_max_watch_streams);
+  options.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
   options.watch_stall_timeout = absl::GetFlag(FLAGS_watch_stall_timeout);
   options.http_authz_listen = absl::GetFlag(FLAGS_http_authz_listen);
   options.http_authz.threads = absl::GetFlag(FLAGS_http_authz_threads);
@@ -186,7 +191,7 @@ int main(int argc, char** argv) {
   sigwait(&stop_signals, &signal);
   scopekeeper::LogInfo(
       absl::StrCat("received ", strsignal(signal), ", shutting down"));
-  (*server)->Shutdown();
+  (*server)->Shutdown(options.shutdown_grace);
   scopekeeper::LogInfo("stopped");
   return EXIT_SUCCESS;
 }

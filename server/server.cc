@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -148,6 +149,7 @@ absl::StatusOr<std::unique_ptr<ScopekeeperServer>> ScopekeeperServer::Start(
   }
   std::unique_ptr<ScopekeeperServer> s(
       new ScopekeeperServer(options.key_cache_capacity));
+  s->shutdown_grace_ = options.shutdown_grace;
   SK_ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials,
                       Credentials(options));
   SK_RETURN_IF_ERROR(EnsureDirectory(options.data_dir));
@@ -209,14 +211,14 @@ absl::StatusOr<std::unique_ptr<ScopekeeperServer>> ScopekeeperServer::Start(
         "authorizer", caller_token, options.authorizer_subjects);
   }
   s->authorizer_service_ = std::make_unique<AuthorizerService>(
-      s->engine_.get(), &s->state_, s->authorizer_auth_.get());
+      s->engine_.get(), &s->state_, &s->calls_, s->authorizer_auth_.get());
   ChangeFeed::Options feed_options;
   feed_options.max_streams = options.max_watch_streams;
   feed_options.stall_timeout = options.watch_stall_timeout;
   s->change_feed_ = std::make_unique<ChangeFeed>(s->registry_.get(), &s->state_,
                                                  options.clock, feed_options);
   s->admin_service_ = std::make_unique<AdminService>(
-      s->registry_.get(), s->change_feed_.get(), s->auth_.get());
+      s->registry_.get(), s->change_feed_.get(), &s->calls_, s->auth_.get());
   s->gateway_settings_ = options.gateway;
   s->ext_authz_service_ = std::make_unique<ExtAuthzService>(
       s->engine_.get(), &s->gateway_settings_, s->authorizer_auth_.get());
@@ -302,11 +304,23 @@ void ScopekeeperServer::HousekeepingUntilShutdown(
 }
 
 void ScopekeeperServer::Shutdown(absl::Duration grace) {
+  // The HTTP endpoints close their listeners and every connection at once.
   metrics_http_.reset();  // its handler reads the registry and state
   http_authz_.reset();    // its handler uses the engine
   if (server_ != nullptr) {
-    state_.Close();  // ends Watch streams now rather than at the deadline
-    server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
+    // Load balancers stop sending; calls waiting for a revision and Watch
+    // streams end now; new calls are refused (UNAVAILABLE) while the calls
+    // in flight get up to `grace` to finish. Only then is gRPC stopped, at
+    // once: its own Shutdown(deadline) would also wait for every idle
+    // connection until the deadline.
+    server_->GetHealthCheckService()->Shutdown();
+    state_.Close();
+    if (!calls_.Drain(grace)) {
+      LogWarning(absl::StrCat(calls_.in_flight(),
+                              " calls still in flight after the shutdown "
+                              "grace period; cancelling them"));
+    }
+    server_->Shutdown(std::chrono::system_clock::now());
     server_->Wait();
     server_.reset();
   }
@@ -317,6 +331,6 @@ void ScopekeeperServer::Shutdown(absl::Duration grace) {
   store_.reset();  // closes RocksDB; every acknowledged write was synced
 }
 
-ScopekeeperServer::~ScopekeeperServer() { Shutdown(); }
+ScopekeeperServer::~ScopekeeperServer() { Shutdown(shutdown_grace_); }
 
 }  // namespace scopekeeper

@@ -19,6 +19,7 @@
 #include "server/decision/serving_state.h"
 #include "server/decision/usage_tracker.h"
 #include "server/gateway/gateway.h"
+#include "server/grpc/call_tracker.h"
 #include "server/grpc/ext_authz_service.h"
 #include "server/grpc/services.h"
 #include "server/http/http_authz_server.h"
@@ -90,6 +91,8 @@ struct ServerOptions {
   // long a client may leave an event untaken before its stream is ended.
   int max_watch_streams = 1000;
   absl::Duration watch_stall_timeout = absl::Seconds(30);
+  // At shutdown, how long calls in flight may take to finish.
+  absl::Duration shutdown_grace = absl::Seconds(5);
   // How often last-used times are written to the store.
   absl::Duration usage_flush_interval = absl::Seconds(10);
 };
@@ -121,9 +124,12 @@ class ScopekeeperServer {
   // admin_token_path() is where the admin token was read or written.
   const std::string& admin_token_path() const { return admin_token_path_; }
 
-  // Shutdown() stops accepting calls, lets in-flight calls finish (up to
-  // `grace`), then closes the store. Idempotent.
-  void Shutdown(absl::Duration grace = absl::Seconds(5));
+  // Shutdown() reports NOT_SERVING, closes the HTTP endpoints and their
+  // connections, ends waits for revisions and Watch streams, refuses new
+  // calls (UNAVAILABLE) and lets the calls in flight finish for up to
+  // `grace` -- never waiting for connections without a call -- then stops
+  // gRPC and closes the store. Idempotent.
+  void Shutdown(absl::Duration grace);
 
  private:
   explicit ScopekeeperServer(size_t key_cache_capacity)
@@ -152,6 +158,8 @@ class ScopekeeperServer {
   GatewaySettings gateway_settings_;
   std::unique_ptr<ExtAuthzService> ext_authz_service_;
   std::unique_ptr<HttpAuthzServer> http_authz_;
+  CallTracker calls_;
+  absl::Duration shutdown_grace_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
   std::string address_;

@@ -31,9 +31,10 @@ class ParkedDecision final : public grpc::ServerUnaryReactor {
   using Attempt =
       std::function<DecisionEngine::Outcome(const Request&, Response*)>;
 
-  ParkedDecision(ServingState* state, Request request,
+  ParkedDecision(ServingState* state, CallTracker::Call call, Request request,
                  grpc::ByteBuffer* raw_response, Attempt attempt)
       : state_(state),
+        call_(std::move(call)),
         request_(std::move(request)),
         raw_response_(raw_response),
         attempt_(std::move(attempt)) {}
@@ -90,6 +91,7 @@ class ParkedDecision final : public grpc::ServerUnaryReactor {
   void Done(const absl::Status& status) { Finish(ToGrpcStatus(status)); }
 
   ServingState* const state_;
+  const CallTracker::Call call_;  // in flight until the call is done
   const Request request_;
   Response response_;
   grpc::ByteBuffer* const raw_response_;
@@ -105,7 +107,9 @@ class ParkedDecision final : public grpc::ServerUnaryReactor {
 class WatchReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
                            public ChangeFeed::Sink {
  public:
-  WatchReactor() { StartSendInitialMetadata(); }
+  explicit WatchReactor(CallTracker::Call call) : call_(std::move(call)) {
+    StartSendInitialMetadata();
+  }
 
   void Start(ChangeFeed* feed, const v1::WatchRequest& request) {
     absl::StatusOr<std::shared_ptr<ChangeFeed::Stream>> stream =
@@ -148,7 +152,8 @@ class WatchReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
     return stream_;
   }
 
-  grpc::ByteBuffer current_;  // the event being written
+  const CallTracker::Call call_;  // in flight until the stream is done
+  grpc::ByteBuffer current_;      // the event being written
   std::mutex mu_;
   std::shared_ptr<ChangeFeed::Stream> stream_;  // guarded by mu_
   bool cancelled_ = false;                      // guarded by mu_
@@ -160,6 +165,8 @@ template <typename Request, typename Response, typename Attempt>
 grpc::ServerUnaryReactor* AuthorizerService::Decide(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* raw_request,
     grpc::ByteBuffer* raw_response, Attempt attempt) {
+  absl::StatusOr<CallTracker::Call> call = calls_->Enter();
+  if (!call.ok()) return Finish(context, call.status());
   if (auth_ != nullptr) {
     const absl::Status caller = AuthenticateCall(*auth_, context).status();
     if (!caller.ok()) return Finish(context, caller);
@@ -176,7 +183,7 @@ grpc::ServerUnaryReactor* AuthorizerService::Decide(
   }
   // Not decidable yet: park the call (no thread waits) with its own copy.
   auto* parked = new ParkedDecision<Request, Response>(
-      state_, *request, raw_response,
+      state_, *std::move(call), *request, raw_response,
       [attempt](const Request& r, Response* out) { return attempt(r, out); });
   parked->Park(outcome.await_revision);
   return parked;
@@ -219,14 +226,17 @@ template <typename Request, typename Fn>
 grpc::ServerUnaryReactor* AdminService::Run(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* raw_request,
     grpc::ByteBuffer* raw_response, Fn fn) {
+  absl::StatusOr<CallTracker::Call> entered = calls_->Enter();
+  if (!entered.ok()) return Finish(context, entered.status());
   absl::StatusOr<std::string> actor = AuthenticateCall(*auth_, context);
   if (!actor.ok()) return Finish(context, actor.status());
   auto request = std::make_shared<Request>();
   const absl::Status parsed = ParseRequest(*raw_request, request.get());
   if (!parsed.ok()) return Finish(context, parsed);
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  auto call = std::make_shared<CallTracker::Call>(*std::move(entered));
   executor_.Schedule([reactor, raw_response, request, fn = std::move(fn),
-                      actor = *std::move(actor)] {
+                      actor = *std::move(actor), call] {
     auto response = fn(actor, *request);
     if (response.ok()) SerializeResponse(*response, raw_response);
     reactor->Finish(ToGrpcStatus(response.status()));
@@ -287,7 +297,9 @@ SK_ADMIN_CALL(CreateBackup, CreateBackupRequest, CreateBackup(r, actor))
 
 grpc::ServerWriteReactor<grpc::ByteBuffer>* AdminService::Watch(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* raw_request) {
-  absl::Status status = AuthenticateCall(*auth_, context).status();
+  absl::StatusOr<CallTracker::Call> call = calls_->Enter();
+  absl::Status status = call.status();
+  if (status.ok()) status = AuthenticateCall(*auth_, context).status();
   v1::WatchRequest request;
   if (status.ok()) status = ParseRequest(*raw_request, &request);
   if (!status.ok()) {
@@ -301,7 +313,7 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* AdminService::Watch(
     };
     return new Rejected(status);
   }
-  auto* reactor = new WatchReactor();
+  auto* reactor = new WatchReactor(*std::move(call));
   reactor->Start(feed_, request);
   return reactor;
 }

@@ -9,7 +9,8 @@
 // revision not yet applied is parked on the serving state and finished from
 // the thread that applies it (or cancelled with the call); admin calls run
 // on the service's own threads; Watch streams are event-driven
-// (ChangeFeed).
+// (ChangeFeed). Every call is counted (CallTracker) so that shutdown waits
+// for the calls in flight and nothing else.
 #ifndef SCOPEKEEPER_SERVER_GRPC_SERVICES_H_
 #define SCOPEKEEPER_SERVER_GRPC_SERVICES_H_
 
@@ -20,6 +21,7 @@
 #include "server/auth/caller_auth.h"
 #include "server/decision/decision_engine.h"
 #include "server/decision/serving_state.h"
+#include "server/grpc/call_tracker.h"
 #include "server/registry/change_feed.h"
 #include "server/registry/registry.h"
 
@@ -34,8 +36,9 @@ class AuthorizerService final
                   v1::Authorizer::Service>>> {
  public:
   AuthorizerService(DecisionEngine* engine, ServingState* state,
+                    CallTracker* calls,
                     const CallerAuthenticator* auth = nullptr)
-      : engine_(engine), state_(state), auth_(auth) {}
+      : engine_(engine), state_(state), calls_(calls), auth_(auth) {}
 
   grpc::ServerUnaryReactor* Authorize(grpc::CallbackServerContext* context,
                                       const grpc::ByteBuffer* request,
@@ -59,6 +62,7 @@ class AuthorizerService final
 
   DecisionEngine* const engine_;
   ServingState* const state_;
+  CallTracker* const calls_;
   const CallerAuthenticator* const auth_;
 };
 
@@ -82,9 +86,13 @@ class AdminService final
   // Admin calls run on `threads` threads of the service's own (see
   // BlockingExecutor), never on gRPC's callback threads.
   static constexpr int kDefaultThreads = 64;
-  AdminService(Registry* registry, ChangeFeed* feed,
+  AdminService(Registry* registry, ChangeFeed* feed, CallTracker* calls,
                const CallerAuthenticator* auth, int threads = kDefaultThreads)
-      : registry_(registry), feed_(feed), auth_(auth), executor_(threads) {}
+      : registry_(registry),
+        feed_(feed),
+        calls_(calls),
+        auth_(auth),
+        executor_(threads) {}
 
 #define SK_ADMIN_METHOD(Name)                                          \
   grpc::ServerUnaryReactor* Name(grpc::CallbackServerContext* context, \
@@ -122,6 +130,7 @@ class AdminService final
 
   Registry* const registry_;
   ChangeFeed* const feed_;
+  CallTracker* const calls_;
   const CallerAuthenticator* const auth_;
   BlockingExecutor executor_;  // last: joined first, before what it uses
 };

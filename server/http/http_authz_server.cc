@@ -1,8 +1,6 @@
 #include "server/http/http_authz_server.h"
 
-#include <arpa/inet.h>
 #include <microhttpd.h>
-#include <netinet/in.h>
 
 #include <algorithm>
 #include <cstring>
@@ -12,7 +10,6 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "base/host_port.h"
 #include "base/status_macros.h"
 
 namespace scopekeeper {
@@ -49,33 +46,6 @@ class MhdHeaders final : public GatewayHeaders {
 
   std::vector<std::pair<absl::string_view, absl::string_view>> headers_;
 };
-
-absl::StatusOr<sockaddr_storage> SocketAddress(absl::string_view listen,
-                                               bool* ipv6) {
-  std::string host;
-  int port = 0;
-  SK_RETURN_IF_ERROR(
-      ParseHostPort("--http_authz_listen", listen, &host, &port));
-  if (host == "localhost") host = "127.0.0.1";
-  sockaddr_storage address{};
-  auto* v4 = reinterpret_cast<sockaddr_in*>(&address);
-  auto* v6 = reinterpret_cast<sockaddr_in6*>(&address);
-  if (inet_pton(AF_INET, host.c_str(), &v4->sin_addr) == 1) {
-    v4->sin_family = AF_INET;
-    v4->sin_port = htons(port);
-    *ipv6 = false;
-  } else if (inet_pton(AF_INET6, host.c_str(), &v6->sin6_addr) == 1) {
-    v6->sin6_family = AF_INET6;
-    v6->sin6_port = htons(port);
-    *ipv6 = true;
-  } else {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--http_authz_listen: expected an IP address (or localhost) as "
-        "host, got \"",
-        listen, "\""));
-  }
-  return address;
-}
 
 }  // namespace
 
@@ -173,41 +143,21 @@ class HttpAuthzServer::Handler {
 absl::StatusOr<std::unique_ptr<HttpAuthzServer>> HttpAuthzServer::Start(
     const HttpAuthzOptions& options, DecisionEngine* engine,
     const GatewaySettings* settings, const CallerAuthenticator* auth) {
-  bool ipv6 = false;
-  SK_ASSIGN_OR_RETURN(sockaddr_storage address,
-                      SocketAddress(options.listen, &ipv6));
-  if (options.threads < 1 || options.max_connections < 1) {
-    return absl::InvalidArgumentError(
-        "http_authz: threads and max_connections must be positive");
-  }
   std::unique_ptr<HttpAuthzServer> s(new HttpAuthzServer());
   s->handler_ = std::make_unique<Handler>(engine, settings, auth,
                                           options.decision_timeout);
-  unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL;
-  if (ipv6) flags |= MHD_USE_IPv6;
-  s->daemon_ = MHD_start_daemon(
-      flags, /*port=*/0, /*apc=*/nullptr, nullptr, &Handler::Access,
-      s->handler_.get(), MHD_OPTION_SOCK_ADDR,
-      reinterpret_cast<const sockaddr*>(&address), MHD_OPTION_THREAD_POOL_SIZE,
-      static_cast<unsigned int>(options.threads), MHD_OPTION_CONNECTION_LIMIT,
-      static_cast<unsigned int>(options.max_connections),
-      MHD_OPTION_CONNECTION_TIMEOUT,
-      static_cast<unsigned int>(
-          std::max<int64_t>(1, absl::ToInt64Seconds(options.idle_timeout))),
-      MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-      static_cast<size_t>(options.max_header_bytes), MHD_OPTION_END);
-  if (s->daemon_ == nullptr) {
-    return absl::UnavailableError(
-        absl::StrCat("--http_authz_listen: cannot listen on ", options.listen));
-  }
-  const MHD_DaemonInfo* info =
-      MHD_get_daemon_info(s->daemon_, MHD_DAEMON_INFO_BIND_PORT);
-  s->port_ = info == nullptr ? 0 : info->port;
+  HttpDaemonOptions daemon;
+  daemon.flag = "--http_authz_listen";
+  daemon.listen = options.listen;
+  daemon.threads = options.threads;
+  daemon.max_connections = options.max_connections;
+  daemon.idle_timeout = options.idle_timeout;
+  daemon.max_header_bytes = options.max_header_bytes;
+  SK_ASSIGN_OR_RETURN(s->daemon_, HttpDaemon::Start(daemon, &Handler::Access,
+                                                    s->handler_.get()));
   return s;
 }
 
-HttpAuthzServer::~HttpAuthzServer() {
-  if (daemon_ != nullptr) MHD_stop_daemon(daemon_);
-}
+HttpAuthzServer::~HttpAuthzServer() = default;
 
 }  // namespace scopekeeper

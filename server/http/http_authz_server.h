@@ -31,8 +31,7 @@
 #include "server/auth/caller_auth.h"
 #include "server/decision/decision_engine.h"
 #include "server/gateway/gateway.h"
-
-struct MHD_Daemon;
+#include "server/http/http_daemon.h"
 
 namespace scopekeeper {
 
@@ -70,15 +69,14 @@ class HttpAuthzServer {
 
   ~HttpAuthzServer();  // closes every connection and joins the threads
 
-  int port() const { return port_; }
+  int port() const { return daemon_->port(); }
 
  private:
   class Handler;
   HttpAuthzServer() = default;
 
   std::unique_ptr<Handler> handler_;
-  MHD_Daemon* daemon_ = nullptr;
-  int port_ = 0;
+  std::unique_ptr<HttpDaemon> daemon_;  // last: stopped before the handler
 };
 
 }  // namespace scopekeeper

@@ -1,48 +1,55 @@
 #include "server/metrics/metrics_http.h"
 
-#include <httplib.h>
-
+#include <cstring>
 #include <utility>
-
-#include "absl/strings/str_cat.h"
-#include "base/host_port.h"
-#include "base/status_macros.h"
 
 namespace scopekeeper {
 
 absl::StatusOr<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::Start(
     absl::string_view listen, std::function<std::string()> render) {
-  std::string host;
-  int port = 0;
-  SK_RETURN_IF_ERROR(ParseHostPort("--metrics_listen", listen, &host, &port));
   std::unique_ptr<MetricsHttpServer> s(new MetricsHttpServer());
-  s->http_ = std::make_unique<httplib::Server>();
-  // cpp-httplib's default options add SO_REUSEPORT, which lets a second
-  // server bind the same port and take half the scrapes: SO_REUSEADDR only.
-  s->http_->set_socket_options([](socket_t sock) {
-    const int yes = 1;
-    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
-  });
-  s->http_->Get(
-      "/metrics", [render = std::move(render)](const httplib::Request&,
-                                               httplib::Response& res) {
-        res.set_content(render(), "text/plain; version=0.0.4; charset=utf-8");
-      });
-  s->port_ = port == 0 ? s->http_->bind_to_any_port(host)
-                       : (s->http_->bind_to_port(host, port) ? port : -1);
-  if (s->port_ <= 0) {
-    return absl::UnavailableError(
-        absl::StrCat("--metrics_listen: cannot listen on ", listen,
-                     " (address in use or invalid)"));
-  }
-  httplib::Server* http = s->http_.get();
-  s->thread_ = std::thread([http] { http->listen_after_bind(); });
+  s->render_ = std::move(render);
+  HttpDaemonOptions options;
+  options.flag = "--metrics_listen";
+  options.listen = std::string(listen);
+  options.threads = 1;
+  options.max_connections = 64;
+  options.idle_timeout = absl::Seconds(10);
+  options.max_header_bytes = 8 << 10;
+  absl::StatusOr<std::unique_ptr<HttpDaemon>> daemon =
+      HttpDaemon::Start(options, &MetricsHttpServer::Access, s.get());
+  if (!daemon.ok()) return daemon.status();
+  s->daemon_ = *std::move(daemon);
   return s;
 }
 
-MetricsHttpServer::~MetricsHttpServer() {
-  http_->stop();
-  if (thread_.joinable()) thread_.join();
+MetricsHttpServer::~MetricsHttpServer() = default;
+
+MHD_Result MetricsHttpServer::Access(void* cls, MHD_Connection* connection,
+                                     const char* url, const char* method,
+                                     const char*, const char*,
+                                     size_t* upload_data_size,
+                                     void** request_state) {
+  static int kHeadSeen;
+  if (*request_state == nullptr) {  // the head arrived: answer on the next
+    *request_state = &kHeadSeen;
+    return MHD_YES;
+  }
+  if (*upload_data_size != 0) {
+    *upload_data_size = 0;  // a scrape has no body; drop any
+    return MHD_YES;
+  }
+  if (std::strcmp(url, "/metrics") != 0) {
+    return QueueText(connection, MHD_HTTP_NOT_FOUND, "not found\n",
+                     "text/plain; charset=utf-8");
+  }
+  if (std::strcmp(method, "GET") != 0 && std::strcmp(method, "HEAD") != 0) {
+    return QueueText(connection, MHD_HTTP_METHOD_NOT_ALLOWED, "GET /metrics\n",
+                     "text/plain; charset=utf-8");
+  }
+  return QueueText(connection, MHD_HTTP_OK,
+                   static_cast<MetricsHttpServer*>(cls)->render_(),
+                   "text/plain; version=0.0.4; charset=utf-8");
 }
 
 }  // namespace scopekeeper

@@ -15,6 +15,7 @@ come from the SK_* environment variables set by run_py_test.sh. From a checkout,
 """
 
 import os
+import socket
 import unittest
 
 import grpc
@@ -182,6 +183,24 @@ class AuthorizeE2ETest(unittest.TestCase):
         # (service "" = the whole server); the answer is {status: SERVING (1)}.
         check = self.channel.unary_unary("/grpc.health.v1.Health/Check")
         self.assertEqual(check(b"", timeout=RPC_TIMEOUT_S), b"\x08\x01")
+
+
+class SigtermTest(unittest.TestCase):
+
+    def test_sigterm_does_not_wait_for_idle_connections(self):
+        # With an hour of grace, an idle connection used to hold SIGTERM
+        # for the whole hour; only calls in flight are waited for.
+        tmp = sk_testing.test_tmpdir(self.addCleanup)
+        server = sk_testing.ServerProcess(
+            os.path.join(tmp, "sigterm"), policy_file=sk_testing.POLICY_FILE,
+            extra_args=["--shutdown_grace=3600s"])
+        self.addCleanup(server.kill)
+        port = server.wait_for_port()
+        idle = socket.create_connection(("127.0.0.1", port))
+        self.addCleanup(idle.close)
+        idle.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        self.assertEqual(server.terminate(timeout=20), 0, server.log_tail())
+        self.assertIn("stopped", server.log_tail())
 
 
 class DamagedDataDirTest(unittest.TestCase):
