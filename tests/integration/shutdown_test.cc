@@ -3,12 +3,14 @@
 // connection that sent nothing (or only the HTTP/2 preface), or a kept-alive
 // /metrics connection, made SIGTERM take the whole grace period.
 #include <arpa/inet.h>
+#include <httplib.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
@@ -78,6 +80,26 @@ TEST(ShutdownTest, ConnectionsWithoutACallDoNotHoldShutdown) {
   server->Shutdown(absl::Hours(1));
   EXPECT_TRUE(scrape.ClosedByPeer());
   EXPECT_TRUE(silent.ClosedByPeer());
+}
+
+TEST(ShutdownTest, SlowMetricsClientsDoNotDelayAScrape) {
+  // 40 clients trickling request heads used to occupy every cpp-httplib
+  // worker, and scrapes timed out behind them.
+  std::unique_ptr<ScopekeeperServer> server = StartServer("slow_scrapers");
+  ASSERT_NE(server, nullptr);
+  std::vector<std::unique_ptr<RawConnection>> slow;
+  for (int i = 0; i < 40; ++i) {
+    slow.push_back(std::make_unique<RawConnection>(server->metrics_port()));
+    ASSERT_TRUE(slow.back()->connected());
+    slow.back()->Send("GET /metrics HTTP/1.1\r\nHost: x\r\nX-Slow: ");
+  }
+  httplib::Client scraper("127.0.0.1", server->metrics_port());
+  scraper.set_read_timeout(2, 0);
+  auto scraped = scraper.Get("/metrics");
+  ASSERT_TRUE(scraped);
+  EXPECT_EQ(scraped->status, 200);
+  EXPECT_THAT(scraped->body, ::testing::HasSubstr("scopekeeper_revision"));
+  server->Shutdown(absl::Hours(1));
 }
 
 }  // namespace
