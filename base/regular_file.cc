@@ -5,11 +5,18 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
 
 namespace scopekeeper {
+
+std::string OctalMode(mode_t mode) {
+  char out[8];
+  std::snprintf(out, sizeof(out), "%04o", static_cast<unsigned>(mode & 07777));
+  return out;
+}
 
 absl::string_view FileTypeName(mode_t st_mode) {
   if (S_ISREG(st_mode)) return "a regular file";

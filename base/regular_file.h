@@ -31,6 +31,9 @@ absl::StatusOr<RegularFile> ReadRegularFile(
     absl::string_view what, const std::string& path,
     size_t max_bytes = kMaxRegularFileBytes);
 
+// OctalMode() formats permission bits as chmod takes them ("0644").
+std::string OctalMode(mode_t mode);
+
 // FileTypeName() names the type of an st_mode for messages ("a FIFO",
 // "a directory", ...).
 absl::string_view FileTypeName(mode_t st_mode);
