@@ -11,8 +11,6 @@
 
 #include <cerrno>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -20,6 +18,7 @@
 #include "base/redact.h"
 #include "base/status_macros.h"
 #include "server/policy/policy.h"
+#include "server/tls_files.h"
 #include "storage/rocksdb_store.h"
 
 namespace scopekeeper {
@@ -45,18 +44,6 @@ absl::Status EnsureDirectory(const std::string& path) {
 std::string HostOf(const std::string& listen) {
   const size_t colon = listen.rfind(':');
   return colon == std::string::npos ? listen : listen.substr(0, colon);
-}
-
-absl::StatusOr<std::string> ReadFile(absl::string_view flag,
-                                     const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(flag, ": cannot read ", path, ": ", std::strerror(errno)));
-  }
-  std::ostringstream content;
-  content << in.rdbuf();
-  return content.str();
 }
 
 // ListenFailure() says why gRPC could not listen on `listen`: it logs the
@@ -119,17 +106,17 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(
     }
     return grpc::InsecureServerCredentials();
   }
+  // Checked with OpenSSL first: gRPC would only fail to listen.
+  SK_ASSIGN_OR_RETURN(TlsFiles files,
+                      LoadTlsFiles(options.tls_cert_file, options.tls_key_file,
+                                   options.tls_client_ca_file));
   grpc::SslServerCredentialsOptions ssl;
   grpc::SslServerCredentialsOptions::PemKeyCertPair pair;
-  SK_ASSIGN_OR_RETURN(pair.cert_chain,
-                      ReadFile("--tls_cert", options.tls_cert_file));
-  SK_ASSIGN_OR_RETURN(pair.private_key,
-                      ReadFile("--tls_key", options.tls_key_file));
+  pair.cert_chain = std::move(files.cert_chain_pem);
+  pair.private_key = std::move(files.private_key_pem);
   ssl.pem_key_cert_pairs.push_back(std::move(pair));
   if (!options.tls_client_ca_file.empty()) {
-    SK_ASSIGN_OR_RETURN(
-        ssl.pem_root_certs,
-        ReadFile("--tls_client_ca", options.tls_client_ca_file));
+    ssl.pem_root_certs = std::move(files.client_ca_pem);
     ssl.client_certificate_request =
         GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
   }
@@ -158,8 +145,8 @@ absl::StatusOr<std::unique_ptr<ScopekeeperServer>> ScopekeeperServer::Start(
 
   s->usage_ = std::make_unique<UsageTracker>(s->store_.get());
   s->registry_ = std::make_unique<Registry>(
-      s->store_.get(), &s->state_, options.clock, s->usage_.get(),
-      &s->metrics_, options.store_retry_interval);
+      s->store_.get(), &s->state_, options.clock, s->usage_.get(), &s->metrics_,
+      options.store_retry_interval);
   SK_RETURN_IF_ERROR(s->registry_->Load());
   if (!options.policy_file.empty()) {
     SK_ASSIGN_OR_RETURN(v1::Policy policy, ReadPolicyFile(options.policy_file));
