@@ -23,8 +23,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
-#include "server/auth/caller_auth.h"
 #include "base/log.h"
+#include "server/auth/caller_auth.h"
 #include "server/server.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:50051",
@@ -67,6 +67,12 @@ ABSL_FLAG(absl::Duration, store_retry_interval, absl::Seconds(1),
           "after a store write failed (e.g. the disk is full), writes are "
           "refused with UNAVAILABLE and at most this often one tries to "
           "recover the store (decisions continue meanwhile)");
+ABSL_FLAG(bool, accept_data_loss, false,
+          "Start even though acknowledged writes are lost (the store "
+          "recovered to a revision below the one it acknowledged: a damaged "
+          "or deleted WAL; or db/ is gone from a data dir that held one). "
+          "Without it such a start is refused (DATA_LOSS); restoring a "
+          "backup is the better way. For one start, never in a flag file");
 ABSL_FLAG(int64_t, key_cache_capacity, 0,
           "most API-key secrets cached in memory; 0 = all (the whole key set "
           "is loaded at start). With a limit, other keys are read from the "
@@ -120,6 +126,7 @@ int main(int argc, char** argv) {
       absl::GetFlag(FLAGS_max_receive_message_bytes);
   options.key_cache_capacity = absl::GetFlag(FLAGS_key_cache_capacity);
   options.store_retry_interval = absl::GetFlag(FLAGS_store_retry_interval);
+  options.accept_data_loss = absl::GetFlag(FLAGS_accept_data_loss);
 
   absl::StatusOr<std::unique_ptr<scopekeeper::ScopekeeperServer>> server =
       scopekeeper::ScopekeeperServer::Start(options);

@@ -4,20 +4,18 @@
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server_builder.h>
-#include <netdb.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <optional>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "base/log.h"
-#include "base/redact.h"
 #include "base/status_macros.h"
 #include "server/policy/policy.h"
+#include "server/startup_checks.h"
 #include "server/tls_files.h"
 #include "storage/rocksdb_store.h"
 
@@ -44,45 +42,6 @@ absl::Status EnsureDirectory(const std::string& path) {
 std::string HostOf(const std::string& listen) {
   const size_t colon = listen.rfind(':');
   return colon == std::string::npos ? listen : listen.substr(0, colon);
-}
-
-// ListenFailure() says why gRPC could not listen on `listen`: it logs the
-// cause but reports only failure. Binds a socket to find out.
-std::string ListenFailure(const std::string& listen) {
-  const size_t colon = listen.rfind(':');
-  int port = -1;
-  std::string host = HostOf(listen);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
-  if (colon == std::string::npos ||
-      !absl::SimpleAtoi(listen.substr(colon + 1), &port) || port < 0 ||
-      port > 65535) {
-    return "expected HOST:PORT";
-  }
-  struct addrinfo hints = {};
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_NUMERICSERV;
-  struct addrinfo* found = nullptr;
-  const std::string service = absl::StrCat(port);
-  if (getaddrinfo(host.c_str(), service.c_str(), &hints, &found) != 0 ||
-      found == nullptr) {
-    return absl::StrCat("cannot resolve host ", Quote(host));
-  }
-  std::string why = "address in use or invalid";
-  const int fd = socket(found->ai_family, SOCK_STREAM, 0);
-  if (fd >= 0) {
-    const int yes = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
-    if (bind(fd, found->ai_addr, found->ai_addrlen) != 0) {
-      why = errno == EADDRINUSE
-                ? "address already in use (is another server running?)"
-                : std::strerror(errno);
-    }
-    close(fd);
-  }
-  freeaddrinfo(found);
-  return why;
 }
 
 // Credentials(): plaintext, TLS, or mTLS (client certificate required and
@@ -127,40 +86,77 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(
 
 absl::StatusOr<std::unique_ptr<ScopekeeperServer>> ScopekeeperServer::Start(
     const ServerOptions& options) {
-  if (options.key_cache_capacity < 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("key_cache_capacity: must be 0 (unlimited) or positive, "
-                     "is ",
-                     options.key_cache_capacity));
-  }
+  // What can refuse the start is checked before anything is changed (the
+  // stored policy, its audit event, a generated token).
+  SK_RETURN_IF_ERROR(ValidateOptions(options));
   std::unique_ptr<ScopekeeperServer> s(
       new ScopekeeperServer(options.key_cache_capacity));
   SK_ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials,
                       Credentials(options));
+  std::string authorizer_token;
+  if (!options.authorizer_token_file.empty()) {
+    SK_ASSIGN_OR_RETURN(authorizer_token,
+                        ReadTokenFile("--authorizer_token_file",
+                                      options.authorizer_token_file));
+  }
+  std::optional<v1::Policy> policy;
+  if (!options.policy_file.empty()) {
+    SK_ASSIGN_OR_RETURN(policy, ReadPolicyFile(options.policy_file));
+    const absl::Status valid =
+        PolicySnapshot::Compile(*policy, /*generation=*/0).status();
+    if (!valid.ok()) {
+      return absl::Status(valid.code(),
+                          absl::StrCat("--policy_file ", options.policy_file,
+                                       ": ", valid.message()));
+    }
+  }
+  SK_RETURN_IF_ERROR(CheckCanListen("--listen", options.listen));
+  if (!options.metrics_listen.empty()) {
+    SK_RETURN_IF_ERROR(
+        CheckCanListen("--metrics_listen", options.metrics_listen));
+  }
   SK_RETURN_IF_ERROR(EnsureDirectory(options.data_dir));
+  SK_RETURN_IF_ERROR(
+      CheckDataDirectory(options.data_dir, options.accept_data_loss));
 
   storage::RocksDbStore::Options store_options;
   store_options.path = absl::StrCat(options.data_dir, "/db");
+  store_options.accept_data_loss = options.accept_data_loss;
   SK_ASSIGN_OR_RETURN(s->store_, storage::RocksDbStore::Open(store_options));
+  MarkDataDirectory(options.data_dir);
+
+  // Generated (on a first start) only once the store exists: a data dir
+  // with a token and no database is one whose database was lost.
+  SK_ASSIGN_OR_RETURN(
+      AdminToken token,
+      LoadOrCreateAdminToken(options.admin_token_file, options.data_dir));
+  if (!authorizer_token.empty() && authorizer_token == token.token) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--authorizer_token_file ", options.authorizer_token_file,
+        " holds the admin token (", token.path,
+        "): the data-plane token must differ, or every gateway holding it "
+        "is an admin"));
+  }
+  s->admin_token_path_ = token.path;
+  if (token.created) {
+    LogInfo(absl::StrCat("generated admin token in ", token.path));
+  }
 
   s->usage_ = std::make_unique<UsageTracker>(s->store_.get());
   s->registry_ = std::make_unique<Registry>(
       s->store_.get(), &s->state_, options.clock, s->usage_.get(), &s->metrics_,
       options.store_retry_interval);
   SK_RETURN_IF_ERROR(s->registry_->Load());
-  if (!options.policy_file.empty()) {
-    SK_ASSIGN_OR_RETURN(v1::Policy policy, ReadPolicyFile(options.policy_file));
-    if (!s->registry_->PolicyEquals(policy)) {
-      absl::StatusOr<uint64_t> revision =
-          s->registry_->PutPolicy(policy, "policy_file");
-      if (!revision.ok()) {
-        return absl::Status(revision.status().code(),
-                            absl::StrCat("--policy_file ", options.policy_file,
-                                         ": ", revision.status().message()));
-      }
-      LogInfo(absl::StrCat("applied policy ", options.policy_file,
-                           " at revision ", *revision));
+  if (policy.has_value() && !s->registry_->PolicyEquals(*policy)) {
+    absl::StatusOr<uint64_t> revision =
+        s->registry_->PutPolicy(*policy, "policy_file");
+    if (!revision.ok()) {
+      return absl::Status(revision.status().code(),
+                          absl::StrCat("--policy_file ", options.policy_file,
+                                       ": ", revision.status().message()));
     }
+    LogInfo(absl::StrCat("applied policy ", options.policy_file,
+                         " at revision ", *revision));
   }
   std::vector<DecisionObserver*> observers = {&s->metrics_};
   if (options.decision_log_sample_rate > 0) {
@@ -174,26 +170,12 @@ absl::StatusOr<std::unique_ptr<ScopekeeperServer>> ScopekeeperServer::Start(
                                                 options.clock, s->usage_.get(),
                                                 s->decision_observers_.get());
 
-  SK_ASSIGN_OR_RETURN(
-      AdminToken token,
-      LoadOrCreateAdminToken(options.admin_token_file, options.data_dir));
-  s->admin_token_path_ = token.path;
-  if (token.created) {
-    LogInfo(absl::StrCat("generated admin token in ", token.path));
-  }
   s->auth_ = std::make_unique<CallerAuthenticator>("admin", token.token,
                                                    options.admin_subjects);
-
   if (!options.authorizer_token_file.empty() ||
       !options.authorizer_subjects.empty()) {
-    std::string caller_token;
-    if (!options.authorizer_token_file.empty()) {
-      SK_ASSIGN_OR_RETURN(caller_token,
-                          ReadTokenFile("--authorizer_token_file",
-                                        options.authorizer_token_file));
-    }
     s->authorizer_auth_ = std::make_unique<CallerAuthenticator>(
-        "authorizer", caller_token, options.authorizer_subjects);
+        "authorizer", authorizer_token, options.authorizer_subjects);
   }
   s->authorizer_service_ = std::make_unique<AuthorizerService>(
       s->engine_.get(), s->authorizer_auth_.get());
@@ -215,9 +197,10 @@ absl::StatusOr<std::unique_ptr<ScopekeeperServer>> ScopekeeperServer::Start(
   builder.RegisterService(s->admin_service_.get());
   s->server_ = builder.BuildAndStart();
   if (s->server_ == nullptr || s->port_ == 0) {
-    return absl::UnavailableError(absl::StrCat("cannot listen on ",
-                                               options.listen, ": ",
-                                               ListenFailure(options.listen)));
+    const std::string problem = ListenProblem(options.listen);
+    return absl::UnavailableError(
+        absl::StrCat("--listen: cannot listen on ", options.listen, ": ",
+                     problem.empty() ? "address in use or invalid" : problem));
   }
   s->address_ = absl::StrCat(HostOf(options.listen), ":", s->port_);
   if (!options.metrics_listen.empty()) {
