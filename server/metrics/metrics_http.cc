@@ -2,6 +2,9 @@
 
 #include <httplib.h>
 
+#include <atomic>
+#include <memory>
+#include <thread>
 #include <utility>
 
 #include "absl/strings/numbers.h"
@@ -44,7 +47,15 @@ absl::StatusOr<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::Start(
                      " (address in use or invalid)"));
   }
   httplib::Server* http = s->http_.get();
-  s->thread_ = std::thread([http] { http->listen_after_bind(); });
+  auto returned = std::make_shared<std::atomic<bool>>(false);
+  s->thread_ = std::thread([http, returned] {
+    http->listen_after_bind();
+    returned->store(true);
+  });
+  // Returns once the thread serves: cpp-httplib 0.11's stop() does nothing
+  // before then, and the destructor's join() would wait forever (a server
+  // stopped right after it started hung).
+  while (!http->is_running() && !returned->load()) std::this_thread::yield();
   return s;
 }
 
