@@ -82,6 +82,21 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(
   return grpc::SslServerCredentials(ssl);
 }
 
+// CheckTokensDiffer(): a gateway holding the data-plane token must not be
+// an admin.
+absl::Status CheckTokensDiffer(const ServerOptions& options,
+                               const AdminToken& admin,
+                               const std::string& authorizer_token) {
+  if (authorizer_token.empty() || authorizer_token != admin.token) {
+    return absl::OkStatus();
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "--authorizer_token_file ", options.authorizer_token_file,
+      " holds the admin token (", admin.path,
+      "): the data-plane token must differ, or every gateway holding it is "
+      "an admin"));
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<ScopekeeperServer>> ScopekeeperServer::Start(
@@ -98,6 +113,15 @@ absl::StatusOr<std::unique_ptr<ScopekeeperServer>> ScopekeeperServer::Start(
     SK_ASSIGN_OR_RETURN(authorizer_token,
                         ReadTokenFile("--authorizer_token_file",
                                       options.authorizer_token_file));
+  }
+  // A given admin token is checked now; the default one in the data dir
+  // once the store exists (below).
+  std::optional<AdminToken> admin_token;
+  if (!options.admin_token_file.empty()) {
+    SK_ASSIGN_OR_RETURN(admin_token,
+                        LoadOrCreateAdminToken(options.admin_token_file, ""));
+    SK_RETURN_IF_ERROR(
+        CheckTokensDiffer(options, *admin_token, authorizer_token));
   }
   std::optional<v1::Policy> policy;
   if (!options.policy_file.empty()) {
@@ -127,19 +151,15 @@ absl::StatusOr<std::unique_ptr<ScopekeeperServer>> ScopekeeperServer::Start(
 
   // Generated (on a first start) only once the store exists: a data dir
   // with a token and no database is one whose database was lost.
-  SK_ASSIGN_OR_RETURN(
-      AdminToken token,
-      LoadOrCreateAdminToken(options.admin_token_file, options.data_dir));
-  if (!authorizer_token.empty() && authorizer_token == token.token) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--authorizer_token_file ", options.authorizer_token_file,
-        " holds the admin token (", token.path,
-        "): the data-plane token must differ, or every gateway holding it "
-        "is an admin"));
+  if (!admin_token.has_value()) {
+    SK_ASSIGN_OR_RETURN(admin_token,
+                        LoadOrCreateAdminToken("", options.data_dir));
+    SK_RETURN_IF_ERROR(
+        CheckTokensDiffer(options, *admin_token, authorizer_token));
   }
-  s->admin_token_path_ = token.path;
-  if (token.created) {
-    LogInfo(absl::StrCat("generated admin token in ", token.path));
+  s->admin_token_path_ = admin_token->path;
+  if (admin_token->created) {
+    LogInfo(absl::StrCat("generated admin token in ", admin_token->path));
   }
 
   s->usage_ = std::make_unique<UsageTracker>(s->store_.get());
@@ -170,7 +190,7 @@ absl::StatusOr<std::unique_ptr<ScopekeeperServer>> ScopekeeperServer::Start(
                                                 options.clock, s->usage_.get(),
                                                 s->decision_observers_.get());
 
-  s->auth_ = std::make_unique<CallerAuthenticator>("admin", token.token,
+  s->auth_ = std::make_unique<CallerAuthenticator>("admin", admin_token->token,
                                                    options.admin_subjects);
   if (!options.authorizer_token_file.empty() ||
       !options.authorizer_subjects.empty()) {
