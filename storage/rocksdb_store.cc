@@ -493,7 +493,8 @@ absl::StatusOr<Revisions> CheckAcknowledged(
       "ACCEPTED DATA LOSS (--accept_data_loss): ", options.path,
       " recovered to revision ", revision, ", but revision ", *acknowledged,
       " was acknowledged; ", lost,
-      " are lost (their writes, revocations included, are undone). Serving "
+      *acknowledged == revision + 1 ? " is" : " are",
+      " lost (the writes, revocations included, are undone). Serving "
       "from revision ",
       accepted, " (audit event AcceptDataLoss); no revision is reused"));
   return Revisions{accepted, accepted};
