@@ -140,9 +140,11 @@ absl::StatusOr<std::unique_ptr<ScopekeeperServer>> ScopekeeperServer::Start(
         CheckCanListen("--metrics_listen", options.metrics_listen));
   }
   SK_RETURN_IF_ERROR(EnsureDirectory(options.data_dir));
-  SK_RETURN_IF_ERROR(
-      CheckDataDirectory(options.data_dir, options.accept_data_loss));
+  SecureDataDirectory(options.data_dir);
 
+  // The embedded store: refused if the data dir lost it.
+  SK_RETURN_IF_ERROR(
+      CheckStoreNotLost(options.data_dir, options.accept_data_loss));
   storage::RocksDbStore::Options store_options;
   store_options.path = absl::StrCat(options.data_dir, "/db");
   store_options.accept_data_loss = options.accept_data_loss;

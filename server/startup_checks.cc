@@ -196,9 +196,7 @@ std::string StoreCreatedMarker(const std::string& data_dir) {
   return absl::StrCat(data_dir, "/store_created");
 }
 
-absl::Status CheckDataDirectory(const std::string& data_dir,
-                                bool accept_data_loss) {
-  namespace fs = std::filesystem;
+void SecureDataDirectory(const std::string& data_dir) {
   struct stat st;
   if (stat(data_dir.c_str(), &st) == 0 && (st.st_mode & 077) != 0) {
     // It holds the database (key hashes, the audit trail) and perhaps the
@@ -217,6 +215,11 @@ absl::Status CheckDataDirectory(const std::string& data_dir,
                               "): chmod 700 it"));
     }
   }
+}
+
+absl::Status CheckStoreNotLost(const std::string& data_dir,
+                               bool accept_data_loss) {
+  namespace fs = std::filesystem;
   const fs::path db = fs::path(data_dir) / "db";
   std::error_code error;
   const bool db_exists = fs::exists(db, error);

@@ -28,18 +28,21 @@ std::string ListenProblem(const std::string& listen);
 // taken is found before the stored policy is replaced.
 absl::Status CheckCanListen(absl::string_view flag, const std::string& listen);
 
-// CheckDataDirectory() checks an existing `data_dir` before the store is
-// opened:
-// * group or others may access it: tightened to 0700, with a warning;
-// * it has held a store (StoreCreatedMarker() or an admin_token exists) but
-//   <data_dir>/db is missing or empty: DATA_LOSS naming the recovery
-//   (restore from a backup), unless `accept_data_loss` (then logged as an
-//   error, and a new, empty store is created).
-absl::Status CheckDataDirectory(const std::string& data_dir,
-                                bool accept_data_loss);
+// SecureDataDirectory() makes an existing `data_dir` that group or others
+// may access private (0700), with a warning; a warning only if it cannot.
+// It holds the database and perhaps the admin token.
+void SecureDataDirectory(const std::string& data_dir);
 
-// MarkDataDirectory() records in `data_dir` that it holds a store (once;
-// durably). A failure is logged: it only weakens CheckDataDirectory().
+// CheckStoreNotLost() is for the embedded store in <data_dir>/db, before it
+// is opened: DATA_LOSS, naming the recovery (restore from a backup), if the
+// data dir has held a store (StoreCreatedMarker() or an admin_token exists)
+// but db/ is missing or empty, which would otherwise open as a new, empty
+// store. With `accept_data_loss`: logged as an error, and OK.
+absl::Status CheckStoreNotLost(const std::string& data_dir,
+                               bool accept_data_loss);
+
+// MarkDataDirectory() records in `data_dir` that it holds a store in db/
+// (once; durably). A failure is logged: it only weakens CheckStoreNotLost().
 void MarkDataDirectory(const std::string& data_dir);
 
 // StoreCreatedMarker() is the path of that record.
