@@ -107,6 +107,12 @@ ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(5),
           "on SIGTERM/SIGINT, how long calls in flight may take to finish "
           "(new calls are refused at once; idle connections are not waited "
           "for); the process exits within this plus about a second");
+ABSL_FLAG(bool, accept_data_loss, false,
+          "Start even though acknowledged writes are lost (the store "
+          "recovered to a revision below the one it acknowledged: a damaged "
+          "or deleted WAL; or db/ is gone from a data dir that held one). "
+          "Without it such a start is refused (DATA_LOSS); restoring a "
+          "backup is the better way. For one start, never in a flag file");
 ABSL_FLAG(int64_t, key_cache_capacity, 0,
           "most API-key secrets cached in memory; 0 = all (the whole key set "
           "is loaded at start). With a limit, other keys are read from the "
@@ -179,6 +185,7 @@ int main(int argc, char** argv) {
       absl::AsciiStrToLower(absl::GetFlag(FLAGS_gateway_trace_header));
   options.gateway.hide_credentials =
       absl::GetFlag(FLAGS_gateway_hide_credentials);
+  options.accept_data_loss = absl::GetFlag(FLAGS_accept_data_loss);
 
   absl::StatusOr<std::unique_ptr<scopekeeper::ScopekeeperServer>> server =
       scopekeeper::ScopekeeperServer::Start(options);

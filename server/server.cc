@@ -4,23 +4,20 @@
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server_builder.h>
-#include <netdb.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
 #include <cstring>
-#include <fstream>
-#include <sstream>
+#include <optional>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "base/log.h"
-#include "base/redact.h"
 #include "base/status_macros.h"
 #include "server/policy/policy.h"
+#include "server/startup_checks.h"
+#include "server/tls_files.h"
 #include "storage/rocksdb_store.h"
 
 namespace scopekeeper {
@@ -48,57 +45,6 @@ std::string HostOf(const std::string& listen) {
   return colon == std::string::npos ? listen : listen.substr(0, colon);
 }
 
-absl::StatusOr<std::string> ReadFile(absl::string_view flag,
-                                     const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(flag, ": cannot read ", path, ": ", std::strerror(errno)));
-  }
-  std::ostringstream content;
-  content << in.rdbuf();
-  return content.str();
-}
-
-// ListenFailure() says why gRPC could not listen on `listen`: it logs the
-// cause but reports only failure. Binds a socket to find out.
-std::string ListenFailure(const std::string& listen) {
-  const size_t colon = listen.rfind(':');
-  int port = -1;
-  std::string host = HostOf(listen);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
-  if (colon == std::string::npos ||
-      !absl::SimpleAtoi(listen.substr(colon + 1), &port) || port < 0 ||
-      port > 65535) {
-    return "expected HOST:PORT";
-  }
-  struct addrinfo hints = {};
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_NUMERICSERV;
-  struct addrinfo* found = nullptr;
-  const std::string service = absl::StrCat(port);
-  if (getaddrinfo(host.c_str(), service.c_str(), &hints, &found) != 0 ||
-      found == nullptr) {
-    return absl::StrCat("cannot resolve host ", Quote(host));
-  }
-  std::string why = "address in use or invalid";
-  const int fd = socket(found->ai_family, SOCK_STREAM, 0);
-  if (fd >= 0) {
-    const int yes = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
-    if (bind(fd, found->ai_addr, found->ai_addrlen) != 0) {
-      why = errno == EADDRINUSE
-                ? "address already in use (is another server running?)"
-                : std::strerror(errno);
-    }
-    close(fd);
-  }
-  freeaddrinfo(found);
-  return why;
-}
-
 // Credentials(): plaintext, TLS, or mTLS (client certificate required and
 // verified against the client CA).
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(
@@ -120,62 +66,121 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(
     }
     return grpc::InsecureServerCredentials();
   }
+  // Checked with OpenSSL first: gRPC would only fail to listen.
+  SK_ASSIGN_OR_RETURN(TlsFiles files,
+                      LoadTlsFiles(options.tls_cert_file, options.tls_key_file,
+                                   options.tls_client_ca_file));
   grpc::SslServerCredentialsOptions ssl;
   grpc::SslServerCredentialsOptions::PemKeyCertPair pair;
-  SK_ASSIGN_OR_RETURN(pair.cert_chain,
-                      ReadFile("--tls_cert", options.tls_cert_file));
-  SK_ASSIGN_OR_RETURN(pair.private_key,
-                      ReadFile("--tls_key", options.tls_key_file));
+  pair.cert_chain = std::move(files.cert_chain_pem);
+  pair.private_key = std::move(files.private_key_pem);
   ssl.pem_key_cert_pairs.push_back(std::move(pair));
   if (!options.tls_client_ca_file.empty()) {
-    SK_ASSIGN_OR_RETURN(
-        ssl.pem_root_certs,
-        ReadFile("--tls_client_ca", options.tls_client_ca_file));
+    ssl.pem_root_certs = std::move(files.client_ca_pem);
     ssl.client_certificate_request =
         GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
   }
   return grpc::SslServerCredentials(ssl);
 }
 
+// CheckTokensDiffer(): a gateway holding the data-plane token must not be
+// an admin.
+absl::Status CheckTokensDiffer(const ServerOptions& options,
+                               const AdminToken& admin,
+                               const std::string& authorizer_token) {
+  if (authorizer_token.empty() || authorizer_token != admin.token) {
+    return absl::OkStatus();
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "--authorizer_token_file ", options.authorizer_token_file,
+      " holds the admin token (", admin.path,
+      "): the data-plane token must differ, or every gateway holding it is "
+      "an admin"));
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<ScopekeeperServer>> ScopekeeperServer::Start(
     const ServerOptions& options) {
-  if (options.key_cache_capacity < 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("key_cache_capacity: must be 0 (unlimited) or positive, "
-                     "is ",
-                     options.key_cache_capacity));
-  }
+  // What can refuse the start is checked before anything is changed (the
+  // stored policy, its audit event, a generated token).
+  SK_RETURN_IF_ERROR(ValidateOptions(options));
   std::unique_ptr<ScopekeeperServer> s(
       new ScopekeeperServer(options.key_cache_capacity));
   s->shutdown_grace_ = options.shutdown_grace;
   SK_ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials,
                       Credentials(options));
+  std::string authorizer_token;
+  if (!options.authorizer_token_file.empty()) {
+    SK_ASSIGN_OR_RETURN(authorizer_token,
+                        ReadTokenFile("--authorizer_token_file",
+                                      options.authorizer_token_file));
+  }
+  // A given admin token is checked now; the default one in the data dir
+  // once the store exists (below).
+  std::optional<AdminToken> admin_token;
+  if (!options.admin_token_file.empty()) {
+    SK_ASSIGN_OR_RETURN(admin_token,
+                        LoadOrCreateAdminToken(options.admin_token_file, ""));
+    SK_RETURN_IF_ERROR(
+        CheckTokensDiffer(options, *admin_token, authorizer_token));
+  }
+  std::optional<v1::Policy> policy;
+  if (!options.policy_file.empty()) {
+    SK_ASSIGN_OR_RETURN(policy, ReadPolicyFile(options.policy_file));
+    const absl::Status valid =
+        PolicySnapshot::Compile(*policy, /*generation=*/0).status();
+    if (!valid.ok()) {
+      return absl::Status(valid.code(),
+                          absl::StrCat("--policy_file ", options.policy_file,
+                                       ": ", valid.message()));
+    }
+  }
+  SK_RETURN_IF_ERROR(CheckCanListen("--listen", options.listen));
+  if (!options.metrics_listen.empty()) {
+    SK_RETURN_IF_ERROR(
+        CheckCanListen("--metrics_listen", options.metrics_listen));
+  }
   SK_RETURN_IF_ERROR(EnsureDirectory(options.data_dir));
+  SecureDataDirectory(options.data_dir);
 
+  // The embedded store: refused if the data dir lost it.
+  SK_RETURN_IF_ERROR(
+      CheckStoreNotLost(options.data_dir, options.accept_data_loss));
   storage::RocksDbStore::Options store_options;
   store_options.path = absl::StrCat(options.data_dir, "/db");
+  store_options.accept_data_loss = options.accept_data_loss;
   SK_ASSIGN_OR_RETURN(s->store_, storage::RocksDbStore::Open(store_options));
+  MarkDataDirectory(options.data_dir);
+
+  // Generated (on a first start) only once the store exists: a data dir
+  // with a token and no database is one whose database was lost.
+  if (!admin_token.has_value()) {
+    SK_ASSIGN_OR_RETURN(admin_token,
+                        LoadOrCreateAdminToken("", options.data_dir));
+    SK_RETURN_IF_ERROR(
+        CheckTokensDiffer(options, *admin_token, authorizer_token));
+  }
+  s->admin_token_path_ = admin_token->path;
+  if (admin_token->created) {
+    LogInfo(absl::StrCat("generated admin token in ", admin_token->path));
+  }
 
   s->usage_ = std::make_unique<UsageTracker>(s->store_.get());
   s->registry_ = std::make_unique<Registry>(
       s->store_.get(), &s->state_, options.clock, s->usage_.get(), &s->metrics_,
       options.store_retry_interval);
   SK_RETURN_IF_ERROR(s->registry_->Load());
-  if (!options.policy_file.empty()) {
-    SK_ASSIGN_OR_RETURN(v1::Policy policy, ReadPolicyFile(options.policy_file));
-    if (!s->registry_->PolicyEquals(policy)) {
-      absl::StatusOr<uint64_t> revision =
-          s->registry_->PutPolicy(policy, "policy_file");
-      if (!revision.ok()) {
-        return absl::Status(revision.status().code(),
-                            absl::StrCat("--policy_file ", options.policy_file,
-                                         ": ", revision.status().message()));
-      }
-      LogInfo(absl::StrCat("applied policy ", options.policy_file,
-                           " at revision ", *revision));
+  if (policy.has_value() && !s->registry_->PolicyEquals(*policy)) {
+    absl::StatusOr<uint64_t> revision =
+        s->registry_->PutPolicy(*policy, "policy_file");
+    if (!revision.ok()) {
+      return absl::Status(revision.status().code(),
+                          absl::StrCat("--policy_file ", options.policy_file,
+                                       ": ", revision.status().message()));
     }
+    LogInfo(absl::StrCat("applied policy ", options.policy_file,
+                         " at revision ", *revision));
   }
   std::vector<DecisionObserver*> observers = {&s->metrics_};
   if (options.decision_log_sample_rate > 0) {
@@ -189,26 +194,12 @@ absl::StatusOr<std::unique_ptr<ScopekeeperServer>> ScopekeeperServer::Start(
                                                 options.clock, s->usage_.get(),
                                                 s->decision_observers_.get());
 
-  SK_ASSIGN_OR_RETURN(
-      AdminToken token,
-      LoadOrCreateAdminToken(options.admin_token_file, options.data_dir));
-  s->admin_token_path_ = token.path;
-  if (token.created) {
-    LogInfo(absl::StrCat("generated admin token in ", token.path));
-  }
-  s->auth_ = std::make_unique<CallerAuthenticator>("admin", token.token,
+  s->auth_ = std::make_unique<CallerAuthenticator>("admin", admin_token->token,
                                                    options.admin_subjects);
-
   if (!options.authorizer_token_file.empty() ||
       !options.authorizer_subjects.empty()) {
-    std::string caller_token;
-    if (!options.authorizer_token_file.empty()) {
-      SK_ASSIGN_OR_RETURN(caller_token,
-                          ReadTokenFile("--authorizer_token_file",
-                                        options.authorizer_token_file));
-    }
     s->authorizer_auth_ = std::make_unique<CallerAuthenticator>(
-        "authorizer", caller_token, options.authorizer_subjects);
+        "authorizer", authorizer_token, options.authorizer_subjects);
   }
   s->authorizer_service_ = std::make_unique<AuthorizerService>(
       s->engine_.get(), &s->state_, &s->calls_, s->authorizer_auth_.get());
@@ -239,9 +230,10 @@ absl::StatusOr<std::unique_ptr<ScopekeeperServer>> ScopekeeperServer::Start(
   builder.RegisterService(s->ext_authz_service_.get());
   s->server_ = builder.BuildAndStart();
   if (s->server_ == nullptr || s->port_ == 0) {
-    return absl::UnavailableError(absl::StrCat("cannot listen on ",
-                                               options.listen, ": ",
-                                               ListenFailure(options.listen)));
+    const std::string problem = ListenProblem(options.listen);
+    return absl::UnavailableError(
+        absl::StrCat("--listen: cannot listen on ", options.listen, ": ",
+                     problem.empty() ? "address in use or invalid" : problem));
   }
   s->address_ = absl::StrCat(HostOf(options.listen), ":", s->port_);
   if (!options.metrics_listen.empty()) {

@@ -95,13 +95,20 @@ struct ServerOptions {
   absl::Duration shutdown_grace = absl::Seconds(5);
   // How often last-used times are written to the store.
   absl::Duration usage_flush_interval = absl::Seconds(10);
+  // Start even though acknowledged writes are lost: the store recovered to
+  // a revision below the one it acknowledged (a damaged or deleted WAL), or
+  // the data dir has held a store whose db/ is gone. Otherwise such a start
+  // is refused with DATA_LOSS. Logged as an error; see docs/OPERATIONS.md.
+  bool accept_data_loss = false;
 };
 
 class ScopekeeperServer {
  public:
   // Start() opens the store, loads it, applies the policy file, and starts
-  // serving. Errors name what failed (bad policy entry, unreadable data dir,
-  // port in use) and leave nothing running.
+  // serving. Errors name what failed (bad flag value, credential or TLS
+  // file, policy entry, unreadable or damaged data dir, lost writes, port in
+  // use) and leave nothing running; all but a store failure are found before
+  // the stored policy is changed (startup_checks.h).
   static absl::StatusOr<std::unique_ptr<ScopekeeperServer>> Start(
       const ServerOptions& options);
 

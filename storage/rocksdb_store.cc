@@ -1,8 +1,10 @@
 #include "storage/rocksdb_store.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdarg>
 #include <cstdio>
@@ -20,6 +22,7 @@
 #include "base/log.h"
 #include "base/redact.h"
 #include "base/status_macros.h"
+#include "google/protobuf/util/time_util.h"
 #include "rocksdb/cache.h"
 #include "rocksdb/filter_policy.h"
 #include "rocksdb/iterator.h"
@@ -50,6 +53,11 @@ constexpr absl::string_view kAuditPrefix = "audit/";
 constexpr absl::string_view kAppPrefix = "app/";
 constexpr absl::string_view kInstallationPrefix = "inst/";
 constexpr absl::string_view kLastUsePrefix = "used/";
+
+// The acknowledged revision (see the class comment): 20 decimal digits and a
+// newline, fixed width, so an update overwrites the whole record in place.
+constexpr absl::string_view kAcknowledgedFile = "ACKNOWLEDGED_REVISION";
+constexpr size_t kAcknowledgedDigits = 20;
 
 rocksdb::Slice ToSlice(absl::string_view s) {
   return rocksdb::Slice(s.data(), s.size());
@@ -337,6 +345,162 @@ absl::StatusOr<uint64_t> InitializeOrCheck(rocksdb::DB* db, bool sync_writes) {
   return DecodeUint64(ToView(revision));
 }
 
+std::string AcknowledgedPath(const std::string& dir) {
+  return absl::StrCat(dir, "/", kAcknowledgedFile);
+}
+
+std::string FormatAcknowledged(uint64_t revision) {
+  const std::string digits = absl::StrCat(revision);
+  return absl::StrCat(std::string(kAcknowledgedDigits - digits.size(), '0'),
+                      digits, "\n");
+}
+
+// ReadAcknowledged() reads ACKNOWLEDGED_REVISION in `dir`: nullopt if there
+// is none (a new store, or one written before the record existed).
+absl::StatusOr<std::optional<uint64_t>> ReadAcknowledged(
+    const std::string& dir) {
+  const std::string path = AcknowledgedPath(dir);
+  const int fd = open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return std::nullopt;
+    return absl::UnavailableError(
+        absl::StrCat("read ", path, ": ", std::strerror(errno)));
+  }
+  char buffer[kAcknowledgedDigits + 2];
+  const ssize_t n = read(fd, buffer, sizeof(buffer));
+  const int error = errno;
+  close(fd);
+  if (n < 0) {
+    return absl::UnavailableError(
+        absl::StrCat("read ", path, ": ", std::strerror(error)));
+  }
+  const absl::string_view content(buffer, static_cast<size_t>(n));
+  uint64_t revision = 0;
+  if (content.size() != kAcknowledgedDigits + 1 || content.back() != '\n' ||
+      !std::all_of(content.begin(), content.end() - 1,
+                   [](char c) { return c >= '0' && c <= '9'; }) ||
+      !absl::SimpleAtoi(content.substr(0, kAcknowledgedDigits), &revision)) {
+    return absl::DataLossError(absl::StrCat(
+        "corrupt ", path, " (expected ", kAcknowledgedDigits,
+        " digits and a newline): the revision acknowledged before the last "
+        "stop is unknown, so a loss of acknowledged writes cannot be ruled "
+        "out. Restore the database from a backup (docs/OPERATIONS.md, "
+        "\"Restore\"), or start once with --accept_data_loss to serve it as "
+        "it is"));
+  }
+  return revision;
+}
+
+// WriteAcknowledgedFile() replaces ACKNOWLEDGED_REVISION in `dir` durably
+// (written and synced under another name, then renamed, mode 0600).
+absl::Status WriteAcknowledgedFile(const std::string& dir, uint64_t revision) {
+  const std::string path = AcknowledgedPath(dir);
+  const std::string temporary = absl::StrCat(path, ".tmp");
+  const auto failed = [&](absl::string_view what) {
+    const int error = errno;
+    unlink(temporary.c_str());
+    return absl::UnavailableError(
+        absl::StrCat(what, " ", path, ": ", std::strerror(error)));
+  };
+  const int fd =
+      open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return failed("create");
+  const std::string content = FormatAcknowledged(revision);
+  const bool written = write(fd, content.data(), content.size()) ==
+                           static_cast<ssize_t>(content.size()) &&
+                       fsync(fd) == 0;
+  if (close(fd) != 0 || !written) return failed("write");
+  if (rename(temporary.c_str(), path.c_str()) != 0) return failed("rename");
+  const int dir_fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir_fd < 0) return failed("sync the directory of");
+  const bool synced = fsync(dir_fd) == 0;
+  close(dir_fd);
+  if (!synced) return failed("sync the directory of");
+  return absl::OkStatus();
+}
+
+struct Revisions {
+  uint64_t current = 0;       // the store's revision
+  uint64_t acknowledged = 0;  // ACKNOWLEDGED_REVISION
+};
+
+// AcceptDataLoss() moves the revision of a store that recovered to
+// `recovered` past the lost `acknowledged` one, so no revision is ever given
+// out twice, and records why in an audit event at the new revision.
+absl::StatusOr<uint64_t> AcceptDataLoss(rocksdb::DB* db, uint64_t recovered,
+                                        uint64_t acknowledged) {
+  const uint64_t revision = acknowledged + 1;
+  v1::AuditEvent event;
+  event.set_revision(revision);
+  *event.mutable_time() = google::protobuf::util::TimeUtil::GetCurrentTime();
+  event.set_actor("accept_data_loss");
+  event.set_action("AcceptDataLoss");
+  event.set_detail(absl::StrCat("{\"recovered_revision\":", recovered,
+                                ",\"acknowledged_revision\":", acknowledged,
+                                "}"));
+  const std::string key = AuditKey(revision);
+  SK_ASSIGN_OR_RETURN(const std::string value, SerializeRecord(event, key));
+  rocksdb::WriteBatch batch;
+  batch.Put(ToSlice(key), ToSlice(value));
+  batch.Put(ToSlice(kRevisionKey), ToSlice(EncodeUint64(revision)));
+  rocksdb::WriteOptions write;
+  write.sync = true;
+  SK_RETURN_IF_ERROR(FromRocksDb(db->Write(write, &batch), "accept data loss"));
+  return revision;
+}
+
+// CheckAcknowledged() compares the revision the store recovered to with
+// the acknowledged one (see the class comment).
+absl::StatusOr<Revisions> CheckAcknowledged(
+    rocksdb::DB* db, const RocksDbStore::Options& options, uint64_t revision) {
+  absl::StatusOr<std::optional<uint64_t>> read = ReadAcknowledged(options.path);
+  if (absl::IsDataLoss(read.status()) && options.accept_data_loss) {
+    LogError(absl::StrCat(
+        "ACCEPTED DATA LOSS (--accept_data_loss): ", read.status().message(),
+        "; recording revision ", revision, " as acknowledged"));
+    read = std::nullopt;
+  }
+  SK_ASSIGN_OR_RETURN(const std::optional<uint64_t> acknowledged,
+                      std::move(read));
+  if (!acknowledged.has_value()) {
+    SK_RETURN_IF_ERROR(WriteAcknowledgedFile(options.path, revision));
+    return Revisions{revision, revision};
+  }
+  // Above it: writes that were durable but not yet recorded (a crash
+  // between the sync and the record, or a power loss that kept an older
+  // record). Recorded again at the next sync.
+  if (*acknowledged <= revision) return Revisions{revision, *acknowledged};
+  const std::string lost =
+      *acknowledged == revision + 1
+          ? absl::StrCat("revision ", *acknowledged)
+          : absl::StrCat("revisions ", revision + 1, " to ", *acknowledged);
+  if (!options.accept_data_loss) {
+    return absl::DataLossError(absl::StrCat(
+        "acknowledged writes are lost: the store recovered to revision ",
+        revision, ", but revision ", *acknowledged, " was acknowledged (",
+        AcknowledgedPath(options.path), "). The write-ahead log (",
+        options.path,
+        "/*.log) is damaged or missing, and serving this state would undo ",
+        lost,
+        " (revoked keys valid again, revisions reused). Restore the database "
+        "from a backup and re-apply the changes made since, keeping this "
+        "directory for analysis (docs/OPERATIONS.md, \"Restore\"); or, to "
+        "serve this state anyway, start once with --accept_data_loss"));
+  }
+  SK_ASSIGN_OR_RETURN(const uint64_t accepted,
+                      AcceptDataLoss(db, revision, *acknowledged));
+  SK_RETURN_IF_ERROR(WriteAcknowledgedFile(options.path, accepted));
+  LogError(absl::StrCat(
+      "ACCEPTED DATA LOSS (--accept_data_loss): ", options.path,
+      " recovered to revision ", revision, ", but revision ", *acknowledged,
+      " was acknowledged; ", lost,
+      *acknowledged == revision + 1 ? " is" : " are",
+      " lost (the writes, revocations included, are undone). Serving "
+      "from revision ",
+      accepted, " (audit event AcceptDataLoss); no revision is reused"));
+  return Revisions{accepted, accepted};
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<RocksDbStore>> RocksDbStore::Open(
@@ -362,6 +526,16 @@ absl::StatusOr<std::unique_ptr<RocksDbStore>> RocksDbStore::Open(
   rocksdb::Options db_options;
   db_options.create_if_missing = !exists;
   db_options.paranoid_checks = true;
+  // Point-in-time recovery (RocksDB's default, stated here on purpose): a
+  // crash leaves a torn, unacknowledged tail, which must not stop a start.
+  // Measured on RocksDB 7.8 against a flipped byte in the last record, a cut
+  // tail and a deleted WAL: kTolerateCorruptedTailRecords catches only the
+  // flip, kAbsoluteConsistency the flip and the cut (and would also refuse
+  // a torn tail after a real crash), none catches a deleted WAL, and
+  // track_and_verify_wals_in_manifest catches none (it tracks closed WALs,
+  // and unflushed writes are in the live one). ACKNOWLEDGED_REVISION catches
+  // all three, without false alarms.
+  db_options.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
   db_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   db_options.memtable_whole_key_filtering = true;
   db_options.memtable_prefix_bloom_size_ratio = 0.02;
@@ -374,13 +548,26 @@ absl::StatusOr<std::unique_ptr<RocksDbStore>> RocksDbStore::Open(
       FromRocksDb(rocksdb::DB::Open(db_options, options.path, &raw),
                   absl::StrCat("open ", options.path)));
   std::unique_ptr<rocksdb::DB> db(raw);
-  absl::StatusOr<uint64_t> revision =
-      InitializeOrCheck(db.get(), options.sync_writes);
-  if (!revision.ok()) {
+  absl::StatusOr<Revisions> revisions = [&]() -> absl::StatusOr<Revisions> {
+    SK_ASSIGN_OR_RETURN(const uint64_t revision,
+                        InitializeOrCheck(db.get(), options.sync_writes));
+    return CheckAcknowledged(db.get(), options, revision);
+  }();
+  int acknowledged_fd = -1;
+  if (revisions.ok()) {
+    acknowledged_fd =
+        open(AcknowledgedPath(options.path).c_str(), O_WRONLY | O_CLOEXEC);
+    if (acknowledged_fd < 0) {
+      revisions = absl::UnavailableError(
+          absl::StrCat("open ", AcknowledgedPath(options.path),
+                       " for writing: ", std::strerror(errno)));
+    }
+  }
+  if (!revisions.ok()) {
     db->Close().PermitUncheckedError();
-    return absl::Status(
-        revision.status().code(),
-        absl::StrCat("open ", options.path, ": ", revision.status().message()));
+    return absl::Status(revisions.status().code(),
+                        absl::StrCat("open ", options.path, ": ",
+                                     revisions.status().message()));
   }
   uint64_t free = 0;
   if (db->GetEnv()->GetFreeSpace(options.path, &free).ok() &&
@@ -391,16 +578,48 @@ absl::StatusOr<std::unique_ptr<RocksDbStore>> RocksDbStore::Open(
         "): decisions are served, writes will fail until space is freed"));
   }
   return std::unique_ptr<RocksDbStore>(
-      new RocksDbStore(std::move(db), options, *revision));
+      new RocksDbStore(std::move(db), options, revisions->current,
+                       acknowledged_fd, revisions->acknowledged));
 }
 
 RocksDbStore::RocksDbStore(std::unique_ptr<rocksdb::DB> db,
-                           const Options& options, uint64_t revision)
-    : db_(std::move(db)), options_(options), revision_(revision) {}
+                           const Options& options, uint64_t revision,
+                           int acknowledged_fd, uint64_t acknowledged)
+    : db_(std::move(db)),
+      options_(options),
+      revision_(revision),
+      acknowledged_fd_(acknowledged_fd),
+      acknowledged_(acknowledged) {}
 
 RocksDbStore::~RocksDbStore() {
   // Nothing to report to: the caller synced every write it acknowledged.
   db_->Close().PermitUncheckedError();
+  if (fsync(acknowledged_fd_) != 0) {
+    LogWarning(absl::StrCat("cannot sync ", AcknowledgedPath(options_.path),
+                            ": ", std::strerror(errno)));
+  }
+  close(acknowledged_fd_);
+}
+
+void RocksDbStore::Acknowledged(uint64_t revision) {
+  if (!options_.sync_writes || revision <= acknowledged_) return;
+  // No fsync: the write path is fsync-bound, and the page cache keeps the
+  // record across a process crash. After a power loss it is older, never
+  // newer, than the synced WAL.
+  const std::string content = FormatAcknowledged(revision);
+  if (pwrite(acknowledged_fd_, content.data(), content.size(), 0) ==
+      static_cast<ssize_t>(content.size())) {
+    acknowledged_ = revision;
+    acknowledged_failed_ = false;
+    return;
+  }
+  if (!acknowledged_failed_) {
+    acknowledged_failed_ = true;
+    LogWarning(absl::StrCat(
+        "cannot record acknowledged revision ", revision, " in ",
+        AcknowledgedPath(options_.path), ": ", std::strerror(errno),
+        " (writes go on; a later loss of the WAL may go unnoticed)"));
+  }
 }
 
 absl::StatusOr<uint64_t> RocksDbStore::Revision() { return revision_.load(); }
@@ -417,10 +636,14 @@ absl::Status RocksDbStore::Sync() {
   if (!options_.sync_writes) return absl::OkStatus();
   std::lock_guard<std::mutex> lock(io_mu_);
   SK_RETURN_IF_ERROR(Writable());
-  // Covers every write that returned before this call.
+  // Covers every write that returned before this call; writes are held off
+  // by io_mu_, so that is every write up to `revision`.
+  const uint64_t revision = revision_.load();
   const absl::Status synced =
       FromRocksDb(db_->FlushWAL(/*sync=*/true), "sync WAL");
-  return synced.ok() ? synced : Failed(synced);
+  if (!synced.ok()) return Failed(synced);
+  Acknowledged(revision);
+  return synced;
 }
 
 absl::Status RocksDbStore::Recover() {
@@ -447,6 +670,7 @@ absl::Status RocksDbStore::Recover() {
   SK_RETURN_IF_ERROR(
       FromRocksDb(db_->Flush(rocksdb::FlushOptions()), "recover: flush"));
   failure_ = absl::OkStatus();
+  Acknowledged(revision_.load());
   return absl::OkStatus();
 }
 
@@ -554,6 +778,7 @@ absl::Status RocksDbStore::WriteMutation(const Mutation& m, bool sync) {
       db_->Write(write, &batch), absl::StrCat("write revision ", m.revision));
   if (!written.ok()) return Failed(written);
   revision_.store(m.revision);
+  if (sync) Acknowledged(m.revision);
   return absl::OkStatus();
 }
 
@@ -757,6 +982,9 @@ absl::StatusOr<uint64_t> RocksDbStore::Checkpoint(const std::string& path) {
                                    absl::StrCat("checkpoint to ", path)));
     revision = revision_.load();
   }
+  // The copy's own acknowledged revision: a restore opens, and a later loss
+  // of its WAL is caught as for the live store.
+  SK_RETURN_IF_ERROR(WriteAcknowledgedFile(path, revision));
   // A backup is as private as the data dir: 0700, files 0600 (whatever the
   // umask; hard-linked files share their mode with the live ones).
   fs::permissions(path, fs::perms::owner_all, error);

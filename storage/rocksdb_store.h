@@ -7,7 +7,8 @@
 //   org/<organization_id>\0<key_id> ""
 //   policy                         v1::Policy
 //   audit/<8-byte BE revision>     v1::AuditEvent
-// `app/` and `inst/` are reserved.
+// `app/` and `inst/` are reserved. Outside RocksDB, in the same directory:
+//   ACKNOWLEDGED_REVISION          the acknowledged revision (see below)
 #ifndef SCOPEKEEPER_STORAGE_ROCKSDB_STORE_H_
 #define SCOPEKEEPER_STORAGE_ROCKSDB_STORE_H_
 
@@ -43,6 +44,22 @@ namespace scopekeeper::storage {
 // not be used after an error) until Recover() succeeds. RocksDB's own
 // automatic recovery is off (it waits for 64 MiB free); its info log goes
 // to the server log (warnings and errors only), never to the full disk.
+//
+// Lost acknowledged writes. RocksDB recovers silently to an older state
+// when the WAL (*.log) is damaged or missing after a crash: its point-in-time
+// recovery stops at the first bad record, and a deleted WAL goes unnoticed
+// (on RocksDB 7.8 neither another WAL recovery mode nor
+// track_and_verify_wals_in_manifest catches all three of a flipped byte, a
+// cut tail and a deleted file; see docs/OPERATIONS.md). Serving that state
+// would make revoked keys valid again and reuse revisions. So the store
+// keeps the highest revision it made durable in ACKNOWLEDGED_REVISION,
+// outside the WAL: overwritten in place (pwrite, no fsync) after each
+// successful sync, fsynced on close. A process crash cannot lose it (it is
+// in the page cache); after a power loss it can only be older than the
+// synced WAL, never newer, so it never raises a false alarm. Open() refuses
+// a store whose recovered revision is below it (DATA_LOSS), unless
+// Options::accept_data_loss. A checkpoint carries its own, so a restored
+// backup opens.
 class RocksDbStore final : public Store {
  public:
   struct Options {
@@ -55,16 +72,22 @@ class RocksDbStore final : public Store {
     size_t block_cache_bytes = 64 << 20;
     // The Env RocksDB uses (tests inject faults); null: the default.
     std::shared_ptr<rocksdb::Env> env;
+    // Open a store that recovered to a revision below the acknowledged one
+    // (lost writes) instead of refusing it: the revision then jumps past the
+    // acknowledged one, so no revision is reused, with an audit event
+    // ("AcceptDataLoss") at the new revision naming both.
+    bool accept_data_loss = false;
   };
 
   // Open() opens the store at `options.path`, creating it in a missing or
   // empty directory. FAILED_PRECONDITION if the directory holds something
   // else, or a store of a newer format; UNAVAILABLE if it is in use or
-  // unreadable; DATA_LOSS if its metadata is corrupt.
+  // unreadable; DATA_LOSS if its metadata is corrupt or it recovered to a
+  // revision below the acknowledged one (see the class comment).
   static absl::StatusOr<std::unique_ptr<RocksDbStore>> Open(
       const Options& options);
 
-  // Closes the database.
+  // Closes the database and syncs ACKNOWLEDGED_REVISION.
   ~RocksDbStore() override;
 
   RocksDbStore(const RocksDbStore&) = delete;
@@ -102,7 +125,13 @@ class RocksDbStore final : public Store {
 
  private:
   RocksDbStore(std::unique_ptr<rocksdb::DB> db, const Options& options,
-               uint64_t revision);
+               uint64_t revision, int acknowledged_fd, uint64_t acknowledged);
+
+  // Acknowledged() records that every write up to `revision` is durable
+  // (ACKNOWLEDGED_REVISION). A failure is logged, not returned: the record
+  // then stays older, which never raises a false alarm.
+  // REQUIRES: io_mu_ held.
+  void Acknowledged(uint64_t revision);
 
   // WriteMutation() is Write(), syncing the WAL first if `sync`.
   absl::Status WriteMutation(const Mutation& m, bool sync);
@@ -125,6 +154,10 @@ class RocksDbStore final : public Store {
   // recovery and checkpoints.
   std::mutex io_mu_;
   absl::Status failure_;  // guarded by io_mu_
+  // ACKNOWLEDGED_REVISION, open for writing; -1 if it could not be opened.
+  const int acknowledged_fd_;
+  uint64_t acknowledged_;             // guarded by io_mu_: last recorded
+  bool acknowledged_failed_ = false;  // guarded by io_mu_: logged once
 };
 
 }  // namespace scopekeeper::storage

@@ -5,11 +5,13 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <optional>
@@ -517,6 +519,220 @@ TEST_F(RocksDbStoreTest, CheckpointIsPrivateWhateverTheUmask) {
     ++files;
   }
   EXPECT_GT(files, 0);
+}
+
+// Lost acknowledged writes (issue #14): after a crash, RocksDB recovered
+// silently to an older state when the WAL was damaged or deleted, so a key
+// revoked by an acknowledged RevokeKey was active again and the next write
+// reused the lost revision. Each damage must stop Open() instead.
+enum class WalDamage { kFlipLastByte, kCutTail, kDelete };
+
+class LostWritesTest : public RocksDbStoreTest,
+                       public ::testing::WithParamInterface<WalDamage> {
+ protected:
+  // Revision 2 in table files (a reopen flushes the recovered WAL), then
+  // revision 3 acknowledged, in the WAL only; the store is closed without a
+  // flush, as a crash would leave it.
+  void AcknowledgeRevisionThreeInTheWalOnly() {
+    ASSERT_NO_FATAL_FAILURE(Populate());
+    std::unique_ptr<RocksDbStore> store = OpenOrDie();
+    ASSERT_NE(store, nullptr);
+    Mutation revoke;
+    revoke.revision = 3;
+    revoke.put_keys = {Key("k1", "a", {})};
+    revoke.audit_event = Audit(3, "k1");
+    ASSERT_OK(store->Write(revoke));
+    ASSERT_OK(store->Sync());
+  }
+
+  std::vector<fs::path> Wals() {
+    std::vector<fs::path> wals;
+    for (const fs::directory_entry& entry : fs::directory_iterator(path_)) {
+      if (entry.path().extension() == ".log") wals.push_back(entry.path());
+    }
+    std::sort(wals.begin(), wals.end());
+    return wals;
+  }
+
+  void Damage(WalDamage damage) {
+    const std::vector<fs::path> wals = Wals();
+    ASSERT_FALSE(wals.empty());
+    const fs::path& newest = wals.back();
+    const uintmax_t size = fs::file_size(newest);
+    ASSERT_GT(size, 16u) << newest;
+    switch (damage) {
+      case WalDamage::kFlipLastByte: {
+        // The last byte of the file is in the last record (revision 3).
+        std::fstream file(newest,
+                          std::ios::in | std::ios::out | std::ios::binary);
+        file.seekg(size - 1);
+        const char c = static_cast<char>(file.get() ^ 0x40);
+        file.seekp(size - 1);
+        file.put(c);
+        break;
+      }
+      case WalDamage::kCutTail:
+        fs::resize_file(newest, size - 8);
+        break;
+      case WalDamage::kDelete:
+        for (const fs::path& wal : wals) fs::remove(wal);
+        break;
+    }
+  }
+
+  std::string Acknowledged(const std::string& dir) {
+    std::ifstream in(dir + "/ACKNOWLEDGED_REVISION");
+    std::string content((std::istreambuf_iterator<char>(in)),
+                        std::istreambuf_iterator<char>());
+    return content;
+  }
+};
+
+TEST_P(LostWritesTest, DamagedWalRefusesToOpenNamingBothRevisions) {
+  ASSERT_NO_FATAL_FAILURE(AcknowledgeRevisionThreeInTheWalOnly());
+  ASSERT_NO_FATAL_FAILURE(Damage(GetParam()));
+  const auto store = Open(path_);
+  ASSERT_FALSE(store.ok()) << "opened at revision " << *(*store)->Revision();
+  EXPECT_EQ(store.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(store.status().message(),
+              HasSubstr("acknowledged writes are lost: the store recovered "
+                        "to revision 2, but revision 3 was acknowledged"));
+  EXPECT_THAT(store.status().message(), HasSubstr(path_ + "/*.log"));
+  EXPECT_THAT(store.status().message(), HasSubstr("from a backup"));
+  EXPECT_THAT(store.status().message(), HasSubstr("--accept_data_loss"));
+  // Refusing changed nothing: it refuses again.
+  EXPECT_EQ(Open(path_).status().code(), absl::StatusCode::kDataLoss);
+}
+
+TEST_P(LostWritesTest, AcceptingTheLossNeverReusesARevision) {
+  ASSERT_NO_FATAL_FAILURE(AcknowledgeRevisionThreeInTheWalOnly());
+  ASSERT_NO_FATAL_FAILURE(Damage(GetParam()));
+  RocksDbStore::Options options;
+  options.path = path_;
+  options.accept_data_loss = true;
+  ::testing::internal::CaptureStderr();
+  auto opened = RocksDbStore::Open(options);
+  const std::string log = ::testing::internal::GetCapturedStderr();
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  EXPECT_THAT(log, HasSubstr("ACCEPTED DATA LOSS"));
+  std::unique_ptr<RocksDbStore> store = *std::move(opened);
+  // The revoked key is back (that is the loss accepted), but revision 3 is
+  // never given out again: the store continues after it.
+  EXPECT_THAT(store->Revision(), IsOkAndHolds(uint64_t{4}));
+  const auto events = store->ListAuditEvents({.after_revision = 2}, 10);
+  ASSERT_TRUE(events.ok()) << events.status();
+  ASSERT_EQ(events->size(), 1u);
+  EXPECT_EQ((*events)[0].revision(), 4u);
+  EXPECT_EQ((*events)[0].action(), "AcceptDataLoss");
+  EXPECT_EQ((*events)[0].detail(),
+            "{\"recovered_revision\":2,\"acknowledged_revision\":3}");
+  Mutation next;
+  next.revision = 5;
+  next.put_keys = {Key("k2", "a", {Sha('x')})};
+  next.audit_event = Audit(5, "k2");
+  ASSERT_OK(store->Commit(next));
+  store.reset();
+  // Accepted once: later starts need no flag.
+  EXPECT_THAT(Open(path_), IsOkAndHolds(::testing::NotNull()));
+}
+
+INSTANTIATE_TEST_SUITE_P(Damages, LostWritesTest,
+                         ::testing::Values(WalDamage::kFlipLastByte,
+                                           WalDamage::kCutTail,
+                                           WalDamage::kDelete),
+                         [](const ::testing::TestParamInfo<WalDamage>& info) {
+                           switch (info.param) {
+                             case WalDamage::kFlipLastByte:
+                               return "FlipLastByte";
+                             case WalDamage::kCutTail:
+                               return "CutTail";
+                             case WalDamage::kDelete:
+                               return "Delete";
+                           }
+                           return "";
+                         });
+
+TEST_F(LostWritesTest, UndamagedWalOpensWithEverything) {
+  ASSERT_NO_FATAL_FAILURE(AcknowledgeRevisionThreeInTheWalOnly());
+  EXPECT_THAT(Open(path_), IsOkAndHolds(::testing::NotNull()));
+  std::unique_ptr<RocksDbStore> store = OpenOrDie();
+  ASSERT_NE(store, nullptr);
+  EXPECT_THAT(store->Revision(), IsOkAndHolds(uint64_t{3}));
+}
+
+TEST_F(LostWritesTest, RecordFollowsSyncsNotUnsyncedWrites) {
+  std::unique_ptr<RocksDbStore> store = OpenOrDie();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(Acknowledged(path_), "00000000000000000000\n");
+  Mutation first;
+  first.revision = 1;
+  first.put_keys = {Key("k1", "a", {Sha('a')})};
+  first.audit_event = Audit(1, "k1");
+  ASSERT_OK(store->Commit(first));
+  EXPECT_EQ(Acknowledged(path_), "00000000000000000001\n");
+  Mutation second;
+  second.revision = 2;
+  second.put_keys = {Key("k2", "a", {Sha('b')})};
+  second.audit_event = Audit(2, "k2");
+  ASSERT_OK(store->Write(second));
+  EXPECT_EQ(Acknowledged(path_), "00000000000000000001\n");
+  ASSERT_OK(store->Sync());
+  EXPECT_EQ(Acknowledged(path_), "00000000000000000002\n");
+}
+
+// After a power loss the record may be older than the synced WAL; that is
+// never an alarm.
+TEST_F(LostWritesTest, OlderRecordOpens) {
+  ASSERT_NO_FATAL_FAILURE(AcknowledgeRevisionThreeInTheWalOnly());
+  std::ofstream(path_ + "/ACKNOWLEDGED_REVISION") << "00000000000000000001\n";
+  std::unique_ptr<RocksDbStore> store = OpenOrDie();
+  ASSERT_NE(store, nullptr);
+  EXPECT_THAT(store->Revision(), IsOkAndHolds(uint64_t{3}));
+}
+
+TEST_F(LostWritesTest, CorruptRecordIsDataLoss) {
+  ASSERT_NO_FATAL_FAILURE(Populate());
+  std::ofstream(path_ + "/ACKNOWLEDGED_REVISION") << "garbage\n";
+  EXPECT_THAT(Open(path_), StatusIs(absl::StatusCode::kDataLoss,
+                                    HasSubstr("ACKNOWLEDGED_REVISION")));
+  RocksDbStore::Options options;
+  options.path = path_;
+  options.accept_data_loss = true;
+  ::testing::internal::CaptureStderr();
+  EXPECT_THAT(RocksDbStore::Open(options), IsOkAndHolds(::testing::NotNull()));
+  EXPECT_THAT(::testing::internal::GetCapturedStderr(),
+              HasSubstr("ACCEPTED DATA LOSS"));
+  EXPECT_EQ(Acknowledged(path_), "00000000000000000002\n");
+}
+
+// A restored backup opens at its own revision, below the live store's.
+TEST_F(LostWritesTest, CheckpointCarriesItsOwnRecord) {
+  ASSERT_NO_FATAL_FAILURE(Populate());
+  const std::string backup = root_ + "/backup";
+  {
+    std::unique_ptr<RocksDbStore> store = OpenOrDie();
+    ASSERT_NE(store, nullptr);
+    ASSERT_THAT(store->Checkpoint(backup), IsOkAndHolds(uint64_t{2}));
+    Mutation third;
+    third.revision = 3;
+    third.put_keys = {Key("k3", "a", {Sha('c')})};
+    third.audit_event = Audit(3, "k3");
+    ASSERT_OK(store->Commit(third));
+  }
+  EXPECT_EQ(Acknowledged(backup), "00000000000000000002\n");
+  fs::rename(path_, root_ + "/db.old");
+  fs::rename(backup, path_);
+  std::unique_ptr<RocksDbStore> restored = OpenOrDie();
+  ASSERT_NE(restored, nullptr);
+  EXPECT_THAT(restored->Revision(), IsOkAndHolds(uint64_t{2}));
+}
+
+// A store written before the record existed gets one.
+TEST_F(LostWritesTest, StoreWithoutRecordGetsOne) {
+  ASSERT_NO_FATAL_FAILURE(Populate());
+  fs::remove(path_ + "/ACKNOWLEDGED_REVISION");
+  ASSERT_NE(OpenOrDie(), nullptr);
+  EXPECT_EQ(Acknowledged(path_), "00000000000000000002\n");
 }
 
 // Out of space (the adversarial run's ENOSPC): RocksDB's first failed write

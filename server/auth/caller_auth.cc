@@ -2,24 +2,30 @@
 
 #include <fcntl.h>
 #include <openssl/rand.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "base/regular_file.h"
+#include "base/status_macros.h"
 
 namespace scopekeeper {
 namespace {
 
 constexpr absl::string_view kBearer = "Bearer ";
+
+// A token file holds one line; anything this large is the wrong file.
+constexpr size_t kMaxTokenFileBytes = 64 << 10;
 
 // SyncParentDirectory() fsyncs the directory holding `path`, so a name just
 // linked there survives a power loss.
@@ -76,19 +82,59 @@ absl::StatusOr<std::string> CreateTokenFile(const std::string& path) {
 
 }  // namespace
 
+std::string WeakTokenReason(absl::string_view token) {
+  if (token.size() < kMinTokenLength) {
+    return absl::StrCat("it has ", token.size(), " characters; at least ",
+                        kMinTokenLength, " are needed");
+  }
+  const size_t n = token.size();
+  for (size_t period = 1; period <= n / 2; ++period) {
+    size_t i = period;
+    while (i < n && token[i] == token[i - period]) ++i;
+    if (i == n) {
+      return absl::StrCat("it is one pattern of ", period,
+                          " characters repeated");
+    }
+  }
+  size_t counts[256] = {};
+  for (const char c : token) ++counts[static_cast<unsigned char>(c)];
+  double bits = 0;
+  for (const size_t count : counts) {
+    if (count == 0) continue;
+    const double p = static_cast<double>(count) / static_cast<double>(n);
+    bits -= static_cast<double>(count) * std::log2(p);
+  }
+  if (bits < kMinTokenBits) {
+    return absl::StrCat("it is made of too few different characters (about ",
+                        static_cast<int>(bits),
+                        " bits by character frequency; at least ",
+                        static_cast<int>(kMinTokenBits), ")");
+  }
+  return "";
+}
+
 absl::StatusOr<std::string> ReadTokenFile(absl::string_view what,
                                           const std::string& path) {
-  std::ifstream in(path);
-  if (!in) {
+  SK_ASSIGN_OR_RETURN(RegularFile file,
+                      ReadRegularFile(what, path, kMaxTokenFileBytes));
+  if ((file.mode & (S_IRWXG | S_IRWXO)) != 0) {
     return absl::FailedPreconditionError(absl::StrCat(
-        "cannot read ", what, " file ", path, ": ", std::strerror(errno)));
+        what, ": ", path, " is accessible by group or others (mode ",
+        OctalMode(file.mode),
+        "): chmod 600 it, and replace the token if others may have read it"));
   }
-  std::string line;
-  std::getline(in, line);
-  std::string token(absl::StripAsciiWhitespace(line));
+  const absl::string_view first_line =
+      absl::string_view(file.content).substr(0, file.content.find('\n'));
+  std::string token(absl::StripAsciiWhitespace(first_line));
   if (token.empty()) {
     return absl::FailedPreconditionError(
-        absl::StrCat(what, " file ", path, " is empty"));
+        absl::StrCat(what, ": ", path, " is empty"));
+  }
+  const std::string weak = WeakTokenReason(token);
+  if (!weak.empty()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(what, ": the token in ", path, " is too weak: ", weak,
+                     " (make one with `openssl rand -hex 32`)"));
   }
   return token;
 }
@@ -134,7 +180,8 @@ absl::StatusOr<AdminToken> LoadOrCreateAdminToken(absl::string_view token_file,
   AdminToken out;
   if (!token_file.empty()) {
     out.path = std::string(token_file);
-    absl::StatusOr<std::string> token = ReadTokenFile("admin token", out.path);
+    absl::StatusOr<std::string> token =
+        ReadTokenFile("--admin_token_file", out.path);
     if (!token.ok()) return token.status();
     out.token = *std::move(token);
     return out;

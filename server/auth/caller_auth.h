@@ -56,8 +56,8 @@ struct AdminToken {
 
 // LoadOrCreateAdminToken() reads the first line of `token_file`; when
 // `token_file` is empty it reads `<data_dir>/admin_token`, creating it (mode
-// 0600, 256 random bits, hex) if it does not exist. FAILED_PRECONDITION for an
-// unreadable or empty file.
+// 0600, 256 random bits, hex) if it does not exist. FAILED_PRECONDITION as
+// for ReadTokenFile().
 absl::StatusOr<AdminToken> LoadOrCreateAdminToken(absl::string_view token_file,
                                                   absl::string_view data_dir);
 
@@ -66,9 +66,25 @@ absl::StatusOr<AdminToken> LoadOrCreateAdminToken(absl::string_view token_file,
 // whitespace and dropping empty entries.
 std::vector<std::string> ParseSubjectList(absl::string_view list);
 
+// Tokens an operator supplies must be at least this long, and not
+// trivially repetitive (WeakTokenReason()).
+inline constexpr size_t kMinTokenLength = 32;
+inline constexpr double kMinTokenBits = 64;
+
+// WeakTokenReason() says why `token` is too weak to guard a service, or is
+// empty when it is not: shorter than kMinTokenLength characters; one
+// pattern repeated ("abcabc..."); or fewer than kMinTokenBits bits estimated
+// from its character frequencies (length x Shannon entropy: "aaaa...ab").
+// Every token of `openssl rand -hex 32` or `-base64 32` passes. The reason
+// never quotes the token.
+std::string WeakTokenReason(absl::string_view token);
+
 // ReadTokenFile() returns the first line of `path`, whitespace-trimmed.
-// FAILED_PRECONDITION naming `what` and `path` for an unreadable or empty
-// file; the token itself is never in an error.
+// FAILED_PRECONDITION naming `what` and `path` when the file is unreadable,
+// not a regular file (a FIFO is refused, not waited on), accessible by group
+// or others (the token may have leaked: mode 0600 or 0400 only), empty, or
+// holds a weak token (WeakTokenReason()). The token itself is never in an
+// error.
 absl::StatusOr<std::string> ReadTokenFile(absl::string_view what,
                                           const std::string& path);
 

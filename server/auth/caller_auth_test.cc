@@ -6,10 +6,14 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <cstdlib>
 #include <fstream>
 #include <iterator>
 #include <string>
+#include <utility>
+#include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -139,17 +143,99 @@ TEST(CallerAuthTest, CrashWhileGeneratingTokenLeavesNoEmptyTokenFile) {
   EXPECT_EQ(restarted->token.size(), 64u);
 }
 
+constexpr char kStrongToken[] = "9f2c4e7a1b3d5f60718293a4b5c6d7e8f9012345";
+
+// Writes `content` to a new file `name` in TEST_TMPDIR with `mode`.
+std::string TokenFile(const std::string& name, const std::string& content,
+                      mode_t mode = 0600) {
+  const std::string path = std::string(getenv("TEST_TMPDIR")) + "/" + name;
+  unlink(path.c_str());
+  std::ofstream(path) << content;
+  EXPECT_EQ(chmod(path.c_str(), mode), 0);
+  return path;
+}
+
 TEST(CallerAuthTest, ReadsFirstLineOfTokenFile) {
-  const std::string path = std::string(getenv("TEST_TMPDIR")) + "/token";
-  std::ofstream(path) << "  my-token \nsecond line\n";
+  const std::string path =
+      TokenFile("token", absl::StrCat("  ", kStrongToken, " \nsecond line\n"));
   auto t = LoadOrCreateAdminToken(path, "/nonexistent");
-  ASSERT_TRUE(t.ok());
-  EXPECT_EQ(t->token, "my-token");
-  std::ofstream(path) << "\n";
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_EQ(t->token, kStrongToken);
+  TokenFile("token", "\n");
   EXPECT_EQ(LoadOrCreateAdminToken(path, "").status().code(),
             absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(LoadOrCreateAdminToken(path + ".missing", "").status().code(),
             absl::StatusCode::kFailedPrecondition);
+}
+
+// A token file others can read may have leaked; one others can write lets
+// them choose the token.
+TEST(CallerAuthTest, RefusesTokenFilesGroupOrOthersCanAccess) {
+  for (const mode_t mode : {0644, 0640, 0604, 0620, 0602, 0660}) {
+    const std::string path = TokenFile("open_token", kStrongToken, mode);
+    const auto token = ReadTokenFile("--authorizer_token_file", path);
+    ASSERT_FALSE(token.ok()) << std::oct << mode;
+    EXPECT_EQ(token.status().code(), absl::StatusCode::kFailedPrecondition);
+    EXPECT_THAT(token.status().message(),
+                HasSubstr("--authorizer_token_file: " + path +
+                          " is accessible by group or others"));
+    EXPECT_THAT(token.status().message(), HasSubstr("chmod 600"));
+    EXPECT_THAT(token.status().message(), Not(HasSubstr(kStrongToken)));
+  }
+  for (const mode_t mode : {0600, 0400}) {
+    const std::string path = TokenFile("private_token", kStrongToken, mode);
+    EXPECT_TRUE(ReadTokenFile("--authorizer_token_file", path).ok())
+        << std::oct << mode;
+  }
+}
+
+TEST(CallerAuthTest, RefusesWeakTokensWithoutQuotingThem) {
+  const std::vector<std::pair<std::string, std::string>> weak = {
+      {"gateway-token", "it has 13 characters; at least 32"},
+      {"0123456789abcdef0123456789abcde", "it has 31 characters"},
+      {std::string(40, 'a'), "one pattern of 1 characters repeated"},
+      {"0123456789abcdef0123456789abcdef", "one pattern of 16 characters"},
+      {"changeme-changeme-changeme-changeme-", "one pattern of 9 characters"},
+      {std::string(30, 'a') + "bcdefghij", "too few different characters"},
+  };
+  for (const auto& [token, reason] : weak) {
+    const std::string path = TokenFile("weak_token", token + "\n");
+    const auto read = ReadTokenFile("--admin_token_file", path);
+    ASSERT_FALSE(read.ok()) << token;
+    EXPECT_EQ(read.status().code(), absl::StatusCode::kFailedPrecondition);
+    EXPECT_THAT(read.status().message(),
+                HasSubstr("--admin_token_file: the token in " + path +
+                          " is too weak: "));
+    EXPECT_THAT(read.status().message(), HasSubstr(reason)) << token;
+    EXPECT_THAT(read.status().message(), HasSubstr("openssl rand -hex 32"));
+    EXPECT_THAT(read.status().message(), Not(HasSubstr(token)));
+  }
+}
+
+TEST(CallerAuthTest, RandomTokensAreStrongEnough) {
+  // The shortest common form, 16 random bytes in hex (32 characters), has
+  // the least character variety; none of many may be refused.
+  for (int i = 0; i < 2000; ++i) {
+    unsigned char raw[16];
+    for (unsigned char& b : raw) b = static_cast<unsigned char>(rand());
+    std::string hex;
+    for (const unsigned char b : raw) {
+      hex.push_back("0123456789abcdef"[b >> 4]);
+      hex.push_back("0123456789abcdef"[b & 15]);
+    }
+    EXPECT_EQ(WeakTokenReason(hex), "") << hex;
+  }
+  EXPECT_EQ(WeakTokenReason("correct-horse-battery-staple-2026"), "");
+  EXPECT_EQ(WeakTokenReason(kStrongToken), "");
+}
+
+// A FIFO given as a token file hung the server at start-up.
+TEST(CallerAuthTest, RefusesATokenFifoWithoutWaiting) {
+  const std::string path = std::string(getenv("TEST_TMPDIR")) + "/token_fifo";
+  ASSERT_EQ(mkfifo(path.c_str(), 0600), 0);
+  const auto token = LoadOrCreateAdminToken(path, "");
+  ASSERT_FALSE(token.ok());
+  EXPECT_THAT(token.status().message(), HasSubstr("is a FIFO"));
 }
 
 }  // namespace

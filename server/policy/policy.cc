@@ -1,12 +1,11 @@
 #include "server/policy/policy.h"
 
-#include <fstream>
-#include <sstream>
 #include <utility>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "base/mutants.h"
+#include "base/regular_file.h"
 #include "base/status_macros.h"
 #include "google/protobuf/util/json_util.h"
 #include "server/policy/names.h"
@@ -319,14 +318,13 @@ absl::StatusOr<v1::Policy> ParsePolicyJson(absl::string_view json) {
 }
 
 absl::StatusOr<v1::Policy> ReadPolicyFile(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("cannot read policy file ", path));
+  // A regular file only: a FIFO would hang the start.
+  absl::StatusOr<RegularFile> file = ReadRegularFile("--policy_file", path);
+  if (!file.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "cannot read policy file ", path, ": ", file.status().message()));
   }
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  absl::StatusOr<v1::Policy> policy = ParsePolicyJson(buffer.str());
+  absl::StatusOr<v1::Policy> policy = ParsePolicyJson(file->content);
   if (!policy.ok()) return Prefixed(path, policy.status());
   return policy;
 }

@@ -95,7 +95,10 @@ class FlagFileTest(unittest.TestCase):
         # The files the flags name, made where the moved flags look for them.
         os.makedirs(os.path.join(etc, "tls"))
         token = "deploy-test-admin-token-0123456789abcdef"
-        with open(moved(active["admin_token_file"]), "w") as f:
+        # Mode 0600, as the flag file says: the server refuses a token file
+        # others can read.
+        with open(os.open(moved(active["admin_token_file"]),
+                          os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
             f.write(token + "\n")
         shutil.copy(sk_testing.POLICY_FILE, moved(active["policy_file"]))
         cert, key = moved(active["tls_cert"]), moved(active["tls_key"])

@@ -7,6 +7,8 @@
 
 #include <fstream>
 #include <memory>
+#include <sys/stat.h>
+
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -25,7 +27,8 @@ using ::envoy::service::auth::v3::CheckRequest;
 using ::envoy::service::auth::v3::CheckResponse;
 using ::testing::Contains;
 
-constexpr char kCallerToken[] = "gateway-caller-token";
+// Private and strong, as start-up requires of token files.
+constexpr char kCallerToken[] = "gateway-caller-token-5e2a91c07d4b8f36";
 
 class GatewayDoorsTest : public ::testing::Test {
  protected:
@@ -33,6 +36,7 @@ class GatewayDoorsTest : public ::testing::Test {
     const std::string dir = absl::StrCat(getenv("TEST_TMPDIR"), "/doors");
     const std::string token_file = absl::StrCat(getenv("TEST_TMPDIR"), "/tok");
     std::ofstream(token_file) << kCallerToken << "\n";
+    chmod(token_file.c_str(), 0600);
     ServerOptions options;
     options.listen = "127.0.0.1:0";
     options.data_dir = dir;

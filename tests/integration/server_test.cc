@@ -489,7 +489,8 @@ TEST(ServerStartTest, NegativeKeyCacheCapacityRefusesToStart) {
 TEST(ServerStartTest, AuthorizerTokenGuardsTheDataPlane) {
   const std::string dir = absl::StrCat(getenv("TEST_TMPDIR"), "/caller_auth");
   const std::string token_file = dir + "-authorizer_token";
-  std::ofstream(token_file) << "gateway-token\n";
+  std::ofstream(token_file) << "gateway-token-5e0b9c27d14f3a86c2e7b1d04f9a\n";
+  ASSERT_EQ(chmod(token_file.c_str(), 0600), 0);
   ServerOptions options;
   options.listen = "127.0.0.1:0";
   options.data_dir = dir;
@@ -513,7 +514,8 @@ TEST(ServerStartTest, AuthorizerTokenGuardsTheDataPlane) {
   const std::vector<std::pair<std::string, grpc::StatusCode>> cases = {
       {"", grpc::StatusCode::UNAUTHENTICATED},
       {"Bearer " + admin_token, grpc::StatusCode::UNAUTHENTICATED},
-      {"Bearer gateway-token", grpc::StatusCode::OK},
+      {"Bearer gateway-token-5e0b9c27d14f3a86c2e7b1d04f9a",
+       grpc::StatusCode::OK},
   };
   for (const auto& [authorization, code] : cases) {
     grpc::ClientContext context;

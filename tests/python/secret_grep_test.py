@@ -50,7 +50,7 @@ class SecretGrepTest(unittest.TestCase):
         admin_file = os.path.join(tmp, "admin_token")
         authorizer_file = os.path.join(tmp, "authorizer_token")
         for path, token in ((admin_file, admin_token), (authorizer_file, authorizer_token)):
-            with open(path, "w") as f:
+            with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
                 f.write(token + "\n")
         data_dir = os.path.join(tmp, "data")
         server = sk_testing.ServerProcess(
