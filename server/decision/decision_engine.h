@@ -45,7 +45,8 @@ class DecisionEngine {
         observer_(observer) {}
 
   // Authorize() decides `request` into `*response`. `deadline` bounds the
-  // min_revision wait.
+  // min_revision wait. Authorize(), BatchAuthorize() and DescribeKey() are
+  // UNAVAILABLE while decisions are held (ServingState::holds()).
   absl::Status Authorize(const v1::AuthorizeRequest& request,
                          absl::Time deadline, v1::AuthorizeResponse* response);
 

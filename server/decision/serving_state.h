@@ -13,6 +13,7 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "server/decision/decision_holds.h"
 #include "server/decision/key_cache.h"
 #include "server/policy/app_directory.h"
 #include "server/policy/policy.h"
@@ -59,6 +60,11 @@ class ServingState {
   KeyCache& cache() { return cache_; }
   const KeyCache& cache() const { return cache_; }
 
+  // holds() are the holds on decisions (see DecisionHolds): the engine
+  // checks them before each decision.
+  DecisionHolds& holds() { return holds_; }
+  const DecisionHolds& holds() const { return holds_; }
+
   // revision() is the last revision whose mutation is applied to this state.
   uint64_t revision() const {
     return revision_.load(std::memory_order_acquire);
@@ -94,6 +100,7 @@ class ServingState {
   static uint64_t NextPolicyVersion();
   std::atomic<uint64_t> policy_version_{NextPolicyVersion()};
   KeyCache cache_;
+  DecisionHolds holds_;
   std::atomic<uint64_t> revision_{0};
   mutable std::mutex wait_mu_;
   mutable std::condition_variable wait_cv_;
