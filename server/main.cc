@@ -6,9 +6,11 @@
 //       [--tls_cert=… --tls_key=… [--tls_client_ca=… --admin_subjects=…]]
 //       [--authorizer_token_file=PATH] [--authorizer_subjects=…]
 //       [--metrics_listen=127.0.0.1:9464]
+//       [--log_level=info|warning|error] [--log_format=logfmt|json]
+//       [--hold_decisions]
 //
 // SIGTERM/SIGINT: stop accepting, finish in-flight calls, close the store,
-// exit 0.
+// exit 0. SIGUSR1: release --hold_decisions (serve decisions).
 #include <signal.h>
 #include <sys/stat.h>
 
@@ -23,8 +25,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
-#include "server/auth/caller_auth.h"
 #include "base/log.h"
+#include "server/auth/caller_auth.h"
+#include "server/grpc/library_logs.h"
 #include "server/server.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:50051",
@@ -67,6 +70,16 @@ ABSL_FLAG(absl::Duration, store_retry_interval, absl::Seconds(1),
           "after a store write failed (e.g. the disk is full), writes are "
           "refused with UNAVAILABLE and at most this often one tries to "
           "recover the store (decisions continue meanwhile)");
+ABSL_FLAG(scopekeeper::LogLevel, log_level, scopekeeper::LogLevel::kInfo,
+          "least severe log lines written: info, warning or error (applies "
+          "to gRPC's and protobuf's own lines too)");
+ABSL_FLAG(scopekeeper::LogFormat, log_format, scopekeeper::LogFormat::kLogfmt,
+          "log line format on stderr: logfmt (key=value) or json (one JSON "
+          "object per line, for log shippers)");
+ABSL_FLAG(bool, hold_decisions, false,
+          "start without serving decisions (after a restore): Authorizer "
+          "calls fail UNAVAILABLE and its health is NOT_SERVING while the "
+          "Admin service works; SIGUSR1 releases the hold");
 ABSL_FLAG(int64_t, key_cache_capacity, 0,
           "most API-key secrets cached in memory; 0 = all (the whole key set "
           "is loaded at start). With a limit, other keys are read from the "
@@ -82,6 +95,9 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "Scopekeeper: API-key permission decisions over gRPC.");
   absl::ParseCommandLine(argc, argv);
+  scopekeeper::SetLogLevel(absl::GetFlag(FLAGS_log_level));
+  scopekeeper::SetLogFormat(absl::GetFlag(FLAGS_log_format));
+  scopekeeper::RouteLibraryLogs();
   // Everything the server writes (database, backups, generated token) is
   // for its own user only. RocksDB has no file-mode option, and a backup
   // hard-links the database's files, so the umask is what keeps them 0600.
@@ -92,13 +108,14 @@ int main(int argc, char** argv) {
   // builds of Abseil.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
 
-  // Block the stop signals in every thread (gRPC's included); the main
-  // thread waits for them with sigwait().
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  // Block the stop signals and SIGUSR1 in every thread (gRPC's included);
+  // the main thread waits for them with sigwait().
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGUSR1);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   scopekeeper::ServerOptions options;
   options.listen = absl::GetFlag(FLAGS_listen);
@@ -120,6 +137,7 @@ int main(int argc, char** argv) {
       absl::GetFlag(FLAGS_max_receive_message_bytes);
   options.key_cache_capacity = absl::GetFlag(FLAGS_key_cache_capacity);
   options.store_retry_interval = absl::GetFlag(FLAGS_store_retry_interval);
+  options.hold_decisions = absl::GetFlag(FLAGS_hold_decisions);
 
   absl::StatusOr<std::unique_ptr<scopekeeper::ScopekeeperServer>> server =
       scopekeeper::ScopekeeperServer::Start(options);
@@ -129,7 +147,11 @@ int main(int argc, char** argv) {
     return EXIT_FAILURE;
   }
   int signal = 0;
-  sigwait(&stop_signals, &signal);
+  while (sigwait(&signals, &signal) == 0 && signal == SIGUSR1) {
+    scopekeeper::LogInfo("received SIGUSR1: releasing --hold_decisions");
+    (*server)->SetDecisionsServing(scopekeeper::ScopekeeperServer::kStartHold,
+                                   /*serving=*/true);
+  }
   scopekeeper::LogInfo(
       absl::StrCat("received ", strsignal(signal), ", shutting down"));
   (*server)->Shutdown();

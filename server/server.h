@@ -6,14 +6,17 @@
 #include <grpcpp/server.h>
 
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/notification.h"
 #include "base/clock.h"
 #include "server/auth/caller_auth.h"
+#include "server/auth/refusal_reporter.h"
 #include "server/decision/decision_engine.h"
 #include "server/decision/decision_log.h"
 #include "server/decision/serving_state.h"
@@ -21,6 +24,7 @@
 #include "server/grpc/services.h"
 #include "server/metrics/metrics.h"
 #include "server/metrics/metrics_http.h"
+#include "server/metrics/rpc_metrics.h"
 #include "server/registry/registry.h"
 #include "storage/store.h"
 
@@ -30,7 +34,8 @@ struct ServerOptions {
   // host:port; port 0 picks a free port (see ScopekeeperServer::port()).
   std::string listen = "127.0.0.1:50051";
   // Directory of the embedded RocksDB store (<data_dir>/db) and, by default,
-  // the admin token (<data_dir>/admin_token). Created if missing.
+  // the admin token (<data_dir>/admin_token). Created if missing, with any
+  // missing parents (mode 0700).
   std::string data_dir;
   // File whose first line is the admin token; empty = <data_dir>/admin_token,
   // generated on first start.
@@ -73,6 +78,11 @@ struct ServerOptions {
   absl::Duration store_retry_interval = absl::Seconds(1);
   // How often last-used times are written to the store.
   absl::Duration usage_flush_interval = absl::Seconds(10);
+  // Start with decisions held (kStartHold): after a restore, the Authorizer
+  // answers UNAVAILABLE and reports NOT_SERVING until the operator releases
+  // it (SetDecisionsServing(kStartHold, true); SIGUSR1 in main.cc), while
+  // the Admin service works, e.g. to re-apply revocations.
+  bool hold_decisions = false;
 };
 
 class ScopekeeperServer {
@@ -96,6 +106,25 @@ class ScopekeeperServer {
   // admin_token_path() is where the admin token was read or written.
   const std::string& admin_token_path() const { return admin_token_path_; }
 
+  // Health (grpc.health.v1.Health/Check): "" and scopekeeper.v1.Admin are
+  // SERVING while the server runs; scopekeeper.v1.Authorizer is SERVING
+  // while decisions are served; all are NOT_SERVING once Shutdown() begins.
+  static constexpr char kAuthorizerService[] = "scopekeeper.v1.Authorizer";
+  static constexpr char kAdminService[] = "scopekeeper.v1.Admin";
+
+  // SetDecisionsServing() holds (serving = false) or releases decisions on
+  // behalf of `holder` — e.g. the etcd staleness gate, or kStartHold. While
+  // any holder holds, Authorizer calls fail UNAVAILABLE with "decisions are
+  // held (<holder>): <reason>" and the Authorizer's health is NOT_SERVING;
+  // releasing one hold leaves the others. Logged when decisions stop or
+  // resume. Thread-safe; callable from any thread while the server runs.
+  void SetDecisionsServing(absl::string_view holder, bool serving,
+                           absl::string_view reason = "");
+  // decisions_serving() is false while any hold is in place.
+  bool decisions_serving() const { return state_.holds().serving(); }
+  // The holder of ServerOptions::hold_decisions.
+  static constexpr char kStartHold[] = "hold_decisions";
+
   // Shutdown() stops accepting calls, lets in-flight calls finish (up to
   // `grace`), then closes the store. Idempotent.
   void Shutdown(absl::Duration grace = absl::Seconds(5));
@@ -105,6 +134,10 @@ class ScopekeeperServer {
       : state_(key_cache_capacity) {}
 
   void FlushUsageUntilShutdown(absl::Duration interval);
+  // RenderMetrics() is the /metrics page.
+  std::string RenderMetrics() const;
+  // SetAuthorizerHealth() reports whether decisions are served.
+  void SetAuthorizerHealth() ABSL_EXCLUSIVE_LOCKS_REQUIRED(serving_mu_);
 
   std::unique_ptr<storage::Store> store_;
   ServingState state_;
@@ -117,11 +150,17 @@ class ScopekeeperServer {
   std::thread usage_flusher_;
   std::unique_ptr<Registry> registry_;
   std::unique_ptr<DecisionEngine> engine_;
+  std::unique_ptr<RpcMetrics> rpc_metrics_;
+  std::unique_ptr<RefusalReporter> admin_refusals_;
+  std::unique_ptr<RefusalReporter> authorizer_refusals_;
   std::unique_ptr<CallerAuthenticator> auth_;
   std::unique_ptr<CallerAuthenticator> authorizer_auth_;  // null: open
   std::unique_ptr<AuthorizerService> authorizer_service_;
   std::unique_ptr<AdminService> admin_service_;
   std::unique_ptr<grpc::Server> server_;
+  // Orders decision holds with the health reports of them.
+  mutable std::mutex serving_mu_;
+  bool shutting_down_ ABSL_GUARDED_BY(serving_mu_) = false;
   int port_ = 0;
   std::string address_;
   std::string admin_token_path_;
