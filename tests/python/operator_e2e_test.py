@@ -4,9 +4,11 @@
   own lines included (a plaintext client on the TLS port makes gRPC log its
   handshake failure), with admin writes and refused credentials.
 * --log_level=warning: no info line, warnings still.
-* --hold_decisions (the restore path): the Authorizer is NOT_SERVING and
-  answers UNAVAILABLE while Admin works; SIGUSR1 releases it (seen on a
-  health Watch stream, no polling).
+* The restore of docs/OPERATIONS.md: writes after the backup listed from
+  the old server's log and audit trail, the checkpoint started as a new
+  data dir with --hold_decisions (a new admin token; the Authorizer
+  NOT_SERVING and UNAVAILABLE while Admin re-applies a revocation), and
+  SIGUSR1 releasing it (seen on a health Watch stream, no polling).
 * Reflection describes grpc.health.v1.Health, so a client without the
   .proto (grpcurl) can build a HealthCheckRequest and call Check per
   service.
@@ -162,32 +164,68 @@ class OperatorE2ETest(unittest.TestCase):
         self.assertTrue(any("action=RevokeKey" in l and "outcome=NOT_FOUND" in l
                             for l in server.all_output), server.log_tail())
 
-    def test_hold_decisions_until_sigusr1(self):
-        server, channel = self.start("restored")
-        md = self.admin_md("restored")
-        key = self.create_key(channel, md)
+    def test_restore_holds_decisions_until_sigusr1(self):
+        # docs/OPERATIONS.md "Restore", step by step.
+        server, channel = self.start("live")
+        md = self.admin_md("live")
+        admin = self.stubs.pb2_grpc.AdminStub(channel)
+        leaked, kept = self.create_key(channel, md), self.create_key(channel, md)
+        backup_dir = os.path.join(self.tmp, "backup-1")
+        backup = admin.CreateBackup(self.pb2.CreateBackupRequest(destination=backup_dir),
+                                    timeout=RPC_TIMEOUT_S, metadata=md)
+        admin.RevokeKey(self.pb2.RevokeKeyRequest(key_id=leaked.key.key_id, reason="leaked"),
+                        timeout=RPC_TIMEOUT_S, metadata=md)  # after the backup
         self.assertEqual(server.terminate(timeout=20), 0, server.log_tail())
 
+        # Writes made after the backup, from the old server's log ...
+        after = [l for l in server.all_output if 'msg="admin write"' in l
+                 and int(re.search(r" revision=(\d+)", l + " revision=0").group(1))
+                 > backup.revision]
+        self.assertEqual(len(after), 1, after)
+        self.assertIn("action=RevokeKey key_id=%s" % leaked.key.key_id,
+                      after[0].replace("actor=admin-token ", ""))
+        # ... and from its audit trail, read with decisions held so the old
+        # database serves none meanwhile.
+        old, old_channel = self.start("live", "--hold_decisions")
+        events = self.stubs.pb2_grpc.AdminStub(old_channel).ListAuditEvents(
+            self.pb2.ListAuditEventsRequest(after_revision=backup.revision),
+            timeout=RPC_TIMEOUT_S, metadata=md).events
+        self.assertEqual([(e.action, e.key_id) for e in events],
+                         [("RevokeKey", leaked.key.key_id)])
+        self.assertEqual(old.terminate(timeout=20), 0, old.log_tail())
+
+        # The restore: the checkpoint becomes db/ of a new data dir.
+        restored_dir = os.path.join(self.tmp, "restored")
+        os.makedirs(restored_dir, mode=0o700)
+        subprocess.run(["cp", "-a", backup_dir, os.path.join(restored_dir, "db")], check=True)
         server, channel = self.start("restored", "--hold_decisions")
+        # The backup holds db/ only: a new data dir gets a new admin token.
+        self.assertTrue(any("generated admin token in " + restored_dir in l
+                            for l in server.all_output), server.log_tail())
+        new_md = self.admin_md("restored")
+        self.assertNotEqual(new_md, md)
+        self.assertTrue(any(" decisions=held " in l and "listening on" in l
+                            for l in server.all_output), server.log_tail())
         self.assertEqual(self.health(channel, "scopekeeper.v1.Authorizer"), NOT_SERVING)
         self.assertEqual(self.health(channel, "scopekeeper.v1.Admin"), SERVING)
         self.assertEqual(self.health(channel, ""), SERVING)
         with self.assertRaises(grpc.RpcError) as held:
-            self.authorize(channel, key.secret)
+            self.authorize(channel, leaked.secret)
         self.assertEqual(held.exception.code(), grpc.StatusCode.UNAVAILABLE)
         self.assertIn("--hold_decisions", held.exception.details())
-        # The operator re-applies a revocation made after the backup.
-        self.stubs.pb2_grpc.AdminStub(channel).RevokeKey(
-            self.pb2.RevokeKeyRequest(key_id=key.key.key_id), timeout=RPC_TIMEOUT_S,
-            metadata=md)
+        # The leaked key is active again in the restored state: revoke it
+        # again before letting traffic through.
+        self.assertEqual(self.stubs.pb2_grpc.AdminStub(channel).RevokeKey(
+            self.pb2.RevokeKeyRequest(key_id=leaked.key.key_id, reason="leaked"),
+            timeout=RPC_TIMEOUT_S, metadata=new_md).status, self.pb2.REVOKED)
         watch = channel.unary_stream("/grpc.health.v1.Health/Watch")(
             health_request("scopekeeper.v1.Authorizer"), timeout=RPC_TIMEOUT_S)
         self.assertEqual(next(watch), NOT_SERVING)
         server.proc.send_signal(signal.SIGUSR1)
         self.assertEqual(next(watch), SERVING)
         watch.cancel()
-        decision = self.authorize(channel, key.secret)
-        self.assertEqual(decision.reason, self.pb2.KEY_REVOKED)
+        self.assertEqual(self.authorize(channel, leaked.secret).reason, self.pb2.KEY_REVOKED)
+        self.assertTrue(self.authorize(channel, kept.secret).allowed)
         self.assertEqual(server.terminate(timeout=20), 0, server.log_tail())
         self.assertTrue(any("decisions are served again" in l and "released_by=hold_decisions"
                             in l for l in server.all_output), server.log_tail())
