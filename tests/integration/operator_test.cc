@@ -67,6 +67,10 @@ class OperatorTest : public ::testing::Test {
     health_ = grpc::health::v1::Health::NewStub(channel_);
     std::ifstream token_file(server_->admin_token_path());
     std::getline(token_file, token_);
+    // One scrape before anything else: MetricsHttpServer's destructor hangs
+    // when it runs before cpp-httplib's listen loop has started (stop() is a
+    // no-op until then), and a scrape answered means the loop runs.
+    ASSERT_NE(Scrape(), "scrape failed");
   }
 
   // Health() is the status of `service`, or the call's error code.
