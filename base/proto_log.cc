@@ -1,11 +1,13 @@
 #include "base/proto_log.h"
 
-#include <atomic>
-#include <chrono>
 #include <mutex>
+#include <string>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "base/clock.h"
 #include "base/log.h"
+#include "base/log_throttle.h"
 #include "google/protobuf/stubs/logging.h"
 
 namespace scopekeeper {
@@ -13,47 +15,32 @@ namespace {
 
 thread_local ProtobufErrorCapture* current_capture = nullptr;
 
-// At most one line per second; the others are counted and reported with the
-// next one that is written.
-class Throttle {
- public:
-  void Log(const std::string& message) {
-    const int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
-                            std::chrono::steady_clock::now().time_since_epoch())
-                            .count();
-    int64_t dropped = 0;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (now == last_second_) {
-        ++dropped_;
-        return;
-      }
-      last_second_ = now;
-      dropped = dropped_;
-      dropped_ = 0;
-    }
-    std::string line = absl::StrCat("libprotobuf: ", message);
-    if (dropped > 0) {
-      absl::StrAppend(&line, " (", dropped, " similar lines dropped)");
-    }
-    LogWarning(line);
-  }
-
- private:
-  std::mutex mu_;
-  int64_t last_second_ = -1;  // guarded by mu_
-  int64_t dropped_ = 0;       // guarded by mu_
-};
-
-void Handle(google::protobuf::LogLevel level, const char* /*filename*/,
-            int /*line*/, const std::string& message) {
+void Handle(google::protobuf::LogLevel level, const char* file, int line,
+            const std::string& message) {
   if (current_capture != nullptr) {
     current_capture->Capture(message);
     return;
   }
-  if (level == google::protobuf::LOGLEVEL_INFO) return;
-  static Throttle* const throttle = new Throttle;
-  throttle->Log(message);
+  LogLevel ours = LogLevel::kError;  // ERROR, FATAL
+  if (level == google::protobuf::LOGLEVEL_INFO) ours = LogLevel::kInfo;
+  if (level == google::protobuf::LOGLEVEL_WARNING) ours = LogLevel::kWarning;
+  if (!LogEnabled(ours)) return;
+  // At most one line a second from each place in libprotobuf: a caller who
+  // can make it complain cannot flood the log.
+  static LogThrottle* const throttle =
+      new LogThrottle(SystemClock::Get(), absl::Seconds(1));
+  uint64_t suppressed = 0;
+  if (!throttle->Admit(absl::StrCat(file == nullptr ? "" : file, ":", line),
+                       &suppressed)) {
+    return;
+  }
+  const std::string count = absl::StrCat(suppressed);
+  if (suppressed == 0) {
+    LogLibraryLine(ours, "protobuf", file, line, message);
+  } else {
+    LogLibraryLine(ours, "protobuf", file, line, message,
+                   {{"suppressed", count}});
+  }
 }
 
 }  // namespace

@@ -1,10 +1,11 @@
 // libprotobuf's log lines into the server log. libprotobuf writes one
 // unstructured `[libprotobuf ERROR …]` line to stderr for every string field
 // with invalid UTF-8 it parses, which a caller can repeat at will (a log
-// flood). RouteProtobufLogs() sends them through base/log instead, at most
-// one line per second (with a count of the ones it dropped), and lets a
-// thread capture them (ProtobufErrorCapture) to name the bad field in the
-// caller's error.
+// flood). RouteProtobufLogs() sends them through base/log instead
+// (logger=protobuf source=FILE:LINE, in the log's format and level), at
+// most one line per second from each place in libprotobuf (with the count
+// of those left out, suppressed=N), and lets a thread capture them
+// (ProtobufErrorCapture) to name the bad field in the caller's error.
 #ifndef SCOPEKEEPER_BASE_PROTO_LOG_H_
 #define SCOPEKEEPER_BASE_PROTO_LOG_H_
 

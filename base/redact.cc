@@ -1,6 +1,7 @@
 #include "base/redact.h"
 
 #include <string>
+#include <utility>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
@@ -35,15 +36,19 @@ std::string RedactSecretShapedRuns(absl::string_view text) {
   return out;
 }
 
-std::string Quote(absl::string_view value, size_t max_len) {
+namespace {
+
+// Shown() is the escaped, redacted `value` and whether it was cut to
+// `max_len` characters.
+std::pair<std::string, bool> Shown(absl::string_view value, size_t max_len) {
   // Escape first, then elide secret-shaped runs of the escaped text, then
   // cut: a client that puts an API key in the wrong field (an organization
   // header, say) must not get it, or most of it, echoed into an error its
   // gateway may log. Redacting before cutting means a key straddling the cut
   // is not shown in part; redacting after escaping means the hex digits of an
   // escape cannot extend a shorter run into a secret-shaped one.
-  const std::string shown = RedactSecretShapedRuns(absl::CHexEscape(value));
-  if (shown.size() <= max_len) return absl::StrCat("\"", shown, "\"");
+  std::string shown = RedactSecretShapedRuns(absl::CHexEscape(value));
+  if (shown.size() <= max_len) return {std::move(shown), false};
   // Cut at max_len, but never inside an escape ("\n", "\x8f", ...).
   size_t cut = 0;
   while (cut < max_len) {
@@ -51,7 +56,21 @@ std::string Quote(absl::string_view value, size_t max_len) {
     if (cut + len > max_len) break;
     cut += len;
   }
-  return absl::StrCat("\"", absl::string_view(shown).substr(0, cut), "\"...");
+  shown.resize(cut);
+  return {std::move(shown), true};
+}
+
+}  // namespace
+
+std::string Quote(absl::string_view value, size_t max_len) {
+  auto [shown, cut] = Shown(value, max_len);
+  return absl::StrCat("\"", shown, cut ? "\"..." : "\"");
+}
+
+std::string Redact(absl::string_view value, size_t max_len) {
+  auto [shown, cut] = Shown(value, max_len);
+  if (cut) shown += "...";
+  return shown;
 }
 
 bool IsTraceIdShaped(absl::string_view id) {

@@ -24,6 +24,11 @@ inline constexpr size_t kMaxQuoted = 64;
 inline constexpr size_t kMaxQuotedPath = 1024;
 std::string Quote(absl::string_view value, size_t max_len = kMaxQuoted);
 
+// Redact() is Quote() without the quotes (a cut value ends in "..."), for a
+// log field whose writer quotes it as the log format needs: the same
+// escaping, redaction and cut.
+std::string Redact(absl::string_view value, size_t max_len = kMaxQuoted);
+
 // RedactSecretShapedRuns() returns `text` with every run of kMinSecretLikeRun
 // or more ASCII letters and digits replaced by "<redacted>" (Quote() without
 // the escaping and the cut), for text that may echo what a user typed.

@@ -16,6 +16,16 @@ TEST(RedactTest, QuoteTruncatesAndEscapes) {
   EXPECT_EQ(Quote(std::string(64, 'x')), "\"<redacted>\"");
 }
 
+TEST(RedactTest, RedactIsQuoteWithoutTheQuotes) {
+  EXPECT_EQ(Redact("a\nb"), "a\\nb");
+  EXPECT_EQ(Redact("org rxs_ph_0123456789ABCDEFGHIJKLMNOPQRSTUV"),
+            "org rxs_ph_<redacted>");
+  std::string long_value;
+  while (long_value.size() < 100) long_value += "ab-";
+  EXPECT_EQ(Redact(long_value), long_value.substr(0, 64) + "...");
+  EXPECT_EQ(Redact(long_value, 200), long_value);
+}
+
 TEST(RedactTest, QuoteNeverEchoesSecretShapedRuns) {
   const std::string secret = "rxs_ph_0123456789ABCDEFGHIJKLMNOPQRSTUV";
   EXPECT_EQ(Quote("org " + secret), "\"org rxs_ph_<redacted>\"");

@@ -18,6 +18,8 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "base/redact.h"
+#include "base/version.h"
 #include "client/client.h"
 #include "client/scopectl_completion.h"
 #include "client/scopectl_config.h"
@@ -26,8 +28,6 @@
 #include "client/scopectl_format.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/time_util.h"
-#include "base/redact.h"
-#include "base/version.h"
 
 namespace scopekeeper {
 namespace {
@@ -928,9 +928,11 @@ int RunScopectl(const std::vector<std::string>& args,
   CLI::App app{"Command line for Scopekeeper, the API-key permission service.",
                "scopectl"};
   app.set_help_all_flag("--help-all", "Print help for every command");
+  // The same build stamp as the server's scopekeeper_build_info.
   app.set_version_flag("--version",
-                       absl::StrCat("scopectl ", ScopekeeperVersion()),
-                       "Print the version and exit");
+                       absl::StrCat("scopectl ", ScopekeeperVersion(),
+                                    " (commit ", ScopekeeperCommit(), ")"),
+                       "Print the version and commit, and exit");
   app.fallthrough();  // global flags may follow the command
   app.require_subcommand(1);
   app.add_option("--context", f.context,

@@ -15,12 +15,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "base/version.h"
 #include "client/mocks.h"
 #include "client/test_pem.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
-#include "base/version.h"
 
 namespace scopekeeper {
 namespace {
@@ -607,7 +607,8 @@ TEST_F(ScopectlTest, WatchEndsWhenCaughtUpUnlessFollowing) {
 
 TEST_F(ScopectlTest, VersionPrintsTheVersionAndExitsZero) {
   EXPECT_EQ(Run({"--version"}), kExitOk);
-  EXPECT_EQ(out(), absl::StrCat("scopectl ", ScopekeeperVersion(), "\n"));
+  EXPECT_EQ(out(), absl::StrCat("scopectl ", ScopekeeperVersion(), " (commit ",
+                                ScopekeeperCommit(), ")\n"));
   EXPECT_EQ(err(), "");
   EXPECT_EQ(connects_, 0);
 }

@@ -7,9 +7,11 @@
 //       [--authorizer_token_file=PATH] [--authorizer_subjects=…]
 //       [--metrics_listen=127.0.0.1:9464]
 //       [--http_authz_listen=127.0.0.1:8181] [--gateway_*=…]
+//       [--log_level=info|warning|error] [--log_format=logfmt|json]
+//       [--hold_decisions]
 //
 // SIGTERM/SIGINT: stop accepting, finish in-flight calls, close the store,
-// exit 0.
+// exit 0. SIGUSR1: release --hold_decisions (serve decisions).
 #include <signal.h>
 #include <sys/stat.h>
 
@@ -28,6 +30,7 @@
 #include "absl/time/time.h"
 #include "base/log.h"
 #include "server/auth/caller_auth.h"
+#include "server/grpc/library_logs.h"
 #include "server/server.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:50051",
@@ -113,6 +116,16 @@ ABSL_FLAG(bool, accept_data_loss, false,
           "or deleted WAL; or db/ is gone from a data dir that held one). "
           "Without it such a start is refused (DATA_LOSS); restoring a "
           "backup is the better way. For one start, never in a flag file");
+ABSL_FLAG(scopekeeper::LogLevel, log_level, scopekeeper::LogLevel::kInfo,
+          "least severe log lines written: info, warning or error (applies "
+          "to gRPC's and protobuf's own lines too)");
+ABSL_FLAG(scopekeeper::LogFormat, log_format, scopekeeper::LogFormat::kLogfmt,
+          "log line format on stderr: logfmt (key=value) or json (one JSON "
+          "object per line, for log shippers)");
+ABSL_FLAG(bool, hold_decisions, false,
+          "start without serving decisions (after a restore): Authorizer "
+          "calls fail UNAVAILABLE and its health is NOT_SERVING while the "
+          "Admin service works; SIGUSR1 releases the hold");
 ABSL_FLAG(int64_t, key_cache_capacity, 0,
           "most API-key secrets cached in memory; 0 = all (the whole key set "
           "is loaded at start). With a limit, other keys are read from the "
@@ -128,6 +141,9 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "Scopekeeper: API-key permission decisions over gRPC.");
   absl::ParseCommandLine(argc, argv);
+  scopekeeper::SetLogLevel(absl::GetFlag(FLAGS_log_level));
+  scopekeeper::SetLogFormat(absl::GetFlag(FLAGS_log_format));
+  scopekeeper::RouteLibraryLogs();
   // Everything the server writes (database, backups, generated token) is
   // for its own user only. RocksDB has no file-mode option, and a backup
   // hard-links the database's files, so the umask is what keeps them 0600.
@@ -138,13 +154,14 @@ int main(int argc, char** argv) {
   // builds of Abseil.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
 
-  // Block the stop signals in every thread (gRPC's included); the main
-  // thread waits for them with sigwait().
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  // Block the stop signals and SIGUSR1 in every thread (gRPC's included);
+  // the main thread waits for them with sigwait().
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGUSR1);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   scopekeeper::ServerOptions options;
   options.listen = absl::GetFlag(FLAGS_listen);
@@ -186,6 +203,7 @@ int main(int argc, char** argv) {
   options.gateway.hide_credentials =
       absl::GetFlag(FLAGS_gateway_hide_credentials);
   options.accept_data_loss = absl::GetFlag(FLAGS_accept_data_loss);
+  options.hold_decisions = absl::GetFlag(FLAGS_hold_decisions);
 
   absl::StatusOr<std::unique_ptr<scopekeeper::ScopekeeperServer>> server =
       scopekeeper::ScopekeeperServer::Start(options);
@@ -195,7 +213,11 @@ int main(int argc, char** argv) {
     return EXIT_FAILURE;
   }
   int signal = 0;
-  sigwait(&stop_signals, &signal);
+  while (sigwait(&signals, &signal) == 0 && signal == SIGUSR1) {
+    scopekeeper::LogInfo("received SIGUSR1: releasing --hold_decisions");
+    (*server)->SetDecisionsServing(scopekeeper::ScopekeeperServer::kStartHold,
+                                   /*serving=*/true);
+  }
   scopekeeper::LogInfo(
       absl::StrCat("received ", strsignal(signal), ", shutting down"));
   (*server)->Shutdown(options.shutdown_grace);

@@ -15,6 +15,9 @@
 #include "absl/strings/str_cat.h"
 #include "base/log.h"
 #include "base/status_macros.h"
+#include "base/version.h"
+#include "server/grpc/rpc_metrics_interceptor.h"
+#include "server/metrics/process_metrics.h"
 #include "server/policy/policy.h"
 #include "server/startup_checks.h"
 #include "server/tls_files.h"
@@ -23,13 +26,20 @@
 namespace scopekeeper {
 namespace {
 
+// EnsureDirectory() creates `path` and any missing parents (mode 0700, like
+// `mkdir -p -m 0700`), so a documented --data_dir works on a fresh machine.
 absl::Status EnsureDirectory(const std::string& path) {
   if (path.empty()) {
     return absl::InvalidArgumentError("--data_dir is required");
   }
-  if (mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "cannot create data dir ", path, ": ", std::strerror(errno)));
+  for (size_t end = path.find('/', 1);; end = path.find('/', end + 1)) {
+    const std::string prefix = path.substr(0, end);
+    if (mkdir(prefix.c_str(), 0700) != 0 && errno != EEXIST) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("cannot create data dir ", path, ": ", prefix, ": ",
+                       std::strerror(errno)));
+    }
+    if (end == std::string::npos) break;
   }
   struct stat st;
   if (stat(path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
@@ -96,6 +106,41 @@ absl::Status CheckTokensDiffer(const ServerOptions& options,
       " holds the admin token (", admin.path,
       "): the data-plane token must differ, or every gateway holding it is "
       "an admin"));
+}
+
+// LogStarted() is the one start-up line an operator checks the server
+// against: address, build, transport security, whether the data plane is
+// open, the store, the revision and where the policy came from.
+void LogStarted(const ServerOptions& options, const PolicySnapshot& policy,
+                uint64_t revision, uint64_t applied_policy,
+                const std::string& address, bool decisions_serving) {
+  const bool closed = !options.authorizer_token_file.empty() ||
+                      !options.authorizer_subjects.empty();
+  std::string policy_source = "none";
+  if (applied_policy != 0) {
+    policy_source =
+        absl::StrCat("policy_file applied at revision ", applied_policy);
+  } else if (policy.policy().apis_size() > 0 ||
+             policy.policy().scopes_size() > 0) {
+    policy_source =
+        options.policy_file.empty() ? "stored" : "stored, same as policy_file";
+  }
+  const std::string revision_text = absl::StrCat(revision);
+  const std::string apis = absl::StrCat(policy.policy().apis_size());
+  const std::string data_dir = Redact(options.data_dir, kMaxQuotedPath);
+  Log(LogLevel::kInfo, absl::StrCat("listening on ", address),
+      {{"version", ScopekeeperVersion()},
+       {"commit", ScopekeeperCommit()},
+       {"tls", options.tls_cert_file.empty()        ? "off"
+               : options.tls_client_ca_file.empty() ? "on"
+                                                    : "mtls"},
+       {"data_plane", closed ? "closed" : "open"},
+       {"decisions", decisions_serving ? "served" : "held"},
+       {"store", "rocksdb"},
+       {"data_dir", data_dir},
+       {"revision", revision_text},
+       {"policy", policy_source},
+       {"apis", apis}});
 }
 
 }  // namespace
@@ -171,6 +216,7 @@ absl::StatusOr<std::unique_ptr<ScopekeeperServer>> ScopekeeperServer::Start(
       s->store_.get(), &s->state_, options.clock, s->usage_.get(), &s->metrics_,
       options.store_retry_interval);
   SK_RETURN_IF_ERROR(s->registry_->Load());
+  uint64_t applied_policy = 0;  // the revision of --policy_file, if applied
   if (policy.has_value() && !s->registry_->PolicyEquals(*policy)) {
     absl::StatusOr<uint64_t> revision =
         s->registry_->PutPolicy(*policy, "policy_file");
@@ -181,6 +227,7 @@ absl::StatusOr<std::unique_ptr<ScopekeeperServer>> ScopekeeperServer::Start(
     }
     LogInfo(absl::StrCat("applied policy ", options.policy_file,
                          " at revision ", *revision));
+    applied_policy = *revision;
   }
   std::vector<DecisionObserver*> observers = {&s->metrics_};
   if (options.decision_log_sample_rate > 0) {
@@ -194,12 +241,18 @@ absl::StatusOr<std::unique_ptr<ScopekeeperServer>> ScopekeeperServer::Start(
                                                 options.clock, s->usage_.get(),
                                                 s->decision_observers_.get());
 
+  s->admin_refusals_ =
+      std::make_unique<RefusalReporter>(kAdminService, options.clock);
+  s->authorizer_refusals_ =
+      std::make_unique<RefusalReporter>(kAuthorizerService, options.clock);
   s->auth_ = std::make_unique<CallerAuthenticator>("admin", admin_token->token,
-                                                   options.admin_subjects);
+                                                   options.admin_subjects,
+                                                   s->admin_refusals_.get());
   if (!options.authorizer_token_file.empty() ||
       !options.authorizer_subjects.empty()) {
     s->authorizer_auth_ = std::make_unique<CallerAuthenticator>(
-        "authorizer", authorizer_token, options.authorizer_subjects);
+        "authorizer", authorizer_token, options.authorizer_subjects,
+        s->authorizer_refusals_.get());
   }
   s->authorizer_service_ = std::make_unique<AuthorizerService>(
       s->engine_.get(), &s->state_, &s->calls_, s->authorizer_auth_.get());
@@ -214,9 +267,27 @@ absl::StatusOr<std::unique_ptr<ScopekeeperServer>> ScopekeeperServer::Start(
   s->ext_authz_service_ = std::make_unique<ExtAuthzService>(
       s->engine_.get(), &s->gateway_settings_, s->authorizer_auth_.get());
 
+  if (options.hold_decisions) {
+    s->state_.holds().Hold(kStartHold,
+                           "started with --hold_decisions; release with "
+                           "SIGUSR1 once the data is reviewed");
+  }
+
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
+  // Every call counted and timed by method and status (go-grpc-prometheus
+  // names); the services listed are those registered below and the two
+  // gRPC adds (health, reflection).
+  s->rpc_metrics_ = std::make_unique<RpcMetrics>(ServiceMethods(
+      {kAuthorizerService, kAdminService, "grpc.health.v1.Health",
+       "grpc.reflection.v1alpha.ServerReflection"}));
+  std::vector<
+      std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
+      interceptors;
+  interceptors.push_back(
+      std::make_unique<RpcMetricsInterceptorFactory>(s->rpc_metrics_.get()));
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
   builder.AddListeningPort(options.listen, credentials, &s->port_);
   // gRPC sets SO_REUSEPORT by default: a second server on the same port
   // would start and the kernel would split connections between two
@@ -236,20 +307,19 @@ absl::StatusOr<std::unique_ptr<ScopekeeperServer>> ScopekeeperServer::Start(
                      problem.empty() ? "address in use or invalid" : problem));
   }
   s->address_ = absl::StrCat(HostOf(options.listen), ":", s->port_);
+  {
+    grpc::HealthCheckServiceInterface* health =
+        s->server_->GetHealthCheckService();
+    health->SetServingStatus(kAdminService, true);
+    std::lock_guard<std::mutex> lock(s->serving_mu_);
+    s->SetAuthorizerHealth();
+  }
   if (!options.metrics_listen.empty()) {
     ScopekeeperServer* self = s.get();
-    SK_ASSIGN_OR_RETURN(
-        s->metrics_http_,
-        MetricsHttpServer::Start(options.metrics_listen, [self] {
-          const Applier::KeyCounts keys = self->registry_->CountKeys();
-          Metrics::Gauges gauges;
-          gauges.revision = self->state_.revision();
-          gauges.cache_entries = self->state_.cache().size();
-          gauges.cache_evictions = self->state_.cache().evictions();
-          gauges.keys_active = keys.active;
-          gauges.keys_revoked = keys.revoked;
-          return self->metrics_.Render(gauges);
-        }));
+    SK_ASSIGN_OR_RETURN(s->metrics_http_, MetricsHttpServer::Start(
+                                              options.metrics_listen, [self] {
+                                                return self->RenderMetrics();
+                                              }));
     LogInfo(absl::StrCat("metrics on http://", HostOf(options.metrics_listen),
                          ":", s->metrics_http_->port(), "/metrics"));
   }
@@ -273,8 +343,61 @@ absl::StatusOr<std::unique_ptr<ScopekeeperServer>> ScopekeeperServer::Start(
   }
   s->housekeeping_ = std::thread(&ScopekeeperServer::HousekeepingUntilShutdown,
                                  s.get(), options.usage_flush_interval);
-  LogInfo(absl::StrCat("listening on ", s->address_));
+  LogStarted(options, *s->state_.policy(), s->state_.revision(), applied_policy,
+             s->address_, s->decisions_serving());
   return s;
+}
+
+std::string ScopekeeperServer::RenderMetrics() const {
+  const Applier::KeyCounts keys = registry_->CountKeys();
+  Metrics::Gauges gauges;
+  gauges.revision = state_.revision();
+  gauges.cache_entries = state_.cache().size();
+  gauges.cache_evictions = state_.cache().evictions();
+  gauges.keys_active = keys.active;
+  gauges.keys_revoked = keys.revoked;
+  for (const v1::Api& api : state_.policy()->policy().apis()) {
+    gauges.policy_apis.push_back(api.name());
+  }
+  for (const RefusalReporter* reporter :
+       {authorizer_refusals_.get(), admin_refusals_.get()}) {
+    for (int r = 0; r < kAuthRefusals; ++r) {
+      const auto reason = static_cast<AuthRefusal>(r);
+      gauges.auth_refused.push_back({reporter->service(),
+                                     std::string(AuthRefusalName(reason)),
+                                     reporter->count(reason)});
+    }
+  }
+  std::string out = metrics_.Render(gauges);
+  rpc_metrics_->Render(&out);
+  // Linux only; without /proc the process series are left out.
+  absl::StatusOr<ProcessStats> process = ReadProcessStats();
+  if (process.ok()) RenderProcessStats(*process, &out);
+  return out;
+}
+
+void ScopekeeperServer::SetDecisionsServing(absl::string_view holder,
+                                            bool serving,
+                                            absl::string_view reason) {
+  std::lock_guard<std::mutex> lock(serving_mu_);
+  const bool changed = serving ? state_.holds().Release(holder)
+                               : state_.holds().Hold(holder, reason);
+  if (!changed) return;
+  if (serving) {
+    Log(LogLevel::kInfo, "decisions are served again",
+        {{"released_by", holder}});
+  } else {
+    Log(LogLevel::kWarning,
+        "decisions are held: Authorizer calls fail UNAVAILABLE",
+        {{"holder", holder}, {"reason", reason}});
+  }
+  SetAuthorizerHealth();
+}
+
+void ScopekeeperServer::SetAuthorizerHealth() {
+  if (server_ == nullptr || shutting_down_) return;
+  server_->GetHealthCheckService()->SetServingStatus(kAuthorizerService,
+                                                     state_.holds().serving());
 }
 
 void ScopekeeperServer::HousekeepingUntilShutdown(
@@ -300,12 +423,18 @@ void ScopekeeperServer::Shutdown(absl::Duration grace) {
   metrics_http_.reset();  // its handler reads the registry and state
   http_authz_.reset();    // its handler uses the engine
   if (server_ != nullptr) {
-    // Load balancers stop sending; calls waiting for a revision and Watch
-    // streams end now; new calls are refused (UNAVAILABLE) while the calls
-    // in flight get up to `grace` to finish. Only then is gRPC stopped, at
-    // once: its own Shutdown(deadline) would also wait for every idle
-    // connection until the deadline.
-    server_->GetHealthCheckService()->Shutdown();
+    {
+      // Every service NOT_SERVING (health watchers hear it) and no later
+      // hold or release changes that.
+      std::lock_guard<std::mutex> lock(serving_mu_);
+      shutting_down_ = true;
+      server_->GetHealthCheckService()->Shutdown();
+    }
+    // Calls waiting for a revision and Watch streams end now; new calls are
+    // refused (UNAVAILABLE) while the calls in flight get up to `grace` to
+    // finish. Only then is gRPC stopped, at once: its own
+    // Shutdown(deadline) would also wait for every idle connection until
+    // the deadline.
     state_.Close();
     if (!calls_.Drain(grace)) {
       LogWarning(absl::StrCat(calls_.in_flight(),

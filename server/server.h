@@ -6,14 +6,17 @@
 #include <grpcpp/server.h>
 
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/notification.h"
 #include "base/clock.h"
 #include "server/auth/caller_auth.h"
+#include "server/auth/refusal_reporter.h"
 #include "server/decision/decision_engine.h"
 #include "server/decision/decision_log.h"
 #include "server/decision/serving_state.h"
@@ -25,6 +28,7 @@
 #include "server/http/http_authz_server.h"
 #include "server/metrics/metrics.h"
 #include "server/metrics/metrics_http.h"
+#include "server/metrics/rpc_metrics.h"
 #include "server/registry/change_feed.h"
 #include "server/registry/registry.h"
 #include "storage/store.h"
@@ -35,7 +39,8 @@ struct ServerOptions {
   // host:port; port 0 picks a free port (see ScopekeeperServer::port()).
   std::string listen = "127.0.0.1:50051";
   // Directory of the embedded RocksDB store (<data_dir>/db) and, by default,
-  // the admin token (<data_dir>/admin_token). Created if missing.
+  // the admin token (<data_dir>/admin_token). Created if missing, with any
+  // missing parents (mode 0700).
   std::string data_dir;
   // File whose first line is the admin token; empty = <data_dir>/admin_token,
   // generated on first start.
@@ -100,6 +105,11 @@ struct ServerOptions {
   // the data dir has held a store whose db/ is gone. Otherwise such a start
   // is refused with DATA_LOSS. Logged as an error; see docs/OPERATIONS.md.
   bool accept_data_loss = false;
+  // Start with decisions held (kStartHold): after a restore, the Authorizer
+  // answers UNAVAILABLE and reports NOT_SERVING until the operator releases
+  // it (SetDecisionsServing(kStartHold, true); SIGUSR1 in main.cc), while
+  // the Admin service works, e.g. to re-apply revocations.
+  bool hold_decisions = false;
 };
 
 class ScopekeeperServer {
@@ -131,9 +141,28 @@ class ScopekeeperServer {
   // admin_token_path() is where the admin token was read or written.
   const std::string& admin_token_path() const { return admin_token_path_; }
 
-  // Shutdown() reports NOT_SERVING, closes the HTTP endpoints and their
-  // connections, ends waits for revisions and Watch streams, refuses new
-  // calls (UNAVAILABLE) and lets the calls in flight finish for up to
+  // Health (grpc.health.v1.Health/Check): "" and scopekeeper.v1.Admin are
+  // SERVING while the server runs; scopekeeper.v1.Authorizer is SERVING
+  // while decisions are served; all are NOT_SERVING once Shutdown() begins.
+  static constexpr char kAuthorizerService[] = "scopekeeper.v1.Authorizer";
+  static constexpr char kAdminService[] = "scopekeeper.v1.Admin";
+
+  // SetDecisionsServing() holds (serving = false) or releases decisions on
+  // behalf of `holder` — e.g. the etcd staleness gate, or kStartHold. While
+  // any holder holds, Authorizer calls fail UNAVAILABLE with "decisions are
+  // held (<holder>): <reason>" and the Authorizer's health is NOT_SERVING;
+  // releasing one hold leaves the others. Logged when decisions stop or
+  // resume. Thread-safe; callable from any thread while the server runs.
+  void SetDecisionsServing(absl::string_view holder, bool serving,
+                           absl::string_view reason = "");
+  // decisions_serving() is false while any hold is in place.
+  bool decisions_serving() const { return state_.holds().serving(); }
+  // The holder of ServerOptions::hold_decisions.
+  static constexpr char kStartHold[] = "hold_decisions";
+
+  // Shutdown() reports NOT_SERVING for every service, closes the HTTP endpoints
+  // and their connections, ends waits for revisions and Watch streams, refuses
+  // new calls (UNAVAILABLE) and lets the calls in flight finish for up to
   // `grace` -- never waiting for connections without a call -- then stops
   // gRPC and closes the store. Idempotent.
   void Shutdown(absl::Duration grace);
@@ -145,6 +174,10 @@ class ScopekeeperServer {
   // HousekeepingUntilShutdown() ends stalled Watch streams (every second)
   // and writes last-use times (every `usage_flush_interval`).
   void HousekeepingUntilShutdown(absl::Duration usage_flush_interval);
+  // RenderMetrics() is the /metrics page.
+  std::string RenderMetrics() const;
+  // SetAuthorizerHealth() reports whether decisions are served.
+  void SetAuthorizerHealth() ABSL_EXCLUSIVE_LOCKS_REQUIRED(serving_mu_);
 
   std::unique_ptr<storage::Store> store_;
   ServingState state_;
@@ -157,6 +190,9 @@ class ScopekeeperServer {
   std::thread housekeeping_;
   std::unique_ptr<Registry> registry_;
   std::unique_ptr<DecisionEngine> engine_;
+  std::unique_ptr<RpcMetrics> rpc_metrics_;
+  std::unique_ptr<RefusalReporter> admin_refusals_;
+  std::unique_ptr<RefusalReporter> authorizer_refusals_;
   std::unique_ptr<CallerAuthenticator> auth_;
   std::unique_ptr<CallerAuthenticator> authorizer_auth_;  // null: open
   std::unique_ptr<AuthorizerService> authorizer_service_;
@@ -168,6 +204,9 @@ class ScopekeeperServer {
   CallTracker calls_;
   absl::Duration shutdown_grace_;
   std::unique_ptr<grpc::Server> server_;
+  // Orders decision holds with the health reports of them.
+  mutable std::mutex serving_mu_;
+  bool shutting_down_ ABSL_GUARDED_BY(serving_mu_) = false;
   int port_ = 0;
   std::string address_;
   std::string admin_token_path_;

@@ -139,6 +139,27 @@ absl::StatusOr<std::string> ReadTokenFile(absl::string_view what,
   return token;
 }
 
+absl::string_view AuthRefusalName(AuthRefusal reason) {
+  switch (reason) {
+    case AuthRefusal::kMissingCredential:
+      return "missing_credential";
+    case AuthRefusal::kMalformedAuthorization:
+      return "malformed_authorization";
+    case AuthRefusal::kWrongToken:
+      return "wrong_token";
+    case AuthRefusal::kSubjectNotListed:
+      return "subject_not_listed";
+  }
+  return "unknown";
+}
+
+absl::Status CallerAuthenticator::Refuse(
+    AuthRefusal reason, const std::vector<std::string>& peer_subjects,
+    std::string message) const {
+  if (observer_ != nullptr) observer_->OnRefused(reason, peer_subjects);
+  return absl::UnauthenticatedError(std::move(message));
+}
+
 absl::StatusOr<std::string> CallerAuthenticator::Authenticate(
     std::optional<absl::string_view> authorization,
     const std::vector<std::string>& peer_subjects) const {
@@ -149,19 +170,23 @@ absl::StatusOr<std::string> CallerAuthenticator::Authenticate(
     }
   }
   if (!authorization.has_value()) {
-    return absl::UnauthenticatedError(absl::StrCat(
-        "missing `authorization: Bearer <", role_, " token>` metadata"));
+    return Refuse(peer_subjects.empty() ? AuthRefusal::kMissingCredential
+                                        : AuthRefusal::kSubjectNotListed,
+                  peer_subjects,
+                  absl::StrCat("missing `authorization: Bearer <", role_,
+                               " token>` metadata"));
   }
   if (!absl::StartsWith(*authorization, kBearer)) {
-    return absl::UnauthenticatedError(absl::StrCat(
-        "authorization metadata must be `Bearer <", role_, " token>`"));
+    return Refuse(AuthRefusal::kMalformedAuthorization, peer_subjects,
+                  absl::StrCat("authorization metadata must be `Bearer <",
+                               role_, " token>`"));
   }
   const SecretDigest presented =
       HashSecret(authorization->substr(kBearer.size()));
   if (!has_token_ ||
       !ConstantTimeEquals(presented.view(), token_digest_.view())) {
-    return absl::UnauthenticatedError(
-        absl::StrCat("invalid ", role_, " token"));
+    return Refuse(AuthRefusal::kWrongToken, peer_subjects,
+                  absl::StrCat("invalid ", role_, " token"));
   }
   return absl::StrCat(role_, "-token");
 }

@@ -16,6 +16,32 @@
 
 namespace scopekeeper {
 
+// Why a caller's credential was refused (each an UNAUTHENTICATED answer).
+enum class AuthRefusal {
+  kMissingCredential,       // no `authorization` metadata, no listed subject
+  kMalformedAuthorization,  // `authorization` is not "Bearer <token>"
+  kWrongToken,              // a bearer token, not the right one
+  kSubjectNotListed,        // a verified client certificate whose subject is
+                            // not listed, and no token
+};
+inline constexpr int kAuthRefusals = 4;
+// AuthRefusalName() is the reason's metric label and log value:
+// "missing_credential", "malformed_authorization", "wrong_token",
+// "subject_not_listed".
+absl::string_view AuthRefusalName(AuthRefusal reason);
+
+// AuthRefusalObserver hears of every refused credential (for the log and
+// metrics; see server/auth/refusal_reporter.h). Implementations must be
+// thread-safe; they run on the calling RPC's thread.
+class AuthRefusalObserver {
+ public:
+  virtual ~AuthRefusalObserver() = default;
+  // `peer_subjects`: the verified client-certificate subjects presented
+  // (empty without mTLS).
+  virtual void OnRefused(AuthRefusal reason,
+                         const std::vector<std::string>& peer_subjects) = 0;
+};
+
 // Immutable; thread-safe.
 class CallerAuthenticator {
  public:
@@ -23,13 +49,16 @@ class CallerAuthenticator {
   // "admin-token", "invalid admin token"). An empty `token` accepts no
   // bearer token (certificate subjects only). `subjects` are client-
   // certificate subjects (as gRPC reports them, e.g. "CN=ops-admin,O=Example")
-  // accepted without a token.
+  // accepted without a token. A non-null `observer` (not owned; it must
+  // outlive this) hears of every refusal.
   CallerAuthenticator(absl::string_view role, absl::string_view token,
-                      std::vector<std::string> subjects = {})
+                      std::vector<std::string> subjects = {},
+                      AuthRefusalObserver* observer = nullptr)
       : role_(role),
         has_token_(!token.empty()),
         token_digest_(HashSecret(token)),
-        subjects_(std::move(subjects)) {}
+        subjects_(std::move(subjects)),
+        observer_(observer) {}
 
   // Authenticate() returns the caller identity for the audit log:
   // "mtls:<subject>" when one of `peer_subjects` (verified by the TLS
@@ -42,10 +71,15 @@ class CallerAuthenticator {
       const std::vector<std::string>& peer_subjects = {}) const;
 
  private:
+  absl::Status Refuse(AuthRefusal reason,
+                      const std::vector<std::string>& peer_subjects,
+                      std::string message) const;
+
   std::string role_;
   bool has_token_;
   SecretDigest token_digest_;
   std::vector<std::string> subjects_;
+  AuthRefusalObserver* const observer_;
 };
 
 struct AdminToken {

@@ -260,6 +260,7 @@ absl::StatusOr<uint64_t> DecisionEngine::RevisionToAwait(
 
 DecisionEngine::Outcome DecisionEngine::TryAuthorize(
     const v1::AuthorizeRequest& request, v1::AuthorizeResponse* response) {
+  if (absl::Status held = state_->holds().Check(); !held.ok()) return {held};
   const absl::StatusOr<uint64_t> await =
       RevisionToAwait(request.min_revision(), "min_revision");
   if (!await.ok()) return {await.status()};
@@ -392,6 +393,7 @@ absl::Status DecisionEngine::Decide(const v1::AuthorizeRequest& request,
 DecisionEngine::Outcome DecisionEngine::TryBatchAuthorize(
     const v1::BatchAuthorizeRequest& request,
     v1::BatchAuthorizeResponse* response) {
+  if (absl::Status held = state_->holds().Check(); !held.ok()) return {held};
   if (request.requests_size() > kMaxBatchSize) {
     return {absl::InvalidArgumentError(
         absl::StrCat("requests: ", request.requests_size(),
@@ -448,6 +450,7 @@ DecisionEngine::Outcome DecisionEngine::TryBatchAuthorize(
 
 DecisionEngine::Outcome DecisionEngine::TryDescribeKey(
     const v1::DescribeKeyRequest& request, v1::DescribeKeyResponse* response) {
+  if (absl::Status held = state_->holds().Check(); !held.ok()) return {held};
   uint64_t await_revision = 0;
   const absl::Status status = DescribeOne(request, &await_revision, response);
   return {await_revision != 0 ? absl::OkStatus() : status, await_revision};

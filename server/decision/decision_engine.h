@@ -68,6 +68,8 @@ class DecisionEngine {
         observer_(observer) {}
 
   // TryAuthorize() decides `request` into `*response` (see Outcome).
+  // TryAuthorize(), TryBatchAuthorize() and TryDescribeKey() are UNAVAILABLE
+  // while decisions are held (ServingState::holds()).
   Outcome TryAuthorize(const v1::AuthorizeRequest& request,
                        v1::AuthorizeResponse* response);
 

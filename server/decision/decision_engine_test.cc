@@ -146,9 +146,7 @@ TEST_F(DecisionEngineTest, OverlongKeysAreInvalidKeysNotMalformedRequests) {
   *batch.add_requests() = CoreTestEnv::HttpRequest(overlong, "pharmacy", "GET",
                                                    "/v1/pharmacy/orders/");
   v1::BatchAuthorizeResponse responses;
-  ASSERT_TRUE(
-      env_.engine.BatchAuthorize(batch, &responses)
-          .ok());
+  ASSERT_TRUE(env_.engine.BatchAuthorize(batch, &responses).ok());
   ASSERT_EQ(responses.responses_size(), 1);
   EXPECT_EQ(responses.responses(0).reason(), v1::KEY_INVALID);
 
@@ -864,6 +862,50 @@ TEST_F(BoundedCacheTest, DecisionWaitsForAnUnsyncedRecordToBeApplied) {
   writer.join();
   EXPECT_TRUE(response.allowed());
   EXPECT_TRUE(Cached(key.secret()));
+}
+
+}  // namespace
+}  // namespace scopekeeper
+
+namespace scopekeeper {
+namespace {
+
+// While decisions are held (a restore under review, a stale replica) the
+// data plane answers UNAVAILABLE, never a decision; admin writes go on.
+TEST(DecisionEngineHoldTest, HeldDecisionsAreUnavailableUntilReleased) {
+  CoreTestEnv env;
+  env.PutPolicyJson(kTestPolicyJson);
+  const auto key = env.CreateKey({"pharmacy"}, {"orders_read"});
+  env.state.holds().Hold("hold_decisions", "restored; review the audit");
+
+  const v1::AuthorizeRequest request = CoreTestEnv::HttpRequest(
+      key.secret(), "pharmacy", "GET", "/v1/pharmacy/orders/o_1");
+  v1::AuthorizeResponse response;
+  const absl::Status held = env.engine.Authorize(request, &response);
+  EXPECT_TRUE(absl::IsUnavailable(held)) << held;
+  EXPECT_THAT(held.message(),
+              HasSubstr("decisions are held (hold_decisions): restored"));
+  EXPECT_FALSE(response.allowed());
+  v1::BatchAuthorizeRequest batch;
+  *batch.add_requests() = request;
+  v1::BatchAuthorizeResponse batch_response;
+  EXPECT_TRUE(
+      absl::IsUnavailable(env.engine.BatchAuthorize(batch, &batch_response)));
+  EXPECT_EQ(batch_response.responses_size(), 0);
+  v1::DescribeKeyRequest describe;
+  describe.set_api_key(key.secret());
+  v1::DescribeKeyResponse described;
+  EXPECT_TRUE(
+      absl::IsUnavailable(env.engine.DescribeKey(describe, &described)));
+
+  // The operator re-applies a revocation made after the backup, then
+  // releases: the first decision already sees it.
+  v1::RevokeKeyRequest revoke;
+  revoke.set_key_id(key.key().key_id());
+  ASSERT_TRUE(env.registry.RevokeKey(revoke, CoreTestEnv::kActor).ok());
+  env.state.holds().Release("hold_decisions");
+  ASSERT_TRUE(env.engine.Authorize(request, &response).ok());
+  EXPECT_EQ(response.reason(), v1::KEY_REVOKED);
 }
 
 }  // namespace

@@ -1,7 +1,5 @@
 #include "server/decision/decision_log.h"
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <utility>
 
@@ -17,7 +15,7 @@ DecisionLog::DecisionLog(double sample_rate,
     : sample_rate_(std::clamp(sample_rate, 0.0, 1.0)), sink_(std::move(sink)) {
   if (!sink_) {
     sink_ = [](const std::string& line) {
-      (void)!write(STDERR_FILENO, line.data(), line.size());
+      WriteLogLine(LogLevel::kInfo, line);
     };
   }
 }

@@ -16,6 +16,7 @@
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "server/decision/decision_holds.h"
 #include "server/decision/key_cache.h"
 #include "server/policy/app_directory.h"
 #include "server/policy/policy.h"
@@ -61,6 +62,11 @@ class ServingState {
 
   KeyCache& cache() { return cache_; }
   const KeyCache& cache() const { return cache_; }
+
+  // holds() are the holds on decisions (see DecisionHolds): the engine
+  // checks them before each decision.
+  DecisionHolds& holds() { return holds_; }
+  const DecisionHolds& holds() const { return holds_; }
 
   // revision() is the last revision whose mutation is applied to this state.
   uint64_t revision() const {
@@ -123,6 +129,7 @@ class ServingState {
   static uint64_t NextPolicyVersion();
   std::atomic<uint64_t> policy_version_{NextPolicyVersion()};
   KeyCache cache_;
+  DecisionHolds holds_;
   std::atomic<uint64_t> revision_{0};
   std::atomic<uint64_t> horizon_{0};
   // The status waits end with now instead of waiting: OK while revisions

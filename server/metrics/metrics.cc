@@ -50,11 +50,16 @@ std::string Escape(absl::string_view value) {
 
 }  // namespace
 
+LatencyHistogram::LatencyHistogram(absl::Span<const double> bounds)
+    : bounds_(bounds), buckets_(new std::atomic<uint64_t>[bounds.size() + 1]) {
+  for (size_t i = 0; i <= bounds_.size(); ++i) buckets_[i].store(0);
+}
+
 void LatencyHistogram::Observe(absl::Duration latency) {
   const double seconds = absl::ToDoubleSeconds(latency);
   const size_t bucket =
-      std::lower_bound(kBounds.begin(), kBounds.end(), seconds) -
-      kBounds.begin();
+      std::lower_bound(bounds_.begin(), bounds_.end(), seconds) -
+      bounds_.begin();
   buckets_[bucket].fetch_add(1, std::memory_order_relaxed);
   count_.fetch_add(1, std::memory_order_relaxed);
   sum_nanos_.fetch_add(absl::ToInt64Nanoseconds(latency),
@@ -65,10 +70,10 @@ void LatencyHistogram::Render(absl::string_view name, absl::string_view labels,
                               std::string* out) const {
   const std::string sep = labels.empty() ? "" : ",";
   uint64_t cumulative = 0;
-  for (size_t i = 0; i <= kBounds.size(); ++i) {
+  for (size_t i = 0; i <= bounds_.size(); ++i) {
     cumulative += buckets_[i].load(std::memory_order_relaxed);
     const std::string le =
-        i < kBounds.size() ? absl::StrFormat("%g", kBounds[i]) : "+Inf";
+        i < bounds_.size() ? absl::StrFormat("%g", bounds_[i]) : "+Inf";
     absl::StrAppend(out, name, "_bucket{", labels, sep, "le=\"", le, "\"} ",
                     cumulative, "\n");
   }
@@ -151,10 +156,14 @@ std::string Metrics::Render(const Gauges& gauges) const {
   Header("scopekeeper_build_info", "gauge",
          "Always 1; labels describe the build.", &out);
   absl::StrAppend(&out, "scopekeeper_build_info{version=\"",
-                  ScopekeeperVersion(), "\",mode=\"", kBuildMode, "\"} 1\n");
+                  Escape(ScopekeeperVersion()), "\",commit=\"",
+                  Escape(ScopekeeperCommit()), "\",mode=\"", kBuildMode,
+                  "\"} 1\n");
 
   Header("scopekeeper_decisions_total", "counter",
-         "Decisions by API (\"\" for explicit requirements) and reason.", &out);
+         "Decisions by API (\"(requirement)\" for explicit requirements) and "
+         "reason; every API of the policy from start.",
+         &out);
   const auto render_api = [&](const std::string& api,
                               const ApiCounters& counters) {
     for (int r = 1; r < kReasons; ++r) {
@@ -166,8 +175,17 @@ std::string Metrics::Render(const Gauges& gauges) const {
     }
   };
   {
+    // Every API that decided something, every API of the policy (zero
+    // until its first decision) and explicit requirements, in name order.
+    static const ApiCounters kNone;
+    std::map<absl::string_view, const ApiCounters*> shown;
     std::lock_guard<std::mutex> lock(mu_);
-    for (const auto& [api, counters] : apis_) render_api(api, *counters);
+    for (const std::string& api : gauges.policy_apis) shown[api] = &kNone;
+    shown[kRequirementApi] = &kNone;
+    for (const auto& [api, counters] : apis_) shown[api] = counters.get();
+    for (const auto& [api, counters] : shown) {
+      render_api(std::string(api), *counters);
+    }
   }
   render_api("(other)", other_);
 
@@ -215,6 +233,16 @@ std::string Metrics::Render(const Gauges& gauges) const {
       absl::StrAppend(&out, "scopekeeper_store_write_failure{cause=\"",
                       write_failure_, "\"} 1\n");
     }
+  }
+  Header("scopekeeper_auth_refused_total", "counter",
+         "Calls refused for their credentials, by service and reason "
+         "(missing_credential, malformed_authorization, wrong_token, "
+         "subject_not_listed).",
+         &out);
+  for (const Gauges::Refused& r : gauges.auth_refused) {
+    absl::StrAppend(&out, "scopekeeper_auth_refused_total{service=\"",
+                    Escape(r.service), "\",reason=\"", Escape(r.reason), "\"} ",
+                    r.count, "\n");
   }
   Scalar("scopekeeper_revision", "gauge",
          "Revision of the last applied mutation.", gauges.revision, &out);

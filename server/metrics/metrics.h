@@ -22,6 +22,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
 #include "proto/scopekeeper/v1/scopekeeper.pb.h"
 #include "server/decision/decision_observer.h"
 #include "server/registry/commit_observer.h"
@@ -31,10 +32,14 @@ namespace scopekeeper {
 // A fixed-bucket latency histogram (seconds), thread-safe.
 class LatencyHistogram {
  public:
-  // Upper bounds in seconds: 1 µs .. 1 s, then +Inf.
+  // Upper bounds in seconds: 1 µs .. 1 s, then +Inf (one decision).
   static constexpr std::array<double, 19> kBounds = {
       1e-6,   2.5e-6, 5e-6, 1e-5,   2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3,
       2.5e-3, 5e-3,   1e-2, 2.5e-2, 5e-2,   0.1,  0.25, 0.5,    1.0};
+
+  // `bounds`: ascending upper bounds in seconds (must outlive the
+  // histogram); +Inf is implied.
+  explicit LatencyHistogram(absl::Span<const double> bounds = kBounds);
 
   void Observe(absl::Duration latency);
   // Appends the _bucket/_sum/_count lines of `name` with `labels` (e.g.
@@ -43,7 +48,8 @@ class LatencyHistogram {
               std::string* out) const;
 
  private:
-  std::array<std::atomic<uint64_t>, kBounds.size() + 1> buckets_{};
+  const absl::Span<const double> bounds_;
+  std::unique_ptr<std::atomic<uint64_t>[]> buckets_;  // bounds_.size() + 1
   std::atomic<uint64_t> count_{0};
   std::atomic<int64_t> sum_nanos_{0};
 };
@@ -60,14 +66,28 @@ class Metrics final : public DecisionObserver, public CommitObserver {
     uint64_t cache_evictions = 0;  // a bounded cache's, since start
     int64_t keys_active = 0;
     int64_t keys_revoked = 0;
+    // APIs of the policy in force: their decision series are rendered
+    // (zero-valued) before their first decision.
+    std::vector<std::string> policy_apis;
+    // Refused caller credentials (scopekeeper_auth_refused_total).
+    struct Refused {
+      std::string service;  // "scopekeeper.v1.Admin"
+      std::string reason;   // "wrong_token"
+      uint64_t count = 0;
+    };
+    std::vector<Refused> auth_refused;
   };
+
+  // The `api` label of decisions on an explicit requirement (no route, so
+  // no API): not a valid API name, so it never collides with one.
+  static constexpr absl::string_view kRequirementApi = "(requirement)";
 
   Metrics();
   Metrics(const Metrics&) = delete;
   Metrics& operator=(const Metrics&) = delete;
 
-  // One decision: the API it was for ("" for an explicit requirement), its
-  // reason, and how long deciding took.
+  // One decision: the API it was for (kRequirementApi for an explicit
+  // requirement), its reason, and how long deciding took.
   void RecordDecision(absl::string_view api, v1::Reason reason,
                       absl::Duration latency);
   // A key-cache lookup: found in the cache, or not (then the store is read).
@@ -82,7 +102,8 @@ class Metrics final : public DecisionObserver, public CommitObserver {
   void OnDecision(absl::string_view api, const v1::AuthorizeRequest& request,
                   const v1::AuthorizeResponse& response,
                   absl::Duration latency) override {
-    RecordDecision(api, response.reason(), latency);
+    RecordDecision(api.empty() ? kRequirementApi : api, response.reason(),
+                   latency);
   }
   void OnCommit(absl::Duration latency, bool ok, int mutations) override {
     RecordStoreCommit(latency, ok, mutations);

@@ -22,14 +22,21 @@ TEST(MetricsTest, CountsDecisionsByApiAndReason) {
                          absl::Microseconds(3));
   metrics.RecordDecision("management", v1::INSUFFICIENT_SCOPE,
                          absl::Microseconds(30));
-  metrics.RecordDecision("", v1::KEY_INVALID, absl::Microseconds(1));
+  v1::AuthorizeRequest requirement;
+  requirement.mutable_requirement()->add_all_of("orders_read");
+  v1::AuthorizeResponse invalid;
+  invalid.set_reason(v1::KEY_INVALID);
+  metrics.OnDecision("", requirement, invalid, absl::Microseconds(1));
   const std::string out = metrics.Render({});
   EXPECT_THAT(out, HasSubstr("scopekeeper_decisions_total{api=\"external-"
                              "pharmacy\",reason=\"ALLOWED\"} 2\n"));
   EXPECT_THAT(out, HasSubstr("scopekeeper_decisions_total{api=\"management\","
                              "reason=\"INSUFFICIENT_SCOPE\"} 1\n"));
-  EXPECT_THAT(out, HasSubstr("scopekeeper_decisions_total{api=\"\",reason="
-                             "\"KEY_INVALID\"} 1\n"));
+  // Explicit requirements have no API: a label value of their own.
+  EXPECT_THAT(out,
+              HasSubstr("scopekeeper_decisions_total{api=\"(requirement)\","
+                        "reason=\"KEY_INVALID\"} 1\n"));
+  EXPECT_THAT(out, Not(HasSubstr("api=\"\"")));
   EXPECT_THAT(out, HasSubstr("# TYPE scopekeeper_decisions_total counter\n"));
   EXPECT_THAT(out, Not(HasSubstr("REASON_UNSPECIFIED")));
 }
@@ -79,7 +86,8 @@ TEST(MetricsTest, GaugesCacheAndStoreCounters) {
   EXPECT_THAT(out, HasSubstr("scopekeeper_keys{status=\"active\"} 5\n"));
   EXPECT_THAT(out, HasSubstr("scopekeeper_keys{status=\"revoked\"} 2\n"));
   EXPECT_THAT(out, HasSubstr(absl::StrCat("scopekeeper_build_info{version=\"",
-                                          ScopekeeperVersion(), "\"")));
+                                          ScopekeeperVersion(), "\",commit=\"",
+                                          ScopekeeperCommit(), "\"")));
 }
 
 TEST(MetricsTest, InstancesAndThreadsDoNotMix) {
@@ -110,6 +118,53 @@ TEST(MetricsTest, ApiNamesBeyondTheCapCountAsOther) {
   EXPECT_THAT(out, HasSubstr("{api=\"api255\",reason=\"ALLOWED\"} 1\n"));
   EXPECT_THAT(out, Not(HasSubstr("api=\"api256\"")));
   EXPECT_THAT(out, HasSubstr("{api=\"(other)\",reason=\"ALLOWED\"} 44\n"));
+}
+
+TEST(MetricsTest, EveryApiOfThePolicyHasSeriesBeforeItsFirstDecision) {
+  Metrics metrics;
+  Metrics::Gauges gauges;
+  gauges.policy_apis = {"management", "external-pharmacy"};
+  std::string out = metrics.Render(gauges);
+  for (const char* api : {"external-pharmacy", "management", "(requirement)"}) {
+    for (const char* reason :
+         {"ALLOWED", "KEY_INVALID", "INSUFFICIENT_SCOPE"}) {
+      EXPECT_THAT(
+          out, HasSubstr(absl::StrCat("scopekeeper_decisions_total{api="
+                                      "\"",
+                                      api, "\",reason=\"", reason, "\"} 0\n")));
+    }
+  }
+  // In name order, each API once, also after it decided something.
+  metrics.RecordDecision("management", v1::ALLOWED, absl::ZeroDuration());
+  gauges.policy_apis.push_back("public");  // a policy change adds an API
+  out = metrics.Render(gauges);
+  EXPECT_THAT(out, HasSubstr("{api=\"management\",reason=\"ALLOWED\"} 1\n"));
+  EXPECT_THAT(out, HasSubstr("{api=\"public\",reason=\"ALLOWED\"} 0\n"));
+  const size_t first = out.find("{api=\"management\",reason=\"ALLOWED\"}");
+  EXPECT_EQ(out.find("{api=\"management\",reason=\"ALLOWED\"}", first + 1),
+            std::string::npos);
+  EXPECT_LT(out.find("api=\"(requirement)\""),
+            out.find("api=\"external-pharmacy\""));
+  EXPECT_LT(out.find("api=\"external-pharmacy\""), first);
+  EXPECT_LT(first, out.find("api=\"public\""));
+}
+
+TEST(MetricsTest, RefusedCredentialsAreRenderedAsGiven) {
+  Metrics metrics;
+  Metrics::Gauges gauges;
+  gauges.auth_refused = {
+      {"scopekeeper.v1.Admin", "wrong_token", 3},
+      {"scopekeeper.v1.Authorizer", "missing_credential", 0}};
+  const std::string out = metrics.Render(gauges);
+  EXPECT_THAT(out,
+              HasSubstr("# TYPE scopekeeper_auth_refused_total counter\n"));
+  EXPECT_THAT(out,
+              HasSubstr("scopekeeper_auth_refused_total{service=\"scopekeeper"
+                        ".v1.Admin\",reason=\"wrong_token\"} 3\n"));
+  EXPECT_THAT(out,
+              HasSubstr("scopekeeper_auth_refused_total{service=\"scopekeeper"
+                        ".v1.Authorizer\",reason=\"missing_credential\"} "
+                        "0\n"));
 }
 
 }  // namespace

@@ -21,8 +21,8 @@ absl::Status Registry::Load() {
   return committer_.Start();
 }
 
-absl::StatusOr<uint64_t> Registry::PutPolicy(const v1::Policy& policy,
-                                             absl::string_view actor) {
+absl::StatusOr<uint64_t> Registry::PutPolicyUnlogged(const v1::Policy& policy,
+                                                     absl::string_view actor) {
   // Invalid policies are refused before anything is queued.
   SK_RETURN_IF_ERROR(
       PolicySnapshot::Compile(policy, /*generation=*/0).status());
@@ -105,8 +105,8 @@ absl::StatusOr<v1::ListAuditEventsResponse> Registry::ListAuditEvents(
   return response;
 }
 
-absl::StatusOr<v1::CreateBackupResponse> Registry::CreateBackup(
-    const v1::CreateBackupRequest& request, absl::string_view actor) {
+absl::StatusOr<v1::CreateBackupResponse> Registry::CreateBackupUnlogged(
+    const v1::CreateBackupRequest& request) {
   const std::string& destination = request.destination();
   SK_RETURN_IF_ERROR(ValidateText("destination", destination));
   if (destination.empty() || destination.front() != '/') {
@@ -117,8 +117,6 @@ absl::StatusOr<v1::CreateBackupResponse> Registry::CreateBackup(
   SK_ASSIGN_OR_RETURN(const uint64_t revision, store_->Checkpoint(destination));
   // The copy may hold writes not yet durable here: report it once they are.
   SK_RETURN_IF_ERROR(committer_.AwaitVisible(revision));
-  LogInfo(absl::StrCat("backup at revision ", revision, " written to ",
-                       Quote(destination, kMaxQuotedPath), " by ", actor));
   v1::CreateBackupResponse response;
   response.set_revision(revision);
   response.set_path(destination);

@@ -8,6 +8,8 @@
 // Where things are: key operations in registry_keys.cc, apps and
 // installations in registry_apps.cc, the policy, audit, backups and the
 // change feed in registry.cc, the shared request checks in validation.h.
+// Every admin write (and backup) logs one line with its outcome
+// (admin_write_log.h), done by the public methods in registry_log.cc.
 #ifndef SCOPEKEEPER_SERVER_REGISTRY_REGISTRY_H_
 #define SCOPEKEEPER_SERVER_REGISTRY_REGISTRY_H_
 
@@ -121,6 +123,29 @@ class Registry {
 
  private:
   using Prepared = GroupCommitter::Prepared;
+
+  // The admin writes themselves; the public methods call them and log one
+  // line each (LogAdminWrite()). `*revision` is the revision written.
+  absl::StatusOr<uint64_t> PutPolicyUnlogged(const v1::Policy& policy,
+                                             absl::string_view actor);
+  absl::StatusOr<v1::CreateKeyResponse> CreateKeyUnlogged(
+      const v1::CreateKeyRequest& request, absl::string_view actor);
+  absl::StatusOr<v1::Key> GrantScopesUnlogged(
+      const v1::GrantScopesRequest& request, absl::string_view actor);
+  absl::StatusOr<v1::Key> RevokeScopesUnlogged(
+      const v1::RevokeScopesRequest& request, absl::string_view actor);
+  absl::StatusOr<v1::Key> RevokeKeyUnlogged(const v1::RevokeKeyRequest& request,
+                                            absl::string_view actor);
+  absl::StatusOr<v1::CreateKeyResponse> RotateKeyUnlogged(
+      const v1::RotateKeyRequest& request, absl::string_view actor);
+  absl::StatusOr<v1::App> PutAppUnlogged(const v1::PutAppRequest& request,
+                                         absl::string_view actor,
+                                         uint64_t* revision);
+  absl::StatusOr<v1::Installation> ApproveInstallationUnlogged(
+      const v1::ApproveInstallationRequest& request, absl::string_view actor,
+      uint64_t* revision);
+  absl::StatusOr<v1::CreateBackupResponse> CreateBackupUnlogged(
+      const v1::CreateBackupRequest& request);
 
   // ToApiKey() is the public view of a record: derived status, effective
   // scopes, last_used_time (telemetry: omitted if it cannot be read).

@@ -13,8 +13,9 @@
 
 namespace scopekeeper {
 
-absl::StatusOr<v1::App> Registry::PutApp(const v1::PutAppRequest& request,
-                                         absl::string_view actor) {
+absl::StatusOr<v1::App> Registry::PutAppUnlogged(
+    const v1::PutAppRequest& request, absl::string_view actor,
+    uint64_t* revision) {
   const v1::App& app = request.app();
   SK_RETURN_IF_ERROR(ValidateId("app.app_id", app.app_id()));
   if (!app.slug().empty()) {
@@ -37,18 +38,17 @@ absl::StatusOr<v1::App> Registry::PutApp(const v1::PutAppRequest& request,
   change.mutation.audit_event =
       NewAuditEvent("PutApp", actor, nullptr, AuditDetail(stored));
   // A barrier: the keys of the app's installations are recompiled with it.
-  SK_RETURN_IF_ERROR(
-      committer_
-          .Commit(/*barrier=*/true,
-                  [&]() -> absl::StatusOr<std::optional<Prepared>> {
-                    return change;
-                  })
-          .status());
+  SK_ASSIGN_OR_RETURN(
+      *revision,
+      committer_.Commit(
+          /*barrier=*/true,
+          [&]() -> absl::StatusOr<std::optional<Prepared>> { return change; }));
   return stored;
 }
 
-absl::StatusOr<v1::Installation> Registry::ApproveInstallation(
-    const v1::ApproveInstallationRequest& request, absl::string_view actor) {
+absl::StatusOr<v1::Installation> Registry::ApproveInstallationUnlogged(
+    const v1::ApproveInstallationRequest& request, absl::string_view actor,
+    uint64_t* revision) {
   SK_RETURN_IF_ERROR(ValidateId("organization_id", request.organization_id()));
   SK_RETURN_IF_ERROR(ValidateId("app_id", request.app_id()));
   SK_RETURN_IF_ERROR(ValidateScopeList(
@@ -56,49 +56,46 @@ absl::StatusOr<v1::Installation> Registry::ApproveInstallation(
       /*allow_undeclared=*/false));
   v1::Installation installation;
   // A barrier: builds on the app directory in force.
-  SK_RETURN_IF_ERROR(
-      committer_
-          .Commit(
-              /*barrier=*/true,
-              [&]() -> absl::StatusOr<std::optional<Prepared>> {
-                const std::shared_ptr<const AppDirectory> apps = state_->apps();
-                const v1::App* app = apps->FindApp(request.app_id());
-                if (app == nullptr) {
-                  return absl::NotFoundError(
-                      absl::StrCat("app_id: no app ", Quote(request.app_id())));
-                }
-                if (const v1::Installation* existing = apps->FindInstallationOf(
-                        request.organization_id(), request.app_id())) {
-                  installation.set_installation_id(existing->installation_id());
-                } else {
-                  SK_ASSIGN_OR_RETURN(std::string id, GenerateId("inst"));
-                  installation.set_installation_id(std::move(id));
-                }
-                installation.set_app_id(request.app_id());
-                installation.set_organization_id(request.organization_id());
-                const auto& requested = app->requested_scopes();
-                for (int i = 0; i < request.approved_scopes_size(); ++i) {
-                  const std::string& scope = request.approved_scopes(i);
-                  if (std::find(requested.begin(), requested.end(), scope) ==
-                      requested.end()) {
-                    return absl::InvalidArgumentError(absl::StrCat(
-                        "approved_scopes[", i, "]: app ", Quote(app->app_id()),
-                        " does not request scope ", Quote(scope)));
-                  }
-                  AddUnique(installation.mutable_approved_scopes(), scope);
-                }
-                *installation.mutable_approve_time() =
-                    ToProtoTime(clock_->Now());
-                Prepared change;
-                change.mutation.put_installations.push_back(installation);
-                change.mutation.audit_event =
-                    NewAuditEvent("ApproveInstallation", actor, nullptr,
-                                  AuditDetail(installation));
-                change.mutation.audit_event->set_organization_id(
-                    request.organization_id());
-                return change;
-              })
-          .status());
+  SK_ASSIGN_OR_RETURN(
+      *revision,
+      committer_.Commit(
+          /*barrier=*/true, [&]() -> absl::StatusOr<std::optional<Prepared>> {
+            const std::shared_ptr<const AppDirectory> apps = state_->apps();
+            const v1::App* app = apps->FindApp(request.app_id());
+            if (app == nullptr) {
+              return absl::NotFoundError(
+                  absl::StrCat("app_id: no app ", Quote(request.app_id())));
+            }
+            if (const v1::Installation* existing = apps->FindInstallationOf(
+                    request.organization_id(), request.app_id())) {
+              installation.set_installation_id(existing->installation_id());
+            } else {
+              SK_ASSIGN_OR_RETURN(std::string id, GenerateId("inst"));
+              installation.set_installation_id(std::move(id));
+            }
+            installation.set_app_id(request.app_id());
+            installation.set_organization_id(request.organization_id());
+            const auto& requested = app->requested_scopes();
+            for (int i = 0; i < request.approved_scopes_size(); ++i) {
+              const std::string& scope = request.approved_scopes(i);
+              if (std::find(requested.begin(), requested.end(), scope) ==
+                  requested.end()) {
+                return absl::InvalidArgumentError(absl::StrCat(
+                    "approved_scopes[", i, "]: app ", Quote(app->app_id()),
+                    " does not request scope ", Quote(scope)));
+              }
+              AddUnique(installation.mutable_approved_scopes(), scope);
+            }
+            *installation.mutable_approve_time() = ToProtoTime(clock_->Now());
+            Prepared change;
+            change.mutation.put_installations.push_back(installation);
+            change.mutation.audit_event =
+                NewAuditEvent("ApproveInstallation", actor, nullptr,
+                              AuditDetail(installation));
+            change.mutation.audit_event->set_organization_id(
+                request.organization_id());
+            return change;
+          }));
   return state_->apps()->WithPending(installation);
 }
 

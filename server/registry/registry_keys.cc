@@ -120,7 +120,7 @@ v1::CreateKeyResponse Registry::SecretResponse(const storage::KeyRecord& record,
   return response;
 }
 
-absl::StatusOr<v1::CreateKeyResponse> Registry::CreateKey(
+absl::StatusOr<v1::CreateKeyResponse> Registry::CreateKeyUnlogged(
     const v1::CreateKeyRequest& request, absl::string_view actor) {
   const std::shared_ptr<const PolicySnapshot> policy = state_->policy();
   const absl::Time now = clock_->Now();
@@ -267,7 +267,7 @@ absl::StatusOr<v1::ListKeysResponse> Registry::ListKeys(
   return response;
 }
 
-absl::StatusOr<v1::Key> Registry::GrantScopes(
+absl::StatusOr<v1::Key> Registry::GrantScopesUnlogged(
     const v1::GrantScopesRequest& request, absl::string_view actor) {
   const std::shared_ptr<const PolicySnapshot> policy = state_->policy();
   SK_RETURN_IF_ERROR(ValidateScopeChange(*policy, request, "grant",
@@ -318,7 +318,7 @@ absl::StatusOr<v1::Key> Registry::GrantScopes(
   return ToApiKey(record);
 }
 
-absl::StatusOr<v1::Key> Registry::RevokeScopes(
+absl::StatusOr<v1::Key> Registry::RevokeScopesUnlogged(
     const v1::RevokeScopesRequest& request, absl::string_view actor) {
   const std::shared_ptr<const PolicySnapshot> policy = state_->policy();
   // Names no longer declared may still be removed.
@@ -354,8 +354,8 @@ absl::StatusOr<v1::Key> Registry::RevokeScopes(
   return ToApiKey(record);
 }
 
-absl::StatusOr<v1::Key> Registry::RevokeKey(const v1::RevokeKeyRequest& request,
-                                            absl::string_view actor) {
+absl::StatusOr<v1::Key> Registry::RevokeKeyUnlogged(
+    const v1::RevokeKeyRequest& request, absl::string_view actor) {
   SK_RETURN_IF_ERROR(ValidateText("reason", request.reason()));
   SK_ASSIGN_OR_RETURN(
       storage::KeyRecord record,
@@ -375,7 +375,7 @@ absl::StatusOr<v1::Key> Registry::RevokeKey(const v1::RevokeKeyRequest& request,
   return ToApiKey(record);
 }
 
-absl::StatusOr<v1::CreateKeyResponse> Registry::RotateKey(
+absl::StatusOr<v1::CreateKeyResponse> Registry::RotateKeyUnlogged(
     const v1::RotateKeyRequest& request, absl::string_view actor) {
   if (request.has_grace_period()) {
     SK_RETURN_IF_ERROR(

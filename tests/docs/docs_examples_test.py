@@ -6,7 +6,9 @@ from its fenced code blocks, in order:
 * A ```sh block whose command is `bazel-bin/server/scopekeeper ...` starts a
   fresh server (new data dir, port 0) with the block's --policy_file. The
   documented --data_dir's parent (e.g. /tmp/scopekeeper-api) is mapped to a
-  temporary directory in every later command and response.
+  temporary directory in every later command and response; like the
+  documented directory on a fresh machine, it does not exist before the
+  server starts.
 * A ```grpcurl block is one grpcurl command. It is run with a Python gRPC
   client: the JSON of `-d '...'` (or of a `<<EOF` here-document with
   `-d @`) is parsed into the request message with protobuf's json_format,
@@ -154,9 +156,10 @@ class DocRunner:
         self.servers_started += 1
         self.doc_data_dir = flags["data_dir"].rstrip("/")
         self.doc_root = os.path.dirname(self.doc_data_dir)
+        # Not created here: the reader is not told to create it either (the
+        # server creates the data dir's missing parents).
         self.test_root = os.path.join(self.tmp, "%s-%d" % (self.doc.replace(".", "_"),
                                                            self.servers_started))
-        os.makedirs(self.test_root)
         policy = None
         if "policy_file" in flags:
             policy = REPO_FILES.get(flags["policy_file"])

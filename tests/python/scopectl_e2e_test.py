@@ -407,7 +407,7 @@ class ScopectlCommandsE2ETest(unittest.TestCase):
 
     def test_contexts_version_completion_and_settings_errors(self):
         out, _ = self.scopectl("--version")
-        self.assertRegex(out, r"^scopectl \d+\.\d+\.\d+\n$")
+        self.assertRegex(out, r"^scopectl \d+\.\d+\.\d+ \(commit ([0-9a-f]{12}(-dirty)?|unknown)\)\n$")
 
         # A context instead of the environment; the flag still wins.
         env = {k: v for k, v in self.env.items()

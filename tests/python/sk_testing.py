@@ -87,20 +87,26 @@ class ServerProcess:
     """
 
     def __init__(self, data_dir, admin_token_file=None, policy_file=None, extra_args=(),
-                 wrapper=()):
+                 wrapper=(), command=None, env=None):
         """`wrapper`: a command that runs the server, given as its last
-        arguments (it must exec them, so the process is the server's)."""
-        cmd = _die_with_parent_prefix() + list(wrapper) + [
-            SERVER_BIN, "--listen=127.0.0.1:0", "--data_dir=" + data_dir]
-        if admin_token_file is not None:
-            cmd.append("--admin_token_file=" + admin_token_file)
-        if policy_file is not None:
-            cmd.append("--policy_file=" + policy_file)
-        cmd.extend(extra_args)
+        arguments (it must exec them, so the process is the server's).
+        `command`: the whole command instead (it must exec the server; the
+        other arguments are then ignored), e.g. ["bash", "-c", "exec ..."]
+        for a documented command line. `env`: the server's environment."""
+        if command is not None:
+            cmd = _die_with_parent_prefix() + list(command)
+        else:
+            cmd = _die_with_parent_prefix() + list(wrapper) + [
+                SERVER_BIN, "--listen=127.0.0.1:0", "--data_dir=" + data_dir]
+            if admin_token_file is not None:
+                cmd.append("--admin_token_file=" + admin_token_file)
+            if policy_file is not None:
+                cmd.append("--policy_file=" + policy_file)
+            cmd.extend(extra_args)
         # stdout is merged into the stderr pipe so a log line is never missed
         # (or left to block the server) whichever stream the server uses.
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT)
+                                     stderr=subprocess.STDOUT, env=env)
         self.output = collections.deque(maxlen=200)  # last lines, for failure messages
         self.all_output = []  # every line, for tests that inspect the whole log
         self._lines = queue.Queue()
