@@ -7,7 +7,11 @@
 //   org/<organization_id>\0<key_id> ""
 //   policy                         v1::Policy
 //   audit/<8-byte BE revision>     v1::AuditEvent
-// `app/` and `inst/` are reserved. Outside RocksDB, in the same directory:
+//   app/<app_id>                   v1::App
+//   inst/<installation_id>         v1::Installation
+//   used/<key_id>                  google.protobuf.Timestamp (last use;
+//                                  written unsynced, outside revisions)
+// Outside RocksDB, in the same directory:
 //   ACKNOWLEDGED_REVISION          the acknowledged revision (see below)
 #ifndef SCOPEKEEPER_STORAGE_ROCKSDB_STORE_H_
 #define SCOPEKEEPER_STORAGE_ROCKSDB_STORE_H_
