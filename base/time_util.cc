@@ -1,11 +1,15 @@
 #include "base/time_util.h"
 
 #include "absl/strings/str_cat.h"
+#include "google/protobuf/util/time_util.h"
 
 namespace scopekeeper {
 namespace {
-constexpr int64_t kMinSeconds = -62135596800;  // 0001-01-01T00:00:00Z
-constexpr int64_t kMaxSeconds = 253402300799;  // 9999-12-31T23:59:59Z
+using ::google::protobuf::util::TimeUtil;
+// 0001-01-01T00:00:00Z .. 9999-12-31T23:59:59Z
+constexpr int64_t kMinSeconds = TimeUtil::kTimestampMinSeconds;
+constexpr int64_t kMaxSeconds = TimeUtil::kTimestampMaxSeconds;
+// Ours, far below protobuf's 10,000 years: grace periods and grants.
 constexpr int64_t kMaxDurationSeconds = 10 * 366 * 86400;
 }  // namespace
 

@@ -1,4 +1,7 @@
 // Conversions between absl::Time/Duration and google.protobuf well-known types.
+// Not protobuf's TimeUtil conversions: they go through int64 nanoseconds,
+// which end in 2262, while a Timestamp (and absl::Time) reaches year 9999.
+// Its range constants are used for validation.
 #ifndef SCOPEKEEPER_BASE_TIME_UTIL_H_
 #define SCOPEKEEPER_BASE_TIME_UTIL_H_
 
@@ -23,15 +26,10 @@ inline absl::Time FromProtoTimeOr(const google::protobuf::Timestamp& t,
 
 inline google::protobuf::Timestamp ToProtoTime(absl::Time t) {
   google::protobuf::Timestamp out;
-  const int64_t nanos = absl::ToUnixNanos(t);
-  int64_t secs = nanos / 1'000'000'000;
-  int64_t rem = nanos % 1'000'000'000;
-  if (rem < 0) {
-    rem += 1'000'000'000;
-    --secs;
-  }
-  out.set_seconds(secs);
-  out.set_nanos(static_cast<int32_t>(rem));
+  const int64_t seconds = absl::ToUnixSeconds(t);  // rounds down
+  out.set_seconds(seconds);
+  out.set_nanos(static_cast<int32_t>((t - absl::FromUnixSeconds(seconds)) /
+                                     absl::Nanoseconds(1)));
   return out;
 }
 
