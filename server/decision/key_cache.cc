@@ -134,6 +134,25 @@ void KeyCache::Erase(const SecretDigest& digest) {
   lock.unlock();
 }
 
+void KeyCache::EraseIf(const std::function<bool(const SecretDigest&)>& drop) {
+  std::vector<std::shared_ptr<const CompiledKey>> erased;  // freed unlocked
+  for (Shard& shard : shards_) {
+    std::unique_lock<WriterPreferringMutex> lock(shard.mu);
+    ++shard.write_epoch;
+    for (auto it = shard.map.begin(); it != shard.map.end();) {
+      if (drop(it->first)) {
+        erased.push_back(std::move(it->second.entry.key));
+        shard.map.erase(it++);
+        size_.fetch_sub(1, std::memory_order_relaxed);
+      } else {
+        ++it;
+      }
+    }
+    lock.unlock();
+    erased.clear();
+  }
+}
+
 void KeyCache::Recompile(const std::function<std::shared_ptr<const CompiledKey>(
                              const std::shared_ptr<const CompiledKey>&)>& fn) {
   // Old key -> (old key, new key). A key with several secrets (rotation) has

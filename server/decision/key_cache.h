@@ -86,6 +86,10 @@ class KeyCache {
   void Upsert(const SecretDigest& digest, Entry entry);
   // Erase() removes the entry for `digest`, if any.
   void Erase(const SecretDigest& digest);
+  // EraseIf() removes every entry whose digest `drop` selects (called under
+  // a shard lock: it must be quick and must not use the cache). Used when a
+  // replica reloads the whole key set.
+  void EraseIf(const std::function<bool(const SecretDigest&)>& drop);
   // Recompile() replaces every entry's key with fn(key) (one call per
   // distinct key, made without holding a shard lock). Used after a policy or
   // app change, which must be in force before the call; entries stay

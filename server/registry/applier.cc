@@ -21,11 +21,47 @@ KeyCache::Entry EntryFor(std::shared_ptr<const CompiledKey> key,
           FromProtoTimeOr(secret.expire_time(), absl::InfiniteFuture())};
 }
 
+// The store's latest state as a Snapshot (revisions of records unknown).
+class StoreSnapshot final : public Applier::Snapshot {
+ public:
+  StoreSnapshot(storage::Store* store, uint64_t revision)
+      : store_(store), revision_(revision) {}
+  uint64_t revision() const override { return revision_; }
+  absl::StatusOr<std::optional<v1::Policy>> GetPolicy() const override {
+    return store_->GetPolicy();
+  }
+  absl::Status ForEachApp(
+      const std::function<absl::Status(const v1::App&, uint64_t)>& fn)
+      const override {
+    return store_->ForEachApp([&](const v1::App& app) { return fn(app, 0); });
+  }
+  absl::Status ForEachInstallation(
+      const std::function<absl::Status(const v1::Installation&, uint64_t)>& fn)
+      const override {
+    return store_->ForEachInstallation(
+        [&](const v1::Installation& i) { return fn(i, 0); });
+  }
+  absl::Status ForEachKey(
+      const std::function<absl::Status(const storage::KeyRecord&)>& fn)
+      const override {
+    return store_->ForEachKey(fn);
+  }
+
+ private:
+  storage::Store* const store_;
+  const uint64_t revision_;
+};
+
 }  // namespace
 
 absl::Status Applier::Load() {
   SK_ASSIGN_OR_RETURN(const uint64_t revision, store_->Revision());
-  SK_ASSIGN_OR_RETURN(std::optional<v1::Policy> stored, store_->GetPolicy());
+  return LoadSnapshot(StoreSnapshot(store_, revision));
+}
+
+absl::Status Applier::LoadSnapshot(const Snapshot& snapshot) {
+  const uint64_t revision = snapshot.revision();
+  SK_ASSIGN_OR_RETURN(std::optional<v1::Policy> stored, snapshot.GetPolicy());
   std::shared_ptr<const PolicySnapshot> policy = PolicySnapshot::Empty();
   if (stored.has_value()) {
     absl::StatusOr<std::shared_ptr<const PolicySnapshot>> compiled =
@@ -36,27 +72,30 @@ absl::Status Applier::Load() {
     }
     policy = *std::move(compiled);
   }
-  state_->set_policy(policy);
   std::shared_ptr<const AppDirectory> apps =
       std::make_shared<const AppDirectory>();
-  SK_RETURN_IF_ERROR(store_->ForEachApp([&](const v1::App& app) {
-    apps = apps->WithApp(app);
+  SK_RETURN_IF_ERROR(snapshot.ForEachApp([&](const v1::App& app, uint64_t r) {
+    apps = apps->WithApp(app, r);
     return absl::OkStatus();
   }));
-  SK_RETURN_IF_ERROR(
-      store_->ForEachInstallation([&](const v1::Installation& installation) {
-        apps = apps->WithInstallation(installation);
+  SK_RETURN_IF_ERROR(snapshot.ForEachInstallation(
+      [&](const v1::Installation& installation, uint64_t r) {
+        apps = apps->WithInstallation(installation, r);
         return absl::OkStatus();
       }));
+  state_->set_policy(policy);
   state_->set_apps(apps);
   KeyCache& cache = state_->cache();
+  // A reload replaces what is cached: digests not seen below are dropped.
+  const bool reload = cache.size() > 0;
+  absl::flat_hash_set<SecretDigest> seen;
   keys_active_ = 0;
   keys_revoked_ = 0;
   // This thread reads and compiles; the loader inserts, on the other core.
   KeyCache::BulkLoader loader(&cache);
   size_t loaded = 0;
   const absl::Status scanned =
-      store_->ForEachKey([&](const storage::KeyRecord& r) {
+      snapshot.ForEachKey([&](const storage::KeyRecord& r) {
         CountKey(r, +1);
         // A bounded cache starts with the first keys that fit; the others
         // are read from the store when first used.
@@ -66,14 +105,18 @@ absl::Status Applier::Load() {
         std::shared_ptr<const CompiledKey> compiled =
             CompileKey(r, *policy, *apps);
         for (const storage::SecretHash& secret : r.secrets()) {
-          loader.Add(SecretDigest::FromBytes(secret.sha256()),
-                     EntryFor(compiled, secret));
+          const SecretDigest digest = SecretDigest::FromBytes(secret.sha256());
+          if (reload) seen.insert(digest);
+          loader.Add(digest, EntryFor(compiled, secret));
           ++loaded;
         }
         return absl::OkStatus();
       });
   loader.Finish();
   SK_RETURN_IF_ERROR(scanned);
+  if (reload) {
+    cache.EraseIf([&](const SecretDigest& d) { return !seen.contains(d); });
+  }
   state_->PublishRevision(revision);
   return absl::OkStatus();
 }
@@ -84,8 +127,8 @@ void Applier::Apply(const CommittedChange& change) {
         PolicySnapshot::Compile(*change.policy, change.revision);
     if (snapshot.ok()) {
       state_->set_policy(*snapshot);
-      RecompileCachedKeys(**snapshot, *state_->apps(),
-                          [](const CompiledKey&) { return true; });
+      Recompile(change.revision, **snapshot, *state_->apps(),
+                [](const CompiledKey&) { return true; });
     } else {
       // Validated before it was written: only a damaged store gets here.
       LogError(absl::StrCat("policy at revision ", change.revision,
@@ -97,20 +140,21 @@ void Applier::Apply(const CommittedChange& change) {
     std::shared_ptr<const AppDirectory> apps = state_->apps();
     absl::flat_hash_set<std::string> app_ids;
     for (const v1::App& app : change.apps) {
-      apps = apps->WithApp(app);
+      apps = apps->WithApp(app, change.revision);
       app_ids.insert(app.app_id());
     }
     for (const v1::Installation& installation : change.installations) {
-      apps = apps->WithInstallation(installation);
+      apps = apps->WithInstallation(installation, change.revision);
       app_ids.insert(installation.app_id());
     }
     state_->set_apps(apps);
     // Keys of these apps' installations, and bound keys whose installation
     // was missing when they were compiled (no app_id yet).
-    RecompileCachedKeys(*state_->policy(), *apps, [&](const CompiledKey& key) {
-      return key.has_installation &&
-             (key.app_id.empty() || app_ids.contains(key.app_id));
-    });
+    Recompile(change.revision, *state_->policy(), *apps,
+              [&](const CompiledKey& key) {
+                return key.has_installation &&
+                       (key.app_id.empty() || app_ids.contains(key.app_id));
+              });
   }
   if (!change.keys.empty()) {
     const std::shared_ptr<const PolicySnapshot> policy = state_->policy();
@@ -144,6 +188,38 @@ void Applier::ApplyKey(const CommittedChange::KeyChange& change,
 void Applier::CountKey(const storage::KeyRecord& record, int delta) {
   (record.key().status() == v1::REVOKED ? keys_revoked_ : keys_active_)
       .fetch_add(delta, std::memory_order_relaxed);
+}
+
+void Applier::Recompile(uint64_t revision, const PolicySnapshot& policy,
+                        const AppDirectory& apps,
+                        absl::FunctionRef<bool(const CompiledKey&)> affected) {
+  if (key_scan_ && RecompileByScan(revision, policy, apps, affected)) return;
+  RecompileCachedKeys(policy, apps, affected);
+}
+
+bool Applier::RecompileByScan(
+    uint64_t revision, const PolicySnapshot& policy, const AppDirectory& apps,
+    absl::FunctionRef<bool(const CompiledKey&)> affected) {
+  KeyCache& cache = state_->cache();
+  const absl::Status scanned =
+      key_scan_(revision, [&](const storage::KeyRecord& record) {
+        std::shared_ptr<const CompiledKey> compiled;
+        for (const storage::SecretHash& secret : record.secrets()) {
+          const SecretDigest digest = SecretDigest::FromBytes(secret.sha256());
+          KeyCache::Entry cached;
+          // Only what is cached (a bounded cache gains nothing here).
+          if (!cache.Find(digest, &cached) || !affected(*cached.key)) continue;
+          if (compiled == nullptr) compiled = CompileKey(record, policy, apps);
+          cache.Upsert(digest, EntryFor(compiled, secret));
+        }
+        return absl::OkStatus();
+      });
+  if (scanned.ok()) return true;
+  // Entries replaced so far are right; the rest are done one by one.
+  LogWarning(absl::StrCat("recompiling cached keys at revision ", revision,
+                          " by one scan failed (", scanned.ToString(),
+                          "); reading them one by one"));
+  return false;
 }
 
 void Applier::RecompileCachedKeys(

@@ -8,10 +8,13 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <vector>
 
 #include "absl/functional/function_ref.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "proto/scopekeeper/v1/scopekeeper.pb.h"
 #include "server/decision/compiled_key.h"
 #include "server/decision/serving_state.h"
@@ -42,10 +45,45 @@ class Applier {
   Applier(storage::Store* store, ServingState* state)
       : store_(store), state_(state) {}
 
+  // A consistent view of the whole store at one revision, to load from.
+  class Snapshot {
+   public:
+    virtual ~Snapshot() = default;
+    virtual uint64_t revision() const = 0;
+    virtual absl::StatusOr<std::optional<v1::Policy>> GetPolicy() const = 0;
+    // fn(record, revision of its last change; 0 when unknown).
+    virtual absl::Status ForEachApp(
+        const std::function<absl::Status(const v1::App&, uint64_t)>& fn)
+        const = 0;
+    virtual absl::Status ForEachInstallation(
+        const std::function<absl::Status(const v1::Installation&, uint64_t)>&
+            fn) const = 0;
+    virtual absl::Status ForEachKey(
+        const std::function<absl::Status(const storage::KeyRecord&)>& fn)
+        const = 0;
+  };
+
   // Load() fills the serving state from the store: policy, apps and
   // installations, every key (or as many as a bounded cache holds), and
   // publishes the store's revision. Once, before serving.
   absl::Status Load();
+
+  // LoadSnapshot() is Load() from `snapshot`. On a serving state already
+  // loaded (a replica reloading after it fell behind) it replaces it: the
+  // cached digests the snapshot lacks are dropped, and the revision
+  // published is the snapshot's.
+  absl::Status LoadSnapshot(const Snapshot& snapshot);
+
+  // A scan of every stored key record as of one revision (fn is called for
+  // each; OUT_OF_RANGE and the like when it cannot be read).
+  using KeyScan = std::function<absl::Status(
+      uint64_t revision,
+      const std::function<absl::Status(const storage::KeyRecord&)>& fn)>;
+  // set_key_scan() makes the recompiles after a policy or app change read
+  // the records with one scan at the change's revision instead of one
+  // store read per cached key (a remote store: 1M reads would take
+  // minutes). Before the first Apply().
+  void set_key_scan(KeyScan scan) { key_scan_ = std::move(scan); }
 
   // Apply() makes `change` visible to decisions, then publishes its
   // revision. REQUIRES: the change is durable; changes come in revision
@@ -75,9 +113,19 @@ class Applier {
   void RecompileCachedKeys(
       const PolicySnapshot& policy, const AppDirectory& apps,
       absl::FunctionRef<bool(const CompiledKey&)> affected);
+  // RecompileByScan() is RecompileCachedKeys() with the records of one
+  // key_scan_ at `revision`; false (nothing lost) when the scan failed.
+  bool RecompileByScan(uint64_t revision, const PolicySnapshot& policy,
+                       const AppDirectory& apps,
+                       absl::FunctionRef<bool(const CompiledKey&)> affected);
+  // Recompile() uses the scan when there is one, else the store.
+  void Recompile(uint64_t revision, const PolicySnapshot& policy,
+                 const AppDirectory& apps,
+                 absl::FunctionRef<bool(const CompiledKey&)> affected);
 
   storage::Store* const store_;
   ServingState* const state_;
+  KeyScan key_scan_;
   std::atomic<int64_t> keys_active_{0};
   std::atomic<int64_t> keys_revoked_{0};
 };

@@ -73,6 +73,10 @@ Registry::Prepared Registry::KeyChange(
     absl::string_view action, absl::string_view actor,
     const google::protobuf::Message& request) const {
   Prepared change;
+  // Built from `before` as read: guarded on its revision (0: a new key).
+  change.mutation.guards.push_back({storage::Guard::Kind::kKey,
+                                    after.key().key_id(),
+                                    before.key().revision()});
   change.mutation.audit_event =
       NewAuditEvent(action, actor, &after.key(), AuditDetail(request));
   change.mutation.put_keys.push_back(std::move(after));
@@ -91,7 +95,7 @@ absl::StatusOr<storage::KeyRecord> Registry::CommitKeyChange(
   storage::KeyRecord result;
   SK_ASSIGN_OR_RETURN(
       const uint64_t written,
-      committer_.Commit(
+      committer_->Commit(
           /*barrier=*/false, [&]() -> absl::StatusOr<std::optional<Prepared>> {
             SK_ASSIGN_OR_RETURN(storage::KeyRecord before,
                                 ReadKeyForUpdate(key_id));
@@ -105,7 +109,12 @@ absl::StatusOr<storage::KeyRecord> Registry::CommitKeyChange(
             return KeyChange(std::move(before), std::move(after), action, actor,
                              request);
           }));
-  if (written != 0) result.mutable_key()->set_revision(written);
+  if (written != 0) {
+    result.mutable_key()->set_revision(written);
+  } else {
+    // Nothing to write: answer once the state that was read is served.
+    SK_RETURN_IF_ERROR(committer_->AwaitVisible(result.key().revision()));
+  }
   if (revision != nullptr) *revision = written;
   return result;
 }
@@ -199,7 +208,7 @@ absl::StatusOr<v1::CreateKeyResponse> Registry::CreateKey(
 
   SK_ASSIGN_OR_RETURN(
       const uint64_t revision,
-      committer_.Commit(
+      committer_->Commit(
           /*barrier=*/false, [&]() -> absl::StatusOr<std::optional<Prepared>> {
             return KeyChange(storage::KeyRecord(), record, "CreateKey", actor,
                              request);
@@ -213,7 +222,7 @@ absl::StatusOr<v1::Key> Registry::GetKey(const v1::GetKeyRequest& request) {
   SK_ASSIGN_OR_RETURN(storage::KeyRecord record,
                       ReadKeyForUpdate(request.key_id()));
   // The store may hold a change not yet durable: show it once it is.
-  SK_RETURN_IF_ERROR(committer_.AwaitVisible(record.key().revision()));
+  SK_RETURN_IF_ERROR(committer_->AwaitVisible(record.key().revision()));
   return ToApiKey(record);
 }
 
@@ -263,7 +272,7 @@ absl::StatusOr<v1::ListKeysResponse> Registry::ListKeys(
       break;
     }
   }
-  SK_RETURN_IF_ERROR(committer_.AwaitVisible(newest));
+  SK_RETURN_IF_ERROR(committer_->AwaitVisible(newest));
   return response;
 }
 
