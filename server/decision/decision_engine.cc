@@ -257,6 +257,7 @@ absl::Status DecisionEngine::LookupKey(absl::string_view api_key,
 absl::Status DecisionEngine::Authorize(const v1::AuthorizeRequest& request,
                                        absl::Time deadline,
                                        v1::AuthorizeResponse* response) {
+  if (freshness_ != nullptr) SK_RETURN_IF_ERROR(freshness_->Check());
   return AuthorizeOne(request, /*digest=*/nullptr, deadline, response);
 }
 
@@ -378,6 +379,7 @@ absl::Status DecisionEngine::Decide(const v1::AuthorizeRequest& request,
 absl::Status DecisionEngine::BatchAuthorize(
     const v1::BatchAuthorizeRequest& request, absl::Time deadline,
     v1::BatchAuthorizeResponse* response) {
+  if (freshness_ != nullptr) SK_RETURN_IF_ERROR(freshness_->Check());
   if (request.requests_size() > kMaxBatchSize) {
     return absl::InvalidArgumentError(
         absl::StrCat("requests: ", request.requests_size(),
@@ -421,6 +423,7 @@ absl::Status DecisionEngine::BatchAuthorize(
 
 absl::Status DecisionEngine::DescribeKey(const v1::DescribeKeyRequest& request,
                                          v1::DescribeKeyResponse* response) {
+  if (freshness_ != nullptr) SK_RETURN_IF_ERROR(freshness_->Check());
   if (request.api_key().size() > kMaxApiKeyLength) {
     return absl::InvalidArgumentError(
         absl::StrCat("api_key: longer than ", kMaxApiKeyLength, " bytes"));

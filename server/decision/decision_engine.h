@@ -20,6 +20,7 @@
 #include "base/clock.h"
 #include "proto/scopekeeper/v1/scopekeeper.pb.h"
 #include "server/decision/decision_observer.h"
+#include "server/decision/freshness.h"
 #include "server/decision/serving_state.h"
 #include "server/decision/usage_tracker.h"
 #include "server/policy/key_secret.h"
@@ -32,17 +33,21 @@ inline constexpr int kMaxBatchSize = 1000;
 inline constexpr absl::Duration kMaxRevisionWait = absl::Seconds(30);
 
 // Thread-safe. Does not own its arguments, which must outlive it. Each
-// decision is reported to `observer` (metrics, sampled logs).
+// decision is reported to `observer` (metrics, sampled logs). With a
+// `freshness` (cluster replicas), Authorize, BatchAuthorize and DescribeKey
+// fail closed with UNAVAILABLE while it says the state may be stale.
 class DecisionEngine {
  public:
   DecisionEngine(ServingState* state, storage::Store* store, const Clock* clock,
                  UsageTracker* usage,
-                 DecisionObserver* observer = NoDecisionObserver())
+                 DecisionObserver* observer = NoDecisionObserver(),
+                 const Freshness* freshness = nullptr)
       : state_(state),
         store_(store),
         clock_(clock),
         usage_(usage),
-        observer_(observer) {}
+        observer_(observer),
+        freshness_(freshness) {}
 
   // Authorize() decides `request` into `*response`. `deadline` bounds the
   // min_revision wait.
@@ -95,6 +100,7 @@ class DecisionEngine {
   const Clock* const clock_;
   UsageTracker* const usage_;
   DecisionObserver* const observer_;
+  const Freshness* const freshness_;  // null: always fresh (single node)
 };
 
 }  // namespace scopekeeper

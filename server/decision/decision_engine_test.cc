@@ -780,3 +780,44 @@ TEST_F(BoundedCacheTest, DecisionWaitsForAnUnsyncedRecordToBeApplied) {
 
 }  // namespace
 }  // namespace scopekeeper
+
+namespace scopekeeper {
+namespace {
+
+// A cluster replica's engine: decisions only while Freshness confirms.
+TEST(DecisionEngineFreshnessTest, StaleReplicaFailsClosedOnEveryDecisionRpc) {
+  CoreTestEnv env;
+  env.PutPolicyJson(kTestPolicyJson);
+  const auto key = env.CreateKey({"pharmacy"}, {"orders_read"});
+  Freshness freshness(&env.clock, absl::Seconds(5));
+  DecisionEngine engine(&env.state, &env.store, &env.clock, &env.usage,
+                        NoDecisionObserver(), &freshness);
+  const v1::AuthorizeRequest request = CoreTestEnv::HttpRequest(
+      key.secret(), "pharmacy", "GET", "/v1/pharmacy/orders/o_1");
+  v1::BatchAuthorizeRequest batch;
+  *batch.add_requests() = request;
+  v1::DescribeKeyRequest describe;
+  describe.set_api_key(key.secret());
+  auto statuses = [&] {
+    v1::AuthorizeResponse a;
+    v1::BatchAuthorizeResponse b;
+    v1::DescribeKeyResponse d;
+    return std::vector<absl::StatusCode>{
+        engine.Authorize(request, absl::InfiniteFuture(), &a).code(),
+        engine.BatchAuthorize(batch, absl::InfiniteFuture(), &b).code(),
+        engine.DescribeKey(describe, &d).code()};
+  };
+  const std::vector<absl::StatusCode> unavailable(
+      3, absl::StatusCode::kUnavailable);
+  const std::vector<absl::StatusCode> ok(3, absl::StatusCode::kOk);
+  EXPECT_EQ(statuses(), unavailable);  // never confirmed
+  freshness.Confirm(env.clock.Now());
+  EXPECT_EQ(statuses(), ok);
+  env.clock.Advance(absl::Seconds(5) + absl::Milliseconds(1));
+  EXPECT_EQ(statuses(), unavailable);
+  freshness.Confirm(env.clock.Now());
+  EXPECT_EQ(statuses(), ok);
+}
+
+}  // namespace
+}  // namespace scopekeeper
