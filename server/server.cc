@@ -152,15 +152,31 @@ absl::StatusOr<std::unique_ptr<ScopekeeperServer>> ScopekeeperServer::Start(
                       Credentials(options));
   SK_RETURN_IF_ERROR(EnsureDirectory(options.data_dir));
 
-  storage::RocksDbStore::Options store_options;
-  store_options.path = absl::StrCat(options.data_dir, "/db");
-  SK_ASSIGN_OR_RETURN(s->store_, storage::RocksDbStore::Open(store_options));
+  const bool cluster = !options.cluster.etcd_endpoints.empty();
+  if (cluster) {
+    SK_ASSIGN_OR_RETURN(
+        s->replica_, Replica::Open(options.cluster, &s->state_, options.clock,
+                                   &s->metrics_));
+    s->store_in_use_ = s->replica_->store();
+  } else {
+    storage::RocksDbStore::Options store_options;
+    store_options.path = absl::StrCat(options.data_dir, "/db");
+    SK_ASSIGN_OR_RETURN(s->store_, storage::RocksDbStore::Open(store_options));
+    s->store_in_use_ = s->store_.get();
+  }
 
-  s->usage_ = std::make_unique<UsageTracker>(s->store_.get());
-  s->registry_ = std::make_unique<Registry>(
-      s->store_.get(), &s->state_, options.clock, s->usage_.get(),
-      &s->metrics_, options.store_retry_interval);
+  s->usage_ = std::make_unique<UsageTracker>(s->store_in_use_);
+  if (cluster) {
+    s->registry_ = std::make_unique<Registry>(
+        s->store_in_use_, &s->state_, options.clock, s->usage_.get(),
+        s->replica_->applier(), s->replica_->committer());
+  } else {
+    s->registry_ = std::make_unique<Registry>(
+        s->store_in_use_, &s->state_, options.clock, s->usage_.get(),
+        &s->metrics_, options.store_retry_interval);
+  }
   SK_RETURN_IF_ERROR(s->registry_->Load());
+  if (cluster) s->replica_->StartBackgroundWork();
   if (!options.policy_file.empty()) {
     SK_ASSIGN_OR_RETURN(v1::Policy policy, ReadPolicyFile(options.policy_file));
     if (!s->registry_->PolicyEquals(policy)) {
@@ -183,9 +199,10 @@ absl::StatusOr<std::unique_ptr<ScopekeeperServer>> ScopekeeperServer::Start(
   }
   s->decision_observers_ =
       std::make_unique<DecisionObservers>(std::move(observers));
-  s->engine_ = std::make_unique<DecisionEngine>(&s->state_, s->store_.get(),
-                                                options.clock, s->usage_.get(),
-                                                s->decision_observers_.get());
+  s->engine_ = std::make_unique<DecisionEngine>(
+      &s->state_, s->store_in_use_, options.clock, s->usage_.get(),
+      s->decision_observers_.get(),
+      cluster ? s->replica_->freshness() : nullptr);
 
   SK_ASSIGN_OR_RETURN(
       AdminToken token,
@@ -233,6 +250,15 @@ absl::StatusOr<std::unique_ptr<ScopekeeperServer>> ScopekeeperServer::Start(
                                                ListenFailure(options.listen)));
   }
   s->address_ = absl::StrCat(HostOf(options.listen), ":", s->port_);
+  if (cluster) {
+    // A replica that cannot confirm it is current is NOT_SERVING.
+    grpc::HealthCheckServiceInterface* health =
+        s->server_->GetHealthCheckService();
+    s->replica_->OnServingChange([health](bool serving) {
+      health->SetServingStatus(serving);
+      health->SetServingStatus(v1::Authorizer::service_full_name(), serving);
+    });
+  }
   if (!options.metrics_listen.empty()) {
     ScopekeeperServer* self = s.get();
     SK_ASSIGN_OR_RETURN(
@@ -245,7 +271,11 @@ absl::StatusOr<std::unique_ptr<ScopekeeperServer>> ScopekeeperServer::Start(
           gauges.cache_evictions = self->state_.cache().evictions();
           gauges.keys_active = keys.active;
           gauges.keys_revoked = keys.revoked;
-          return self->metrics_.Render(gauges);
+          std::string text = self->metrics_.Render(gauges);
+          if (self->replica_ != nullptr) {
+            text += self->replica_->RenderMetrics();
+          }
+          return text;
         }));
     LogInfo(absl::StrCat("metrics on http://", HostOf(options.metrics_listen),
                          ":", s->metrics_http_->port(), "/metrics"));
@@ -269,6 +299,8 @@ void ScopekeeperServer::FlushUsageUntilShutdown(absl::Duration interval) {
 
 void ScopekeeperServer::Shutdown(absl::Duration grace) {
   metrics_http_.reset();  // its handler reads the registry and state
+  // The health service goes with the gRPC server.
+  if (replica_ != nullptr) replica_->OnServingChange(nullptr);
   if (server_ != nullptr) {
     state_.Close();  // ends Watch streams now rather than at the deadline
     server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
@@ -279,6 +311,7 @@ void ScopekeeperServer::Shutdown(absl::Duration grace) {
     stop_usage_flusher_.Notify();  // flushes once more, then exits
     usage_flusher_.join();
   }
+  if (replica_ != nullptr) replica_->Stop();  // stops following etcd
   store_.reset();  // closes RocksDB; every acknowledged write was synced
 }
 

@@ -14,6 +14,7 @@
 #include "absl/synchronization/notification.h"
 #include "base/clock.h"
 #include "server/auth/caller_auth.h"
+#include "server/cluster/replica.h"
 #include "server/decision/decision_engine.h"
 #include "server/decision/decision_log.h"
 #include "server/decision/serving_state.h"
@@ -73,6 +74,11 @@ struct ServerOptions {
   absl::Duration store_retry_interval = absl::Seconds(1);
   // How often last-used times are written to the store.
   absl::Duration usage_flush_interval = absl::Seconds(10);
+  // With cluster.etcd_endpoints set, the server is one replica of a cluster
+  // on etcd (see server/cluster/replica.h) instead of a single node on the
+  // embedded RocksDB store; data_dir then holds only local files (the
+  // generated admin token).
+  ReplicaOptions cluster;
 };
 
 class ScopekeeperServer {
@@ -106,8 +112,10 @@ class ScopekeeperServer {
 
   void FlushUsageUntilShutdown(absl::Duration interval);
 
-  std::unique_ptr<storage::Store> store_;
+  std::unique_ptr<storage::Store> store_;  // the embedded store, or null
   ServingState state_;
+  std::unique_ptr<Replica> replica_;  // a cluster replica's store, or null
+  storage::Store* store_in_use_ = nullptr;
   Metrics metrics_;
   std::unique_ptr<DecisionLog> decision_log_;
   std::unique_ptr<DecisionObservers> decision_observers_;

@@ -1,0 +1,373 @@
+#include "server/cluster/follower.h"
+
+#include <chrono>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "base/log.h"
+#include "base/status_macros.h"
+
+namespace scopekeeper {
+namespace {
+
+// Most confirmation reads kept waiting for the feed.
+constexpr size_t kMaxPending = 64;
+
+// One pinned etcd revision as the Applier's Snapshot.
+class ReaderSnapshot final : public Applier::Snapshot {
+ public:
+  explicit ReaderSnapshot(storage::EtcdStore::Reader reader)
+      : reader_(reader) {}
+  uint64_t revision() const override { return reader_.revision(); }
+  absl::StatusOr<std::optional<v1::Policy>> GetPolicy() const override {
+    SK_ASSIGN_OR_RETURN(std::optional<storage::Revisioned<v1::Policy>> policy,
+                        reader_.GetPolicy());
+    if (!policy.has_value()) return std::nullopt;
+    return std::move(policy->value);
+  }
+  absl::Status ForEachApp(
+      const std::function<absl::Status(const v1::App&, uint64_t)>& fn)
+      const override {
+    return reader_.ForEachApp(fn);
+  }
+  absl::Status ForEachInstallation(
+      const std::function<absl::Status(const v1::Installation&, uint64_t)>& fn)
+      const override {
+    return reader_.ForEachInstallation(fn);
+  }
+  absl::Status ForEachKey(
+      const std::function<absl::Status(const storage::KeyRecord&)>& fn)
+      const override {
+    return reader_.ForEachKey(fn);
+  }
+
+ private:
+  const storage::EtcdStore::Reader reader_;
+};
+
+// ToCommitted() is the change as the Applier takes it. A key whose previous
+// record etcd could no longer read (compacted) gets the removed digests as
+// its "before" secrets, so they stop authenticating all the same.
+CommittedChange ToCommitted(storage::Change change) {
+  CommittedChange out;
+  out.revision = change.revision;
+  for (size_t i = 0; i < change.keys.size(); ++i) {
+    CommittedChange::KeyChange& key = out.keys.emplace_back();
+    key.after = std::move(change.keys[i]);
+    if (i < change.previous_keys.size() &&
+        change.previous_keys[i].has_value()) {
+      key.before = std::move(*change.previous_keys[i]);
+    } else {
+      for (const std::string& sha256 : change.removed_hashes) {
+        key.before.add_secrets()->set_sha256(sha256);
+      }
+    }
+  }
+  out.policy = std::move(change.policy);
+  out.apps = std::move(change.apps);
+  out.installations = std::move(change.installations);
+  return out;
+}
+
+std::chrono::system_clock::time_point ToChrono(absl::Time t) {
+  return absl::ToChronoTime(t);
+}
+
+}  // namespace
+
+Follower::Follower(storage::EtcdStore* store, Applier* applier,
+                   ServingState* state, Freshness* freshness,
+                   const Clock* clock, Options options)
+    : store_(store),
+      applier_(applier),
+      state_(state),
+      freshness_(freshness),
+      clock_(clock),
+      options_(options) {
+  // Recompiles after policy/app changes: one scan at the change's revision.
+  applier_->set_key_scan(
+      [store](uint64_t revision,
+              const std::function<absl::Status(const storage::KeyRecord&)>& fn)
+          -> absl::Status {
+        SK_ASSIGN_OR_RETURN(const storage::EtcdStore::Reader reader,
+                            store->ReadAt(revision));
+        return reader.ForEachKey(fn);
+      });
+}
+
+Follower::~Follower() { Stop(); }
+
+absl::Status Follower::Start() {
+  SK_RETURN_IF_ERROR(LoadSnapshot());
+  SK_RETURN_IF_ERROR(StartFeed());
+  {
+    std::lock_guard<std::mutex> lock(serving_mu_);
+    serving_ = freshness_->fresh();
+  }
+  supervisor_ = std::thread([this] { Supervise(); });
+  return absl::OkStatus();
+}
+
+void Follower::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (supervisor_.joinable()) supervisor_.join();
+  feed_.reset();  // after the supervisor: it is the feed's owner
+}
+
+absl::Status Follower::LoadSnapshot() {
+  const absl::Time as_of = clock_->Now();
+  // A linearizable read: the cluster's revision at or after `as_of`.
+  SK_ASSIGN_OR_RETURN(const storage::EtcdStore::Reader reader,
+                      store_->ReadAt(0));
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    SK_RETURN_IF_ERROR(applier_->LoadSnapshot(ReaderSnapshot(reader)));
+    applied_ = reader.revision();
+    pending_.clear();
+    last_delivery_ = clock_->Now();
+    freshness_->Confirm(as_of);
+  }
+  cv_.notify_all();
+  LogInfo(absl::StrCat("replica loaded the state at etcd revision ",
+                       reader.revision()));
+  return absl::OkStatus();
+}
+
+absl::Status Follower::StartFeed() {
+  uint64_t from = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    // Before the watch exists: its end may come at once.
+    feed_ended_ = false;
+    feed_end_ = absl::OkStatus();
+    from = applied_;
+    last_delivery_ = clock_->Now();
+  }
+  storage::FollowCallbacks callbacks;
+  callbacks.on_change = [this](storage::Change change) {
+    OnChange(std::move(change));
+  };
+  callbacks.on_progress = [this](uint64_t revision) { OnProgress(revision); };
+  callbacks.on_end = [this](const absl::Status& status) { OnEnd(status); };
+  absl::StatusOr<std::unique_ptr<storage::ChangeFeed>> feed =
+      store_->Follow(from, std::move(callbacks), /*progress_notify=*/true);
+  if (!feed.ok()) {
+    std::lock_guard<std::mutex> lock(mu_);
+    feed_ended_ = true;
+    feed_end_ = feed.status();
+    return feed.status();
+  }
+  feed_ = *std::move(feed);
+  return absl::OkStatus();
+}
+
+void Follower::OnChange(storage::Change change) {
+  const CommittedChange committed = ToCommitted(std::move(change));
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (committed.revision > applied_) {
+      applier_->Apply(committed);  // publishes committed.revision
+      applied_ = committed.revision;
+    }
+    last_delivery_ = clock_->Now();
+    ConfirmLocked();
+  }
+  cv_.notify_all();
+}
+
+void Follower::OnProgress(uint64_t revision) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    last_delivery_ = clock_->Now();
+    PublishLocked(revision);
+  }
+  cv_.notify_all();
+}
+
+void Follower::OnEnd(const absl::Status& status) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    feed_ended_ = true;
+    feed_end_ = status;
+  }
+  cv_.notify_all();
+}
+
+void Follower::PublishLocked(uint64_t revision) {
+  if (revision > applied_) {
+    applied_ = revision;
+    state_->PublishRevision(revision);
+  }
+  ConfirmLocked();
+}
+
+void Follower::ConfirmLocked() {
+  uint64_t through = 0;
+  for (auto it = pending_.begin(); it != pending_.end();) {
+    if (it->last_write <= applied_) {
+      // Every state change committed when it was read is applied.
+      freshness_->Confirm(it->as_of);
+      through = std::max(through, it->revision);
+      it = pending_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  if (through > applied_) {
+    applied_ = through;
+    state_->PublishRevision(through);
+  }
+}
+
+absl::StatusOr<storage::EtcdStore::Head> Follower::ReadHead() {
+  const absl::Time as_of = clock_->Now();
+  SK_ASSIGN_OR_RETURN(const storage::EtcdStore::Head head, store_->ReadHead());
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    pending_.push_back({as_of, head.last_write, head.revision});
+    if (pending_.size() > kMaxPending) pending_.pop_front();
+    ConfirmLocked();
+  }
+  cv_.notify_all();
+  return head;
+}
+
+absl::Status Follower::AwaitApplied(uint64_t revision, absl::Time deadline) {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (cv_.wait_until(lock, ToChrono(deadline),
+                     [&] { return applied_ >= revision || stopping_; }) &&
+      applied_ >= revision) {
+    return absl::OkStatus();
+  }
+  if (stopping_) return absl::UnavailableError("server is shutting down");
+  return absl::UnavailableError(absl::StrCat(
+      "this replica has not applied revision ", revision, " yet (it is at ",
+      applied_, "); it may be cut off from etcd"));
+}
+
+absl::Status Follower::CatchUp(absl::Time deadline) {
+  absl::StatusOr<storage::EtcdStore::Head> head = ReadHead();
+  if (!head.ok()) {
+    return absl::UnavailableError(absl::StrCat(
+        "cannot read the cluster's revision: ", head.status().message()));
+  }
+  return AwaitApplied(head->last_write, deadline);
+}
+
+Follower::Status Follower::status() const {
+  Status out;
+  out.revision = state_->revision();
+  out.lag = freshness_->Lag();
+  out.serving = freshness_->fresh();
+  std::lock_guard<std::mutex> lock(mu_);
+  out.reloads = reloads_;
+  out.feed_restarts = feed_restarts_;
+  return out;
+}
+
+void Follower::Supervise() {
+  absl::Status last_error;
+  absl::Time next_confirm = absl::Now();
+  while (true) {
+    bool restart = false;
+    absl::Status end;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait_until(lock, ToChrono(next_confirm), [&] {
+        return stopping_ || (feed_ended_ && feed_ != nullptr) || confirm_now_;
+      });
+      if (stopping_) return;
+      confirm_now_ = false;
+      const absl::Time now = clock_->Now();
+      const bool stalled =
+          feed_ != nullptr && !pending_.empty() &&
+          now - pending_.front().as_of > options_.stall_timeout &&
+          now - last_delivery_ > options_.stall_timeout;
+      if (stalled) {
+        end = absl::DeadlineExceededError(
+            absl::StrCat("the change feed delivered nothing for ",
+                         absl::FormatDuration(options_.stall_timeout),
+                         " while the cluster is ahead"));
+      } else {
+        end = feed_end_;
+      }
+      restart = feed_ == nullptr || feed_ended_ || stalled;
+    }
+    if (restart) {
+      if (feed_ != nullptr) {
+        LogWarning(absl::StrCat("replica change feed ended (", end.ToString(),
+                                "); following again"));
+      }
+      feed_.reset();  // waits for its on_end
+      absl::Status started;
+      if (absl::IsOutOfRange(end)) {
+        // The revisions still to apply were compacted: start afresh.
+        LogWarning(
+            "replica fell behind etcd's compaction; loading a fresh snapshot");
+        started = LoadSnapshot();
+        if (started.ok()) {
+          std::lock_guard<std::mutex> lock(mu_);
+          ++reloads_;
+        }
+      }
+      if (started.ok()) started = StartFeed();
+      if (started.ok()) {
+        std::lock_guard<std::mutex> lock(mu_);
+        ++feed_restarts_;
+      } else {
+        last_error = started;
+        feed_.reset();
+        next_confirm =
+            std::min(next_confirm, absl::Now() + options_.retry_interval);
+      }
+    }
+    if (absl::Now() >= next_confirm) {
+      const absl::StatusOr<storage::EtcdStore::Head> head = ReadHead();
+      if (!head.ok()) last_error = head.status();
+      next_confirm = absl::Now() + options_.confirm_interval;
+      if (feed_ == nullptr) {
+        next_confirm =
+            std::min(next_confirm, absl::Now() + options_.retry_interval);
+      }
+    }
+    if (feed_ != nullptr && freshness_->fresh()) last_error = absl::OkStatus();
+    CheckServing(last_error);
+  }
+}
+
+void Follower::OnServingChange(std::function<void(bool serving)> fn) {
+  std::lock_guard<std::mutex> lock(serving_mu_);
+  on_serving_change_ = std::move(fn);
+  if (on_serving_change_) on_serving_change_(serving_);
+}
+
+void Follower::CheckServing(const absl::Status& last_error) {
+  const bool serving = freshness_->fresh();
+  std::lock_guard<std::mutex> lock(serving_mu_);
+  if (serving == serving_) return;
+  serving_ = serving;
+  if (serving) {
+    LogInfo(absl::StrCat(
+        "replica is current with the etcd cluster again (revision ",
+        state_->revision(), "); serving decisions"));
+  } else {
+    LogError(absl::StrCat(
+        "replica cannot confirm it is current with the etcd cluster for more "
+        "than --max_staleness=",
+        absl::FormatDuration(freshness_->max_staleness()),
+        "; decisions fail closed (UNAVAILABLE) until it can (serving "
+        "revision ",
+        state_->revision(), "; last error: ",
+        last_error.ok() ? std::string("none: the change feed is behind")
+                        : last_error.ToString(),
+        ")"));
+  }
+  if (on_serving_change_) on_serving_change_(serving);
+}
+
+}  // namespace scopekeeper
