@@ -73,7 +73,6 @@ CommittedChange ToCommitted(storage::Change change) {
 std::chrono::system_clock::time_point ToChrono(absl::Time t) {
   return absl::ToChronoTime(t);
 }
-
 }  // namespace
 
 Follower::Follower(storage::EtcdStore* store, Applier* applier,
@@ -99,13 +98,14 @@ Follower::Follower(storage::EtcdStore* store, Applier* applier,
 Follower::~Follower() { Stop(); }
 
 absl::Status Follower::Start() {
-  SK_RETURN_IF_ERROR(LoadSnapshot());
+  SK_RETURN_IF_ERROR(LoadSnapshot(/*reload=*/false));
   SK_RETURN_IF_ERROR(StartFeed());
   {
     std::lock_guard<std::mutex> lock(serving_mu_);
     serving_ = freshness_->fresh();
   }
-  supervisor_ = std::thread([this] { Supervise(); });
+  feeder_ = std::thread([this] { RunFeeder(); });
+  confirmer_ = std::thread([this] { RunConfirmer(); });
   return absl::OkStatus();
 }
 
@@ -115,11 +115,12 @@ void Follower::Stop() {
     stopping_ = true;
   }
   cv_.notify_all();
-  if (supervisor_.joinable()) supervisor_.join();
-  feed_.reset();  // after the supervisor: it is the feed's owner
+  if (confirmer_.joinable()) confirmer_.join();
+  if (feeder_.joinable()) feeder_.join();
+  feed_.reset();  // after the feeder: it is the feed's owner
 }
 
-absl::Status Follower::LoadSnapshot() {
+absl::Status Follower::LoadSnapshot(bool reload) {
   const absl::Time as_of = clock_->Now();
   // A linearizable read: the cluster's revision at or after `as_of`.
   SK_ASSIGN_OR_RETURN(const storage::EtcdStore::Reader reader,
@@ -131,6 +132,7 @@ absl::Status Follower::LoadSnapshot() {
     pending_.clear();
     last_delivery_ = clock_->Now();
     freshness_->Confirm(as_of);
+    if (reload) ++reloads_;
   }
   cv_.notify_all();
   LogInfo(absl::StrCat("replica loaded the state at etcd revision ",
@@ -160,9 +162,13 @@ absl::Status Follower::StartFeed() {
     std::lock_guard<std::mutex> lock(mu_);
     feed_ended_ = true;
     feed_end_ = feed.status();
+    feed_error_ = feed.status();
     return feed.status();
   }
   feed_ = *std::move(feed);
+  std::lock_guard<std::mutex> lock(mu_);
+  feed_running_ = true;
+  feed_error_ = absl::OkStatus();
   return absl::OkStatus();
 }
 
@@ -270,73 +276,76 @@ Follower::Status Follower::status() const {
   return out;
 }
 
-void Follower::Supervise() {
-  absl::Status last_error;
-  absl::Time next_confirm = absl::Now();
+void Follower::RunFeeder() {
   while (true) {
-    bool restart = false;
     absl::Status end;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait_until(lock, ToChrono(next_confirm), [&] {
-        return stopping_ || (feed_ended_ && feed_ != nullptr) || confirm_now_;
+      cv_.wait(lock, [&] {
+        return stopping_ || feed_ended_ || restart_requested_ ||
+               feed_ == nullptr;
       });
       if (stopping_) return;
-      confirm_now_ = false;
+      end = feed_ended_ ? feed_end_
+                        : absl::DeadlineExceededError(absl::StrCat(
+                              "the change feed delivered nothing for ",
+                              absl::FormatDuration(options_.stall_timeout),
+                              " while the cluster is ahead"));
+      restart_requested_ = false;
+      feed_running_ = false;
+    }
+    if (feed_ != nullptr) {
+      LogWarning(absl::StrCat("replica change feed ended (", end.ToString(),
+                              "); following again"));
+    }
+    feed_.reset();  // waits for its on_end
+    absl::Status started;
+    if (absl::IsOutOfRange(end)) {
+      // The revisions still to apply were compacted: start afresh.
+      LogWarning(
+          "replica fell behind etcd's compaction; loading a fresh snapshot");
+      started = LoadSnapshot(/*reload=*/true);
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!started.ok()) {
+        // Keep the cause: the next attempt must reload too.
+        feed_ended_ = true;
+        feed_end_ = end;
+        feed_error_ = started;
+      }
+    }
+    if (started.ok()) started = StartFeed();
+    if (started.ok()) {
+      std::lock_guard<std::mutex> lock(mu_);
+      ++feed_restarts_;
+      continue;
+    }
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait_for(lock, absl::ToChronoNanoseconds(options_.retry_interval),
+                 [&] { return stopping_; });
+  }
+}
+
+void Follower::RunConfirmer() {
+  while (true) {
+    absl::Status last_error;
+    const absl::StatusOr<storage::EtcdStore::Head> head = ReadHead();
+    if (!head.ok()) last_error = head.status();
+    {
+      std::unique_lock<std::mutex> lock(mu_);
       const absl::Time now = clock_->Now();
-      const bool stalled =
-          feed_ != nullptr && !pending_.empty() &&
+      if (feed_running_ && !pending_.empty() &&
           now - pending_.front().as_of > options_.stall_timeout &&
-          now - last_delivery_ > options_.stall_timeout;
-      if (stalled) {
-        end = absl::DeadlineExceededError(
-            absl::StrCat("the change feed delivered nothing for ",
-                         absl::FormatDuration(options_.stall_timeout),
-                         " while the cluster is ahead"));
-      } else {
-        end = feed_end_;
+          now - last_delivery_ > options_.stall_timeout) {
+        restart_requested_ = true;
+        cv_.notify_all();
       }
-      restart = feed_ == nullptr || feed_ended_ || stalled;
+      if (last_error.ok() && !feed_error_.ok()) last_error = feed_error_;
     }
-    if (restart) {
-      if (feed_ != nullptr) {
-        LogWarning(absl::StrCat("replica change feed ended (", end.ToString(),
-                                "); following again"));
-      }
-      feed_.reset();  // waits for its on_end
-      absl::Status started;
-      if (absl::IsOutOfRange(end)) {
-        // The revisions still to apply were compacted: start afresh.
-        LogWarning(
-            "replica fell behind etcd's compaction; loading a fresh snapshot");
-        started = LoadSnapshot();
-        if (started.ok()) {
-          std::lock_guard<std::mutex> lock(mu_);
-          ++reloads_;
-        }
-      }
-      if (started.ok()) started = StartFeed();
-      if (started.ok()) {
-        std::lock_guard<std::mutex> lock(mu_);
-        ++feed_restarts_;
-      } else {
-        last_error = started;
-        feed_.reset();
-        next_confirm =
-            std::min(next_confirm, absl::Now() + options_.retry_interval);
-      }
-    }
-    if (absl::Now() >= next_confirm) {
-      const absl::StatusOr<storage::EtcdStore::Head> head = ReadHead();
-      if (!head.ok()) last_error = head.status();
-      next_confirm = absl::Now() + options_.confirm_interval;
-      if (feed_ == nullptr) {
-        next_confirm =
-            std::min(next_confirm, absl::Now() + options_.retry_interval);
-      }
-    }
-    if (feed_ != nullptr && freshness_->fresh()) last_error = absl::OkStatus();
     CheckServing(last_error);
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait_for(lock, absl::ToChronoNanoseconds(options_.confirm_interval),
+                 [&] { return stopping_; });
+    if (stopping_) return;
   }
 }
 

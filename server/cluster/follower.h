@@ -9,7 +9,7 @@
 // when the feed or a confirmation shows nothing changed since, the later
 // cluster revision.
 //
-// Freshness. Every `confirm_interval` a supervisor thread reads, at time T,
+// Freshness. Every `confirm_interval` a confirmer thread reads, at time T,
 // the cluster's head linearizably (EtcdStore::ReadHead(): a quorum read, so
 // a member cut off from its quorum cannot answer it with stale data); once
 // everything up to that head's last state write is applied, the replica is
@@ -18,7 +18,7 @@
 //
 // Failures. When the feed ends (member died or lost its leader — the client
 // sends require_leader, so etcd cancels the watch — or the stream broke),
-// the supervisor follows again from the last revision applied, on another
+// a feeder thread follows again from the last revision applied, on another
 // member if need be. When that revision was compacted meanwhile, it loads a
 // fresh snapshot over the serving state (Applier::LoadSnapshot drops what
 // the snapshot lacks) and follows from there. A feed that delivers nothing
@@ -27,8 +27,8 @@
 // it is too old.
 //
 // Thread-safety: Start() once; the rest from any thread. The feed's
-// callbacks and the supervisor apply and publish under one mutex, so the
-// published revision only moves forward.
+// callbacks, the feeder and the confirmer apply and publish under one
+// mutex, so the published revision only moves forward.
 #ifndef SCOPEKEEPER_SERVER_CLUSTER_FOLLOWER_H_
 #define SCOPEKEEPER_SERVER_CLUSTER_FOLLOWER_H_
 
@@ -97,7 +97,7 @@ class Follower {
   absl::Status CatchUp(absl::Time deadline);
 
   // OnServingChange() calls `fn` with whether the replica serves (Freshness
-  // says fresh) now, and again (on the supervisor thread) whenever that
+  // says fresh) now, and again (on a background thread) whenever that
   // changes. Replaces an earlier `fn`.
   void OnServingChange(std::function<void(bool serving)> fn)
       ABSL_LOCKS_EXCLUDED(serving_mu_);
@@ -113,8 +113,8 @@ class Follower {
   };
 
   // LoadSnapshot() loads the latest snapshot into the serving state (at
-  // start, or over it after compaction) and confirms it.
-  absl::Status LoadSnapshot() ABSL_LOCKS_EXCLUDED(mu_);
+  // start, or over it after compaction: `reload`) and confirms it.
+  absl::Status LoadSnapshot(bool reload) ABSL_LOCKS_EXCLUDED(mu_);
   // StartFeed() follows from the revision applied.
   absl::Status StartFeed();
   void OnChange(storage::Change change) ABSL_LOCKS_EXCLUDED(mu_);
@@ -126,9 +126,14 @@ class Follower {
   void ConfirmLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // ReadHead() reads the head and queues it as a pending confirmation.
   absl::StatusOr<storage::EtcdStore::Head> ReadHead();
-  void Supervise();  // the supervisor thread
+  // The two background threads: one keeps the feed running (following
+  // again, reloading), the other confirms freshness, so that a slow feed
+  // restart never delays a confirmation or the other way round.
+  void RunFeeder();
+  void RunConfirmer();
   // Reports a change of Freshness (log, callback).
-  void CheckServing(const absl::Status& last_error);
+  void CheckServing(const absl::Status& last_error)
+      ABSL_LOCKS_EXCLUDED(serving_mu_);
 
   storage::EtcdStore* const store_;
   Applier* const applier_;
@@ -150,14 +155,19 @@ class Follower {
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool feed_ended_ ABSL_GUARDED_BY(mu_) = false;
   absl::Status feed_end_ ABSL_GUARDED_BY(mu_);
-  bool confirm_now_ ABSL_GUARDED_BY(mu_) = false;
+  // The feeder should follow again: the feed stalled (set by the
+  // confirmer).
+  bool restart_requested_ ABSL_GUARDED_BY(mu_) = false;
+  bool feed_running_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Status feed_error_ ABSL_GUARDED_BY(mu_);   // last failure to follow
   absl::Time last_delivery_ ABSL_GUARDED_BY(mu_);  // a change or progress
   uint64_t reloads_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t feed_restarts_ ABSL_GUARDED_BY(mu_) = 0;
 
-  // Supervisor thread only (and Start()).
+  // The feeder thread's (and Start()'s).
   std::unique_ptr<storage::ChangeFeed> feed_;
-  std::thread supervisor_;
+  std::thread feeder_;
+  std::thread confirmer_;
 };
 
 }  // namespace scopekeeper
