@@ -18,6 +18,8 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "base/redact.h"
+#include "base/version.h"
 #include "client/client.h"
 #include "client/scopectl_completion.h"
 #include "client/scopectl_config.h"
@@ -26,8 +28,6 @@
 #include "client/scopectl_format.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/time_util.h"
-#include "base/redact.h"
-#include "base/version.h"
 
 namespace scopekeeper {
 namespace {
@@ -938,7 +938,9 @@ int RunScopectl(const std::vector<std::string>& args,
                  "one)")
       ->type_name("NAME");
   app.add_option("--addr", addr,
-                 absl::StrCat("Server address (default ", kDefaultAddress, ")"))
+                 absl::StrCat("Server address, or the replicas of a cluster "
+                              "as HOST:PORT,HOST:PORT,... (default ",
+                              kDefaultAddress, ")"))
       ->type_name("HOST:PORT");
   app.add_option("--admin_token_file", admin_token_file,
                  "File whose first line is the admin bearer token")

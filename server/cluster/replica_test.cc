@@ -315,6 +315,36 @@ TEST_F(ReplicaTest, ApprovalsOfOneAppOnTwoReplicasMakeOneInstallation) {
   EXPECT_EQ(installations, 5);
 }
 
+TEST_F(ReplicaTest, OneRequestIdOnTwoReplicasCreatesOneKey) {
+  for (int round = 0; round < 5; ++round) {
+    v1::CreateKeyRequest request;
+    request.set_organization_id("org_a");
+    request.add_apis("api");
+    request.add_scopes("s0");
+    request.set_request_id(absl::StrCat("retried-call-", round));
+    absl::StatusOr<v1::CreateKeyResponse> on_a = absl::UnknownError("");
+    absl::StatusOr<v1::CreateKeyResponse> on_b = absl::UnknownError("");
+    absl::Notification go;
+    std::thread ta([&] {
+      go.WaitForNotification();
+      on_a = a_->registry->CreateKey(request, kActor);
+    });
+    std::thread tb([&] {
+      go.WaitForNotification();
+      on_b = b_->registry->CreateKey(request, kActor);
+    });
+    go.Notify();
+    ta.join();
+    tb.join();
+    ASSERT_OK(on_a);
+    ASSERT_OK(on_b);
+    EXPECT_EQ(on_a->key().key_id(), on_b->key().key_id());
+    EXPECT_NE(on_a->replayed(), on_b->replayed());  // exactly one created it
+    const v1::CreateKeyResponse& made = on_a->replayed() ? *on_b : *on_a;
+    EXPECT_EQ(Reason(*a_, made.secret(), {"s0"}, made.revision()), v1::ALLOWED);
+  }
+}
+
 TEST_F(ReplicaTest, PolicyChangeOnOneReplicaRecompilesTheOthersKeys) {
   const v1::CreateKeyResponse key = CreateKey(*a_, {"s0", "s5"});
   EXPECT_EQ(Reason(*b_, key.secret(), {"s5"}, key.revision()), v1::ALLOWED);
