@@ -402,6 +402,62 @@ TEST_F(ReplicaTest, MutationBeyondEtcdLimitsIsInvalidArgumentAndWritesNothing) {
   EXPECT_TRUE(b_->registry->PolicyEquals(TestPolicy()));
 }
 
+TEST_F(ReplicaTest, LastUseIsOneTelemetryWritePerKeyAndMinuteAndNoStateChange) {
+  std::vector<v1::CreateKeyResponse> keys;
+  for (int i = 0; i < 3; ++i) keys.push_back(CreateKey(*a_, {"s0"}));
+  absl::StatusOr<storage::EtcdStore::Head> before =
+      b_->replica->store()->ReadHead();
+  ASSERT_OK(before);
+  for (int round = 0; round < 50; ++round) {
+    for (const auto& key : keys) {
+      EXPECT_EQ(Reason(*b_, key.secret(), {"s0"}, key.revision()), v1::ALLOWED);
+    }
+  }
+  ASSERT_TRUE(b_->usage->Flush().ok());
+  absl::StatusOr<storage::EtcdStore::Head> after =
+      b_->replica->store()->ReadHead();
+  ASSERT_OK(after);
+  // 150 decisions: one telemetry transaction, and no state change.
+  EXPECT_EQ(after->revision, before->revision + 1);
+  EXPECT_EQ(after->last_write, before->last_write);
+  for (const auto& key : keys) {
+    EXPECT_EQ(Reason(*b_, key.secret(), {"s0"}), v1::ALLOWED);
+  }
+  ASSERT_TRUE(b_->usage->Flush().ok());  // same minute: nothing to write
+  absl::StatusOr<storage::EtcdStore::Head> again =
+      b_->replica->store()->ReadHead();
+  ASSERT_OK(again);
+  EXPECT_EQ(again->revision, after->revision);
+  // Every replica reads the time.
+  v1::GetKeyRequest get;
+  get.set_key_id(keys[0].key().key_id());
+  absl::StatusOr<v1::Key> on_a = a_->registry->GetKey(get);
+  ASSERT_OK(on_a);
+  EXPECT_TRUE(on_a->has_last_used_time());
+}
+
+TEST_F(ReplicaTest, AuditRetentionDeletesOldEvents) {
+  options_.audit_retention = absl::Nanoseconds(1);  // everything is old
+  options_.audit_prune_interval = absl::Milliseconds(20);
+  CreateKey(*a_, {"s0"});
+  v1::ListAuditEventsRequest list;
+  absl::StatusOr<v1::ListAuditEventsResponse> events =
+      a_->registry->ListAuditEvents(list);
+  ASSERT_OK(events);
+  ASSERT_GE(events->events_size(), 2);  // PutPolicy, CreateKey
+  std::unique_ptr<TestReplica> pruning = StartReplica();
+  ASSERT_NE(pruning, nullptr);
+  const absl::Time start = absl::Now();
+  while (true) {
+    events = a_->registry->ListAuditEvents(list);
+    ASSERT_OK(events);
+    if (events->events_size() == 0) break;
+    ASSERT_LT(absl::Now() - start, absl::Seconds(10));
+  }
+  // Deleting events changed no state.
+  EXPECT_TRUE(a_->registry->PolicyEquals(TestPolicy()));
+}
+
 TEST_F(ReplicaTest, HealthyReplicasStayConfirmedAndReportIt) {
   // Confirmations keep coming while nothing is written.
   const absl::Time start = absl::Now();

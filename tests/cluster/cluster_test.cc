@@ -84,6 +84,26 @@ TEST_F(ClusterTest, WritesOnAnyReplicaAreReadOnEveryReplica) {
   EXPECT_EQ(from_b->revision(), revoked->revision());
   EXPECT_EQ(Health(*a, kAuthorizer), Serving::SERVING);
   EXPECT_EQ(Health(*b, ""), Serving::SERVING);
+  // Watch streams the same changes, at the same revisions, from either.
+  for (TestServer* on : {a, b}) {
+    grpc::ClientContext context;
+    context.AddMetadata("authorization", "Bearer " + token_);
+    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+    v1::WatchRequest watch;
+    watch.set_from_revision(key->revision() - 1);
+    watch.set_end_when_caught_up(true);
+    std::unique_ptr<grpc::ClientReader<v1::WatchEvent>> reader =
+        on->admin->Watch(&context, watch);
+    std::vector<std::pair<uint64_t, std::string>> seen;
+    v1::WatchEvent event;
+    while (reader->Read(&event)) {
+      seen.emplace_back(event.revision(), event.event().action());
+    }
+    ASSERT_TRUE(reader->Finish().ok());
+    EXPECT_THAT(seen, ::testing::ElementsAre(
+                          std::make_pair(key->revision(), "CreateKey"),
+                          std::make_pair(revoked->revision(), "RevokeKey")));
+  }
 }
 
 TEST_F(ClusterTest, RevocationReachesTheOtherReplicaWithinMaxStaleness) {
