@@ -100,6 +100,10 @@ Follower::~Follower() { Stop(); }
 absl::Status Follower::Start() {
   SK_RETURN_IF_ERROR(LoadSnapshot(/*reload=*/false));
   SK_RETURN_IF_ERROR(StartFeed());
+  // A long load confirmed freshness as of its start: confirm again now, so
+  // the replica serves from the start when nothing (or little) changed
+  // meanwhile. Best effort: the confirmer keeps trying.
+  CatchUp(absl::Now() + options_.stall_timeout).IgnoreError();
   {
     std::lock_guard<std::mutex> lock(serving_mu_);
     serving_ = freshness_->fresh();

@@ -280,6 +280,8 @@ absl::Status DecisionEngine::AuthorizeOne(const v1::AuthorizeRequest& request,
     SK_RETURN_IF_ERROR(state_->WaitForRevision(
         request.min_revision(),
         std::min(deadline, absl::Now() + kMaxRevisionWait)));
+    // The wait may have outlasted the replica's freshness.
+    if (freshness_ != nullptr) SK_RETURN_IF_ERROR(freshness_->Check());
   }
   // Revision first: the policy and cache read after it are at least as new.
   const uint64_t revision = state_->revision();

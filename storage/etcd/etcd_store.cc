@@ -224,6 +224,58 @@ absl::Status EtcdStore::Scan(
   }
 }
 
+absl::StatusOr<bool> EtcdStore::ScanLarge(
+    const std::string& prefix, int64_t count, uint64_t revision,
+    const std::function<absl::StatusOr<bool>(const KeyValue&)>& fn,
+    int depth) const {
+  // Deeper than any key id: page through whatever is left.
+  constexpr int kMaxDepth = 64;
+  if (count <= 4 * static_cast<int64_t>(options_.page_size) ||
+      depth >= kMaxDepth) {
+    bool stopped = false;
+    uint64_t at = revision;
+    SK_RETURN_IF_ERROR(Scan(prefix, etcd::PrefixEnd(prefix), &at,
+                            [&](const KeyValue& kv) -> absl::StatusOr<bool> {
+                              SK_ASSIGN_OR_RETURN(const bool more, fn(kv));
+                              stopped = !more;
+                              return more;
+                            }));
+    return !stopped;
+  }
+  // The key equal to the prefix, then each one-byte-longer prefix in byte
+  // order: key order overall.
+  uint64_t at = revision;
+  SK_ASSIGN_OR_RETURN(const std::optional<KeyValue> exact, Get(prefix, &at));
+  if (exact.has_value()) {
+    SK_ASSIGN_OR_RETURN(const bool more, fn(*exact));
+    if (!more) return false;
+  }
+  std::vector<int64_t> counts;
+  for (int first = 0; first < 256; first += options_.max_txn_ops) {
+    TxnRequest txn;
+    for (int b = first; b < std::min(256, first + options_.max_txn_ops); ++b) {
+      RangeRequest child;
+      child.key = prefix + static_cast<char>(b);
+      child.range_end = etcd::PrefixEnd(child.key);
+      child.revision = static_cast<int64_t>(revision);
+      child.count_only = true;
+      txn.success.push_back(Op::Get(std::move(child)));
+    }
+    SK_ASSIGN_OR_RETURN(const TxnResponse response, client_->Txn(txn));
+    for (const etcd::OpResponse& r : response.responses) {
+      counts.push_back(r.range.count);
+    }
+  }
+  for (int b = 0; b < 256; ++b) {
+    if (counts[b] == 0) continue;
+    SK_ASSIGN_OR_RETURN(const bool more,
+                        ScanLarge(prefix + static_cast<char>(b), counts[b],
+                                  revision, fn, depth + 1));
+    if (!more) return false;
+  }
+  return true;
+}
+
 absl::StatusOr<EtcdStore::Reader> EtcdStore::ReadAt(uint64_t revision) {
   if (revision == 0) {
     SK_RETURN_IF_ERROR(Get(StateKey(kHeadKey), &revision).status());
@@ -320,16 +372,27 @@ absl::StatusOr<std::vector<KeyRecord>> EtcdStore::Reader::ListKeys(
 absl::Status EtcdStore::Reader::ForEachKey(
     const std::function<absl::Status(const KeyRecord&)>& fn) const {
   const std::string prefix = store_->StateKey(kKeyPrefix);
-  uint64_t revision = revision_;
-  return store_->Scan(prefix, etcd::PrefixEnd(prefix), &revision,
-                      [&](const KeyValue& kv) -> absl::StatusOr<bool> {
-                        SK_ASSIGN_OR_RETURN(
-                            const KeyRecord record,
-                            ParseKeyRecord(kv, absl::string_view(kv.key).substr(
-                                                   prefix.size())));
-                        SK_RETURN_IF_ERROR(fn(record));
-                        return true;
-                      });
+  RangeRequest count;
+  count.key = prefix;
+  count.range_end = etcd::PrefixEnd(prefix);
+  count.revision = static_cast<int64_t>(revision_);
+  count.count_only = true;
+  SK_ASSIGN_OR_RETURN(const etcd::RangeResponse counted,
+                      store_->client_->Range(count));
+  // Pinned to one revision (the latest, when this reader has none).
+  const uint64_t revision =
+      revision_ != 0 ? revision_ : static_cast<uint64_t>(counted.revision);
+  return store_
+      ->ScanLarge(prefix, counted.count, revision,
+                  [&](const KeyValue& kv) -> absl::StatusOr<bool> {
+                    SK_ASSIGN_OR_RETURN(
+                        const KeyRecord record,
+                        ParseKeyRecord(kv, absl::string_view(kv.key).substr(
+                                               prefix.size())));
+                    SK_RETURN_IF_ERROR(fn(record));
+                    return true;
+                  })
+      .status();
 }
 
 namespace {

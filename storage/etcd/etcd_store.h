@@ -261,6 +261,17 @@ class EtcdStore final : public Store {
       std::string from, const std::string& end, uint64_t* revision,
       const std::function<absl::StatusOr<bool>(const etcd::KeyValue&)>& fn)
       const;
+  // ScanLarge() is Scan() of every key starting with `prefix` (`count` of
+  // them) at `revision` (not 0), for prefixes that may hold millions of
+  // keys: etcd 3.4's Range gathers every revision of its whole range before
+  // it applies the limit, so paging through n keys costs O(n²/page). A
+  // range of more than a few pages is split by the byte after the prefix
+  // (the children's sizes counted in batched read-only transactions), so
+  // each page's range stays small. False when `fn` stopped the scan.
+  absl::StatusOr<bool> ScanLarge(
+      const std::string& prefix, int64_t count, uint64_t revision,
+      const std::function<absl::StatusOr<bool>(const etcd::KeyValue&)>& fn,
+      int depth = 0) const;
 
   const std::shared_ptr<etcd::EtcdClient> client_;
   const Options options_;
