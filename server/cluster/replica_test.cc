@@ -363,6 +363,19 @@ TEST_F(ReplicaTest, PolicyChangeOnOneReplicaRecompilesTheOthersKeys) {
   absl::StatusOr<v1::Key> on_b = b_->registry->GetKey(get);
   ASSERT_OK(on_b);
   EXPECT_THAT(on_b->effective_scopes(), ::testing::ElementsAre("s0"));
+  // The background recompile brings every cached key to the new policy.
+  const uint64_t generation = b_->state.policy()->generation();
+  const absl::Time start = absl::Now();
+  while (true) {
+    int stale = 0;
+    b_->state.cache().Recompile(
+        [&](const std::shared_ptr<const CompiledKey>& k) {
+          stale += k->policy_generation != generation ? 1 : 0;
+          return k;
+        });
+    if (stale == 0) break;
+    ASSERT_LT(absl::Now() - start, absl::Seconds(10)) << stale << " stale";
+  }
 }
 
 TEST_F(ReplicaTest, BoundedCacheReplicaReadsMissesFromEtcd) {

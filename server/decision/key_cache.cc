@@ -121,6 +121,22 @@ void KeyCache::Upsert(const SecretDigest& digest, Entry entry) {
   lock.unlock();
 }
 
+bool KeyCache::ReplaceIf(const SecretDigest& digest,
+                         const CompiledKey* expected, Entry entry) {
+  Shard& shard = ShardFor(digest);
+  std::shared_ptr<const CompiledKey> replaced;  // freed outside the lock
+  std::unique_lock<WriterPreferringMutex> lock(shard.mu);
+  auto it = shard.map.find(digest);
+  if (it == shard.map.end() || it->second.entry.key.get() != expected) {
+    return false;
+  }
+  ++shard.write_epoch;
+  replaced = std::move(it->second.entry.key);
+  it->second.entry = std::move(entry);
+  lock.unlock();
+  return true;
+}
+
 void KeyCache::Erase(const SecretDigest& digest) {
   Shard& shard = ShardFor(digest);
   std::shared_ptr<const CompiledKey> erased;  // freed outside the lock

@@ -53,6 +53,24 @@ TEST(KeyCacheTest, EraseIfDropsExactlyTheSelectedDigests) {
   EXPECT_NE(cache.WriteEpoch(digests[0]), epoch);
 }
 
+TEST(KeyCacheTest, ReplaceIfReplacesOnlyTheExpectedKey) {
+  KeyCache cache;
+  const SecretDigest d = HashSecret("s");
+  auto first = MakeKey("k", 1);
+  cache.Upsert(d, {first, absl::InfiniteFuture()});
+  auto newer = MakeKey("k", 2);
+  cache.Upsert(d, {newer, absl::InfiniteFuture()});  // a writer got there
+  EXPECT_FALSE(cache.ReplaceIf(d, first.get(), {MakeKey("k", 3)}));
+  KeyCache::Entry e;
+  ASSERT_TRUE(cache.Find(d, &e));
+  EXPECT_EQ(e.key->policy_generation, 2u);
+  EXPECT_TRUE(cache.ReplaceIf(d, newer.get(), {MakeKey("k", 3)}));
+  ASSERT_TRUE(cache.Find(d, &e));
+  EXPECT_EQ(e.key->policy_generation, 3u);
+  EXPECT_FALSE(cache.ReplaceIf(HashSecret("absent"), nullptr, {MakeKey("x")}));
+  EXPECT_EQ(cache.size(), 1u);
+}
+
 TEST(KeyCacheTest, RecompileCompilesEachKeyOnceAcrossItsSecrets) {
   KeyCache cache;
   auto key = MakeKey("k", 1);

@@ -60,6 +60,8 @@ absl::Status Applier::Load() {
 }
 
 absl::Status Applier::LoadSnapshot(const Snapshot& snapshot) {
+  // Everything is compiled afresh below.
+  StopBackgroundRecompile();
   const uint64_t revision = snapshot.revision();
   SK_ASSIGN_OR_RETURN(std::optional<v1::Policy> stored, snapshot.GetPolicy());
   std::shared_ptr<const PolicySnapshot> policy = PolicySnapshot::Empty();
@@ -122,13 +124,24 @@ absl::Status Applier::LoadSnapshot(const Snapshot& snapshot) {
 }
 
 void Applier::Apply(const CommittedChange& change) {
+  // A background recompile must not race the recompile of an app change
+  // (KeyCache::Recompile); it restarts below on the newer state.
+  bool recompile_in_background =
+      key_scan_ &&
+      (change.policy.has_value() || !change.apps.empty() ||
+       !change.installations.empty()) &&
+      StopBackgroundRecompile();
   if (change.policy.has_value()) {
     absl::StatusOr<std::shared_ptr<const PolicySnapshot>> snapshot =
         PolicySnapshot::Compile(*change.policy, change.revision);
     if (snapshot.ok()) {
       state_->set_policy(*snapshot);
-      Recompile(change.revision, **snapshot, *state_->apps(),
-                [](const CompiledKey&) { return true; });
+      if (key_scan_) {
+        recompile_in_background = true;
+      } else {
+        RecompileCachedKeys(**snapshot, *state_->apps(),
+                            [](const CompiledKey&) { return true; });
+      }
     } else {
       // Validated before it was written: only a damaged store gets here.
       LogError(absl::StrCat("policy at revision ", change.revision,
@@ -150,11 +163,10 @@ void Applier::Apply(const CommittedChange& change) {
     state_->set_apps(apps);
     // Keys of these apps' installations, and bound keys whose installation
     // was missing when they were compiled (no app_id yet).
-    Recompile(change.revision, *state_->policy(), *apps,
-              [&](const CompiledKey& key) {
-                return key.has_installation &&
-                       (key.app_id.empty() || app_ids.contains(key.app_id));
-              });
+    RecompileCachedKeys(*state_->policy(), *apps, [&](const CompiledKey& key) {
+      return key.has_installation &&
+             (key.app_id.empty() || app_ids.contains(key.app_id));
+    });
   }
   if (!change.keys.empty()) {
     const std::shared_ptr<const PolicySnapshot> policy = state_->policy();
@@ -164,6 +176,7 @@ void Applier::Apply(const CommittedChange& change) {
     }
   }
   state_->PublishRevision(change.revision);
+  if (recompile_in_background) StartBackgroundRecompile(change.revision);
 }
 
 void Applier::ApplyKey(const CommittedChange::KeyChange& change,
@@ -190,36 +203,70 @@ void Applier::CountKey(const storage::KeyRecord& record, int delta) {
       .fetch_add(delta, std::memory_order_relaxed);
 }
 
-void Applier::Recompile(uint64_t revision, const PolicySnapshot& policy,
-                        const AppDirectory& apps,
-                        absl::FunctionRef<bool(const CompiledKey&)> affected) {
-  if (key_scan_ && RecompileByScan(revision, policy, apps, affected)) return;
-  RecompileCachedKeys(policy, apps, affected);
+Applier::~Applier() { StopBackgroundRecompile(); }
+
+void Applier::StartBackgroundRecompile(uint64_t revision) {
+  StopBackgroundRecompile();
+  stop_recompile_ = false;
+  recompile_done_ = false;
+  recompiler_ = std::thread([this, revision] { RecompileStale(revision); });
 }
 
-bool Applier::RecompileByScan(
-    uint64_t revision, const PolicySnapshot& policy, const AppDirectory& apps,
-    absl::FunctionRef<bool(const CompiledKey&)> affected) {
+bool Applier::StopBackgroundRecompile() {
+  stop_recompile_ = true;
+  if (recompiler_.joinable()) recompiler_.join();
+  return !recompile_done_.load();
+}
+
+void Applier::RecompileStale(uint64_t revision) {
   KeyCache& cache = state_->cache();
-  const absl::Status scanned =
-      key_scan_(revision, [&](const storage::KeyRecord& record) {
-        std::shared_ptr<const CompiledKey> compiled;
-        for (const storage::SecretHash& secret : record.secrets()) {
-          const SecretDigest digest = SecretDigest::FromBytes(secret.sha256());
-          KeyCache::Entry cached;
-          // Only what is cached (a bounded cache gains nothing here).
-          if (!cache.Find(digest, &cached) || !affected(*cached.key)) continue;
-          if (compiled == nullptr) compiled = CompileKey(record, policy, apps);
-          cache.Upsert(digest, EntryFor(compiled, secret));
-        }
-        return absl::OkStatus();
-      });
-  if (scanned.ok()) return true;
-  // Entries replaced so far are right; the rest are done one by one.
-  LogWarning(absl::StrCat("recompiling cached keys at revision ", revision,
-                          " by one scan failed (", scanned.ToString(),
-                          "); reading them one by one"));
-  return false;
+  const absl::Time start = absl::Now();
+  int64_t recompiled = 0;
+  for (int attempt = 1; !stop_recompile_.load(); ++attempt) {
+    const absl::Status scanned =
+        key_scan_(revision, [&](const storage::KeyRecord& record) {
+          if (stop_recompile_.load()) {
+            return absl::CancelledError("background recompile stopped");
+          }
+          const std::shared_ptr<const PolicySnapshot> policy = state_->policy();
+          std::shared_ptr<const CompiledKey> compiled;
+          for (const storage::SecretHash& secret : record.secrets()) {
+            const SecretDigest digest =
+                SecretDigest::FromBytes(secret.sha256());
+            KeyCache::Entry cached;
+            if (!cache.Find(digest, &cached) ||
+                cached.key->policy_generation == policy->generation() ||
+                cached.key->revision > record.key().revision()) {
+              continue;  // absent, already recompiled, or newer
+            }
+            if (compiled == nullptr) {
+              compiled = CompileKey(record, *policy, *state_->apps());
+            }
+            recompiled += cache.ReplaceIf(digest, cached.key.get(),
+                                          EntryFor(compiled, secret))
+                              ? 1
+                              : 0;
+          }
+          return absl::OkStatus();
+        });
+    if (scanned.ok()) {
+      recompile_done_ = true;
+      LogInfo(absl::StrCat("recompiled ", recompiled,
+                           " cached key entries for the policy in force in ",
+                           absl::FormatDuration(absl::Trunc(
+                               absl::Now() - start, absl::Milliseconds(1)))));
+      return;
+    }
+    if (stop_recompile_.load()) return;
+    // Until it works, decisions recompile what they meet from the store.
+    LogWarning(absl::StrCat("recompiling cached keys at revision ", revision,
+                            " failed (attempt ", attempt,
+                            "): ", scanned.ToString(), "; retrying"));
+    for (int i = 0; i < 10 && !stop_recompile_.load(); ++i) {
+      absl::SleepFor(absl::Milliseconds(100));
+    }
+    revision = state_->revision();  // the older one may be compacted
+  }
 }
 
 void Applier::RecompileCachedKeys(

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <thread>
 #include <vector>
 
 #include "absl/functional/function_ref.h"
@@ -75,15 +76,22 @@ class Applier {
   absl::Status LoadSnapshot(const Snapshot& snapshot);
 
   // A scan of every stored key record as of one revision (fn is called for
-  // each; OUT_OF_RANGE and the like when it cannot be read).
+  // each; an error such as OUT_OF_RANGE when it cannot be read, or fn's).
   using KeyScan = std::function<absl::Status(
       uint64_t revision,
       const std::function<absl::Status(const storage::KeyRecord&)>& fn)>;
-  // set_key_scan() makes the recompiles after a policy or app change read
-  // the records with one scan at the change's revision instead of one
-  // store read per cached key (a remote store: 1M reads would take
-  // minutes). Before the first Apply().
+  // set_key_scan() is for a remote store (a cluster replica): reading every
+  // cached key one by one after a policy change would take minutes at 1M
+  // keys, and recompiling them all from one scan still takes seconds during
+  // which no later change (a revocation) could be applied. With a scan, a
+  // policy change puts the new policy in force at once and a background
+  // thread recompiles the cached keys from one scan at the change's
+  // revision (KeyCache::ReplaceIf: never over a newer entry); until it
+  // reaches a key, decisions on it recompile it from the store themselves
+  // (its policy generation is stale). Before the first Apply().
   void set_key_scan(KeyScan scan) { key_scan_ = std::move(scan); }
+
+  ~Applier();  // stops the background recompile
 
   // Apply() makes `change` visible to decisions, then publishes its
   // revision. REQUIRES: the change is durable; changes come in revision
@@ -113,19 +121,23 @@ class Applier {
   void RecompileCachedKeys(
       const PolicySnapshot& policy, const AppDirectory& apps,
       absl::FunctionRef<bool(const CompiledKey&)> affected);
-  // RecompileByScan() is RecompileCachedKeys() with the records of one
-  // key_scan_ at `revision`; false (nothing lost) when the scan failed.
-  bool RecompileByScan(uint64_t revision, const PolicySnapshot& policy,
-                       const AppDirectory& apps,
-                       absl::FunctionRef<bool(const CompiledKey&)> affected);
-  // Recompile() uses the scan when there is one, else the store.
-  void Recompile(uint64_t revision, const PolicySnapshot& policy,
-                 const AppDirectory& apps,
-                 absl::FunctionRef<bool(const CompiledKey&)> affected);
+  // StartBackgroundRecompile() recompiles, on a thread of its own, every
+  // cached key whose policy generation is not the one in force, from one
+  // key_scan_ at `revision` (retrying, later revisions, while it fails).
+  void StartBackgroundRecompile(uint64_t revision);
+  // StopBackgroundRecompile() stops and joins it; true if it had not
+  // finished (stale entries may remain: start it again).
+  bool StopBackgroundRecompile();
+  void RecompileStale(uint64_t revision);  // the thread
 
   storage::Store* const store_;
   ServingState* const state_;
   KeyScan key_scan_;
+  // The background recompile (set_key_scan() only). Writer thread only,
+  // except the flags.
+  std::thread recompiler_;
+  std::atomic<bool> stop_recompile_{false};
+  std::atomic<bool> recompile_done_{true};
   std::atomic<int64_t> keys_active_{0};
   std::atomic<int64_t> keys_revoked_{0};
 };
