@@ -93,6 +93,10 @@ class Applier {
 
   ~Applier();  // stops the background recompile
 
+  // recompiling() is true while the background recompile has work left.
+  // Thread-safe.
+  bool recompiling() const { return !recompile_done_.load(); }
+
   // Apply() makes `change` visible to decisions, then publishes its
   // revision. REQUIRES: the change is durable; changes come in revision
   // order; the store holds no change after it that a recompile could read
