@@ -4,6 +4,7 @@
 // (fail closed, NOT_SERVING, recovery without restarting replicas),
 // falling behind etcd's compaction, and backup/restore.
 #include <httplib.h>
+#include <sys/stat.h>
 
 #include <atomic>
 #include <map>
@@ -442,6 +443,36 @@ TEST_F(ClusterTest, BackupOfAClusterRestoresIntoANewPrefix) {
       ScopekeeperServer::Start(options);
   EXPECT_EQ(again.status().code(), absl::StatusCode::kFailedPrecondition)
       << again.status();
+}
+
+// A replica talks TLS to etcd with its client certificate (--etcd_ca,
+// --etcd_cert, --etcd_key); without the certificate it cannot start.
+TEST(ClusterTlsTest, ReplicaUsesTlsAndAClientCertificate) {
+  const std::string dir = absl::StrCat(getenv("TEST_TMPDIR"), "/tls");
+  ASSERT_EQ(mkdir(dir.c_str(), 0700), 0);
+  ASSERT_OK(storage::etcd::testing::MakeTestCertificates(dir));
+  storage::etcd::testing::EtcdCluster::Options etcd_options;
+  etcd_options.tls_dir = dir;
+  etcd_options.root = dir;
+  absl::StatusOr<std::unique_ptr<storage::etcd::testing::EtcdCluster>> etcd =
+      storage::etcd::testing::EtcdCluster::Start(etcd_options);
+  ASSERT_OK(etcd);
+  ServerOptions options;
+  options.listen = "127.0.0.1:0";
+  options.data_dir = dir + "/replica";
+  options.cluster.etcd_endpoints = (*etcd)->endpoints();
+  options.cluster.etcd_call_timeout = absl::Seconds(2);
+  options.cluster.etcd_ca_file = dir + "/ca.pem";
+  options.cluster.etcd_cert_file = dir + "/client.pem";
+  options.cluster.etcd_key_file = dir + "/client-key.pem";
+  absl::StatusOr<std::unique_ptr<ScopekeeperServer>> server =
+      ScopekeeperServer::Start(options);
+  ASSERT_OK(server);
+  (*server)->Shutdown();
+  options.cluster.etcd_cert_file.clear();
+  options.cluster.etcd_key_file.clear();
+  server = ScopekeeperServer::Start(options);
+  EXPECT_FALSE(server.ok());
 }
 
 }  // namespace
