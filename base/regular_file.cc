@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 
 namespace scopekeeper {
@@ -84,6 +85,27 @@ absl::StatusOr<RegularFile> ReadRegularFile(absl::string_view what,
   }
   close(fd);
   return file;
+}
+
+absl::StatusOr<std::string> ReadSecretLine(absl::string_view what,
+                                           const std::string& path,
+                                           size_t max_bytes) {
+  absl::StatusOr<RegularFile> file = ReadRegularFile(what, path, max_bytes);
+  if (!file.ok()) return file.status();
+  if ((file->mode & (S_IRWXG | S_IRWXO)) != 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        what, ": ", path, " is accessible by group or others (mode ",
+        OctalMode(file->mode),
+        "): chmod 600 it, and replace the secret if others may have read it"));
+  }
+  const absl::string_view first_line =
+      absl::string_view(file->content).substr(0, file->content.find('\n'));
+  std::string secret(absl::StripAsciiWhitespace(first_line));
+  if (secret.empty()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(what, ": ", path, " has an empty first line"));
+  }
+  return secret;
 }
 
 }  // namespace scopekeeper

@@ -31,6 +31,15 @@ absl::StatusOr<RegularFile> ReadRegularFile(
     absl::string_view what, const std::string& path,
     size_t max_bytes = kMaxRegularFileBytes);
 
+// ReadSecretLine() reads a file holding a secret (a token, a password) with
+// ReadRegularFile() and returns its first line, surrounding whitespace
+// removed. FAILED_PRECONDITION, naming `what` and the path but never the
+// secret, when group or others can access the file (its mode must be 0600
+// or 0400) or the first line is empty.
+absl::StatusOr<std::string> ReadSecretLine(absl::string_view what,
+                                           const std::string& path,
+                                           size_t max_bytes = 64 << 10);
+
 // OctalMode() formats permission bits as chmod takes them ("0644").
 std::string OctalMode(mode_t mode);
 

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/random/random.h"
+#include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 
 namespace scopekeeper {
@@ -120,7 +121,6 @@ SK_CLIENT_READ(GetInstallation, v1::GetInstallationRequest, v1::Installation)
 SK_CLIENT_READ(ListAuditEvents, v1::ListAuditEventsRequest,
                v1::ListAuditEventsResponse)
 SK_CLIENT_WRITE(PutPolicy, v1::PutPolicyRequest, v1::PutPolicyResponse)
-SK_CLIENT_WRITE(CreateKey, v1::CreateKeyRequest, v1::CreateKeyResponse)
 SK_CLIENT_WRITE(GrantScopes, v1::GrantScopesRequest, v1::Key)
 SK_CLIENT_WRITE(RevokeScopes, v1::RevokeScopesRequest, v1::Key)
 SK_CLIENT_WRITE(RevokeKey, v1::RevokeKeyRequest, v1::Key)
@@ -132,6 +132,39 @@ SK_CLIENT_WRITE(CreateBackup, v1::CreateBackupRequest, v1::CreateBackupResponse)
 
 #undef SK_CLIENT_READ
 #undef SK_CLIENT_WRITE
+
+absl::StatusOr<v1::CreateKeyResponse> Client::CreateKey(
+    const v1::CreateKeyRequest& request) {
+  // With a request_id the server creates at most one key per id, so the
+  // call may be repeated (on another replica) when its answer was lost.
+  v1::CreateKeyRequest idempotent = request;
+  const bool own_id = request.request_id().empty();
+  if (own_id) idempotent.set_request_id(NewRequestId());
+  int attempts = 0;
+  const absl::Time deadline = Deadline();
+  absl::StatusOr<v1::CreateKeyResponse> created =
+      Retry<v1::CreateKeyResponse>(deadline, [&](absl::Time d) {
+        ++attempts;
+        return connection_->CreateKey(idempotent, d);
+      });
+  if (!created.ok() || !created->replayed() || !own_id || attempts == 1) {
+    return created;
+  }
+  // An earlier attempt of this call created the key, and its answer (the
+  // secret, shown once) was lost. Issue a new secret; the lost one stops
+  // working at once (no grace period), so repeating this is harmless too.
+  v1::RotateKeyRequest rotate;
+  rotate.set_key_id(created->key().key_id());
+  return Retry<v1::CreateKeyResponse>(deadline, [&](absl::Time d) {
+    return connection_->RotateKey(rotate, d);
+  });
+}
+
+std::string Client::NewRequestId() {
+  thread_local absl::BitGen gen;
+  return absl::StrFormat("%016x%016x", absl::Uniform<uint64_t>(gen),
+                         absl::Uniform<uint64_t>(gen));
+}
 
 absl::StatusOr<v1::Policy> Client::GetPolicy() {
   return Retry<v1::Policy>(Deadline(), [&](absl::Time d) {

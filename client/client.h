@@ -15,7 +15,10 @@
 //   bad request) is `allowed == false` with the error in `status`.
 // * Retries with jittered exponential backoff only where repeating is safe:
 //   decisions and reads, and only on UNAVAILABLE (the request did not reach
-//   a server that could answer). Writes are never retried: the caller decides.
+//   a server that could answer). Given several replicas (ConnectionOptions::
+//   address), calls are spread over them and a retry goes to another one.
+//   Writes are not retried — the caller decides — except CreateKey, which
+//   carries a request_id the server deduplicates (see CreateKey()).
 #ifndef SCOPEKEEPER_CLIENT_CLIENT_H_
 #define SCOPEKEEPER_CLIENT_CLIENT_H_
 
@@ -93,6 +96,14 @@ class Client {
   absl::StatusOr<v1::PutPolicyResponse> PutPolicy(
       const v1::PutPolicyRequest& request);
   absl::StatusOr<v1::Policy> GetPolicy();
+  // CreateKey() sends `request` with a random request_id when it has none,
+  // and then retries on UNAVAILABLE like a read: the server creates at most
+  // one key per request_id. If an attempt whose answer was lost had created
+  // the key, the retry gets it back without its secret (`replayed`), and
+  // CreateKey() issues a new secret with RotateKey (no grace period: the
+  // lost one stops working) — so the caller gets exactly one key and a
+  // working secret. With the caller's own request_id, a replay is returned
+  // as is.
   absl::StatusOr<v1::CreateKeyResponse> CreateKey(
       const v1::CreateKeyRequest& request);
   absl::StatusOr<v1::Key> GetKey(const v1::GetKeyRequest& request);
@@ -132,6 +143,8 @@ class Client {
       absl::Time deadline,
       const std::function<absl::StatusOr<T>(absl::Time)>& attempt);
   absl::Time Deadline() const;
+  // NewRequestId() is 32 random hex digits.
+  static std::string NewRequestId();
 
   std::shared_ptr<Connection> connection_;
   ClientOptions options_;

@@ -124,16 +124,94 @@ TEST_F(ClientTest, EveryCallCarriesTheDeadlineAndRetriesShareIt) {
 }
 
 TEST_F(ClientTest, WritesAreNeverRetried) {
-  EXPECT_CALL(*mock_, CreateKey)
+  EXPECT_CALL(*mock_, GrantScopes)
       .WillOnce(Return(absl::UnavailableError("down")));
   EXPECT_CALL(*mock_, RevokeKey)
       .WillOnce(Return(absl::UnavailableError("down")));
   Client client = MakeClient();
-  EXPECT_TRUE(
-      absl::IsUnavailable(client.CreateKey(v1::CreateKeyRequest()).status()));
+  EXPECT_TRUE(absl::IsUnavailable(
+      client.GrantScopes(v1::GrantScopesRequest()).status()));
   EXPECT_TRUE(
       absl::IsUnavailable(client.RevokeKey(v1::RevokeKeyRequest()).status()));
   EXPECT_TRUE(sleeps_.empty());
+}
+
+TEST_F(ClientTest, CreateKeyIsRetriedWithOneRequestId) {
+  std::vector<std::string> ids;
+  v1::CreateKeyResponse created;
+  created.mutable_key()->set_key_id("key_1");
+  created.set_secret("tk_secret");
+  EXPECT_CALL(*mock_, CreateKey)
+      .WillOnce([&](const v1::CreateKeyRequest& r, absl::Time) {
+        ids.push_back(r.request_id());
+        return absl::UnavailableError("replica went away");
+      })
+      .WillOnce([&](const v1::CreateKeyRequest& r, absl::Time) {
+        ids.push_back(r.request_id());
+        return created;
+      });
+  absl::StatusOr<v1::CreateKeyResponse> got =
+      MakeClient().CreateKey(v1::CreateKeyRequest());
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->secret(), "tk_secret");
+  ASSERT_EQ(ids.size(), 2u);
+  EXPECT_EQ(ids[0].size(), 32u);
+  EXPECT_EQ(ids[0], ids[1]);
+  // Each call has its own id.
+  EXPECT_CALL(*mock_, CreateKey)
+      .WillOnce([&](const v1::CreateKeyRequest& r, absl::Time) {
+        ids.push_back(r.request_id());
+        return created;
+      });
+  ASSERT_TRUE(MakeClient().CreateKey(v1::CreateKeyRequest()).ok());
+  EXPECT_NE(ids[2], ids[0]);
+}
+
+TEST_F(ClientTest, LostCreateKeyAnswerIsReplacedByANewSecret) {
+  // The first attempt created the key but its answer was lost; the retry
+  // is a replay without the secret: the client rotates to get one.
+  v1::CreateKeyResponse replay;
+  replay.mutable_key()->set_key_id("key_1");
+  replay.set_replayed(true);
+  v1::CreateKeyResponse rotated;
+  rotated.mutable_key()->set_key_id("key_1");
+  rotated.set_secret("tk_new");
+  EXPECT_CALL(*mock_, CreateKey)
+      .WillOnce(Return(absl::UnavailableError("answer lost")))
+      .WillOnce(Return(replay));
+  EXPECT_CALL(*mock_, RotateKey)
+      .WillOnce([&](const v1::RotateKeyRequest& r, absl::Time) {
+        EXPECT_EQ(r.key_id(), "key_1");
+        EXPECT_FALSE(r.has_grace_period());  // the lost secret stops at once
+        return rotated;
+      });
+  absl::StatusOr<v1::CreateKeyResponse> got =
+      MakeClient().CreateKey(v1::CreateKeyRequest());
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->secret(), "tk_new");
+  EXPECT_FALSE(got->replayed());
+  // The caller's own request_id: a replay is the caller's to handle.
+  v1::CreateKeyRequest mine;
+  mine.set_request_id("my-id");
+  EXPECT_CALL(*mock_, CreateKey)
+      .WillOnce(Return(absl::UnavailableError("answer lost")))
+      .WillOnce(Return(replay));
+  got = MakeClient().CreateKey(mine);
+  ASSERT_TRUE(got.ok());
+  EXPECT_TRUE(got->replayed());
+}
+
+TEST(GrpcTargetTest, ListsOfReplicasBecomeOneRoundRobinTarget) {
+  EXPECT_EQ(GrpcTarget("127.0.0.1:50051"), "127.0.0.1:50051");
+  EXPECT_EQ(GrpcTarget("sk.internal:50051"), "sk.internal:50051");
+  EXPECT_EQ(GrpcTarget("dns:///sk.internal:50051"), "dns:///sk.internal:50051");
+  EXPECT_EQ(GrpcTarget("127.0.0.1:1,127.0.0.2:2"),
+            "ipv4:127.0.0.1:1,127.0.0.2:2");
+  EXPECT_EQ(GrpcTarget("[::1]:1,[::1]:2"), "ipv6:[::1]:1,[::1]:2");
+  EXPECT_EQ(GrpcTarget("localhost:7,127.0.0.1:8"),
+            "ipv4:127.0.0.1:7,127.0.0.1:8");
+  EXPECT_EQ(GrpcTarget("ipv4:127.0.0.1:1,127.0.0.2:2"),
+            "ipv4:127.0.0.1:1,127.0.0.2:2");
 }
 
 TEST_F(ClientTest, ReadsRetryUnavailable) {

@@ -71,7 +71,11 @@ class Connection {
 };
 
 struct ConnectionOptions {
-  // "host:port" of the server.
+  // The server, or the replicas of a cluster: "host:port"; a list
+  // "host:port,host:port,..." (every replica: calls are spread over them
+  // round robin, and a replica that is down is skipped); or any gRPC
+  // target ("dns:///sk.internal:50051" spreads over every address the name
+  // resolves to, "ipv4:10.0.0.1:50051,10.0.0.2:50051").
   std::string address;
   // Channel credentials; null means plaintext (loopback / trusted network).
   std::shared_ptr<grpc::ChannelCredentials> credentials;
@@ -83,9 +87,15 @@ struct ConnectionOptions {
 };
 
 // MakeGrpcConnection() opens a channel to `options.address` (lazily: the
-// first call connects).
+// first call connects), load-balanced round robin over its addresses.
 std::shared_ptr<Connection> MakeGrpcConnection(
     const ConnectionOptions& options);
+
+// GrpcTarget() is the gRPC target of an address as ConnectionOptions
+// describes it: a list of IP literals becomes "ipv4:a:p,b:p" (or "ipv6:");
+// a list with host names is resolved now (every address of each name); a
+// single "host:port" or a target with a scheme is kept.
+std::string GrpcTarget(const std::string& address);
 
 }  // namespace scopekeeper
 

@@ -1,11 +1,21 @@
 // The gRPC implementation of Connection over the generated stubs.
+#include <arpa/inet.h>
 #include <grpcpp/grpcpp.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
+#include <algorithm>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "client/connection.h"
 #include "proto/scopekeeper/v1/scopekeeper.grpc.pb.h"
@@ -19,13 +29,31 @@ absl::Status FromGrpcStatus(const grpc::Status& status) {
                       status.error_message());
 }
 
+// Channel() is a channel to every address of `address`, round robin: each
+// call goes to the next replica that is up, so a retry after UNAVAILABLE
+// lands on another one.
+std::shared_ptr<grpc::Channel> Channel(const ConnectionOptions& options) {
+  grpc::ChannelArguments args;
+  args.SetLoadBalancingPolicyName("round_robin");
+  const std::string target = GrpcTarget(options.address);
+  if (target != options.address &&
+      options.address.find(',') != std::string::npos) {
+    // A resolved list: TLS checks the first name, not an IP.
+    const std::string first =
+        options.address.substr(0, options.address.find(','));
+    args.SetString(GRPC_ARG_DEFAULT_AUTHORITY, first);
+  }
+  return grpc::CreateCustomChannel(target,
+                                   options.credentials != nullptr
+                                       ? options.credentials
+                                       : grpc::InsecureChannelCredentials(),
+                                   args);
+}
+
 class GrpcConnection final : public Connection {
  public:
   explicit GrpcConnection(const ConnectionOptions& options)
-      : channel_(grpc::CreateChannel(options.address,
-                                     options.credentials != nullptr
-                                         ? options.credentials
-                                         : grpc::InsecureChannelCredentials())),
+      : channel_(Channel(options)),
         authorizer_(v1::Authorizer::NewStub(channel_)),
         admin_(v1::Admin::NewStub(channel_)),
         admin_token_(options.admin_token),
@@ -177,7 +205,75 @@ class GrpcConnection final : public Connection {
   const std::string authorizer_token_;
 };
 
+// HostPort() splits "host:port" / "[v6]:port".
+bool HostPort(absl::string_view address, std::string* host, std::string* port) {
+  const size_t colon = address.rfind(':');
+  if (colon == absl::string_view::npos) return false;
+  *host = std::string(address.substr(0, colon));
+  *port = std::string(address.substr(colon + 1));
+  if (host->size() >= 2 && host->front() == '[' && host->back() == ']') {
+    *host = host->substr(1, host->size() - 2);
+  }
+  return !host->empty() && !port->empty();
+}
+
 }  // namespace
+
+std::string GrpcTarget(const std::string& address) {
+  if (address.find(',') == std::string::npos) return address;
+  for (absl::string_view scheme :
+       {"dns:", "unix:", "unix-abstract:", "ipv4:", "ipv6:"}) {
+    if (absl::StartsWith(address, scheme)) return address;
+  }
+  std::vector<std::string> v4, v6;
+  for (absl::string_view part :
+       absl::StrSplit(address, ',', absl::SkipEmpty())) {
+    std::string host, port;
+    if (!HostPort(part, &host, &port)) return address;
+    in_addr a4;
+    in6_addr a6;
+    if (inet_pton(AF_INET, host.c_str(), &a4) == 1) {
+      v4.push_back(absl::StrCat(host, ":", port));
+      continue;
+    }
+    if (inet_pton(AF_INET6, host.c_str(), &a6) == 1) {
+      v6.push_back(absl::StrCat("[", host, "]:", port));
+      continue;
+    }
+    // A name: every address it has now.
+    addrinfo hints = {};
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* found = nullptr;
+    if (getaddrinfo(host.c_str(), port.c_str(), &hints, &found) != 0) continue;
+    for (addrinfo* ai = found; ai != nullptr; ai = ai->ai_next) {
+      char text[INET6_ADDRSTRLEN] = {};
+      if (ai->ai_family == AF_INET) {
+        inet_ntop(AF_INET,
+                  &reinterpret_cast<sockaddr_in*>(ai->ai_addr)->sin_addr, text,
+                  sizeof(text));
+        v4.push_back(absl::StrCat(text, ":", port));
+      } else if (ai->ai_family == AF_INET6) {
+        inet_ntop(AF_INET6,
+                  &reinterpret_cast<sockaddr_in6*>(ai->ai_addr)->sin6_addr,
+                  text, sizeof(text));
+        v6.push_back(absl::StrCat("[", text, "]:", port));
+      }
+    }
+    freeaddrinfo(found);
+  }
+  // One scheme per target: IPv4 when there is any.
+  if (!v4.empty()) {
+    std::vector<std::string> unique;
+    for (std::string& a : v4) {
+      if (std::find(unique.begin(), unique.end(), a) == unique.end()) {
+        unique.push_back(std::move(a));
+      }
+    }
+    return absl::StrCat("ipv4:", absl::StrJoin(unique, ","));
+  }
+  if (!v6.empty()) return absl::StrCat("ipv6:", absl::StrJoin(v6, ","));
+  return address;
+}
 
 std::shared_ptr<Connection> MakeGrpcConnection(
     const ConnectionOptions& options) {

@@ -940,7 +940,9 @@ int RunScopectl(const std::vector<std::string>& args,
                  "one)")
       ->type_name("NAME");
   app.add_option("--addr", addr,
-                 absl::StrCat("Server address (default ", kDefaultAddress, ")"))
+                 absl::StrCat("Server address, or the replicas of a cluster "
+                              "as HOST:PORT,HOST:PORT,... (default ",
+                              kDefaultAddress, ")"))
       ->type_name("HOST:PORT");
   app.add_option("--admin_token_file", admin_token_file,
                  "File whose first line is the admin bearer token")

@@ -13,8 +13,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "client/scopectl_files.h"
+#include "absl/strings/str_split.h"
 #include "base/redact.h"
+#include "client/scopectl_files.h"
 
 namespace scopekeeper {
 namespace {
@@ -74,6 +75,15 @@ absl::Status ValidateAddress(absl::string_view source,
       if (address.size() == scheme.size()) return invalid("nothing after it");
       return absl::OkStatus();
     }
+  }
+  if (absl::StrContains(address, ',')) {
+    // Several replicas: each one a HOST:PORT.
+    for (absl::string_view part : absl::StrSplit(address, ',')) {
+      if (absl::Status ok = ValidateAddress(source, part); !ok.ok()) {
+        return ok;
+      }
+    }
+    return absl::OkStatus();
   }
   const size_t colon = address.rfind(':');
   if (colon == absl::string_view::npos) return invalid("no port");

@@ -25,7 +25,8 @@ std::string WriteFile(const std::string& name, const std::string& content) {
 TEST(ValidateAddressTest, HostPortAndGrpcTargetsOnly) {
   for (const char* good :
        {"127.0.0.1:50051", "localhost:1", "sk.internal:443", "[::1]:50051",
-        "dns:///sk.internal:443", "unix:/run/sk.sock", "ipv4:10.0.0.1:5"}) {
+        "dns:///sk.internal:443", "unix:/run/sk.sock", "ipv4:10.0.0.1:5",
+        "10.0.0.1:50051,10.0.0.2:50051", "a.internal:1,b.internal:2"}) {
     EXPECT_TRUE(ValidateAddress("--addr", good).ok()) << good;
   }
   EXPECT_EQ(std::string(ValidateAddress("--addr", "127.0.0.1").message()),
@@ -36,7 +37,7 @@ TEST(ValidateAddressTest, HostPortAndGrpcTargetsOnly) {
   EXPECT_THAT(ValidateAddress("SCOPEKEEPER_ADDR", "foo bar:1").message(),
               HasSubstr("SCOPEKEEPER_ADDR \"foo bar:1\": contains whitespace"));
   for (const char* bad : {"", ":50051", "h:0", "h:65536", "h:port", "h:+1",
-                          "::1:50051", "dns:"}) {
+                          "::1:50051", "dns:", "h:1,", "h:1,h:0"}) {
     EXPECT_FALSE(ValidateAddress("--addr", bad).ok()) << bad;
   }
 }

@@ -9,6 +9,8 @@
 //       [--http_authz_listen=127.0.0.1:8181] [--gateway_*=…]
 //       [--log_level=info|warning|error] [--log_format=logfmt|json]
 //       [--hold_decisions]
+//       [--etcd_endpoints=h1:2379,h2:2379,h3:2379 [--etcd_prefix=…]
+//        [--max_staleness=5s] [--etcd_ca=… --etcd_cert=… --etcd_key=…]]
 //
 // SIGTERM/SIGINT: stop accepting, finish in-flight calls, close the store,
 // exit 0. SIGUSR1: release --hold_decisions (serve decisions).
@@ -26,6 +28,8 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "base/log.h"
@@ -131,6 +135,48 @@ ABSL_FLAG(int64_t, key_cache_capacity, 0,
           "is loaded at start). With a limit, other keys are read from the "
           "store when used and the least recently used are evicted");
 
+ABSL_FLAG(std::string, etcd_endpoints, "",
+          "Run as one replica of a cluster: host:port of each etcd member, "
+          "separated by ','. Empty (default): a single node on the embedded "
+          "RocksDB store in --data_dir");
+ABSL_FLAG(std::string, etcd_prefix, "/scopekeeper/",
+          "With --etcd_endpoints: every etcd key of this deployment starts "
+          "with it (one prefix per deployment)");
+ABSL_FLAG(std::string, etcd_ca, "",
+          "With --etcd_endpoints: PEM CA bundle that signed the etcd members' "
+          "certificates; enables TLS to etcd");
+ABSL_FLAG(std::string, etcd_cert, "",
+          "PEM client certificate presented to etcd (with --etcd_key and "
+          "--etcd_ca)");
+ABSL_FLAG(std::string, etcd_key, "", "PEM private key of --etcd_cert");
+ABSL_FLAG(std::string, etcd_user, "",
+          "etcd user, when etcd has authentication enabled (with "
+          "--etcd_password_file)");
+ABSL_FLAG(std::string, etcd_password_file, "",
+          "File whose first line is the password of --etcd_user");
+ABSL_FLAG(absl::Duration, etcd_call_timeout, absl::Seconds(2),
+          "Deadline of each etcd call, failover to other members included");
+ABSL_FLAG(int, etcd_max_txn_ops, 128,
+          "etcd's --max-txn-ops: larger mutations are refused with "
+          "INVALID_ARGUMENT before anything is sent");
+ABSL_FLAG(int64_t, etcd_max_request_bytes, 1572864,
+          "etcd's --max-request-bytes: larger mutations are refused with "
+          "INVALID_ARGUMENT before anything is sent");
+ABSL_FLAG(absl::Duration, max_staleness, absl::Seconds(5),
+          "With --etcd_endpoints: a replica that cannot confirm it is current "
+          "with the etcd cluster for longer answers Authorize, "
+          "BatchAuthorize and DescribeKey with UNAVAILABLE and reports "
+          "NOT_SERVING (fail closed); also the bound on how long a "
+          "revocation takes to reach every serving replica");
+ABSL_FLAG(absl::Duration, audit_retention, absl::ZeroDuration(),
+          "With --etcd_endpoints: audit events older than this are deleted "
+          "(checked every 10 minutes); 0 (default) keeps them forever");
+ABSL_FLAG(std::string, restore_from, "",
+          "With --etcd_endpoints: a directory written by Admin.CreateBackup "
+          "on a cluster; imported into the empty --etcd_prefix at start "
+          "(refused if the prefix holds state). Start one replica with it, "
+          "then drop the flag");
+
 int main(int argc, char** argv) {
   absl::FlagsUsageConfig usage;
   usage.contains_help_flags = [](absl::string_view f) {
@@ -204,6 +250,24 @@ int main(int argc, char** argv) {
       absl::GetFlag(FLAGS_gateway_hide_credentials);
   options.accept_data_loss = absl::GetFlag(FLAGS_accept_data_loss);
   options.hold_decisions = absl::GetFlag(FLAGS_hold_decisions);
+  for (absl::string_view endpoint : absl::StrSplit(
+           absl::GetFlag(FLAGS_etcd_endpoints), ',', absl::SkipWhitespace())) {
+    options.cluster.etcd_endpoints.emplace_back(
+        absl::StripAsciiWhitespace(endpoint));
+  }
+  options.cluster.etcd_prefix = absl::GetFlag(FLAGS_etcd_prefix);
+  options.cluster.etcd_ca_file = absl::GetFlag(FLAGS_etcd_ca);
+  options.cluster.etcd_cert_file = absl::GetFlag(FLAGS_etcd_cert);
+  options.cluster.etcd_key_file = absl::GetFlag(FLAGS_etcd_key);
+  options.cluster.etcd_user = absl::GetFlag(FLAGS_etcd_user);
+  options.cluster.etcd_password_file = absl::GetFlag(FLAGS_etcd_password_file);
+  options.cluster.etcd_call_timeout = absl::GetFlag(FLAGS_etcd_call_timeout);
+  options.cluster.etcd_max_txn_ops = absl::GetFlag(FLAGS_etcd_max_txn_ops);
+  options.cluster.etcd_max_request_bytes =
+      absl::GetFlag(FLAGS_etcd_max_request_bytes);
+  options.cluster.max_staleness = absl::GetFlag(FLAGS_max_staleness);
+  options.cluster.audit_retention = absl::GetFlag(FLAGS_audit_retention);
+  options.cluster.restore_from = absl::GetFlag(FLAGS_restore_from);
 
   absl::StatusOr<std::unique_ptr<scopekeeper::ScopekeeperServer>> server =
       scopekeeper::ScopekeeperServer::Start(options);

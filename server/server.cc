@@ -136,7 +136,7 @@ void LogStarted(const ServerOptions& options, const PolicySnapshot& policy,
                                                     : "mtls"},
        {"data_plane", closed ? "closed" : "open"},
        {"decisions", decisions_serving ? "served" : "held"},
-       {"store", "rocksdb"},
+       {"store", options.cluster.etcd_endpoints.empty() ? "rocksdb" : "etcd"},
        {"data_dir", data_dir},
        {"revision", revision_text},
        {"policy", policy_source},
@@ -189,14 +189,25 @@ absl::StatusOr<std::unique_ptr<ScopekeeperServer>> ScopekeeperServer::Start(
   SK_RETURN_IF_ERROR(EnsureDirectory(options.data_dir));
   SecureDataDirectory(options.data_dir);
 
-  // The embedded store: refused if the data dir lost it.
-  SK_RETURN_IF_ERROR(
-      CheckStoreNotLost(options.data_dir, options.accept_data_loss));
-  storage::RocksDbStore::Options store_options;
-  store_options.path = absl::StrCat(options.data_dir, "/db");
-  store_options.accept_data_loss = options.accept_data_loss;
-  SK_ASSIGN_OR_RETURN(s->store_, storage::RocksDbStore::Open(store_options));
-  MarkDataDirectory(options.data_dir);
+  const bool cluster = !options.cluster.etcd_endpoints.empty();
+  if (cluster) {
+    // The state is etcd's; the data dir holds only local files (the
+    // generated admin token).
+    SK_ASSIGN_OR_RETURN(
+        s->replica_, Replica::Open(options.cluster, &s->state_, options.clock,
+                                   &s->metrics_));
+    s->store_in_use_ = s->replica_->store();
+  } else {
+    // The embedded store: refused if the data dir lost it.
+    SK_RETURN_IF_ERROR(
+        CheckStoreNotLost(options.data_dir, options.accept_data_loss));
+    storage::RocksDbStore::Options store_options;
+    store_options.path = absl::StrCat(options.data_dir, "/db");
+    store_options.accept_data_loss = options.accept_data_loss;
+    SK_ASSIGN_OR_RETURN(s->store_, storage::RocksDbStore::Open(store_options));
+    s->store_in_use_ = s->store_.get();
+    MarkDataDirectory(options.data_dir);
+  }
 
   // Generated (on a first start) only once the store exists: a data dir
   // with a token and no database is one whose database was lost.
@@ -211,11 +222,18 @@ absl::StatusOr<std::unique_ptr<ScopekeeperServer>> ScopekeeperServer::Start(
     LogInfo(absl::StrCat("generated admin token in ", admin_token->path));
   }
 
-  s->usage_ = std::make_unique<UsageTracker>(s->store_.get());
-  s->registry_ = std::make_unique<Registry>(
-      s->store_.get(), &s->state_, options.clock, s->usage_.get(), &s->metrics_,
-      options.store_retry_interval);
+  s->usage_ = std::make_unique<UsageTracker>(s->store_in_use_);
+  if (cluster) {
+    s->registry_ = std::make_unique<Registry>(
+        s->store_in_use_, &s->state_, options.clock, s->usage_.get(),
+        s->replica_->applier(), s->replica_->committer());
+  } else {
+    s->registry_ = std::make_unique<Registry>(
+        s->store_in_use_, &s->state_, options.clock, s->usage_.get(),
+        &s->metrics_, options.store_retry_interval);
+  }
   SK_RETURN_IF_ERROR(s->registry_->Load());
+  if (cluster) s->replica_->StartBackgroundWork();
   uint64_t applied_policy = 0;  // the revision of --policy_file, if applied
   if (policy.has_value() && !s->registry_->PolicyEquals(*policy)) {
     absl::StatusOr<uint64_t> revision =
@@ -237,9 +255,10 @@ absl::StatusOr<std::unique_ptr<ScopekeeperServer>> ScopekeeperServer::Start(
   }
   s->decision_observers_ =
       std::make_unique<DecisionObservers>(std::move(observers));
-  s->engine_ = std::make_unique<DecisionEngine>(&s->state_, s->store_.get(),
-                                                options.clock, s->usage_.get(),
-                                                s->decision_observers_.get());
+  s->engine_ = std::make_unique<DecisionEngine>(
+      &s->state_, s->store_in_use_, options.clock, s->usage_.get(),
+      s->decision_observers_.get(),
+      cluster ? s->replica_->freshness() : nullptr);
 
   s->admin_refusals_ =
       std::make_unique<RefusalReporter>(kAdminService, options.clock);
@@ -314,6 +333,17 @@ absl::StatusOr<std::unique_ptr<ScopekeeperServer>> ScopekeeperServer::Start(
     std::lock_guard<std::mutex> lock(s->serving_mu_);
     s->SetAuthorizerHealth();
   }
+  if (cluster) {
+    // A replica that cannot confirm it is current holds decisions (the
+    // engine's Freshness check refuses them anyway) and reports it.
+    ScopekeeperServer* self = s.get();
+    s->replica_->OnServingChange([self](bool serving) {
+      self->SetDecisionsServing(
+          kClusterHold, serving,
+          "not confirmed current with the etcd cluster within "
+          "--max_staleness");
+    });
+  }
   if (!options.metrics_listen.empty()) {
     ScopekeeperServer* self = s.get();
     SK_ASSIGN_OR_RETURN(s->metrics_http_, MetricsHttpServer::Start(
@@ -370,6 +400,7 @@ std::string ScopekeeperServer::RenderMetrics() const {
   }
   std::string out = metrics_.Render(gauges);
   rpc_metrics_->Render(&out);
+  if (replica_ != nullptr) out += replica_->RenderMetrics();
   // Linux only; without /proc the process series are left out.
   absl::StatusOr<ProcessStats> process = ReadProcessStats();
   if (process.ok()) RenderProcessStats(*process, &out);
@@ -380,8 +411,14 @@ void ScopekeeperServer::SetDecisionsServing(absl::string_view holder,
                                             bool serving,
                                             absl::string_view reason) {
   std::lock_guard<std::mutex> lock(serving_mu_);
+  bool stale_changed = false;
+  if (holder == kClusterHold && cluster_stale_ == serving) {
+    cluster_stale_ = !serving;
+    stale_changed = true;
+  }
   const bool changed = serving ? state_.holds().Release(holder)
                                : state_.holds().Hold(holder, reason);
+  if (stale_changed && !changed) SetAuthorizerHealth();  // "" only
   if (!changed) return;
   if (serving) {
     Log(LogLevel::kInfo, "decisions are served again",
@@ -396,8 +433,9 @@ void ScopekeeperServer::SetDecisionsServing(absl::string_view holder,
 
 void ScopekeeperServer::SetAuthorizerHealth() {
   if (server_ == nullptr || shutting_down_) return;
-  server_->GetHealthCheckService()->SetServingStatus(kAuthorizerService,
-                                                     state_.holds().serving());
+  grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
+  health->SetServingStatus(kAuthorizerService, state_.holds().serving());
+  health->SetServingStatus("", !cluster_stale_);
 }
 
 void ScopekeeperServer::HousekeepingUntilShutdown(
@@ -422,6 +460,8 @@ void ScopekeeperServer::Shutdown(absl::Duration grace) {
   // The HTTP endpoints close their listeners and every connection at once.
   metrics_http_.reset();  // its handler reads the registry and state
   http_authz_.reset();    // its handler uses the engine
+  // Health goes with the gRPC server: no more reports from the replica.
+  if (replica_ != nullptr) replica_->OnServingChange(nullptr);
   if (server_ != nullptr) {
     {
       // Every service NOT_SERVING (health watchers hear it) and no later
@@ -449,6 +489,7 @@ void ScopekeeperServer::Shutdown(absl::Duration grace) {
     stop_housekeeping_.Notify();  // flushes last-use times once more, exits
     housekeeping_.join();
   }
+  if (replica_ != nullptr) replica_->Stop();  // stops following etcd
   store_.reset();  // closes RocksDB; every acknowledged write was synced
 }
 

@@ -17,6 +17,7 @@
 #include "base/clock.h"
 #include "server/auth/caller_auth.h"
 #include "server/auth/refusal_reporter.h"
+#include "server/cluster/replica.h"
 #include "server/decision/decision_engine.h"
 #include "server/decision/decision_log.h"
 #include "server/decision/serving_state.h"
@@ -110,6 +111,11 @@ struct ServerOptions {
   // it (SetDecisionsServing(kStartHold, true); SIGUSR1 in main.cc), while
   // the Admin service works, e.g. to re-apply revocations.
   bool hold_decisions = false;
+  // With cluster.etcd_endpoints set, the server is one replica of a cluster
+  // on etcd (see server/cluster/replica.h) instead of a single node on the
+  // embedded RocksDB store; data_dir then holds only local files (the
+  // generated admin token).
+  ReplicaOptions cluster;
 };
 
 class ScopekeeperServer {
@@ -159,6 +165,10 @@ class ScopekeeperServer {
   bool decisions_serving() const { return state_.holds().serving(); }
   // The holder of ServerOptions::hold_decisions.
   static constexpr char kStartHold[] = "hold_decisions";
+  // The holder for a cluster replica not confirmed current with etcd. While
+  // it holds, "" is NOT_SERVING too: such a replica can neither decide nor
+  // write, so load balancers should send nothing to it.
+  static constexpr char kClusterHold[] = "etcd";
 
   // Shutdown() reports NOT_SERVING for every service, closes the HTTP endpoints
   // and their connections, ends waits for revisions and Watch streams, refuses
@@ -176,11 +186,14 @@ class ScopekeeperServer {
   void HousekeepingUntilShutdown(absl::Duration usage_flush_interval);
   // RenderMetrics() is the /metrics page.
   std::string RenderMetrics() const;
-  // SetAuthorizerHealth() reports whether decisions are served.
+  // SetAuthorizerHealth() reports whether decisions are served (and, for a
+  // replica, whether it is current: "").
   void SetAuthorizerHealth() ABSL_EXCLUSIVE_LOCKS_REQUIRED(serving_mu_);
 
-  std::unique_ptr<storage::Store> store_;
+  std::unique_ptr<storage::Store> store_;  // the embedded store, or null
   ServingState state_;
+  std::unique_ptr<Replica> replica_;  // a cluster replica's store, or null
+  storage::Store* store_in_use_ = nullptr;
   Metrics metrics_;
   std::unique_ptr<DecisionLog> decision_log_;
   std::unique_ptr<DecisionObservers> decision_observers_;
@@ -207,6 +220,7 @@ class ScopekeeperServer {
   // Orders decision holds with the health reports of them.
   mutable std::mutex serving_mu_;
   bool shutting_down_ ABSL_GUARDED_BY(serving_mu_) = false;
+  bool cluster_stale_ ABSL_GUARDED_BY(serving_mu_) = false;
   int port_ = 0;
   std::string address_;
   std::string admin_token_path_;

@@ -144,6 +144,12 @@ absl::Status ValidateOptions(const ServerOptions& options) {
       !s.ok()) {
     return s;
   }
+  if (options.cluster.etcd_endpoints.empty() &&
+      !options.cluster.restore_from.empty()) {
+    return absl::InvalidArgumentError(
+        "--restore_from: needs --etcd_endpoints (a single node restores by "
+        "copying the backup into <data_dir>/db; docs/OPERATIONS.md)");
+  }
   if (options.server_threads < 1) {
     return absl::InvalidArgumentError(absl::StrCat(
         "server_threads: must be at least 1, is ", options.server_threads));

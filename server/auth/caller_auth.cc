@@ -115,21 +115,8 @@ std::string WeakTokenReason(absl::string_view token) {
 
 absl::StatusOr<std::string> ReadTokenFile(absl::string_view what,
                                           const std::string& path) {
-  SK_ASSIGN_OR_RETURN(RegularFile file,
-                      ReadRegularFile(what, path, kMaxTokenFileBytes));
-  if ((file.mode & (S_IRWXG | S_IRWXO)) != 0) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        what, ": ", path, " is accessible by group or others (mode ",
-        OctalMode(file.mode),
-        "): chmod 600 it, and replace the token if others may have read it"));
-  }
-  const absl::string_view first_line =
-      absl::string_view(file.content).substr(0, file.content.find('\n'));
-  std::string token(absl::StripAsciiWhitespace(first_line));
-  if (token.empty()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(what, ": ", path, " is empty"));
-  }
+  SK_ASSIGN_OR_RETURN(std::string token,
+                      ReadSecretLine(what, path, kMaxTokenFileBytes));
   const std::string weak = WeakTokenReason(token);
   if (!weak.empty()) {
     return absl::FailedPreconditionError(

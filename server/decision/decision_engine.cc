@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
+#include <memory>
 #include <string>
 #include <utility>
 
@@ -11,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/synchronization/notification.h"
 #include "base/mutants.h"
 #include "base/status_macros.h"
 #include "base/time_util.h"
@@ -244,10 +246,16 @@ absl::Status DecisionEngine::LookupKey(absl::string_view api_key,
   return absl::OkStatus();
 }
 
+absl::Status DecisionEngine::CheckServing() const {
+  SK_RETURN_IF_ERROR(state_->holds().Check());
+  if (freshness_ != nullptr) SK_RETURN_IF_ERROR(freshness_->Check());
+  return absl::OkStatus();
+}
+
 absl::StatusOr<uint64_t> DecisionEngine::RevisionToAwait(
     uint64_t min_revision, absl::string_view field) const {
   if (min_revision <= state_->revision()) return 0;
-  if (min_revision > state_->horizon()) {
+  if (min_revision > state_->horizon() && !state_->probes_horizon()) {
     // No write here (or in the cluster, for a replica) ever reached it:
     // waiting could only end at the deadline.
     return absl::OutOfRangeError(
@@ -260,7 +268,7 @@ absl::StatusOr<uint64_t> DecisionEngine::RevisionToAwait(
 
 DecisionEngine::Outcome DecisionEngine::TryAuthorize(
     const v1::AuthorizeRequest& request, v1::AuthorizeResponse* response) {
-  if (absl::Status held = state_->holds().Check(); !held.ok()) return {held};
+  if (absl::Status serving = CheckServing(); !serving.ok()) return {serving};
   const absl::StatusOr<uint64_t> await =
       RevisionToAwait(request.min_revision(), "min_revision");
   if (!await.ok()) return {await.status()};
@@ -393,7 +401,7 @@ absl::Status DecisionEngine::Decide(const v1::AuthorizeRequest& request,
 DecisionEngine::Outcome DecisionEngine::TryBatchAuthorize(
     const v1::BatchAuthorizeRequest& request,
     v1::BatchAuthorizeResponse* response) {
-  if (absl::Status held = state_->holds().Check(); !held.ok()) return {held};
+  if (absl::Status serving = CheckServing(); !serving.ok()) return {serving};
   if (request.requests_size() > kMaxBatchSize) {
     return {absl::InvalidArgumentError(
         absl::StrCat("requests: ", request.requests_size(),
@@ -450,7 +458,7 @@ DecisionEngine::Outcome DecisionEngine::TryBatchAuthorize(
 
 DecisionEngine::Outcome DecisionEngine::TryDescribeKey(
     const v1::DescribeKeyRequest& request, v1::DescribeKeyResponse* response) {
-  if (absl::Status held = state_->holds().Check(); !held.ok()) return {held};
+  if (absl::Status serving = CheckServing(); !serving.ok()) return {serving};
   uint64_t await_revision = 0;
   const absl::Status status = DescribeOne(request, &await_revision, response);
   return {await_revision != 0 ? absl::OkStatus() : status, await_revision};
@@ -513,9 +521,33 @@ absl::Status DecisionEngine::Blocking(Try attempt, absl::Duration timeout) {
     const Outcome outcome = attempt();
     if (outcome.ready()) return outcome.status;
     if (awaits == kMaxAwaits) return TooManyAwaits();
-    SK_RETURN_IF_ERROR(
-        state_->WaitForRevision(outcome.await_revision, timeout));
+    SK_RETURN_IF_ERROR(AwaitRevision(outcome.await_revision, timeout));
   }
+}
+
+absl::Status DecisionEngine::AwaitRevision(uint64_t revision,
+                                           absl::Duration timeout) {
+  // The data plane's wait (WhenApplied), on this thread: the same answers,
+  // a horizon probe's OUT_OF_RANGE included.
+  struct Wait {
+    absl::Notification done;
+    absl::Status status;  // written before `done`
+  };
+  const auto wait = std::make_shared<Wait>();
+  const ServingState::WaitId id =
+      state_->WhenApplied(revision, [wait](absl::Status status) {
+        wait->status = std::move(status);
+        wait->done.Notify();
+      });
+  if (id != 0 && !wait->done.WaitForNotificationWithTimeout(timeout)) {
+    if (state_->CancelWait(id)) {
+      return absl::DeadlineExceededError(absl::StrCat(
+          "min_revision ", revision, " not reached before the deadline (at ",
+          state_->revision(), ")"));
+    }
+    wait->done.WaitForNotification();  // `done` is running
+  }
+  return wait->status;
 }
 
 absl::Status DecisionEngine::Authorize(const v1::AuthorizeRequest& request,

@@ -20,6 +20,7 @@
 #include "base/clock.h"
 #include "proto/scopekeeper/v1/scopekeeper.pb.h"
 #include "server/decision/decision_observer.h"
+#include "server/decision/freshness.h"
 #include "server/decision/serving_state.h"
 #include "server/decision/usage_tracker.h"
 #include "server/policy/key_secret.h"
@@ -40,6 +41,10 @@ inline constexpr int kMaxBatchSize = 1000;
 // this server knows of (ServingState::horizon()) is OUT_OF_RANGE at once.
 // Authorize()/BatchAuthorize()/DescribeKey() do the waiting on the calling
 // thread, for in-process callers that may block.
+//
+// Every Try*() call -- a parked call's retry included -- fails closed with
+// UNAVAILABLE while decisions are held (ServingState::holds()) or, with a
+// `freshness` (cluster replicas), while the state may be stale.
 class DecisionEngine {
  public:
   // What a Try*() call produced: the call's status (the answer is filled in
@@ -60,16 +65,16 @@ class DecisionEngine {
 
   DecisionEngine(ServingState* state, storage::Store* store, const Clock* clock,
                  UsageTracker* usage,
-                 DecisionObserver* observer = NoDecisionObserver())
+                 DecisionObserver* observer = NoDecisionObserver(),
+                 const Freshness* freshness = nullptr)
       : state_(state),
         store_(store),
         clock_(clock),
         usage_(usage),
-        observer_(observer) {}
+        observer_(observer),
+        freshness_(freshness) {}
 
   // TryAuthorize() decides `request` into `*response` (see Outcome).
-  // TryAuthorize(), TryBatchAuthorize() and TryDescribeKey() are UNAVAILABLE
-  // while decisions are held (ServingState::holds()).
   Outcome TryAuthorize(const v1::AuthorizeRequest& request,
                        v1::AuthorizeResponse* response);
 
@@ -104,6 +109,10 @@ class DecisionEngine {
   struct Lookup;
   // The internal functions below fill `*await_revision` and return an
   // ABORTED status when the decision needs a revision not yet applied.
+
+  // CheckServing() is OK unless decisions are held or the state may be
+  // stale (see the class comment): then UNAVAILABLE.
+  absl::Status CheckServing() const;
 
   // RevisionToAwait() is 0 when `min_revision` is applied (or unset), else
   // the revision to await, or OUT_OF_RANGE naming `field` beyond horizon().
@@ -144,12 +153,16 @@ class DecisionEngine {
   // the revisions it needs.
   template <typename Try>
   absl::Status Blocking(Try attempt, absl::Duration timeout);
+  // AwaitRevision() blocks until `revision` is applied (see
+  // ServingState::WhenApplied()) or `timeout` passes (DEADLINE_EXCEEDED).
+  absl::Status AwaitRevision(uint64_t revision, absl::Duration timeout);
 
   ServingState* const state_;
   storage::Store* const store_;
   const Clock* const clock_;
   UsageTracker* const usage_;
   DecisionObserver* const observer_;
+  const Freshness* const freshness_;  // null: always fresh (single node)
 };
 
 }  // namespace scopekeeper

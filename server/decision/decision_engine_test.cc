@@ -514,6 +514,37 @@ TEST_F(DecisionEngineTest, MinRevisionBeyondEveryKnownRevisionIsOutOfRange) {
   EXPECT_THAT(batched.status.message(), HasSubstr("requests[1].min_revision"));
 }
 
+// On a cluster replica (a horizon probe set) a min_revision beyond what it
+// has heard of may have been written on another replica a moment ago: it is
+// awaited, and the probe's read of the cluster settles it.
+TEST_F(DecisionEngineTest, MinRevisionBeyondTheHorizonOfAReplicaIsProbed) {
+  struct Probe final : ServingState::HorizonProbe {
+    void ProbeSoon() override { ++probes; }
+    int probes = 0;
+  } probe;
+  env_.state.SetHorizonProbe(&probe);
+  const auto key = env_.CreateKey({"pharmacy"}, {"orders_read"});
+  v1::AuthorizeRequest request;
+  request.set_api_key(key.secret());
+  request.mutable_requirement()->add_all_of("orders_read");
+  request.set_min_revision(env_.state.horizon() + 1000);
+  v1::AuthorizeResponse r;
+  const DecisionEngine::Outcome outcome = env_.engine.TryAuthorize(request, &r);
+  ASSERT_FALSE(outcome.ready());
+  EXPECT_EQ(outcome.await_revision, request.min_revision());
+  // The blocking form: the read finds the cluster behind the request.
+  absl::Status blocked;
+  std::thread caller(
+      [&] { blocked = env_.engine.Authorize(request, &r, absl::Seconds(30)); });
+  while (env_.state.parked_waits() == 0) std::this_thread::yield();
+  env_.state.EndHorizonRead(env_.state.BeginHorizonRead(),
+                            env_.state.revision());
+  caller.join();
+  EXPECT_EQ(blocked.code(), absl::StatusCode::kOutOfRange) << blocked;
+  EXPECT_GE(probe.probes, 1);
+  env_.state.SetHorizonProbe(nullptr);
+}
+
 TEST_F(DecisionEngineTest, MinRevisionNotYetAppliedIsAwaitedThenDecided) {
   const auto key = env_.CreateKey({"pharmacy"}, {});
   const uint64_t next = env_.state.revision() + 1;
@@ -906,6 +937,75 @@ TEST(DecisionEngineHoldTest, HeldDecisionsAreUnavailableUntilReleased) {
   env.state.holds().Release("hold_decisions");
   ASSERT_TRUE(env.engine.Authorize(request, &response).ok());
   EXPECT_EQ(response.reason(), v1::KEY_REVOKED);
+}
+
+// A cluster replica's engine: decisions only while Freshness confirms.
+TEST(DecisionEngineFreshnessTest, StaleReplicaFailsClosedOnEveryDecisionRpc) {
+  CoreTestEnv env;
+  env.PutPolicyJson(kTestPolicyJson);
+  const auto key = env.CreateKey({"pharmacy"}, {"orders_read"});
+  Freshness freshness(&env.clock, absl::Seconds(5));
+  DecisionEngine engine(&env.state, &env.store, &env.clock, &env.usage,
+                        NoDecisionObserver(), &freshness);
+  const v1::AuthorizeRequest request = CoreTestEnv::HttpRequest(
+      key.secret(), "pharmacy", "GET", "/v1/pharmacy/orders/o_1");
+  v1::BatchAuthorizeRequest batch;
+  *batch.add_requests() = request;
+  v1::DescribeKeyRequest describe;
+  describe.set_api_key(key.secret());
+  auto statuses = [&] {
+    v1::AuthorizeResponse a;
+    v1::BatchAuthorizeResponse b;
+    v1::DescribeKeyResponse d;
+    return std::vector<absl::StatusCode>{
+        engine.Authorize(request, &a).code(),
+        engine.BatchAuthorize(batch, &b).code(),
+        engine.DescribeKey(describe, &d).code()};
+  };
+  const std::vector<absl::StatusCode> unavailable(
+      3, absl::StatusCode::kUnavailable);
+  const std::vector<absl::StatusCode> ok(3, absl::StatusCode::kOk);
+  EXPECT_EQ(statuses(), unavailable);  // never confirmed
+  freshness.Confirm(env.clock.Now());
+  EXPECT_EQ(statuses(), ok);
+  env.clock.Advance(absl::Seconds(5) + absl::Milliseconds(1));
+  EXPECT_EQ(statuses(), unavailable);
+  freshness.Confirm(env.clock.Now());
+  EXPECT_EQ(statuses(), ok);
+}
+
+// A call parked for its min_revision is decided when the revision arrives,
+// by the same Try*() call: if the replica went stale meanwhile, that call
+// fails closed too.
+TEST(DecisionEngineFreshnessTest, ParkedCallStillFailsClosedWhenStaleOnWake) {
+  CoreTestEnv env;
+  env.PutPolicyJson(kTestPolicyJson);
+  const auto key = env.CreateKey({"pharmacy"}, {"orders_read"});
+  Freshness freshness(&env.clock, absl::Seconds(5));
+  freshness.Confirm(env.clock.Now());
+  DecisionEngine engine(&env.state, &env.store, &env.clock, &env.usage,
+                        NoDecisionObserver(), &freshness);
+  const uint64_t next = env.state.revision() + 1;
+  env.state.RaiseHorizon(next);
+  v1::AuthorizeRequest request = CoreTestEnv::HttpRequest(
+      key.secret(), "pharmacy", "GET", "/v1/pharmacy/orders/o_1");
+  request.set_min_revision(next);
+  v1::AuthorizeResponse response;
+  const DecisionEngine::Outcome waiting =
+      engine.TryAuthorize(request, &response);
+  ASSERT_FALSE(waiting.ready());
+  absl::Status decided = absl::UnknownError("not run");
+  env.state.WhenApplied(next, [&](absl::Status applied) {
+    decided =
+        applied.ok() ? engine.TryAuthorize(request, &response).status : applied;
+  });
+  env.clock.Advance(absl::Seconds(6));  // no confirmation while parked
+  v1::GrantScopesRequest grant;
+  grant.set_key_id(key.key().key_id());
+  grant.add_scopes("orders_write");
+  ASSERT_TRUE(env.registry.GrantScopes(grant, CoreTestEnv::kActor).ok());
+  EXPECT_TRUE(absl::IsUnavailable(decided)) << decided;
+  EXPECT_FALSE(response.allowed());
 }
 
 }  // namespace

@@ -121,6 +121,22 @@ void KeyCache::Upsert(const SecretDigest& digest, Entry entry) {
   lock.unlock();
 }
 
+bool KeyCache::ReplaceIf(const SecretDigest& digest,
+                         const CompiledKey* expected, Entry entry) {
+  Shard& shard = ShardFor(digest);
+  std::shared_ptr<const CompiledKey> replaced;  // freed outside the lock
+  std::unique_lock<WriterPreferringMutex> lock(shard.mu);
+  auto it = shard.map.find(digest);
+  if (it == shard.map.end() || it->second.entry.key.get() != expected) {
+    return false;
+  }
+  ++shard.write_epoch;
+  replaced = std::move(it->second.entry.key);
+  it->second.entry = std::move(entry);
+  lock.unlock();
+  return true;
+}
+
 void KeyCache::Erase(const SecretDigest& digest) {
   Shard& shard = ShardFor(digest);
   std::shared_ptr<const CompiledKey> erased;  // freed outside the lock
@@ -132,6 +148,25 @@ void KeyCache::Erase(const SecretDigest& digest) {
   shard.map.erase(it);
   size_.fetch_sub(1, std::memory_order_relaxed);
   lock.unlock();
+}
+
+void KeyCache::EraseIf(const std::function<bool(const SecretDigest&)>& drop) {
+  std::vector<std::shared_ptr<const CompiledKey>> erased;  // freed unlocked
+  for (Shard& shard : shards_) {
+    std::unique_lock<WriterPreferringMutex> lock(shard.mu);
+    ++shard.write_epoch;
+    for (auto it = shard.map.begin(); it != shard.map.end();) {
+      if (drop(it->first)) {
+        erased.push_back(std::move(it->second.entry.key));
+        shard.map.erase(it++);
+        size_.fetch_sub(1, std::memory_order_relaxed);
+      } else {
+        ++it;
+      }
+    }
+    lock.unlock();
+    erased.clear();
+  }
 }
 
 void KeyCache::Recompile(const std::function<std::shared_ptr<const CompiledKey>(

@@ -86,6 +86,16 @@ class KeyCache {
   void Upsert(const SecretDigest& digest, Entry entry);
   // Erase() removes the entry for `digest`, if any.
   void Erase(const SecretDigest& digest);
+  // ReplaceIf() sets the entry for `digest` to `entry` if the entry there
+  // still holds the key `expected` (compare and swap): a writer compiling
+  // off its writer thread never overwrites a newer Upsert(). Returns
+  // whether it replaced.
+  bool ReplaceIf(const SecretDigest& digest, const CompiledKey* expected,
+                 Entry entry);
+  // EraseIf() removes every entry whose digest `drop` selects (called under
+  // a shard lock: it must be quick and must not use the cache). Used when a
+  // replica reloads the whole key set.
+  void EraseIf(const std::function<bool(const SecretDigest&)>& drop);
   // Recompile() replaces every entry's key with fn(key) (one call per
   // distinct key, made without holding a shard lock). Used after a policy or
   // app change, which must be in force before the call; entries stay

@@ -34,6 +34,43 @@ TEST(KeyCacheTest, FindUpsertErase) {
   EXPECT_EQ(cache.size(), 0u);
 }
 
+TEST(KeyCacheTest, EraseIfDropsExactlyTheSelectedDigests) {
+  KeyCache cache(/*capacity=*/64);
+  std::vector<SecretDigest> digests;
+  for (int i = 0; i < 20; ++i) {
+    digests.push_back(HashSecret("s" + std::to_string(i)));
+    cache.Upsert(digests.back(), {MakeKey("k"), absl::InfiniteFuture()});
+  }
+  const KeyCache::Epoch epoch = cache.WriteEpoch(digests[0]);
+  cache.EraseIf([&](const SecretDigest& d) { return d.bytes[0] % 2 == 0; });
+  int kept = 0;
+  for (const SecretDigest& d : digests) {
+    EXPECT_EQ(cache.Contains(d), d.bytes[0] % 2 != 0);
+    kept += cache.Contains(d) ? 1 : 0;
+  }
+  EXPECT_EQ(cache.size(), static_cast<size_t>(kept));
+  // A writer change: readers' inserts read before it are refused.
+  EXPECT_NE(cache.WriteEpoch(digests[0]), epoch);
+}
+
+TEST(KeyCacheTest, ReplaceIfReplacesOnlyTheExpectedKey) {
+  KeyCache cache;
+  const SecretDigest d = HashSecret("s");
+  auto first = MakeKey("k", 1);
+  cache.Upsert(d, {first, absl::InfiniteFuture()});
+  auto newer = MakeKey("k", 2);
+  cache.Upsert(d, {newer, absl::InfiniteFuture()});  // a writer got there
+  EXPECT_FALSE(cache.ReplaceIf(d, first.get(), {MakeKey("k", 3)}));
+  KeyCache::Entry e;
+  ASSERT_TRUE(cache.Find(d, &e));
+  EXPECT_EQ(e.key->policy_generation, 2u);
+  EXPECT_TRUE(cache.ReplaceIf(d, newer.get(), {MakeKey("k", 3)}));
+  ASSERT_TRUE(cache.Find(d, &e));
+  EXPECT_EQ(e.key->policy_generation, 3u);
+  EXPECT_FALSE(cache.ReplaceIf(HashSecret("absent"), nullptr, {MakeKey("x")}));
+  EXPECT_EQ(cache.size(), 1u);
+}
+
 TEST(KeyCacheTest, RecompileCompilesEachKeyOnceAcrossItsSecrets) {
   KeyCache cache;
   auto key = MakeKey("k", 1);

@@ -62,6 +62,7 @@ absl::Status ServingState::EndedLocked() const {
 ServingState::WaitId ServingState::WhenApplied(
     uint64_t revision, absl::AnyInvocable<void(absl::Status)> done) {
   absl::Status now;
+  WaitId id = 0;
   {
     std::lock_guard<std::mutex> lock(wait_mu_);
     if (revision_.load(std::memory_order_acquire) < revision) {
@@ -71,15 +72,51 @@ ServingState::WaitId ServingState::WhenApplied(
             "too many calls waiting for a revision (", kMaxParkedWaits, ")"));
       }
       if (now.ok()) {
-        const WaitId id = next_wait_id_++;
-        parked_ids_[id] =
-            parked_.emplace(revision, Parked{id, std::move(done)});
-        return id;
+        id = next_wait_id_++;
+        parked_ids_[id] = parked_.emplace(
+            revision, Parked{id, std::move(done), horizon_reads_});
       }
     }
   }
-  done(std::move(now));
-  return 0;
+  if (id == 0) {
+    done(std::move(now));
+    return 0;
+  }
+  // After parking: a horizon read that begins from now on covers it.
+  if (revision > horizon()) {
+    if (HorizonProbe* probe = probe_.load(std::memory_order_acquire)) {
+      probe->ProbeSoon();
+    }
+  }
+  return id;
+}
+
+uint64_t ServingState::BeginHorizonRead() {
+  std::lock_guard<std::mutex> lock(wait_mu_);
+  return ++horizon_reads_;
+}
+
+void ServingState::EndHorizonRead(uint64_t read, uint64_t head) {
+  RaiseHorizon(head);
+  std::vector<std::pair<uint64_t, absl::AnyInvocable<void(absl::Status)>>>
+      beyond;
+  {
+    std::lock_guard<std::mutex> lock(wait_mu_);
+    for (auto it = parked_.upper_bound(horizon()); it != parked_.end();) {
+      if (it->second.horizon_reads < read) {
+        parked_ids_.erase(it->second.id);
+        beyond.emplace_back(it->first, std::move(it->second.done));
+        it = parked_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (auto& [revision, done] : beyond) {
+    done(absl::OutOfRangeError(absl::StrCat(
+        "min_revision: revision ", revision,
+        " is beyond the latest revision of the cluster (", horizon(), ")")));
+  }
 }
 
 bool ServingState::CancelWait(WaitId id) {

@@ -83,9 +83,40 @@ class ServingState {
   uint64_t horizon() const { return horizon_.load(std::memory_order_acquire); }
   void RaiseHorizon(uint64_t revision);
 
+  // A cluster replica's horizon trails the cluster: a revision written on
+  // another replica a moment ago may be beyond it and still be real. With a
+  // HorizonProbe, a wait beyond the horizon is parked like any other and
+  // the probe is asked to read the cluster's head soon; that read, between
+  // BeginHorizonRead() and EndHorizonRead(), either raises the horizon past
+  // the wait (which then waits as usual) or ends it with OUT_OF_RANGE.
+  class HorizonProbe {
+   public:
+    virtual ~HorizonProbe() = default;
+    // ProbeSoon() asks for a read of the head soon. Must not block, and
+    // must not call back into this state.
+    virtual void ProbeSoon() = 0;
+  };
+  // SetHorizonProbe(): before the state serves, or nullptr when the probe
+  // stops. Without one, a wait beyond the horizon is the caller's error
+  // (the engine answers OUT_OF_RANGE at once).
+  void SetHorizonProbe(HorizonProbe* probe) {
+    probe_.store(probe, std::memory_order_release);
+  }
+  bool probes_horizon() const {
+    return probe_.load(std::memory_order_acquire) != nullptr;
+  }
+  // BeginHorizonRead() is called before reading the cluster's head, and
+  // EndHorizonRead() with that read's token and the head's revision: it
+  // raises the horizon to `head` and ends the waits parked before the read
+  // began that are still beyond it.
+  uint64_t BeginHorizonRead();
+  void EndHorizonRead(uint64_t read, uint64_t head);
+
   // Revision waits that hold no thread. WhenApplied() calls `done` once
   // revision() >= `revision` (with OK), once the state stops advancing or
-  // closes (UNAVAILABLE), or at once with RESOURCE_EXHAUSTED when
+  // closes (UNAVAILABLE), when a horizon read shows `revision` does not
+  // exist (OUT_OF_RANGE; see HorizonProbe), or at once with
+  // RESOURCE_EXHAUSTED when
   // kMaxParkedWaits waits are parked. `done` runs at once on this thread
   // when it can, else on the thread that publishes, stops or closes: keep
   // it short, and never call back into WhenApplied()/CancelWait() of this
@@ -138,6 +169,7 @@ class ServingState {
   struct Parked {
     WaitId id;
     absl::AnyInvocable<void(absl::Status)> done;
+    uint64_t horizon_reads = 0;  // horizon reads begun when it was parked
   };
   mutable std::mutex wait_mu_;
   mutable std::condition_variable wait_cv_;
@@ -149,6 +181,8 @@ class ServingState {
   absl::flat_hash_map<WaitId, std::multimap<uint64_t, Parked>::iterator>
       parked_ids_;
   WaitId next_wait_id_ = 1;
+  uint64_t horizon_reads_ = 0;  // guarded by wait_mu_
+  std::atomic<HorizonProbe*> probe_{nullptr};
 };
 
 }  // namespace scopekeeper

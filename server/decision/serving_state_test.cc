@@ -138,5 +138,55 @@ TEST(ServingStateTest, HorizonOnlyRises) {
   EXPECT_EQ(state.horizon(), 12u);
 }
 
+class CountingProbe final : public ServingState::HorizonProbe {
+ public:
+  void ProbeSoon() override { ++probes; }
+  int probes = 0;
+};
+
+// A replica asked for a revision written on another replica a moment ago:
+// it waits while a read of the cluster's head decides whether the revision
+// exists.
+TEST(ServingStateTest, WaitBeyondTheHorizonIsSettledByAHorizonRead) {
+  ServingState state;
+  CountingProbe probe;
+  state.SetHorizonProbe(&probe);
+  state.PublishRevision(5);
+  state.RaiseHorizon(7);  // heard of, not applied yet
+  std::vector<std::pair<uint64_t, absl::Status>> done;
+  const auto record = [&](uint64_t revision) {
+    return [&done, revision](absl::Status s) {
+      done.emplace_back(revision, std::move(s));
+    };
+  };
+  ASSERT_NE(state.WhenApplied(6, record(6)), 0u);  // within: no probe
+  EXPECT_EQ(probe.probes, 0);
+  ASSERT_NE(state.WhenApplied(9, record(9)), 0u);    // beyond: real?
+  ASSERT_NE(state.WhenApplied(50, record(50)), 0u);  // beyond: bogus
+  EXPECT_EQ(probe.probes, 2);
+
+  const uint64_t read = state.BeginHorizonRead();
+  // Parked while that read is under way: not covered by it.
+  ASSERT_NE(state.WhenApplied(60, record(60)), 0u);
+  state.EndHorizonRead(read, /*head=*/9);
+  EXPECT_EQ(state.horizon(), 9u);
+  ASSERT_EQ(done.size(), 1u);
+  EXPECT_EQ(done[0].first, 50u);
+  EXPECT_EQ(done[0].second.code(), absl::StatusCode::kOutOfRange);
+  EXPECT_THAT(done[0].second.message(),
+              ::testing::HasSubstr("revision 50 is beyond the latest revision "
+                                   "of the cluster (9)"));
+  EXPECT_EQ(state.parked_waits(), 3u);  // 6, 9 and 60
+
+  state.EndHorizonRead(state.BeginHorizonRead(), /*head=*/9);
+  ASSERT_EQ(done.size(), 2u);
+  EXPECT_EQ(done[1].first, 60u);
+  state.PublishRevision(9);
+  ASSERT_EQ(done.size(), 4u);
+  EXPECT_TRUE(done[2].second.ok());
+  EXPECT_TRUE(done[3].second.ok());
+  EXPECT_EQ(state.parked_waits(), 0u);
+}
+
 }  // namespace
 }  // namespace scopekeeper

@@ -57,16 +57,30 @@ v1::Installation AppDirectory::WithPending(
   return out;
 }
 
-std::shared_ptr<const AppDirectory> AppDirectory::WithApp(v1::App app) const {
+uint64_t AppDirectory::AppRevision(absl::string_view app_id) const {
+  const auto it = app_revisions_.find(app_id);
+  return it == app_revisions_.end() ? 0 : it->second;
+}
+
+uint64_t AppDirectory::InstallationRevision(
+    absl::string_view installation_id) const {
+  const auto it = installation_revisions_.find(installation_id);
+  return it == installation_revisions_.end() ? 0 : it->second;
+}
+
+std::shared_ptr<const AppDirectory> AppDirectory::WithApp(
+    v1::App app, uint64_t revision) const {
   auto out = std::make_shared<AppDirectory>(*this);
+  out->app_revisions_[app.app_id()] = revision;
   std::string id = app.app_id();
   out->apps_[std::move(id)] = std::move(app);
   return out;
 }
 
 std::shared_ptr<const AppDirectory> AppDirectory::WithInstallation(
-    v1::Installation installation) const {
+    v1::Installation installation, uint64_t revision) const {
   auto out = std::make_shared<AppDirectory>(*this);
+  out->installation_revisions_[installation.installation_id()] = revision;
   installation.clear_pending_scopes();
   out->installation_ids_[std::make_pair(installation.organization_id(),
                                         installation.app_id())] =

@@ -11,6 +11,7 @@
 #ifndef SCOPEKEEPER_SERVER_POLICY_APP_DIRECTORY_H_
 #define SCOPEKEEPER_SERVER_POLICY_APP_DIRECTORY_H_
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <utility>
@@ -46,11 +47,18 @@ class AppDirectory {
   // requested by the app now and not approved, in the app's order.
   v1::Installation WithPending(const v1::Installation& installation) const;
 
-  // WithApp() and WithInstallation() return a copy with the record added or
-  // replaced.
-  std::shared_ptr<const AppDirectory> WithApp(v1::App app) const;
+  // AppRevision() and InstallationRevision() are the revisions of the
+  // records' last changes as given to WithApp()/WithInstallation() (0 when
+  // unknown or absent): what a guarded write built from them compares.
+  uint64_t AppRevision(absl::string_view app_id) const;
+  uint64_t InstallationRevision(absl::string_view installation_id) const;
+
+  // WithApp() and WithInstallation() return a copy with the record (last
+  // changed at `revision`) added or replaced.
+  std::shared_ptr<const AppDirectory> WithApp(v1::App app,
+                                              uint64_t revision = 0) const;
   std::shared_ptr<const AppDirectory> WithInstallation(
-      v1::Installation installation) const;
+      v1::Installation installation, uint64_t revision = 0) const;
 
  private:
   absl::flat_hash_map<std::string, v1::App> apps_;
@@ -58,6 +66,8 @@ class AppDirectory {
   // (organization_id, app_id) -> installation_id.
   absl::flat_hash_map<std::pair<std::string, std::string>, std::string>
       installation_ids_;
+  absl::flat_hash_map<std::string, uint64_t> app_revisions_;
+  absl::flat_hash_map<std::string, uint64_t> installation_revisions_;
 };
 
 }  // namespace scopekeeper

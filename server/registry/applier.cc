@@ -21,11 +21,49 @@ KeyCache::Entry EntryFor(std::shared_ptr<const CompiledKey> key,
           FromProtoTimeOr(secret.expire_time(), absl::InfiniteFuture())};
 }
 
+// The store's latest state as a Snapshot (revisions of records unknown).
+class StoreSnapshot final : public Applier::Snapshot {
+ public:
+  StoreSnapshot(storage::Store* store, uint64_t revision)
+      : store_(store), revision_(revision) {}
+  uint64_t revision() const override { return revision_; }
+  absl::StatusOr<std::optional<v1::Policy>> GetPolicy() const override {
+    return store_->GetPolicy();
+  }
+  absl::Status ForEachApp(
+      const std::function<absl::Status(const v1::App&, uint64_t)>& fn)
+      const override {
+    return store_->ForEachApp([&](const v1::App& app) { return fn(app, 0); });
+  }
+  absl::Status ForEachInstallation(
+      const std::function<absl::Status(const v1::Installation&, uint64_t)>& fn)
+      const override {
+    return store_->ForEachInstallation(
+        [&](const v1::Installation& i) { return fn(i, 0); });
+  }
+  absl::Status ForEachKey(
+      const std::function<absl::Status(const storage::KeyRecord&)>& fn)
+      const override {
+    return store_->ForEachKey(fn);
+  }
+
+ private:
+  storage::Store* const store_;
+  const uint64_t revision_;
+};
+
 }  // namespace
 
 absl::Status Applier::Load() {
   SK_ASSIGN_OR_RETURN(const uint64_t revision, store_->Revision());
-  SK_ASSIGN_OR_RETURN(std::optional<v1::Policy> stored, store_->GetPolicy());
+  return LoadSnapshot(StoreSnapshot(store_, revision));
+}
+
+absl::Status Applier::LoadSnapshot(const Snapshot& snapshot) {
+  // Everything is compiled afresh below.
+  StopBackgroundRecompile();
+  const uint64_t revision = snapshot.revision();
+  SK_ASSIGN_OR_RETURN(std::optional<v1::Policy> stored, snapshot.GetPolicy());
   std::shared_ptr<const PolicySnapshot> policy = PolicySnapshot::Empty();
   if (stored.has_value()) {
     absl::StatusOr<std::shared_ptr<const PolicySnapshot>> compiled =
@@ -36,27 +74,30 @@ absl::Status Applier::Load() {
     }
     policy = *std::move(compiled);
   }
-  state_->set_policy(policy);
   std::shared_ptr<const AppDirectory> apps =
       std::make_shared<const AppDirectory>();
-  SK_RETURN_IF_ERROR(store_->ForEachApp([&](const v1::App& app) {
-    apps = apps->WithApp(app);
+  SK_RETURN_IF_ERROR(snapshot.ForEachApp([&](const v1::App& app, uint64_t r) {
+    apps = apps->WithApp(app, r);
     return absl::OkStatus();
   }));
-  SK_RETURN_IF_ERROR(
-      store_->ForEachInstallation([&](const v1::Installation& installation) {
-        apps = apps->WithInstallation(installation);
+  SK_RETURN_IF_ERROR(snapshot.ForEachInstallation(
+      [&](const v1::Installation& installation, uint64_t r) {
+        apps = apps->WithInstallation(installation, r);
         return absl::OkStatus();
       }));
+  state_->set_policy(policy);
   state_->set_apps(apps);
   KeyCache& cache = state_->cache();
+  // A reload replaces what is cached: digests not seen below are dropped.
+  const bool reload = cache.size() > 0;
+  absl::flat_hash_set<SecretDigest> seen;
   keys_active_ = 0;
   keys_revoked_ = 0;
   // This thread reads and compiles; the loader inserts, on the other core.
   KeyCache::BulkLoader loader(&cache);
   size_t loaded = 0;
   const absl::Status scanned =
-      store_->ForEachKey([&](const storage::KeyRecord& r) {
+      snapshot.ForEachKey([&](const storage::KeyRecord& r) {
         CountKey(r, +1);
         // A bounded cache starts with the first keys that fit; the others
         // are read from the store when first used.
@@ -66,26 +107,41 @@ absl::Status Applier::Load() {
         std::shared_ptr<const CompiledKey> compiled =
             CompileKey(r, *policy, *apps);
         for (const storage::SecretHash& secret : r.secrets()) {
-          loader.Add(SecretDigest::FromBytes(secret.sha256()),
-                     EntryFor(compiled, secret));
+          const SecretDigest digest = SecretDigest::FromBytes(secret.sha256());
+          if (reload) seen.insert(digest);
+          loader.Add(digest, EntryFor(compiled, secret));
           ++loaded;
         }
         return absl::OkStatus();
       });
   loader.Finish();
   SK_RETURN_IF_ERROR(scanned);
+  if (reload) {
+    cache.EraseIf([&](const SecretDigest& d) { return !seen.contains(d); });
+  }
   state_->PublishRevision(revision);
   return absl::OkStatus();
 }
 
 void Applier::Apply(const CommittedChange& change) {
+  // A background recompile must not race the recompile of an app change
+  // (KeyCache::Recompile); it restarts below on the newer state.
+  bool recompile_in_background =
+      key_scan_ &&
+      (change.policy.has_value() || !change.apps.empty() ||
+       !change.installations.empty()) &&
+      StopBackgroundRecompile();
   if (change.policy.has_value()) {
     absl::StatusOr<std::shared_ptr<const PolicySnapshot>> snapshot =
         PolicySnapshot::Compile(*change.policy, change.revision);
     if (snapshot.ok()) {
       state_->set_policy(*snapshot);
-      RecompileCachedKeys(**snapshot, *state_->apps(),
-                          [](const CompiledKey&) { return true; });
+      if (key_scan_) {
+        recompile_in_background = true;
+      } else {
+        RecompileCachedKeys(**snapshot, *state_->apps(),
+                            [](const CompiledKey&) { return true; });
+      }
     } else {
       // Validated before it was written: only a damaged store gets here.
       LogError(absl::StrCat("policy at revision ", change.revision,
@@ -97,11 +153,11 @@ void Applier::Apply(const CommittedChange& change) {
     std::shared_ptr<const AppDirectory> apps = state_->apps();
     absl::flat_hash_set<std::string> app_ids;
     for (const v1::App& app : change.apps) {
-      apps = apps->WithApp(app);
+      apps = apps->WithApp(app, change.revision);
       app_ids.insert(app.app_id());
     }
     for (const v1::Installation& installation : change.installations) {
-      apps = apps->WithInstallation(installation);
+      apps = apps->WithInstallation(installation, change.revision);
       app_ids.insert(installation.app_id());
     }
     state_->set_apps(apps);
@@ -120,6 +176,7 @@ void Applier::Apply(const CommittedChange& change) {
     }
   }
   state_->PublishRevision(change.revision);
+  if (recompile_in_background) StartBackgroundRecompile(change.revision);
 }
 
 void Applier::ApplyKey(const CommittedChange::KeyChange& change,
@@ -144,6 +201,72 @@ void Applier::ApplyKey(const CommittedChange::KeyChange& change,
 void Applier::CountKey(const storage::KeyRecord& record, int delta) {
   (record.key().status() == v1::REVOKED ? keys_revoked_ : keys_active_)
       .fetch_add(delta, std::memory_order_relaxed);
+}
+
+Applier::~Applier() { StopBackgroundRecompile(); }
+
+void Applier::StartBackgroundRecompile(uint64_t revision) {
+  StopBackgroundRecompile();
+  stop_recompile_ = false;
+  recompile_done_ = false;
+  recompiler_ = std::thread([this, revision] { RecompileStale(revision); });
+}
+
+bool Applier::StopBackgroundRecompile() {
+  stop_recompile_ = true;
+  if (recompiler_.joinable()) recompiler_.join();
+  return !recompile_done_.load();
+}
+
+void Applier::RecompileStale(uint64_t revision) {
+  KeyCache& cache = state_->cache();
+  const absl::Time start = absl::Now();
+  int64_t recompiled = 0;
+  for (int attempt = 1; !stop_recompile_.load(); ++attempt) {
+    const absl::Status scanned =
+        key_scan_(revision, [&](const storage::KeyRecord& record) {
+          if (stop_recompile_.load()) {
+            return absl::CancelledError("background recompile stopped");
+          }
+          const std::shared_ptr<const PolicySnapshot> policy = state_->policy();
+          std::shared_ptr<const CompiledKey> compiled;
+          for (const storage::SecretHash& secret : record.secrets()) {
+            const SecretDigest digest =
+                SecretDigest::FromBytes(secret.sha256());
+            KeyCache::Entry cached;
+            if (!cache.Find(digest, &cached) ||
+                cached.key->policy_generation == policy->generation() ||
+                cached.key->revision > record.key().revision()) {
+              continue;  // absent, already recompiled, or newer
+            }
+            if (compiled == nullptr) {
+              compiled = CompileKey(record, *policy, *state_->apps());
+            }
+            recompiled += cache.ReplaceIf(digest, cached.key.get(),
+                                          EntryFor(compiled, secret))
+                              ? 1
+                              : 0;
+          }
+          return absl::OkStatus();
+        });
+    if (scanned.ok()) {
+      recompile_done_ = true;
+      LogInfo(absl::StrCat("recompiled ", recompiled,
+                           " cached key entries for the policy in force in ",
+                           absl::FormatDuration(absl::Trunc(
+                               absl::Now() - start, absl::Milliseconds(1)))));
+      return;
+    }
+    if (stop_recompile_.load()) return;
+    // Until it works, decisions recompile what they meet from the store.
+    LogWarning(absl::StrCat("recompiling cached keys at revision ", revision,
+                            " failed (attempt ", attempt,
+                            "): ", scanned.ToString(), "; retrying"));
+    for (int i = 0; i < 10 && !stop_recompile_.load(); ++i) {
+      absl::SleepFor(absl::Milliseconds(100));
+    }
+    revision = state_->revision();  // the older one may be compacted
+  }
 }
 
 void Applier::RecompileCachedKeys(

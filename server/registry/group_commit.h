@@ -39,25 +39,18 @@
 #include "server/decision/serving_state.h"
 #include "server/registry/applier.h"
 #include "server/registry/commit_observer.h"
+#include "server/registry/committer.h"
 #include "storage/store.h"
 
 namespace scopekeeper {
 
 // Thread-safe. Does not own its arguments; nothing else may write to or
-// sync the store.
-class GroupCommitter {
+// sync the store. Build steps run once, on the writer thread; guards are
+// not checked (there is one writer).
+class GroupCommitter final : public Committer {
  public:
-  // A change built for commit. Commit() sets the revision of the mutation,
-  // of its audit event and of every put key.
-  struct Prepared {
-    storage::Mutation mutation;
-    // Parallel to mutation.put_keys: each key's record before the change
-    // (default: the key is new).
-    std::vector<storage::KeyRecord> before;
-  };
-  // A build step: the change to write, nullopt for none, or an error (the
-  // caller's answer). Runs on the writer thread.
-  using Build = absl::FunctionRef<absl::StatusOr<std::optional<Prepared>>()>;
+  using Prepared = Committer::Prepared;
+  using Build = Committer::Build;
 
   static constexpr absl::Duration kDefaultRecoveryInterval = absl::Seconds(1);
 
@@ -65,29 +58,29 @@ class GroupCommitter {
                  const Clock* clock, CommitObserver* observer,
                  absl::Duration recovery_interval = kDefaultRecoveryInterval);
   // Stops the writer thread once the queued commits are done.
-  ~GroupCommitter();
+  ~GroupCommitter() override;
   GroupCommitter(const GroupCommitter&) = delete;
   GroupCommitter& operator=(const GroupCommitter&) = delete;
 
   // Start() starts the writer thread at the store's revision.
   // REQUIRES: the serving state is loaded (Applier::Load()).
-  absl::Status Start();
+  absl::Status Start() override;
 
   // Commit() runs `build` (see Build) after every earlier commit's build and
   // writes its change as the next revision. It returns once everything
   // written up to that point is durable and applied, with the revision
   // written (0 when build wrote nothing), build's error, or UNAVAILABLE if
   // the store failed. See the file comment for `barrier`.
-  absl::StatusOr<uint64_t> Commit(bool barrier, Build build);
+  absl::StatusOr<uint64_t> Commit(bool barrier, Build build) override;
 
   // AwaitVisible() returns once `revision`, if this committer wrote it, is
   // durable and applied: for reads, which see unsynced writes in the store.
   // UNAVAILABLE if the store failed before it was.
-  absl::Status AwaitVisible(uint64_t revision);
+  absl::Status AwaitVisible(uint64_t revision) override;
 
   // queued() is how many commits wait for the writer thread (not yet taken
   // into a batch).
-  size_t queued() const;
+  size_t queued() const override;
 
   // written_revision() is the last revision written to the store (maybe not
   // yet durable).

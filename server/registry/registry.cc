@@ -17,8 +17,8 @@
 namespace scopekeeper {
 
 absl::Status Registry::Load() {
-  SK_RETURN_IF_ERROR(applier_.Load());
-  return committer_.Start();
+  if (owned_applier_ != nullptr) SK_RETURN_IF_ERROR(owned_applier_->Load());
+  return committer_->Start();
 }
 
 absl::StatusOr<uint64_t> Registry::PutPolicyUnlogged(const v1::Policy& policy,
@@ -34,7 +34,7 @@ absl::StatusOr<uint64_t> Registry::PutPolicyUnlogged(const v1::Policy& policy,
                                  ",\"apis\":", policy.apis_size(),
                                  ",\"bundles\":", policy.bundles_size(), "}"));
   // A barrier: the cached keys it recompiles must hold every change.
-  return committer_.Commit(
+  return committer_->Commit(
       /*barrier=*/true,
       [&]() -> absl::StatusOr<std::optional<Prepared>> { return change; });
 }
@@ -116,7 +116,7 @@ absl::StatusOr<v1::CreateBackupResponse> Registry::CreateBackupUnlogged(
   }
   SK_ASSIGN_OR_RETURN(const uint64_t revision, store_->Checkpoint(destination));
   // The copy may hold writes not yet durable here: report it once they are.
-  SK_RETURN_IF_ERROR(committer_.AwaitVisible(revision));
+  SK_RETURN_IF_ERROR(committer_->AwaitVisible(revision));
   v1::CreateBackupResponse response;
   response.set_revision(revision);
   response.set_path(destination);
@@ -143,7 +143,7 @@ absl::StatusOr<std::vector<v1::WatchEvent>> Registry::Changes(
                           store_->GetKeyById(event.key_id()));
       if (record.has_value()) {
         // The key may have changed again since, not yet durably.
-        SK_RETURN_IF_ERROR(committer_.AwaitVisible(record->key().revision()));
+        SK_RETURN_IF_ERROR(committer_->AwaitVisible(record->key().revision()));
         *change.mutable_key() = ToApiKey(*record);
       }
     }

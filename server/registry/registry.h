@@ -1,9 +1,11 @@
 // Registry: the control-plane core behind the Admin service. Validates admin
-// requests, builds each change (records, indexes, audit event) and commits
-// it through the GroupCommitter, which makes it durable and applies it to
-// the ServingState (Applier) before the call returns, so the very next
-// decision sees it. Reads (GetKey, ListKeys, audit, changes) read the store
-// and show nothing newer than what is applied.
+// requests, builds each change (records, indexes, audit event, and the
+// guards naming the revisions it was built from) and commits it through a
+// Committer — the local GroupCommitter, or a cluster replica's
+// EtcdCommitter — which makes it durable and applies it to the ServingState
+// (Applier) before the call returns, so the very next decision sees it.
+// Reads (GetKey, ListKeys, audit, changes) read the store and show nothing
+// newer than what is applied.
 //
 // Where things are: key operations in registry_keys.cc, apps and
 // installations in registry_apps.cc, the policy, audit, backups and the
@@ -14,6 +16,7 @@
 #define SCOPEKEEPER_SERVER_REGISTRY_REGISTRY_H_
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -26,18 +29,19 @@
 #include "server/decision/usage_tracker.h"
 #include "server/registry/applier.h"
 #include "server/registry/commit_observer.h"
+#include "server/registry/committer.h"
 #include "server/registry/group_commit.h"
 #include "server/registry/validation.h"
 #include "storage/store.h"
 
 namespace scopekeeper {
 
-// Thread-safe. Does not own its arguments, which must outlive it. Nothing
-// else may write to or sync the store.
+// Thread-safe. Does not own its arguments, which must outlive it.
 class Registry {
  public:
-  // `recovery_interval`: how often a failed store is asked to recover (see
-  // GroupCommitter).
+  // The embedded store's registry: it owns the Applier and a GroupCommitter;
+  // nothing else may write to or sync the store. `recovery_interval`: how
+  // often a failed store is asked to recover (see GroupCommitter).
   Registry(storage::Store* store, ServingState* state, const Clock* clock,
            UsageTracker* usage, CommitObserver* observer = NoCommitObserver(),
            absl::Duration recovery_interval =
@@ -46,9 +50,23 @@ class Registry {
         state_(state),
         clock_(clock),
         usage_(usage),
-        applier_(store, state),
-        committer_(store, &applier_, state, clock, observer,
-                   recovery_interval) {}
+        owned_applier_(std::make_unique<Applier>(store, state)),
+        applier_(owned_applier_.get()),
+        owned_committer_(std::make_unique<GroupCommitter>(
+            store, applier_, state, clock, observer, recovery_interval)),
+        committer_(owned_committer_.get()) {}
+
+  // A registry over a store with other writers (a cluster replica):
+  // `committer` writes and applies changes and loads the serving state (at
+  // Load()); `applier` is the one it applies them with (for CountKeys()).
+  Registry(storage::Store* store, ServingState* state, const Clock* clock,
+           UsageTracker* usage, Applier* applier, Committer* committer)
+      : store_(store),
+        state_(state),
+        clock_(clock),
+        usage_(usage),
+        applier_(applier),
+        committer_(committer) {}
 
   // Load() fills the ServingState from the store (policy, apps, every key,
   // the revision) and starts taking writes. Call once, before serving.
@@ -116,13 +134,13 @@ class Registry {
   absl::Status WaitForChange(uint64_t after_revision, absl::Duration timeout);
 
   // committer() is the write path, for metrics and tests.
-  const GroupCommitter& committer() const { return committer_; }
+  const Committer& committer() const { return *committer_; }
 
   // Stored keys by status (see Applier::KeyCounts). For metrics.
-  Applier::KeyCounts CountKeys() const { return applier_.CountKeys(); }
+  Applier::KeyCounts CountKeys() const { return applier_->CountKeys(); }
 
  private:
-  using Prepared = GroupCommitter::Prepared;
+  using Prepared = Committer::Prepared;
 
   // The admin writes themselves; the public methods call them and log one
   // line each (LogAdminWrite()). `*revision` is the revision written.
@@ -185,8 +203,12 @@ class Registry {
   ServingState* const state_;
   const Clock* const clock_;
   UsageTracker* const usage_;
-  Applier applier_;
-  GroupCommitter committer_;  // last: its writer thread uses the others
+  // The embedded store's; null for a replica's registry.
+  const std::unique_ptr<Applier> owned_applier_;
+  Applier* const applier_;
+  // Last: its writer thread uses the others.
+  const std::unique_ptr<GroupCommitter> owned_committer_;
+  Committer* const committer_;
 };
 
 }  // namespace scopekeeper

@@ -40,7 +40,7 @@ absl::StatusOr<v1::App> Registry::PutAppUnlogged(
   // A barrier: the keys of the app's installations are recompiled with it.
   SK_ASSIGN_OR_RETURN(
       *revision,
-      committer_.Commit(
+      committer_->Commit(
           /*barrier=*/true,
           [&]() -> absl::StatusOr<std::optional<Prepared>> { return change; }));
   return stored;
@@ -58,7 +58,7 @@ absl::StatusOr<v1::Installation> Registry::ApproveInstallationUnlogged(
   // A barrier: builds on the app directory in force.
   SK_ASSIGN_OR_RETURN(
       *revision,
-      committer_.Commit(
+      committer_->Commit(
           /*barrier=*/true, [&]() -> absl::StatusOr<std::optional<Prepared>> {
             const std::shared_ptr<const AppDirectory> apps = state_->apps();
             const v1::App* app = apps->FindApp(request.app_id());
@@ -66,9 +66,13 @@ absl::StatusOr<v1::Installation> Registry::ApproveInstallationUnlogged(
               return absl::NotFoundError(
                   absl::StrCat("app_id: no app ", Quote(request.app_id())));
             }
+            installation.Clear();                // a rebuild starts afresh
+            uint64_t installation_revision = 0;  // 0: a new one
             if (const v1::Installation* existing = apps->FindInstallationOf(
                     request.organization_id(), request.app_id())) {
               installation.set_installation_id(existing->installation_id());
+              installation_revision =
+                  apps->InstallationRevision(existing->installation_id());
             } else {
               SK_ASSIGN_OR_RETURN(std::string id, GenerateId("inst"));
               installation.set_installation_id(std::move(id));
@@ -88,6 +92,19 @@ absl::StatusOr<v1::Installation> Registry::ApproveInstallationUnlogged(
             }
             *installation.mutable_approve_time() = ToProtoTime(clock_->Now());
             Prepared change;
+            // Guarded on the app it was checked against and the
+            // installation it replaces. The app is written back
+            // unchanged: that moves its revision, so two approvals of
+            // one app on different replicas are serialized (otherwise
+            // both could create an installation for the same
+            // organization, under two ids).
+            change.mutation.guards.push_back(
+                {storage::Guard::Kind::kApp, app->app_id(),
+                 apps->AppRevision(app->app_id())});
+            change.mutation.guards.push_back(
+                {storage::Guard::Kind::kInstallation,
+                 installation.installation_id(), installation_revision});
+            change.mutation.put_apps.push_back(*app);
             change.mutation.put_installations.push_back(installation);
             change.mutation.audit_event =
                 NewAuditEvent("ApproveInstallation", actor, nullptr,

@@ -3,6 +3,7 @@
 #include <memory>
 #include <utility>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "base/redact.h"
 #include "base/status_macros.h"
@@ -51,6 +52,18 @@ absl::Status RequireChangeable(const storage::KeyRecord& record, absl::Time now,
   return absl::OkStatus();
 }
 
+// KeyIdForRequest() is the key_id of the key CreateKey makes for
+// `request_id` in `organization_id`: the same for every repetition of the
+// call, on every replica, and shaped like GenerateId("key") ids.
+std::string KeyIdForRequest(absl::string_view organization_id,
+                            absl::string_view request_id) {
+  const SecretDigest digest = HashSecret(
+      absl::StrCat("scopekeeper/create-key-request/", organization_id.size(),
+                   ":", organization_id, "/", request_id));
+  return absl::StrCat("key_",
+                      absl::BytesToHexString(digest.view().substr(0, 12)));
+}
+
 bool Names(const google::protobuf::RepeatedPtrField<std::string>& list,
            const std::string& value) {
   return std::find(list.begin(), list.end(), value) != list.end();
@@ -73,6 +86,10 @@ Registry::Prepared Registry::KeyChange(
     absl::string_view action, absl::string_view actor,
     const google::protobuf::Message& request) const {
   Prepared change;
+  // Built from `before` as read: guarded on its revision (0: a new key).
+  change.mutation.guards.push_back({storage::Guard::Kind::kKey,
+                                    after.key().key_id(),
+                                    before.key().revision()});
   change.mutation.audit_event =
       NewAuditEvent(action, actor, &after.key(), AuditDetail(request));
   change.mutation.put_keys.push_back(std::move(after));
@@ -91,7 +108,7 @@ absl::StatusOr<storage::KeyRecord> Registry::CommitKeyChange(
   storage::KeyRecord result;
   SK_ASSIGN_OR_RETURN(
       const uint64_t written,
-      committer_.Commit(
+      committer_->Commit(
           /*barrier=*/false, [&]() -> absl::StatusOr<std::optional<Prepared>> {
             SK_ASSIGN_OR_RETURN(storage::KeyRecord before,
                                 ReadKeyForUpdate(key_id));
@@ -105,7 +122,12 @@ absl::StatusOr<storage::KeyRecord> Registry::CommitKeyChange(
             return KeyChange(std::move(before), std::move(after), action, actor,
                              request);
           }));
-  if (written != 0) result.mutable_key()->set_revision(written);
+  if (written != 0) {
+    result.mutable_key()->set_revision(written);
+  } else {
+    // Nothing to write: answer once the state that was read is served.
+    SK_RETURN_IF_ERROR(committer_->AwaitVisible(result.key().revision()));
+  }
   if (revision != nullptr) *revision = written;
   return result;
 }
@@ -168,7 +190,13 @@ absl::StatusOr<v1::CreateKeyResponse> Registry::CreateKeyUnlogged(
 
   SK_ASSIGN_OR_RETURN(NewSecret secret,
                       GenerateSecret(KeyPrefixFor(*policy, request.apis())));
-  SK_ASSIGN_OR_RETURN(std::string key_id, GenerateId("key"));
+  std::string key_id;
+  if (request.request_id().empty()) {
+    SK_ASSIGN_OR_RETURN(key_id, GenerateId("key"));
+  } else {
+    SK_RETURN_IF_ERROR(ValidateId("request_id", request.request_id()));
+    key_id = KeyIdForRequest(request.organization_id(), request.request_id());
+  }
   storage::KeyRecord record;
   v1::Key* key = record.mutable_key();
   key->set_key_id(key_id);
@@ -197,13 +225,29 @@ absl::StatusOr<v1::CreateKeyResponse> Registry::CreateKeyUnlogged(
   record.add_secrets()->set_sha256(
       std::string(HashSecret(secret.secret).view()));
 
+  // With a request_id, the key may exist already: created by an earlier
+  // call with that id (possibly on another replica) whose answer was lost.
+  std::optional<storage::KeyRecord> earlier;
   SK_ASSIGN_OR_RETURN(
       const uint64_t revision,
-      committer_.Commit(
+      committer_->Commit(
           /*barrier=*/false, [&]() -> absl::StatusOr<std::optional<Prepared>> {
+            if (!request.request_id().empty()) {
+              SK_ASSIGN_OR_RETURN(earlier, store_->GetKeyById(key_id));
+              if (earlier.has_value()) return std::nullopt;
+            }
+            // Guarded on revision 0: a concurrent call with the same
+            // request_id loses and, rebuilt, finds the key.
             return KeyChange(storage::KeyRecord(), record, "CreateKey", actor,
                              request);
           }));
+  if (earlier.has_value()) {
+    SK_RETURN_IF_ERROR(committer_->AwaitVisible(earlier->key().revision()));
+    v1::CreateKeyResponse replay =
+        SecretResponse(*earlier, "", earlier->key().revision());
+    replay.set_replayed(true);
+    return replay;
+  }
   record.mutable_key()->set_revision(revision);
   return SecretResponse(record, std::move(secret.secret), revision);
 }
@@ -213,7 +257,7 @@ absl::StatusOr<v1::Key> Registry::GetKey(const v1::GetKeyRequest& request) {
   SK_ASSIGN_OR_RETURN(storage::KeyRecord record,
                       ReadKeyForUpdate(request.key_id()));
   // The store may hold a change not yet durable: show it once it is.
-  SK_RETURN_IF_ERROR(committer_.AwaitVisible(record.key().revision()));
+  SK_RETURN_IF_ERROR(committer_->AwaitVisible(record.key().revision()));
   return ToApiKey(record);
 }
 
@@ -263,7 +307,7 @@ absl::StatusOr<v1::ListKeysResponse> Registry::ListKeys(
       break;
     }
   }
-  SK_RETURN_IF_ERROR(committer_.AwaitVisible(newest));
+  SK_RETURN_IF_ERROR(committer_->AwaitVisible(newest));
   return response;
 }
 

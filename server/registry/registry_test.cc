@@ -80,6 +80,41 @@ TEST_F(RegistryTest, KeyWithoutApiUsesDefaultPrefixAndSecretsAreUnique) {
   EXPECT_EQ(secrets.size(), 20u);
 }
 
+TEST_F(RegistryTest, CreateKeyWithARequestIdCreatesOneKeyPerId) {
+  v1::CreateKeyRequest request = ValidCreate();
+  request.set_request_id("0f8e2c7a-5b1d-4c3e-9a6f-2d4b8c1e7f3a");
+  auto first = env_.registry.CreateKey(request, CoreTestEnv::kActor);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_FALSE(first->replayed());
+  EXPECT_FALSE(first->secret().empty());
+  EXPECT_TRUE(
+      std::regex_match(first->key().key_id(), std::regex("key_[0-9a-f]{24}")));
+  // The answer was lost; the call is sent again.
+  auto again = env_.registry.CreateKey(request, CoreTestEnv::kActor);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_TRUE(again->replayed());
+  EXPECT_EQ(again->secret(), "");
+  EXPECT_EQ(again->key().key_id(), first->key().key_id());
+  EXPECT_EQ(again->revision(), first->revision());
+  auto events = env_.store.ListAuditEvents({}, 100);
+  ASSERT_TRUE(events.ok());
+  int creations = 0;
+  for (const v1::AuditEvent& e : *events) {
+    creations += e.action() == "CreateKey" ? 1 : 0;
+  }
+  EXPECT_EQ(creations, 1);
+  // Another organization's id space is its own; another id is a new key.
+  request.set_organization_id("org_b");
+  auto other_org = env_.registry.CreateKey(request, CoreTestEnv::kActor);
+  ASSERT_TRUE(other_org.ok());
+  EXPECT_FALSE(other_org->replayed());
+  EXPECT_NE(other_org->key().key_id(), first->key().key_id());
+  request.set_request_id("bad id!");
+  EXPECT_THAT(
+      env_.registry.CreateKey(request, CoreTestEnv::kActor).status().message(),
+      HasSubstr("request_id"));
+}
+
 TEST_F(RegistryTest, CreateKeyRejectsBadInputNamingTheField) {
   struct Case {
     std::function<void(v1::CreateKeyRequest*)> mutate;

@@ -301,6 +301,7 @@ class WatchImpl final : public EtcdWatch {
                      ? WatchEvent::Type::kDelete
                      : WatchEvent::Type::kPut;
       out.kv = FromProto(event.kv());
+      if (event.has_prev_kv()) out.prev_kv = FromProto(event.prev_kv());
       events.push_back(std::move(out));
     }
     if (!events.empty() && callbacks_.on_revision) {
@@ -548,6 +549,7 @@ class EtcdClientImpl final : public EtcdClient {
     c->set_range_end(request.range_end);
     c->set_start_revision(request.start_revision);
     c->set_progress_notify(request.progress_notify);
+    c->set_prev_kv(request.prev_kv);
     const std::string operation =
         absl::StrCat("Watch ", Describe(request.key, request.range_end),
                      " from revision ", request.start_revision);

@@ -33,6 +33,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -146,6 +147,10 @@ struct WatchEvent {
   enum class Type { kPut, kDelete };
   Type type = Type::kPut;
   KeyValue kv;  // for kDelete: key and mod_revision only
+  // With WatchRequest::prev_kv: the key's value before this event; unset
+  // when the key did not exist, or when etcd could no longer read it (its
+  // revision was compacted).
+  std::optional<KeyValue> prev_kv;
 };
 
 struct WatchRequest {
@@ -156,6 +161,8 @@ struct WatchRequest {
   // come, every --experimental-watch-progress-notify-interval of the
   // server (10 minutes by default, 100 ms at least).
   bool progress_notify = false;
+  // Ask etcd to send each event's previous value (WatchEvent::prev_kv).
+  bool prev_kv = false;
 };
 
 // The callbacks of a watch. All run on the watch's reader thread, one at a

@@ -253,31 +253,10 @@ TEST(EtcdAuthTest, UserAndPasswordGetATokenAndRenewItAfterARestart) {
   EXPECT_TRUE(watch.ok()) << watch.status();
 }
 
-// MakeCertificates() writes a CA, a server certificate for 127.0.0.1 and a
-// client certificate signed by it into `dir` (openssl, from install_deps).
-bool MakeCertificates(const std::string& dir) {
-  std::ofstream script(dir + "/make.sh");
-  script << R"sh(set -e
-cd "$(dirname "$0")"
-K="-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes"
-openssl req -x509 $K -keyout ca-key.pem -out ca.pem -days 1 -subj /CN=test-ca
-openssl req $K -keyout server-key.pem -out server.csr -subj /CN=etcd
-printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n' >server.ext
-openssl x509 -req -in server.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial \
-  -out server.pem -days 1 -extfile server.ext
-openssl req $K -keyout client-key.pem -out client.csr -subj /CN=root
-printf 'extendedKeyUsage=clientAuth\n' >client.ext
-openssl x509 -req -in client.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial \
-  -out client.pem -days 1 -extfile client.ext
-)sh";
-  script.close();
-  return system(("bash " + dir + "/make.sh >/dev/null 2>&1").c_str()) == 0;
-}
-
 TEST(EtcdTlsTest, ClientCertificateAndCaOverTls) {
   const std::string dir = std::string(getenv("TEST_TMPDIR")) + "/tls";
   ASSERT_EQ(system(("mkdir -p " + dir).c_str()), 0);
-  ASSERT_TRUE(MakeCertificates(dir));
+  ASSERT_TRUE(testing::MakeTestCertificates(dir).ok());
   absl::StatusOr<std::unique_ptr<EtcdCluster>> cluster =
       EtcdCluster::Start({.tls_dir = dir});
   ASSERT_TRUE(cluster.ok()) << cluster.status();

@@ -224,6 +224,58 @@ absl::Status EtcdStore::Scan(
   }
 }
 
+absl::StatusOr<bool> EtcdStore::ScanLarge(
+    const std::string& prefix, int64_t count, uint64_t revision,
+    const std::function<absl::StatusOr<bool>(const KeyValue&)>& fn,
+    int depth) const {
+  // Deeper than any key id: page through whatever is left.
+  constexpr int kMaxDepth = 64;
+  if (count <= 4 * static_cast<int64_t>(options_.page_size) ||
+      depth >= kMaxDepth) {
+    bool stopped = false;
+    uint64_t at = revision;
+    SK_RETURN_IF_ERROR(Scan(prefix, etcd::PrefixEnd(prefix), &at,
+                            [&](const KeyValue& kv) -> absl::StatusOr<bool> {
+                              SK_ASSIGN_OR_RETURN(const bool more, fn(kv));
+                              stopped = !more;
+                              return more;
+                            }));
+    return !stopped;
+  }
+  // The key equal to the prefix, then each one-byte-longer prefix in byte
+  // order: key order overall.
+  uint64_t at = revision;
+  SK_ASSIGN_OR_RETURN(const std::optional<KeyValue> exact, Get(prefix, &at));
+  if (exact.has_value()) {
+    SK_ASSIGN_OR_RETURN(const bool more, fn(*exact));
+    if (!more) return false;
+  }
+  std::vector<int64_t> counts;
+  for (int first = 0; first < 256; first += options_.max_txn_ops) {
+    TxnRequest txn;
+    for (int b = first; b < std::min(256, first + options_.max_txn_ops); ++b) {
+      RangeRequest child;
+      child.key = prefix + static_cast<char>(b);
+      child.range_end = etcd::PrefixEnd(child.key);
+      child.revision = static_cast<int64_t>(revision);
+      child.count_only = true;
+      txn.success.push_back(Op::Get(std::move(child)));
+    }
+    SK_ASSIGN_OR_RETURN(const TxnResponse response, client_->Txn(txn));
+    for (const etcd::OpResponse& r : response.responses) {
+      counts.push_back(r.range.count);
+    }
+  }
+  for (int b = 0; b < 256; ++b) {
+    if (counts[b] == 0) continue;
+    SK_ASSIGN_OR_RETURN(const bool more,
+                        ScanLarge(prefix + static_cast<char>(b), counts[b],
+                                  revision, fn, depth + 1));
+    if (!more) return false;
+  }
+  return true;
+}
+
 absl::StatusOr<EtcdStore::Reader> EtcdStore::ReadAt(uint64_t revision) {
   if (revision == 0) {
     SK_RETURN_IF_ERROR(Get(StateKey(kHeadKey), &revision).status());
@@ -320,16 +372,27 @@ absl::StatusOr<std::vector<KeyRecord>> EtcdStore::Reader::ListKeys(
 absl::Status EtcdStore::Reader::ForEachKey(
     const std::function<absl::Status(const KeyRecord&)>& fn) const {
   const std::string prefix = store_->StateKey(kKeyPrefix);
-  uint64_t revision = revision_;
-  return store_->Scan(prefix, etcd::PrefixEnd(prefix), &revision,
-                      [&](const KeyValue& kv) -> absl::StatusOr<bool> {
-                        SK_ASSIGN_OR_RETURN(
-                            const KeyRecord record,
-                            ParseKeyRecord(kv, absl::string_view(kv.key).substr(
-                                                   prefix.size())));
-                        SK_RETURN_IF_ERROR(fn(record));
-                        return true;
-                      });
+  RangeRequest count;
+  count.key = prefix;
+  count.range_end = etcd::PrefixEnd(prefix);
+  count.revision = static_cast<int64_t>(revision_);
+  count.count_only = true;
+  SK_ASSIGN_OR_RETURN(const etcd::RangeResponse counted,
+                      store_->client_->Range(count));
+  // Pinned to one revision (the latest, when this reader has none).
+  const uint64_t revision =
+      revision_ != 0 ? revision_ : static_cast<uint64_t>(counted.revision);
+  return store_
+      ->ScanLarge(prefix, counted.count, revision,
+                  [&](const KeyValue& kv) -> absl::StatusOr<bool> {
+                    SK_ASSIGN_OR_RETURN(
+                        const KeyRecord record,
+                        ParseKeyRecord(kv, absl::string_view(kv.key).substr(
+                                               prefix.size())));
+                    SK_RETURN_IF_ERROR(fn(record));
+                    return true;
+                  })
+      .status();
 }
 
 namespace {
@@ -412,6 +475,56 @@ absl::StatusOr<std::vector<v1::AuditEvent>> EtcdStore::Reader::ListAuditEvents(
     }
   }
   return out;
+}
+
+absl::StatusOr<EtcdStore::Head> EtcdStore::ReadHead() {
+  RangeRequest request;
+  request.key = StateKey(kHeadKey);
+  request.keys_only = true;
+  SK_ASSIGN_OR_RETURN(const etcd::RangeResponse response,
+                      client_->Range(request));
+  Head head;
+  head.revision = static_cast<uint64_t>(response.revision);
+  if (!response.kvs.empty()) {
+    head.last_write = static_cast<uint64_t>(response.kvs[0].mod_revision);
+  }
+  return head;
+}
+
+absl::StatusOr<int> EtcdStore::PruneAuditEvents(absl::Time before, int limit) {
+  const std::string prefix = StateKey(kAuditPrefix);
+  int deleted = 0;
+  uint64_t after = 0;
+  while (deleted < limit) {
+    RangeRequest request;
+    request.key = prefix;
+    request.range_end = etcd::PrefixEnd(prefix);
+    request.min_create_revision = static_cast<int64_t>(after + 1);
+    request.sort_target = RangeRequest::SortTarget::kCreate;
+    request.sort_order = RangeRequest::SortOrder::kAscend;
+    request.limit = std::min(options_.max_txn_ops, limit - deleted);
+    SK_ASSIGN_OR_RETURN(const etcd::RangeResponse page,
+                        client_->Range(request));
+    TxnRequest txn;
+    bool reached = false;
+    for (const KeyValue& kv : page.kvs) {
+      SK_ASSIGN_OR_RETURN(const v1::AuditEvent event, ParseAuditEvent(kv));
+      after = event.revision();
+      if (absl::FromUnixSeconds(event.time().seconds()) +
+              absl::Nanoseconds(event.time().nanos()) >=
+          before) {
+        reached = true;
+        break;
+      }
+      txn.success.push_back(Op::Delete(kv.key));
+    }
+    if (!txn.success.empty()) {
+      SK_RETURN_IF_ERROR(client_->Txn(txn).status());
+      deleted += static_cast<int>(txn.success.size());
+    }
+    if (reached || !page.more) break;
+  }
+  return deleted;
 }
 
 absl::StatusOr<uint64_t> EtcdStore::Revision() {
@@ -807,6 +920,7 @@ class ChangeFeedImpl final : public ChangeFeed {
     request.range_end = etcd::PrefixEnd(state_prefix_);
     request.start_revision = static_cast<int64_t>(after_revision + 1);
     request.progress_notify = progress_notify;
+    request.prev_kv = true;  // key records only need it; few other puts
     etcd::WatchCallbacks callbacks;
     callbacks.on_revision = [this](int64_t revision,
                                    std::vector<etcd::WatchEvent> events) {
@@ -861,13 +975,29 @@ class ChangeFeedImpl final : public ChangeFeed {
       absl::string_view name(event.kv.key);
       if (!absl::ConsumePrefix(&name, state_prefix_)) continue;
       if (name == kHeadKey) state_txn = true;
-      if (event.type != etcd::WatchEvent::Type::kPut) continue;
-      absl::Status status;
       absl::string_view id = name;
+      if (event.type != etcd::WatchEvent::Type::kPut) {
+        // A secret taken away: its index entry goes in the same txn.
+        if (absl::ConsumePrefix(&id, kHashPrefix) &&
+            id.size() == 2 * kSha256Size) {
+          change.removed_hashes.push_back(absl::HexStringToBytes(id));
+        }
+        continue;
+      }
+      absl::Status status;
       if (absl::ConsumePrefix(&id, kKeyPrefix)) {
         absl::StatusOr<KeyRecord> record = ParseKeyRecord(event.kv, id);
         status = record.status();
-        if (record.ok()) change.keys.push_back(*std::move(record));
+        std::optional<KeyRecord> previous;
+        if (status.ok() && event.prev_kv.has_value()) {
+          absl::StatusOr<KeyRecord> before = ParseKeyRecord(*event.prev_kv, id);
+          status = before.status();
+          if (before.ok()) previous = *std::move(before);
+        }
+        if (status.ok()) {
+          change.keys.push_back(*std::move(record));
+          change.previous_keys.push_back(std::move(previous));
+        }
       } else if (name == kPolicyKey) {
         status = Parse(event.kv, &change.policy.emplace());
       } else if (absl::ConsumePrefix(&id, kAppPrefix)) {

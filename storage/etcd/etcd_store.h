@@ -47,6 +47,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "storage/etcd/etcd_client.h"
 #include "storage/store.h"
 
@@ -60,10 +61,18 @@ struct Revisioned {
 };
 
 // One committed state transaction, decoded. Index entries are derived and
-// not delivered.
+// not delivered, except the secrets the transaction took away.
 struct Change {
   uint64_t revision = 0;
   std::vector<KeyRecord> keys;  // key.revision == revision
+  // Parallel to `keys`: each key's record before this transaction (its
+  // key.revision the one it had), or nullopt when the key is new or etcd
+  // could no longer read its previous version (compacted).
+  std::vector<std::optional<KeyRecord>> previous_keys;
+  // SHA-256 digests (32 raw bytes) whose index entries this transaction
+  // removed: secrets that no longer authenticate any key. Complete even
+  // when a previous record is missing.
+  std::vector<std::string> removed_hashes;
   std::optional<v1::Policy> policy;
   std::vector<v1::App> apps;
   std::vector<v1::Installation> installations;
@@ -159,6 +168,25 @@ class EtcdStore final : public Store {
   // (one linearizable read) when 0.
   absl::StatusOr<Reader> ReadAt(uint64_t revision);
 
+  // The cluster's position, read linearizably (ReadHead()): `revision` is
+  // etcd's revision when it answered, and `last_write` the revision of the
+  // last state transaction at or before it (0: none). Whoever has applied
+  // every change up to `last_write` holds the state as of `revision`.
+  struct Head {
+    uint64_t last_write = 0;
+    uint64_t revision = 0;
+  };
+  absl::StatusOr<Head> ReadHead();
+
+  // PruneAuditEvents() deletes audit events recorded before `before`
+  // (AuditEvent.time), oldest first, at most `limit`, and returns how many
+  // it deleted. Events are scanned in revision order and the scan stops at
+  // the first one not older than `before` (clocks of replicas may differ by
+  // a little: such an event goes at a later prune). Deleting is not a state
+  // change: no revision of the feed, no audit event. Idempotent, so every
+  // replica may prune.
+  absl::StatusOr<int> PruneAuditEvents(absl::Time before, int limit);
+
   // Follow() watches the state from after_revision + 1 and delivers each
   // committed transaction (see FollowCallbacks). It returns once the watch
   // is created. With `progress_notify`, etcd also sends progress every
@@ -233,6 +261,17 @@ class EtcdStore final : public Store {
       std::string from, const std::string& end, uint64_t* revision,
       const std::function<absl::StatusOr<bool>(const etcd::KeyValue&)>& fn)
       const;
+  // ScanLarge() is Scan() of every key starting with `prefix` (`count` of
+  // them) at `revision` (not 0), for prefixes that may hold millions of
+  // keys: etcd 3.4's Range gathers every revision of its whole range before
+  // it applies the limit, so paging through n keys costs O(n²/page). A
+  // range of more than a few pages is split by the byte after the prefix
+  // (the children's sizes counted in batched read-only transactions), so
+  // each page's range stays small. False when `fn` stopped the scan.
+  absl::StatusOr<bool> ScanLarge(
+      const std::string& prefix, int64_t count, uint64_t revision,
+      const std::function<absl::StatusOr<bool>(const etcd::KeyValue&)>& fn,
+      int depth = 0) const;
 
   const std::shared_ptr<etcd::EtcdClient> client_;
   const Options options_;

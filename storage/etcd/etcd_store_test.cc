@@ -4,6 +4,7 @@
 
 #include <stdlib.h>
 
+#include <algorithm>
 #include <atomic>
 #include <functional>
 #include <iostream>
@@ -345,6 +346,31 @@ TEST_F(EtcdStoreTest, ForEachKeyPagesThroughOneSnapshot) {
   EXPECT_EQ(visited, 10);
 }
 
+TEST_F(EtcdStoreTest, ForEachKeySplitsLargeRangesAndKeepsKeyOrder) {
+  // page_size 1: ranges of more than 4 keys are split by their next byte
+  // (etcd 3.4 ranges cost their whole size per page).
+  options_.page_size = 1;
+  store_ = Open(options_);
+  std::vector<std::string> ids = {"k",   "k1",  "k10", "k100", "k11",
+                                  "k2",  "ka",  "kb1", "kb2",  "z",
+                                  "k1a", "k1b", "k1c", "k1d",  "k1e"};
+  std::vector<KeyRecord> keys;
+  for (const std::string& id : ids) keys.push_back(Key(id, "o"));
+  const uint64_t at = WriteOrDie(PutKeys(keys));
+  WriteOrDie(PutKeys({Key("k12", "o")}));  // after the reader's revision
+  std::vector<std::string> visited;
+  absl::StatusOr<EtcdStore::Reader> reader = store_->ReadAt(at);
+  ASSERT_OK(reader);
+  ASSERT_TRUE(reader
+                  ->ForEachKey([&](const KeyRecord& r) {
+                    visited.push_back(r.key().key_id());
+                    return absl::OkStatus();
+                  })
+                  .ok());
+  std::sort(ids.begin(), ids.end());
+  EXPECT_EQ(visited, ids);
+}
+
 TEST_F(EtcdStoreTest, KeyUsesKeepTheLaterTimeAndAreNotState) {
   google::protobuf::Timestamp early, late;
   early.set_seconds(100);
@@ -467,6 +493,68 @@ TEST_F(EtcdStoreTest, FollowDeliversEachTransactionDecodedAndInOrder) {
   EXPECT_EQ(log.changes[2].revision, r3);  // telemetry is not in the feed
   EXPECT_EQ(log.changes[3].revision, r4);
   EXPECT_EQ(log.changes[3].keys[0].key().organization_id(), "org2");
+  // Each key's record before the change comes with it.
+  ASSERT_THAT(c1.previous_keys, ::testing::SizeIs(1));
+  EXPECT_FALSE(c1.previous_keys[0].has_value());  // new
+  ASSERT_THAT(log.changes[3].previous_keys, ::testing::SizeIs(1));
+  ASSERT_TRUE(log.changes[3].previous_keys[0].has_value());
+  EXPECT_THAT(*log.changes[3].previous_keys[0],
+              EqualsProto(At(Key("k1", "org", {Sha('1')}), r1)));
+  EXPECT_THAT(log.changes[3].removed_hashes, IsEmpty());  // same secret
+}
+
+TEST_F(EtcdStoreTest, FollowNamesTheSecretsAChangeTookAway) {
+  const uint64_t r1 =
+      WriteOrDie(PutKeys({Key("k1", "org", {Sha('1'), Sha('2')})}));
+  const uint64_t r2 =
+      WriteOrDie(PutKeys({Key("k1", "org", {Sha('2'), Sha('3')})}));
+  FeedLog log;
+  absl::StatusOr<std::unique_ptr<ChangeFeed>> feed =
+      store_->Follow(r1, log.Callbacks());
+  ASSERT_OK(feed);
+  ASSERT_TRUE(log.WaitFor([&] { return log.changes.size() == 1; }));
+  std::lock_guard<std::mutex> lock(log.mu);
+  EXPECT_EQ(log.changes[0].revision, r2);
+  EXPECT_THAT(log.changes[0].removed_hashes, ElementsAre(Sha('1')));
+  ASSERT_TRUE(log.changes[0].previous_keys[0].has_value());
+  EXPECT_EQ(log.changes[0].previous_keys[0]->secrets_size(), 2);
+}
+
+TEST_F(EtcdStoreTest, ReadHeadIsTheLastStateWriteAndTheClusterRevision) {
+  const uint64_t r1 = WriteOrDie(PutKeys({Key("k1", "org")}));
+  // Telemetry takes a revision but is no state write.
+  ASSERT_TRUE(
+      store_->RecordKeyUses({{"k1", google::protobuf::Timestamp()}}).ok());
+  absl::StatusOr<EtcdStore::Head> head = store_->ReadHead();
+  ASSERT_OK(head);
+  EXPECT_EQ(head->last_write, r1);
+  EXPECT_GT(head->revision, r1);
+}
+
+TEST_F(EtcdStoreTest, PruneAuditEventsDeletesOnlyOlderEvents) {
+  auto event_at = [](int64_t seconds) {
+    Mutation m;
+    v1::AuditEvent event;
+    event.set_action("CreateKey");
+    event.mutable_time()->set_seconds(seconds);
+    m.audit_event = event;
+    return m;
+  };
+  WriteOrDie(event_at(100));
+  WriteOrDie(event_at(200));
+  const uint64_t r3 = WriteOrDie(event_at(300));
+  absl::StatusOr<int> pruned =
+      store_->PruneAuditEvents(absl::FromUnixSeconds(250), 1000);
+  ASSERT_OK(pruned);
+  EXPECT_EQ(*pruned, 2);
+  absl::StatusOr<std::vector<v1::AuditEvent>> left =
+      store_->ListAuditEvents({}, 100);
+  ASSERT_OK(left);
+  ASSERT_THAT(*left, ::testing::SizeIs(1));
+  EXPECT_EQ((*left)[0].revision(), r3);
+  pruned = store_->PruneAuditEvents(absl::FromUnixSeconds(250), 1000);
+  ASSERT_OK(pruned);
+  EXPECT_EQ(*pruned, 0);
 }
 
 TEST_F(EtcdStoreTest, FollowFromACompactedRevisionIsOutOfRange) {

@@ -21,6 +21,11 @@ the same data directory (same admin token file) and checks:
   key and one of its scopes is allowed, and with a scope it lacks is
   INSUFFICIENT_SCOPE.
 
+With SK_CRASH_STORE=etcd (//tests/crash:crash_etcd_test) the server is a
+cluster replica on a real etcd member, and every other cycle the etcd member
+is SIGKILLed with it and restarted on its data directory; revisions are then
+etcd's (increasing, with gaps) instead of contiguous.
+
 A write is acknowledged when its RPC returned OK; one that failed because of
 the kill (UNAVAILABLE and the like, after the kill was decided) is in flight:
 it may or may not have been applied. Kill moments are random (after a random
@@ -40,6 +45,8 @@ import dataclasses
 import os
 import random
 import secrets
+import socket
+import subprocess
 import sys
 import threading
 import time
@@ -57,6 +64,9 @@ import sk_testing  # noqa: E402  (puts scripts/, for sk_proto, on sys.path)
 import sk_proto  # noqa: E402
 
 CYCLES = int(os.environ.get("SK_CRASH_CYCLES") or 3)
+# "rocksdb" (the embedded store) or "etcd": the server is then one replica on
+# a real etcd member, and every other cycle etcd is SIGKILLed with it.
+STORE = os.environ.get("SK_CRASH_STORE") or "rocksdb"
 SEED = int(os.environ.get("SK_CRASH_SEED") or random.SystemRandom().randrange(1 << 32))
 
 KEY_WRITERS = 4  # clients doing key writes; one more does PutPolicy
@@ -248,6 +258,53 @@ class Totals:
     decisions_checked: int = 0
 
 
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class EtcdMember:
+    """One etcd member (/usr/bin/etcd) on free loopback ports; its data survives kill()."""
+
+    def __init__(self, directory):
+        self.data_dir = os.path.join(directory, "etcd-data")
+        self.log = os.path.join(directory, "etcd.log")
+        self.client_port, self.peer_port = free_port(), free_port()
+        self.endpoint = "127.0.0.1:%d" % self.client_port
+        self.proc = None
+
+    def start(self):
+        peer = "http://127.0.0.1:%d" % self.peer_port
+        cmd = sk_testing._die_with_parent_prefix() + [
+            "/usr/bin/etcd", "--name=crash", "--data-dir=" + self.data_dir,
+            "--listen-client-urls=http://" + self.endpoint,
+            "--advertise-client-urls=http://" + self.endpoint,
+            "--listen-peer-urls=" + peer, "--initial-advertise-peer-urls=" + peer,
+            "--initial-cluster=crash=" + peer, "--log-level=warn", "--logger=zap"]
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log,
+                                         stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # polling a process, bounded
+            health = subprocess.run(
+                ["/usr/bin/etcdctl", "--endpoints=" + self.endpoint, "--command-timeout=2s",
+                 "endpoint", "health"], env=dict(os.environ, ETCDCTL_API="3"),
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            if health.returncode == 0:
+                return
+            if self.proc.poll() is not None:
+                raise AssertionError("etcd exited: see " + self.log)
+            time.sleep(0.05)
+        raise AssertionError("etcd not healthy within 60 s")
+
+    def kill(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+
+
 class CrashTest(unittest.TestCase):
 
     def setUp(self):
@@ -265,6 +322,11 @@ class CrashTest(unittest.TestCase):
         self.server = None
         self.channels = []
         self.killed_at = float("inf")  # time.monotonic() of the last kill
+        self.etcd = None
+        if STORE == "etcd":
+            self.etcd = EtcdMember(tmp)
+            self.etcd.start()
+            self.addCleanup(self.etcd.kill)
         self.addCleanup(self._stop_server)
 
     def _stop_server(self):
@@ -277,8 +339,11 @@ class CrashTest(unittest.TestCase):
 
     def start_server(self, policy_file=None):
         """Starts the server on the data dir; returns its address."""
+        extra = []
+        if self.etcd is not None:
+            extra = ["--etcd_endpoints=" + self.etcd.endpoint, "--etcd_prefix=/crash/"]
         self.server = sk_testing.ServerProcess(self.data_dir, admin_token_file=self.token_file,
-                                               policy_file=policy_file)
+                                               policy_file=policy_file, extra_args=extra)
         return "127.0.0.1:%d" % self.server.wait_for_port()
 
     def channel(self, address):
@@ -293,8 +358,8 @@ class CrashTest(unittest.TestCase):
     # The test.
 
     def test_acknowledged_writes_survive_sigkill(self):
-        print("crash test: %d cycles, seed %d (SK_CRASH_SEED=%d to replay)" % (CYCLES, SEED, SEED),
-              flush=True)
+        print("crash test (%s store): %d cycles, seed %d (SK_CRASH_SEED=%d to replay)"
+              % (STORE, CYCLES, SEED, SEED), flush=True)
         self.assertGreaterEqual(CYCLES, 1)
         rng = random.Random(SEED)
         # The first start applies the example policy; restarts keep the stored one.
@@ -315,7 +380,11 @@ class CrashTest(unittest.TestCase):
         for cycle in range(1, CYCLES + 1):
             kill_after = rng.randint(*KILL_AFTER_ACKS)
             jitter = rng.uniform(0, KILL_JITTER_S)
-            self.run_until_killed(address, writers, kill_after, jitter)
+            # etcd: every other cycle the etcd member dies with the replica.
+            kill_etcd = self.etcd is not None and cycle % 2 == 1
+            self.run_until_killed(address, writers, kill_after, jitter, kill_etcd)
+            if kill_etcd:
+                self.etcd.start()
             address = self.start_server()
             admin = self.stubs.pb2_grpc.AdminStub(self.channel(address))
             authorizer = self.stubs.pb2_grpc.AuthorizerStub(self.channel(address))
@@ -347,8 +416,9 @@ class CrashTest(unittest.TestCase):
                  totals.in_flight_not_applied, totals.sent_after_kill, totals.keys_checked,
                  totals.decisions_checked, SEED), flush=True)
 
-    def run_until_killed(self, address, writers, kill_after, jitter):
-        """Runs every writer until `kill_after` acks (+ `jitter` s), then SIGKILLs the server."""
+    def run_until_killed(self, address, writers, kill_after, jitter, kill_etcd=False):
+        """Runs every writer until `kill_after` acks (+ `jitter` s), then SIGKILLs the server
+        (and the etcd member, with `kill_etcd`)."""
         stop = threading.Event()
         acked = threading.Condition()
         threads = []
@@ -371,6 +441,8 @@ class CrashTest(unittest.TestCase):
                 or any(w.failure for w in writers), timeout=ACK_WAIT_TIMEOUT_S)
         time.sleep(jitter)  # the fault's timing, not synchronisation
         stop.set()
+        if kill_etcd:
+            self.etcd.kill()
         self.server.kill()
         self.killed_at = time.monotonic()  # a call made later cannot be applied
         for t in threads:
@@ -390,7 +462,8 @@ class CrashTest(unittest.TestCase):
 
     def check_audit_log(self, admin, acks):
         """Pages through the whole audit log; checks it is contiguous from revision 1
-        and holds every ack. Returns (last revision, {revision: event})."""
+        (etcd: increasing; its revisions have gaps) and holds every ack. Returns
+        (last revision, {revision: event})."""
         events = {}
         after = 0
         while True:
@@ -400,7 +473,8 @@ class CrashTest(unittest.TestCase):
             if not page:
                 break
             for event in page:
-                if event.revision != after + 1:
+                if event.revision != after + 1 and (self.etcd is None
+                                                    or event.revision <= after):
                     self.fail_with_log("audit log: revision %d follows %d" % (event.revision, after))
                 events[event.revision] = event
                 after = event.revision
@@ -434,8 +508,8 @@ class CrashTest(unittest.TestCase):
         # Events of this cycle that no ack explains: in-flight writes that were
         # applied, each accounted for below.
         acked_revisions = {a.revision for a in acks}
-        unexplained = {r: events[r] for r in range(verified_revision + 1, revision + 1)
-                       if r not in acked_revisions}
+        unexplained = {r: e for r, e in events.items()
+                       if verified_revision < r <= revision and r not in acked_revisions}
         applied = not_applied = 0
 
         def account(write, key_id, at_revision):

@@ -35,6 +35,8 @@ import grpc  # noqa: E402
 
 FLAGS_FILE = os.environ.get("SK_DEPLOY_FLAGS") or os.path.join(_REPO, "deploy/scopekeeper.flags")
 UNIT_FILE = os.environ.get("SK_DEPLOY_UNIT") or os.path.join(_REPO, "deploy/scopekeeper.service")
+CLUSTER_FLAGS_FILE = (os.environ.get("SK_DEPLOY_CLUSTER_FLAGS")
+                      or os.path.join(_REPO, "deploy/cluster/scopekeeper-replica.flags"))
 RPC_TIMEOUT_S = 10
 
 # `--name=value` lines, active or commented out (`#--name=value`).
@@ -52,10 +54,10 @@ def server_flags():
     return set(re.findall(r"^    --([A-Za-z0-9_]+) ", body, re.M))
 
 
-def file_flags():
+def file_flags(path=None):
     """[(name, value, active)] of the flag file, in order."""
     flags = []
-    with open(FLAGS_FILE, encoding="utf-8") as f:
+    with open(path or FLAGS_FILE, encoding="utf-8") as f:
         for line in f:
             m = FLAG_LINE.match(line.rstrip("\n"))
             if m:
@@ -77,6 +79,14 @@ class FlagFileTest(unittest.TestCase):
         self.assertEqual(sorted(have - set(named)), [],
                          "server flags missing from deploy/scopekeeper.flags")
         self.assertEqual(len(named), len(set(named)), "a flag is listed twice: %s" % named)
+
+    def test_the_cluster_replica_file_names_only_server_flags(self):
+        have = server_flags()
+        named = [name for name, _, _ in file_flags(CLUSTER_FLAGS_FILE)]
+        self.assertIn("etcd_endpoints", named)
+        self.assertEqual(sorted(set(named) - have), [],
+                         "deploy/cluster/scopekeeper-replica.flags names flags the server "
+                         "does not have")
 
     def test_the_file_as_written_starts_the_server_with_tls(self):
         tmp = sk_testing.test_tmpdir(self.addCleanup)

@@ -141,23 +141,27 @@ TEST_F(OperatorTest, HealthIsReportedPerService) {
 
 // What the etcd staleness gate (or any other part of the server) does when
 // decisions cannot be made: the Authorizer fails closed and says so in its
-// health; the Admin service and the server stay up.
+// health; the Admin service stays up. A replica not current with etcd can
+// write nothing either: "" says so, so that load balancers send it nothing.
 TEST_F(OperatorTest, HeldDecisionsAreNotServingUntilEveryHoldIsReleased) {
   Start();
   const v1::CreateKeyResponse key = CreateKey();
-  server_->SetDecisionsServing("etcd", false, "replica stale for 12s");
   server_->SetDecisionsServing("restore", false, "under review");
+  EXPECT_EQ(Health(""), "SERVING");
+  server_->SetDecisionsServing(ScopekeeperServer::kClusterHold, false,
+                               "replica stale for 12s");
   EXPECT_FALSE(server_->decisions_serving());
   EXPECT_EQ(Health("scopekeeper.v1.Authorizer"), "NOT_SERVING");
   EXPECT_EQ(Health("scopekeeper.v1.Admin"), "SERVING");
-  EXPECT_EQ(Health(""), "SERVING");
+  EXPECT_EQ(Health(""), "NOT_SERVING");
   v1::AuthorizeResponse response;
   const grpc::Status held = Authorize(key.secret(), &response);
   EXPECT_EQ(held.error_code(), grpc::StatusCode::UNAVAILABLE);
   EXPECT_THAT(held.error_message(), HasSubstr("decisions are held ("));
   EXPECT_FALSE(response.allowed());
 
-  server_->SetDecisionsServing("etcd", true);
+  server_->SetDecisionsServing(ScopekeeperServer::kClusterHold, true);
+  EXPECT_EQ(Health(""), "SERVING");
   EXPECT_EQ(Health("scopekeeper.v1.Authorizer"), "NOT_SERVING");  // restore
   server_->SetDecisionsServing("restore", true);
   EXPECT_EQ(Health("scopekeeper.v1.Authorizer"), "SERVING");

@@ -241,4 +241,27 @@ absl::StatusOr<std::unique_ptr<EtcdClient>> EtcdCluster::Client(
   return EtcdClient::Create(options);
 }
 
+absl::Status MakeTestCertificates(const std::string& dir) {
+  std::ofstream script(dir + "/make.sh");
+  script << R"sh(set -e
+cd "$(dirname "$0")"
+K="-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes"
+openssl req -x509 $K -keyout ca-key.pem -out ca.pem -days 1 -subj /CN=test-ca
+openssl req $K -keyout server-key.pem -out server.csr -subj /CN=etcd
+printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n' >server.ext
+openssl x509 -req -in server.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial \
+  -out server.pem -days 1 -extfile server.ext
+openssl req $K -keyout client-key.pem -out client.csr -subj /CN=root
+printf 'extendedKeyUsage=clientAuth\n' >client.ext
+openssl x509 -req -in client.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial \
+  -out client.pem -days 1 -extfile client.ext
+)sh";
+  script.close();
+  if (system(("bash " + dir + "/make.sh >/dev/null 2>&1").c_str()) != 0) {
+    return absl::InternalError(
+        absl::StrCat("making test certificates in ", dir, " failed"));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace scopekeeper::storage::etcd::testing

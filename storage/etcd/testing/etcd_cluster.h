@@ -97,6 +97,12 @@ class EtcdCluster {
   std::vector<Member> members_;
 };
 
+// MakeTestCertificates() writes what Options::tls_dir needs into the
+// existing directory `dir`: a CA (ca.pem), a server certificate for
+// 127.0.0.1 (server.pem, server-key.pem) and a client certificate
+// (client.pem, client-key.pem), valid for a day (openssl CLI).
+absl::Status MakeTestCertificates(const std::string& dir);
+
 }  // namespace scopekeeper::storage::etcd::testing
 
 #endif  // SCOPEKEEPER_STORAGE_ETCD_TESTING_ETCD_CLUSTER_H_
