@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test in the workspace, then each fuzzer for a few seconds
-# (scripts/fuzz.sh, --config=fuzz), and ends with one summary line,
+# (scripts/fuzz.sh, --config=fuzz), then the layering checks
+# (scripts/check_layers.sh), and ends with one summary line,
 # `N passed, N failed[, N skipped]`, counted from the run's Build Event Protocol
-# file (scripts/test_summary.py) plus one case per fuzzer. Extra arguments go to
+# file (scripts/test_summary.py) plus one case per fuzzer and per check. Extra arguments go to
 # `bazel test` (not to the fuzz smoke run); SK_FUZZ_SECONDS sets the fuzzing
 # time per target (default 5, 0 skips it):
 #   scripts/test.sh                  # default config
@@ -32,6 +33,12 @@ if ((fuzz_seconds > 0)); then
   fi
   summary_args+=("$fuzz_results")
 fi
+
+# The layers docs/ARCHITECTURE.md promises (bazel query; a second or two).
+checks="$(mktemp "${TMPDIR:-/tmp}/scopekeeper-checks.XXXXXX")"
+trap 'rm -f "$bep" "$fuzz_results" "$checks"' EXIT
+./scripts/check_layers.sh --results="$checks" || true
+summary_args+=("$checks")
 
 summary_rc=0
 /usr/bin/python3 scripts/test_summary.py "${summary_args[@]}" || summary_rc=$?
