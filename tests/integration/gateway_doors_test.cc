@@ -4,11 +4,10 @@
 // --http_authz_listen (the same token, as a header).
 #include <grpcpp/grpcpp.h>
 #include <httplib.h>
+#include <sys/stat.h>
 
 #include <fstream>
 #include <memory>
-#include <sys/stat.h>
-
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -17,7 +16,7 @@
 #include "gtest/gtest.h"
 #include "proto/scopekeeper/v1/scopekeeper.grpc.pb.h"
 #include "server/server.h"
-#include "src/proto/grpc/reflection/v1alpha/reflection.grpc.pb.h"
+#include "tests/integration/reflection_client.h"
 
 namespace scopekeeper {
 namespace {
@@ -97,34 +96,17 @@ TEST_F(GatewayDoorsTest, CheckIsServedAndNeedsTheAuthorizerToken) {
 }
 
 TEST_F(GatewayDoorsTest, ReflectionListsAndDescribesTheEnvoyService) {
-  namespace reflection = grpc::reflection::v1alpha;
-  auto stub = reflection::ServerReflection::NewStub(channel_);
-  grpc::ClientContext context;
-  auto stream = stub->ServerReflectionInfo(&context);
-  reflection::ServerReflectionRequest list;
-  list.set_list_services("");
-  ASSERT_TRUE(stream->Write(list));
-  reflection::ServerReflectionResponse listed;
-  ASSERT_TRUE(stream->Read(&listed));
-  std::vector<std::string> services;
-  for (const auto& s : listed.list_services_response().service()) {
-    services.push_back(s.name());
-  }
-  EXPECT_THAT(services, Contains("envoy.service.auth.v3.Authorization"));
-  EXPECT_THAT(services, Contains("scopekeeper.v1.Authorizer"));
-
-  reflection::ServerReflectionRequest symbol;
-  symbol.set_file_containing_symbol("envoy.service.auth.v3.Authorization");
-  ASSERT_TRUE(stream->Write(symbol));
-  reflection::ServerReflectionResponse file;
-  ASSERT_TRUE(stream->Read(&file));
-  ASSERT_GT(file.file_descriptor_response().file_descriptor_proto_size(), 0);
-  google::protobuf::FileDescriptorProto descriptor;
-  ASSERT_TRUE(descriptor.ParseFromString(
-      file.file_descriptor_response().file_descriptor_proto(0)));
-  EXPECT_EQ(descriptor.name(), "envoy/service/auth/v3/external_auth.proto");
-  stream->WritesDone();
-  EXPECT_TRUE(stream->Finish().ok());
+  testing::ReflectionClient reflection(channel_);
+  const absl::StatusOr<std::vector<std::string>> services =
+      reflection.ListServices();
+  ASSERT_TRUE(services.ok()) << services.status();
+  EXPECT_THAT(*services, Contains("envoy.service.auth.v3.Authorization"));
+  EXPECT_THAT(*services, Contains("scopekeeper.v1.Authorizer"));
+  const auto files =
+      reflection.FileContainingSymbol("envoy.service.auth.v3.Authorization");
+  ASSERT_TRUE(files.ok()) << files.status();
+  ASSERT_FALSE(files->empty());
+  EXPECT_EQ(files->front().name(), "envoy/service/auth/v3/external_auth.proto");
 }
 
 TEST_F(GatewayDoorsTest, ForwardAuthNeedsTheSameTokenAsAHeader) {

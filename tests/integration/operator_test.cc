@@ -24,7 +24,7 @@
 #include "gtest/gtest.h"
 #include "proto/scopekeeper/v1/scopekeeper.grpc.pb.h"
 #include "server/server.h"
-#include "src/proto/grpc/reflection/v1alpha/reflection.grpc.pb.h"
+#include "tests/integration/reflection_client.h"
 
 namespace scopekeeper {
 namespace {
@@ -219,22 +219,11 @@ TEST_F(OperatorTest, ShutdownReportsEveryServiceNotServing) {
 
 TEST_F(OperatorTest, ReflectionDescribesTheHealthService) {
   Start();
-  namespace reflection = grpc::reflection::v1alpha;
-  auto stub = reflection::ServerReflection::NewStub(channel_);
-  grpc::ClientContext context;
-  auto stream = stub->ServerReflectionInfo(&context);
-  reflection::ServerReflectionRequest request;
-  request.set_file_containing_symbol("grpc.health.v1.Health");
-  ASSERT_TRUE(stream->Write(request));
-  reflection::ServerReflectionResponse response;
-  ASSERT_TRUE(stream->Read(&response));
-  ASSERT_FALSE(response.has_error_response())
-      << response.error_response().error_message();
-  ASSERT_EQ(response.file_descriptor_response().file_descriptor_proto_size(),
-            1);
-  google::protobuf::FileDescriptorProto file;
-  ASSERT_TRUE(file.ParseFromString(
-      response.file_descriptor_response().file_descriptor_proto(0)));
+  testing::ReflectionClient reflection(channel_);
+  const auto files = reflection.FileContainingSymbol("grpc.health.v1.Health");
+  ASSERT_TRUE(files.ok()) << files.status();
+  ASSERT_EQ(files->size(), 1u);
+  const google::protobuf::FileDescriptorProto& file = files->front();
   EXPECT_EQ(file.name(), "grpc/health/v1/health.proto");
   ASSERT_EQ(file.service_size(), 1);
   EXPECT_EQ(file.service(0).name(), "Health");
@@ -242,12 +231,9 @@ TEST_F(OperatorTest, ReflectionDescribesTheHealthService) {
   for (const auto& m : file.service(0).method()) methods.push_back(m.name());
   EXPECT_THAT(methods, ElementsAre("Check", "Watch"));
   // Its messages too (grpcurl needs them to build a request).
-  request.set_file_containing_symbol("grpc.health.v1.HealthCheckRequest");
-  ASSERT_TRUE(stream->Write(request));
-  ASSERT_TRUE(stream->Read(&response));
-  EXPECT_FALSE(response.has_error_response());
-  stream->WritesDone();
-  EXPECT_TRUE(stream->Finish().ok());
+  EXPECT_TRUE(
+      reflection.FileContainingSymbol("grpc.health.v1.HealthCheckRequest")
+          .ok());
 }
 
 TEST_F(OperatorTest, MetricsPage) {

@@ -19,7 +19,7 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "gtest/gtest.h"
 #include "proto/scopekeeper/v1/scopekeeper.grpc.pb.h"
-#include "src/proto/grpc/reflection/v1alpha/reflection.grpc.pb.h"
+#include "tests/integration/reflection_client.h"
 
 namespace scopekeeper {
 namespace {
@@ -324,31 +324,18 @@ TEST_F(ServerTest, HealthAndReflectionAreServed) {
   ASSERT_TRUE(health->Check(&c1, check, &serving).ok());
   EXPECT_EQ(serving.status(), grpc::health::v1::HealthCheckResponse::SERVING);
 
-  namespace reflection = grpc::reflection::v1alpha;
-  auto stub = reflection::ServerReflection::NewStub(channel_);
-  grpc::ClientContext c2;
-  auto stream = stub->ServerReflectionInfo(&c2);
-  reflection::ServerReflectionRequest list;
-  list.set_list_services("");
-  ASSERT_TRUE(stream->Write(list));
-  reflection::ServerReflectionResponse listed;
-  ASSERT_TRUE(stream->Read(&listed));
-  std::vector<std::string> services;
-  for (const auto& s : listed.list_services_response().service()) {
-    services.push_back(s.name());
-  }
-  EXPECT_THAT(services, Contains("scopekeeper.v1.Authorizer"));
-  EXPECT_THAT(services, Contains("scopekeeper.v1.Admin"));
-  EXPECT_THAT(services, Contains("grpc.health.v1.Health"));
-
-  reflection::ServerReflectionRequest symbol;
-  symbol.set_file_containing_symbol("scopekeeper.v1.Authorizer");
-  ASSERT_TRUE(stream->Write(symbol));
-  reflection::ServerReflectionResponse file;
-  ASSERT_TRUE(stream->Read(&file));
-  ASSERT_GT(file.file_descriptor_response().file_descriptor_proto_size(), 0);
-  stream->WritesDone();
-  EXPECT_TRUE(stream->Finish().ok());
+  testing::ReflectionClient reflection(channel_);
+  const absl::StatusOr<std::vector<std::string>> services =
+      reflection.ListServices();
+  ASSERT_TRUE(services.ok()) << services.status();
+  EXPECT_THAT(*services, Contains("scopekeeper.v1.Authorizer"));
+  EXPECT_THAT(*services, Contains("scopekeeper.v1.Admin"));
+  EXPECT_THAT(*services, Contains("grpc.health.v1.Health"));
+  const auto files =
+      reflection.FileContainingSymbol("scopekeeper.v1.Authorizer");
+  ASSERT_TRUE(files.ok()) << files.status();
+  ASSERT_FALSE(files->empty());
+  EXPECT_EQ(files->front().name(), "proto/scopekeeper/v1/scopekeeper.proto");
 }
 
 TEST_F(ServerTest, WatchStreamsHistoryThenLiveChangesAndResumes) {
