@@ -5,6 +5,9 @@
 #include <fstream>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
+
 namespace scopekeeper::oracle {
 namespace {
 
@@ -65,11 +68,36 @@ absl::StatusOr<Response> ServerTarget::Admin(
   context.set_deadline(std::chrono::system_clock::now() +
                        std::chrono::seconds(30));
   Response response;
+  Replica& replica = Next();
   const grpc::Status status =
-      (Next().admin.get()->*method)(&context, request, &response);
+      (replica.admin.get()->*method)(&context, request, &response);
   if (!status.ok()) return FromGrpc(status);
-  last_write_ = std::max(last_write_, revision(response));
+  uint64_t written = revision(response);
+  if (written == 0 && replicas_.size() > 1) {
+    // Apps and installations carry no revision: the replica that wrote one
+    // had applied it before answering, so its serving revision covers it.
+    SK_ASSIGN_OR_RETURN(written, ServingRevision(replica));
+  }
+  last_write_ = std::max(last_write_, written);
   return response;
+}
+
+absl::StatusOr<uint64_t> ServerTarget::ServingRevision(Replica& replica) {
+  v1::AuthorizeRequest probe;  // an unknown key: denied, with the revision
+  probe.set_api_key("oracle-revision-probe");
+  probe.mutable_requirement()->set_authenticated_only(true);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::seconds(30));
+  v1::AuthorizeResponse response;
+  const grpc::Status status =
+      replica.authorizer->Authorize(&context, probe, &response);
+  if (!status.ok()) return FromGrpc(status);
+  if (response.allowed() || response.revision() == 0) {
+    return absl::InternalError(absl::StrCat(
+        "revision probe: unexpected answer ", response.ShortDebugString()));
+  }
+  return response.revision();
 }
 
 absl::StatusOr<v1::PutPolicyResponse> ServerTarget::PutPolicy(

@@ -78,6 +78,8 @@ class ServerTarget final : public Target {
   absl::StatusOr<Response> Admin(Method method, const Request& request,
                                  uint64_t (*revision)(const Response&));
   Replica& Next() { return replicas_[next_++ % replicas_.size()]; }
+  // The revision `replica` serves at (from a denied Authorize).
+  absl::StatusOr<uint64_t> ServingRevision(Replica& replica);
 
   std::vector<Replica> replicas_;
   std::string admin_token_;
