@@ -318,19 +318,19 @@ class Runner:
             json.dump(row, f)
         return seed_dir
 
-    def scopekeeper(self, data_dir, log_dir, name="scopekeeper"):
+    def scopekeeper(self, data_dir, log_dir, name="scopekeeper", binary=None):
         a = self.args
-        return Server(name, [a.scopekeeper, "--listen=127.0.0.1:0", "--data_dir=" + data_dir,
-                             "--policy_file=" + a.policy],
+        return Server(name, [binary or a.scopekeeper, "--listen=127.0.0.1:0",
+                             "--data_dir=" + data_dir, "--policy_file=" + a.policy],
                       a.server_core, os.path.join(log_dir, name + ".log"))
 
-    def fresh_scopekeeper(self, seed_dir, tag):
+    def fresh_scopekeeper(self, seed_dir, tag, binary=None):
         """A Scopekeeper serving a copy of the seeded data dir."""
         run_dir = os.path.join(self.args.work_dir, "run-" + tag)
         shutil.rmtree(run_dir, True)
         shutil.copytree(os.path.join(seed_dir, "data"), os.path.join(run_dir, "data"))
         started = time.monotonic()
-        server = self.scopekeeper(os.path.join(run_dir, "data"), run_dir)
+        server = self.scopekeeper(os.path.join(run_dir, "data"), run_dir, binary=binary)
         log("scopekeeper (%s) up in %.1f s on %s, pid %d" % (tag, time.monotonic() - started,
                                                             server.address, server.pid))
         server.admin_token_file = os.path.join(run_dir, "data", "admin_token")
@@ -393,6 +393,12 @@ class Runner:
             sk = self.fresh_scopekeeper(seed_dir, "bisect")
             servers.append(("scopekeeper", sk, "/scopekeeper.v1.Authorizer/Authorize",
                             authorize_request(first_secret, BISECT_PATH), ()))
+            if a.baseline_scopekeeper:  # before/after a change, in the same run
+                base = self.fresh_scopekeeper(seed_dir, "bisect-baseline",
+                                              binary=a.baseline_scopekeeper)
+                servers.append(("scopekeeper (baseline)", base,
+                                "/scopekeeper.v1.Authorizer/Authorize",
+                                authorize_request(first_secret, BISECT_PATH), ()))
             for name, server, method, body, headers in servers:
                 self.verify_h2load_body(server, method, body, headers)
             for _ in range(a.repeat):
@@ -450,14 +456,21 @@ class Runner:
             self.check_stopped(sk)
 
     def section_batch(self, seed_dir, keys_file):
+        """Full and compact answers (BatchAuthorizeRequest.compact), alternating,
+        --repeat rounds; the tables show medians."""
         sk = self.fresh_scopekeeper(seed_dir, "batch")
         try:
-            for size in BATCH_SIZES:
-                self.load_client("scopekeeper BatchAuthorize x%d, 1x4" % size, target=sk.address,
-                                 rpc="batch", batch_size=size, keys_file=keys_file, concurrency=4,
-                                 server_pid=sk.pid,
-                                 **({"requests": max(4, self.args.smoke_requests // size)}
-                                    if self.args.smoke else {}))
+            for _ in range(self.args.repeat):
+                for size in BATCH_SIZES:
+                    for compact in (False, True):
+                        self.load_client(
+                            "scopekeeper BatchAuthorize x%d%s, 1x4" % (
+                                size, " compact" if compact else ""),
+                            target=sk.address, rpc="batch", batch_size=size,
+                            compact=str(compact).lower(), keys_file=keys_file,
+                            concurrency=4, server_pid=sk.pid,
+                            **({"requests": max(4, self.args.smoke_requests // size)}
+                               if self.args.smoke else {}))
         finally:
             self.check_stopped(sk)
 
@@ -600,7 +613,7 @@ def report(results):
         lines.append("")
     bisect = [label for label in by if label.startswith("bisect ")]
     if bisect:
-        names = ["floor_server"] + BISECT_STEPS + ["scopekeeper"]
+        names = ["floor_server"] + BISECT_STEPS + ["scopekeeper", "scopekeeper (baseline)"]
         levels = ["%dx%d" % lv for lv in BISECT_LEVELS]
         lines += ["| step (cumulative) | " + " | ".join(
                       "%s req/s | ×floor | p99 µs | CPU µs/req | Δ CPU µs" % l.replace("x", "×")
@@ -621,7 +634,7 @@ def report(results):
                     # Scopekeeper is compared with call_tracker.
                     prev = by.get("bisect %s %s" % (
                         BISECT_STEPS[BISECT_STEPS.index(name) - 1], level))
-                elif name == "scopekeeper":
+                elif name.startswith("scopekeeper"):
                     prev = by.get("bisect call_tracker %s" % level)
                 cpu = r.get("server_cpu_us_per_rpc")
                 delta = (cpu - prev["server_cpu_us_per_rpc"]
@@ -678,6 +691,9 @@ def main():
     p.add_argument("--load_client", required=True)
     p.add_argument("--bisect_server", default="",
                    help="tests/load/bisect_server (needed by --sections=bisect)")
+    p.add_argument("--baseline_scopekeeper", default="",
+                   help="bisect section: another scopekeeper binary (e.g. built before a "
+                        "change), measured in the same rounds as 'scopekeeper (baseline)'")
     p.add_argument("--policy", required=True)
     p.add_argument("--work_dir", required=True)
     p.add_argument("--sections", default="floor,batch,writes,revoke,extauthz")
@@ -686,7 +702,8 @@ def main():
     p.add_argument("--warmup", type=float, default=1)
     p.add_argument("--revocations", type=int, default=200)
     p.add_argument("--repeat", type=int, default=3,
-                   help="floor and bisect sections: runs (rounds) of each measurement; tables show medians")
+                   help="floor, bisect and batch sections: runs (rounds) of each measurement; "
+                   "tables show medians")
     p.add_argument("--server_core", type=int, default=0)
     p.add_argument("--client_core", type=int, default=1)
     p.add_argument("--smoke", action="store_true",
