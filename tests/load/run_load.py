@@ -10,7 +10,8 @@ Sections (--sections, comma-separated):
           policy, --keys keys) at one connection x concurrency 1/16/64/256 and
           4 connections x 16, with load_client (C++, checks every answer) and
           h2load (raw gRPC frames, one fixed request; checks HTTP status only).
-  batch   BatchAuthorize with 10/100/1000 entries per call.
+  batch   BatchAuthorize with 10/100/1000 entries per call, full and compact
+          answers (BatchAuthorizeRequest.compact) alternating, --repeat rounds.
   writes  durable GrantScopes at c1 and c64; Authorize c16 alone and while
           GrantScopes load with 1, 4 and 64 in flight runs (do reads stall
           behind writes?).
@@ -18,8 +19,9 @@ Sections (--sections, comma-separated):
   bisect  issue #18's bisection: tests/load/bisect_server at each --step (the
           floor with Scopekeeper's pieces added one at a time), floor_server
           and Scopekeeper, alternating step by step for --repeat rounds,
-          h2load at 1x16 and 1x64; a table of medians and the CPU each step
-          adds.
+          h2load at 1x16 and 1x64, issue #18's request (BISECT_PATH); a table
+          of medians and the CPU each step adds. --baseline_scopekeeper adds
+          another Scopekeeper binary to the same rounds (before/after).
   extauthz
           Envoy ext_authz Check (a CheckRequest as Envoy fills it, and one
           with only 4 headers; the same key and route) vs Authorize, h2load,
