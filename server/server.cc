@@ -273,8 +273,16 @@ absl::StatusOr<std::unique_ptr<ScopekeeperServer>> ScopekeeperServer::Start(
         "authorizer", authorizer_token, options.authorizer_subjects,
         s->authorizer_refusals_.get());
   }
+  // Every call counted and timed by method and status (go-grpc-prometheus
+  // names); the services listed are those registered below and the two
+  // gRPC adds (health, reflection). The Authorizer's handlers count their
+  // own calls; an interceptor counts the others.
+  s->rpc_metrics_ = std::make_unique<RpcMetrics>(ServiceMethods(
+      {kAuthorizerService, kAdminService, "grpc.health.v1.Health",
+       "grpc.reflection.v1alpha.ServerReflection"}));
   s->authorizer_service_ = std::make_unique<AuthorizerService>(
-      s->engine_.get(), &s->state_, &s->calls_, s->authorizer_auth_.get());
+      s->engine_.get(), &s->state_, &s->calls_, s->authorizer_auth_.get(),
+      s->rpc_metrics_.get());
   ChangeFeed::Options feed_options;
   feed_options.max_streams = options.max_watch_streams;
   feed_options.stall_timeout = options.watch_stall_timeout;
@@ -295,17 +303,11 @@ absl::StatusOr<std::unique_ptr<ScopekeeperServer>> ScopekeeperServer::Start(
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  // Every call counted and timed by method and status (go-grpc-prometheus
-  // names); the services listed are those registered below and the two
-  // gRPC adds (health, reflection).
-  s->rpc_metrics_ = std::make_unique<RpcMetrics>(ServiceMethods(
-      {kAuthorizerService, kAdminService, "grpc.health.v1.Health",
-       "grpc.reflection.v1alpha.ServerReflection"}));
   std::vector<
       std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
       interceptors;
-  interceptors.push_back(
-      std::make_unique<RpcMetricsInterceptorFactory>(s->rpc_metrics_.get()));
+  interceptors.push_back(std::make_unique<RpcMetricsInterceptorFactory>(
+      s->rpc_metrics_.get(), AuthorizerService::CountedMethods()));
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
   builder.AddListeningPort(options.listen, credentials, &s->port_);
   // gRPC sets SO_REUSEPORT by default: a second server on the same port

@@ -282,7 +282,8 @@ DecisionEngine::Outcome DecisionEngine::TryAuthorize(
 absl::Status DecisionEngine::AuthorizeOne(const v1::AuthorizeRequest& request,
                                           const SecretDigest* digest,
                                           uint64_t* await_revision,
-                                          v1::AuthorizeResponse* response) {
+                                          v1::AuthorizeResponse* response,
+                                          bool trace_id) {
   if (!request.organization_id().empty()) {
     SK_RETURN_IF_ERROR(
         ValidateId("organization_id", request.organization_id()));
@@ -300,8 +301,11 @@ absl::Status DecisionEngine::AuthorizeOne(const v1::AuthorizeRequest& request,
   SK_RETURN_IF_ERROR(
       Decide(request, digest, policy, await_revision, response, &api_name));
   response->set_revision(revision);
-  response->set_trace_id(request.trace_id().empty() ? NewTraceId()
-                                                    : request.trace_id());
+  if (!request.trace_id().empty()) {
+    response->set_trace_id(request.trace_id());
+  } else if (trace_id) {
+    response->set_trace_id(NewTraceId());
+  }
   observer_->OnDecision(
       api_name, request, *response,
       absl::FromChrono(std::chrono::steady_clock::now() - start));
@@ -425,6 +429,8 @@ DecisionEngine::Outcome DecisionEngine::TryBatchAuthorize(
   const KeyCache& cache = state_->cache();
   std::array<SecretDigest, kPrefetchWindow> digests;
   std::array<bool, kPrefetchWindow> hashed;
+  const bool compact = request.compact();
+  v1::AuthorizeResponse scratch;  // compact: each entry's full answer
   response->Clear();
   response->mutable_responses()->Reserve(n);
   for (int i = 0; i < n; ++i) {
@@ -444,13 +450,23 @@ DecisionEngine::Outcome DecisionEngine::TryBatchAuthorize(
       }
     }
     uint64_t await_revision = 0;
-    absl::Status s =
-        AuthorizeOne(request.requests(i), hashed[w] ? &digests[w] : nullptr,
-                     &await_revision, response->add_responses());
+    v1::AuthorizeResponse* out = response->add_responses();
+    if (compact) scratch.Clear();
+    absl::Status s = AuthorizeOne(
+        request.requests(i), hashed[w] ? &digests[w] : nullptr, &await_revision,
+        compact ? &scratch : out, /*trace_id=*/!compact);
     if (await_revision != 0) return {absl::OkStatus(), await_revision};
     if (!s.ok()) {
       return {absl::Status(s.code(),
                            absl::StrCat("requests[", i, "].", s.message()))};
+    }
+    if (compact) {
+      out->set_allowed(scratch.allowed());
+      out->set_reason(scratch.reason());
+      out->set_http_status(scratch.http_status());
+      out->set_revision(scratch.revision());
+      out->mutable_missing_scopes()->CopyFrom(scratch.missing_scopes());
+      out->mutable_redactions()->CopyFrom(scratch.redactions());
     }
   }
   return {absl::OkStatus()};

@@ -81,7 +81,10 @@ class DecisionEngine {
   // TryBatchAuthorize() decides each request as TryAuthorize() would, in
   // order, at one revision (the highest min_revision of the batch).
   // INVALID_ARGUMENT for more than kMaxBatchSize requests or when any request
-  // is malformed (naming "requests[i]...").
+  // is malformed (naming "requests[i]..."). With `compact` set, each answer
+  // keeps only the decision's fields (see BatchAuthorizeRequest.compact):
+  // entries are decided into one scratch response, whose strings keep their
+  // capacity from entry to entry, and the decision's fields copied out.
   Outcome TryBatchAuthorize(const v1::BatchAuthorizeRequest& request,
                             v1::BatchAuthorizeResponse* response);
 
@@ -125,10 +128,13 @@ class DecisionEngine {
   absl::Status LookupKey(absl::string_view api_key, const SecretDigest* digest,
                          uint64_t* await_revision, Lookup* out);
   // AuthorizeOne() decides one request with the key's digest (or null).
+  // Without `trace_id`, an answer to a request with none gets none (a
+  // compact batch entry); with it, a generated one.
   absl::Status AuthorizeOne(const v1::AuthorizeRequest& request,
                             const SecretDigest* digest,
                             uint64_t* await_revision,
-                            v1::AuthorizeResponse* response);
+                            v1::AuthorizeResponse* response,
+                            bool trace_id = true);
   absl::Status DescribeOne(const v1::DescribeKeyRequest& request,
                            uint64_t* await_revision,
                            v1::DescribeKeyResponse* response);

@@ -17,8 +17,10 @@ namespace scopekeeper {
 namespace {
 
 using ::testing::ElementsAre;
+using ::testing::ElementsAreArray;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
+using ::testing::Not;
 
 // The test policy with bundle "order-management" narrowed to orders_read.
 std::string PolicyWithNarrowedBundle() {
@@ -664,6 +666,67 @@ TEST_F(DecisionEngineTest, BatchOfDifferentKeysMatchesSingleAnswers) {
   EXPECT_EQ(out.responses(4).reason(), v1::KEY_REVOKED);
   EXPECT_EQ(out.responses(6).key_id(), reader.key().key_id());
   EXPECT_EQ(out.responses(37).key_id(), writer.key().key_id());  // 37 % 7 = 2
+}
+
+// BatchAuthorizeRequest.compact: the same decisions, without the per-entry
+// identity, trace id, message and route (issue #18: what a batch entry
+// costs to build and send).
+TEST_F(DecisionEngineTest, CompactBatchCarriesTheSameDecisionsOnly) {
+  const auto reader = env_.CreateKey({"pharmacy"}, {"orders_read"});
+  const auto partial = env_.CreateKey({"management"}, {"order:read"});
+  const auto revoked = env_.CreateKey({"pharmacy"}, {"orders_read"});
+  v1::RevokeKeyRequest revoke;
+  revoke.set_key_id(revoked.key().key_id());
+  ASSERT_TRUE(env_.registry.RevokeKey(revoke, CoreTestEnv::kActor).ok());
+  v1::BatchAuthorizeRequest batch;
+  *batch.add_requests() = CoreTestEnv::HttpRequest(
+      reader.secret(), "pharmacy", "GET", "/v1/pharmacy/orders/");
+  *batch.add_requests() = CoreTestEnv::HttpRequest(
+      partial.secret(), "management", "GET", "/orders/o1");  // redacted
+  *batch.add_requests() = CoreTestEnv::HttpRequest(
+      reader.secret(), "pharmacy", "PATCH", "/v1/pharmacy/orders/x/status");
+  *batch.add_requests() = CoreTestEnv::HttpRequest(
+      revoked.secret(), "pharmacy", "GET", "/v1/pharmacy/orders/");
+  *batch.add_requests() = CoreTestEnv::HttpRequest(
+      "rx_ph_unknown", "pharmacy", "GET", "/v1/pharmacy/orders/");
+  *batch.add_requests() = CoreTestEnv::HttpRequest(
+      reader.secret(), "pharmacy", "GET", "/v1/pharmacy/missing");
+  batch.mutable_requests(2)->set_trace_id("t1");  // not echoed either
+  v1::BatchAuthorizeResponse full;
+  ASSERT_TRUE(env_.engine.BatchAuthorize(batch, &full).ok());
+  batch.set_compact(true);
+  v1::BatchAuthorizeResponse compact;
+  ASSERT_TRUE(env_.engine.BatchAuthorize(batch, &compact).ok());
+  ASSERT_EQ(compact.responses_size(), batch.requests_size());
+  ASSERT_EQ(full.responses_size(), batch.requests_size());
+  for (int i = 0; i < batch.requests_size(); ++i) {
+    const v1::AuthorizeResponse& f = full.responses(i);
+    const v1::AuthorizeResponse& c = compact.responses(i);
+    EXPECT_EQ(c.allowed(), f.allowed()) << i;
+    EXPECT_EQ(c.reason(), f.reason()) << i;
+    EXPECT_EQ(c.http_status(), f.http_status()) << i;
+    EXPECT_THAT(c.missing_scopes(), ElementsAreArray(f.missing_scopes())) << i;
+    EXPECT_THAT(c.redactions(), ElementsAreArray(f.redactions())) << i;
+    EXPECT_EQ(c.revision(), f.revision()) << i;
+    EXPECT_FALSE(f.trace_id().empty()) << i;  // the full answer has one
+    EXPECT_THAT(c.trace_id(), IsEmpty()) << i;
+    EXPECT_THAT(c.message(), IsEmpty()) << i;
+    EXPECT_THAT(c.key_id(), IsEmpty()) << i;
+    EXPECT_THAT(c.organization_id(), IsEmpty()) << i;
+    EXPECT_THAT(c.app_id(), IsEmpty()) << i;
+    EXPECT_THAT(c.matched_route(), IsEmpty()) << i;
+  }
+  EXPECT_TRUE(compact.responses(0).allowed());
+  EXPECT_THAT(compact.responses(1).redactions(), ElementsAre("prescription"));
+  EXPECT_EQ(compact.responses(2).reason(), v1::INSUFFICIENT_SCOPE);
+  EXPECT_THAT(compact.responses(2).missing_scopes(), Not(IsEmpty()));
+  EXPECT_EQ(compact.responses(3).reason(), v1::KEY_REVOKED);
+  EXPECT_EQ(compact.responses(4).reason(), v1::KEY_INVALID);
+  EXPECT_EQ(compact.responses(5).reason(), v1::ROUTE_NOT_FOUND);
+  // The full answers say what the compact ones leave out.
+  EXPECT_EQ(full.responses(0).key_id(), reader.key().key_id());
+  EXPECT_FALSE(full.responses(2).message().empty());
+  EXPECT_FALSE(full.responses(0).matched_route().empty());
 }
 
 TEST_F(DecisionEngineTest, BatchRejectsMoreThanTheLimitAndBadEntries) {

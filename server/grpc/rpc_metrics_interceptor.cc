@@ -76,9 +76,10 @@ std::vector<RpcMetrics::Method> ServiceMethods(
 grpc::experimental::Interceptor*
 RpcMetricsInterceptorFactory::CreateServerInterceptor(
     grpc::experimental::ServerRpcInfo* info) {
-  const char* path = info->method();
-  return new RpcMetricsInterceptor(metrics_,
-                                   metrics_->Find(path != nullptr ? path : ""));
+  const absl::string_view path =
+      info->method() != nullptr ? info->method() : "";
+  if (counted_by_handlers_.contains(path)) return nullptr;
+  return new RpcMetricsInterceptor(metrics_, metrics_->Find(path));
 }
 
 }  // namespace scopekeeper

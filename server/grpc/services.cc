@@ -21,6 +21,17 @@ grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* context,
   return reactor;
 }
 
+// Finish() for a call counted by its handler.
+grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* context,
+                                 const absl::Status& status,
+                                 RpcMetrics::Call* counted) {
+  const grpc::Status grpc_status = ToGrpcStatus(status);
+  counted->Done(grpc_status.error_code());
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(grpc_status);
+  return reactor;
+}
+
 // A decision parked until the revision it needs is applied: owns copies of
 // the request and the response, asks the engine again when woken, and
 // finishes the call (or, if the call is cancelled -- by the client or its
@@ -31,10 +42,12 @@ class ParkedDecision final : public grpc::ServerUnaryReactor {
   using Attempt =
       std::function<DecisionEngine::Outcome(const Request&, Response*)>;
 
-  ParkedDecision(ServingState* state, CallTracker::Call call, Request request,
+  ParkedDecision(ServingState* state, CallTracker::Call call,
+                 RpcMetrics::Call counted, Request request,
                  grpc::ByteBuffer* raw_response, Attempt attempt)
       : state_(state),
         call_(std::move(call)),
+        counted_(std::move(counted)),
         request_(std::move(request)),
         raw_response_(raw_response),
         attempt_(std::move(attempt)) {}
@@ -88,10 +101,15 @@ class ParkedDecision final : public grpc::ServerUnaryReactor {
     Done(outcome.status);
   }
 
-  void Done(const absl::Status& status) { Finish(ToGrpcStatus(status)); }
+  void Done(const absl::Status& status) {
+    const grpc::Status grpc_status = ToGrpcStatus(status);
+    counted_.Done(grpc_status.error_code());
+    Finish(grpc_status);
+  }
 
   ServingState* const state_;
   const CallTracker::Call call_;  // in flight until the call is done
+  RpcMetrics::Call counted_;      // Done() once, by the one Finish()
   const Request request_;
   Response response_;
   grpc::ByteBuffer* const raw_response_;
@@ -161,29 +179,57 @@ class WatchReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
 
 }  // namespace
 
+AuthorizerService::AuthorizerService(DecisionEngine* engine,
+                                     ServingState* state, CallTracker* calls,
+                                     const CallerAuthenticator* auth,
+                                     RpcMetrics* rpc_metrics)
+    : engine_(engine),
+      state_(state),
+      calls_(calls),
+      auth_(auth),
+      rpc_metrics_(rpc_metrics) {
+  if (rpc_metrics_ == nullptr) return;
+  for (int m = 0; m < kMethods; ++m) {
+    metric_index_[m] = rpc_metrics_->Find(CountedMethods()[m]);
+  }
+}
+
+const std::vector<std::string>& AuthorizerService::CountedMethods() {
+  static const auto* const methods =
+      new std::vector<std::string>{"/scopekeeper.v1.Authorizer/Authorize",
+                                   "/scopekeeper.v1.Authorizer/BatchAuthorize",
+                                   "/scopekeeper.v1.Authorizer/DescribeKey"};
+  return *methods;
+}
+
 template <typename Request, typename Response, typename Attempt>
 grpc::ServerUnaryReactor* AuthorizerService::Decide(
-    grpc::CallbackServerContext* context, const grpc::ByteBuffer* raw_request,
-    grpc::ByteBuffer* raw_response, Attempt attempt) {
+    grpc::CallbackServerContext* context, int method,
+    const grpc::ByteBuffer* raw_request, grpc::ByteBuffer* raw_response,
+    Attempt attempt) {
+  RpcMetrics::Call counted;
+  if (rpc_metrics_ != nullptr) {
+    counted = rpc_metrics_->Start(metric_index_[method]);
+  }
   absl::StatusOr<CallTracker::Call> call = calls_->Enter();
-  if (!call.ok()) return Finish(context, call.status());
+  if (!call.ok()) return Finish(context, call.status(), &counted);
   if (auth_ != nullptr) {
     const absl::Status caller = AuthenticateCall(*auth_, context).status();
-    if (!caller.ok()) return Finish(context, caller);
+    if (!caller.ok()) return Finish(context, caller, &counted);
   }
   CallArena arena;
   Request* request = arena.Create<Request>();
   absl::Status status = ParseRequest(*raw_request, request);
-  if (!status.ok()) return Finish(context, status);
+  if (!status.ok()) return Finish(context, status, &counted);
   Response* response = arena.Create<Response>();
   const DecisionEngine::Outcome outcome = attempt(*request, response);
   if (outcome.ready()) {
     if (outcome.status.ok()) SerializeResponse(*response, raw_response);
-    return Finish(context, outcome.status);
+    return Finish(context, outcome.status, &counted);
   }
   // Not decidable yet: park the call (no thread waits) with its own copy.
   auto* parked = new ParkedDecision<Request, Response>(
-      state_, *std::move(call), *request, raw_response,
+      state_, *std::move(call), std::move(counted), *request, raw_response,
       [attempt](const Request& r, Response* out) { return attempt(r, out); });
   parked->Park(outcome.await_revision);
   return parked;
@@ -193,7 +239,7 @@ grpc::ServerUnaryReactor* AuthorizerService::Authorize(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
     grpc::ByteBuffer* response) {
   return Decide<v1::AuthorizeRequest, v1::AuthorizeResponse>(
-      context, request, response,
+      context, kAuthorize, request, response,
       [engine = engine_](const v1::AuthorizeRequest& r,
                          v1::AuthorizeResponse* out) {
         return engine->TryAuthorize(r, out);
@@ -204,7 +250,7 @@ grpc::ServerUnaryReactor* AuthorizerService::BatchAuthorize(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
     grpc::ByteBuffer* response) {
   return Decide<v1::BatchAuthorizeRequest, v1::BatchAuthorizeResponse>(
-      context, request, response,
+      context, kBatchAuthorize, request, response,
       [engine = engine_](const v1::BatchAuthorizeRequest& r,
                          v1::BatchAuthorizeResponse* out) {
         return engine->TryBatchAuthorize(r, out);
@@ -215,7 +261,7 @@ grpc::ServerUnaryReactor* AuthorizerService::DescribeKey(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
     grpc::ByteBuffer* response) {
   return Decide<v1::DescribeKeyRequest, v1::DescribeKeyResponse>(
-      context, request, response,
+      context, kDescribeKey, request, response,
       [engine = engine_](const v1::DescribeKeyRequest& r,
                          v1::DescribeKeyResponse* out) {
         return engine->TryDescribeKey(r, out);

@@ -16,12 +16,16 @@
 
 #include <grpcpp/support/byte_buffer.h>
 
+#include <string>
+#include <vector>
+
 #include "base/blocking_executor.h"
 #include "proto/scopekeeper/v1/scopekeeper.grpc.pb.h"
 #include "server/auth/caller_auth.h"
 #include "server/decision/decision_engine.h"
 #include "server/decision/serving_state.h"
 #include "server/grpc/call_tracker.h"
+#include "server/metrics/rpc_metrics.h"
 #include "server/registry/change_feed.h"
 #include "server/registry/registry.h"
 
@@ -29,6 +33,9 @@ namespace scopekeeper {
 
 // Does not own its arguments. With a non-null `auth` every call must
 // authenticate (UNAUTHENTICATED otherwise); with null the service is open.
+// With non-null `rpc_metrics` each call is counted and timed there by its
+// handler (RpcMetrics::Call), so these methods need no metrics interceptor
+// (CountedMethods() lists them for RpcMetricsInterceptorFactory).
 class AuthorizerService final
     : public v1::Authorizer::WithRawCallbackMethod_Authorize<
           v1::Authorizer::WithRawCallbackMethod_BatchAuthorize<
@@ -37,8 +44,11 @@ class AuthorizerService final
  public:
   AuthorizerService(DecisionEngine* engine, ServingState* state,
                     CallTracker* calls,
-                    const CallerAuthenticator* auth = nullptr)
-      : engine_(engine), state_(state), calls_(calls), auth_(auth) {}
+                    const CallerAuthenticator* auth = nullptr,
+                    RpcMetrics* rpc_metrics = nullptr);
+
+  // The paths of the methods counted by their handlers.
+  static const std::vector<std::string>& CountedMethods();
 
   grpc::ServerUnaryReactor* Authorize(grpc::CallbackServerContext* context,
                                       const grpc::ByteBuffer* request,
@@ -56,14 +66,20 @@ class AuthorizerService final
   // applied and asks again.
   template <typename Request, typename Response, typename Attempt>
   grpc::ServerUnaryReactor* Decide(grpc::CallbackServerContext* context,
+                                   int method,
                                    const grpc::ByteBuffer* raw_request,
                                    grpc::ByteBuffer* raw_response,
                                    Attempt attempt);
+
+  // The methods' RpcMetrics indices (CountedMethods() order).
+  enum Method { kAuthorize, kBatchAuthorize, kDescribeKey, kMethods };
 
   DecisionEngine* const engine_;
   ServingState* const state_;
   CallTracker* const calls_;
   const CallerAuthenticator* const auth_;
+  RpcMetrics* const rpc_metrics_;
+  int metric_index_[kMethods] = {};
 };
 
 // Every method requires the admin credential. Does not own its arguments.

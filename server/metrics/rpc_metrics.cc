@@ -1,5 +1,8 @@
 #include "server/metrics/rpc_metrics.h"
 
+#include <chrono>
+#include <utility>
+
 #include "absl/strings/str_cat.h"
 
 namespace scopekeeper {
@@ -65,6 +68,40 @@ void RpcMetrics::Handled(int method, int code, absl::Duration latency) {
   if (code < 0 || code >= kCodes) code = 2;  // UNKNOWN
   s.handled[code].fetch_add(1, std::memory_order_relaxed);
   s.handling.Observe(latency);
+}
+
+namespace {
+
+int64_t SteadyNanos() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+RpcMetrics::Call::Call(RpcMetrics* metrics, int method)
+    : metrics_(metrics), method_(method), start_ns_(SteadyNanos()) {
+  metrics_->Started(method_);
+}
+
+RpcMetrics::Call& RpcMetrics::Call::operator=(Call&& other) noexcept {
+  if (this != &other) {
+    Done(1);  // CANCELLED: what this one counted is replaced
+    metrics_ = std::exchange(other.metrics_, nullptr);
+    method_ = other.method_;
+    start_ns_ = other.start_ns_;
+  }
+  return *this;
+}
+
+RpcMetrics::Call::~Call() { Done(1); }  // CANCELLED unless done before
+
+void RpcMetrics::Call::Done(int code) {
+  if (metrics_ == nullptr) return;
+  metrics_->Handled(method_, code,
+                    absl::Nanoseconds(SteadyNanos() - start_ns_));
+  metrics_ = nullptr;
 }
 
 void RpcMetrics::Render(std::string* out) const {

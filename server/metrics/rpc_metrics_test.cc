@@ -1,6 +1,7 @@
 #include "server/metrics/rpc_metrics.h"
 
 #include <string>
+#include <utility>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -39,6 +40,37 @@ TEST(RpcMetricsTest, EverySeriesExistsFromStart) {
   EXPECT_THAT(out, HasSubstr("grpc_server_handling_seconds_count{grpc_type=\""
                              "server_stream\",grpc_service=\"scopekeeper.v1."
                              "Admin\",grpc_method=\"Watch\"} 0\n"));
+}
+
+// RpcMetrics::Call, for handlers that count their own calls: started when
+// made, handled once at Done(), CANCELLED if never done; a moved-from Call
+// counts nothing.
+TEST(RpcMetricsTest, CallCountsOnceAndCancelledWhenNotDone) {
+  RpcMetrics metrics = TwoMethods();
+  const int authorize = metrics.Find("/scopekeeper.v1.Authorizer/Authorize");
+  {
+    RpcMetrics::Call call = metrics.Start(authorize);
+    RpcMetrics::Call moved = std::move(call);
+    moved.Done(0);
+    moved.Done(3);  // ignored
+  }
+  { RpcMetrics::Call abandoned = metrics.Start(authorize); }
+  { RpcMetrics::Call none; }
+  std::string out;
+  metrics.Render(&out);
+  EXPECT_THAT(out, HasSubstr(absl::StrCat("grpc_server_started_total{",
+                                          kAuthorize, "} 2\n")));
+  EXPECT_THAT(out,
+              HasSubstr(absl::StrCat("grpc_server_handled_total{", kAuthorize,
+                                     ",grpc_code=\"OK\"} 1\n")));
+  EXPECT_THAT(out,
+              HasSubstr(absl::StrCat("grpc_server_handled_total{", kAuthorize,
+                                     ",grpc_code=\"Canceled\"} 1\n")));
+  EXPECT_THAT(out,
+              HasSubstr(absl::StrCat("grpc_server_handled_total{", kAuthorize,
+                                     ",grpc_code=\"InvalidArgument\"} 0\n")));
+  EXPECT_THAT(out, HasSubstr(absl::StrCat("grpc_server_handling_seconds_count{",
+                                          kAuthorize, "} 2\n")));
 }
 
 TEST(RpcMetricsTest, CountsByMethodAndCodeAndTimesHandling) {

@@ -12,7 +12,8 @@
 //              /pharmacy_orders/{uid}), random keys of --keys_file; expects
 //              allowed, 200, and the key's own key_id.
 //   batch      Authorizer.BatchAuthorize with --batch_size entries each;
-//              expects every entry allowed with its key_id.
+//              expects every entry allowed with its key_id (with
+//              --compact: allowed, 200, and no key_id or trace_id).
 //   floor      Floor.Check(key, scope) on floor_server; expects allowed.
 //   grant      Admin.GrantScopes (a durable write each) on --keys_file keys.
 //   seed       Admin.CreateKey until --keys keys exist; writes
@@ -67,6 +68,8 @@ ABSL_FLAG(double, warmup, 1, "seconds before measuring");
 ABSL_FLAG(double, duration, 5, "seconds measured (when --requests is 0)");
 ABSL_FLAG(int64_t, requests, 0, "if > 0: measure this many calls instead");
 ABSL_FLAG(int, batch_size, 100, "entries per BatchAuthorize (batch)");
+ABSL_FLAG(bool, compact, false,
+          "batch: ask for compact answers (BatchAuthorizeRequest.compact)");
 ABSL_FLAG(std::string, keys_file, "",
           "\"key_id<TAB>secret\" lines: written by seed, read by the others");
 ABSL_FLAG(int, keys, 100000,
@@ -311,11 +314,16 @@ class AuthorizeCall final : public Call {
 class BatchCall final : public Call {
  public:
   BatchCall(sk::Authorizer::Stub* stub, const std::vector<Key>* keys,
-            int batch_size, uint64_t seed)
-      : stub_(stub), keys_(keys), rng_(seed), batch_size_(batch_size) {}
+            int batch_size, bool compact, uint64_t seed)
+      : stub_(stub),
+        keys_(keys),
+        rng_(seed),
+        batch_size_(batch_size),
+        compact_(compact) {}
 
   void Start(grpc::CompletionQueue* cq) override {
     request_.clear_requests();
+    request_.set_compact(compact_);
     expected_.clear();
     for (int i = 0; i < batch_size_; ++i) {
       const size_t k = rng_.Below(keys_->size());
@@ -338,6 +346,15 @@ class BatchCall final : public Call {
     }
     for (int i = 0; i < batch_size_; ++i) {
       const sk::AuthorizeResponse& r = response_.responses(i);
+      if (compact_) {
+        if (!r.allowed() || r.http_status() != 200 || !r.key_id().empty() ||
+            !r.trace_id().empty()) {
+          return Wrong(absl::StrCat(
+              "compact batch entry ", i, ": ",
+              r.allowed() ? "not compact" : sk::Reason_Name(r.reason())));
+        }
+        continue;
+      }
       if (!r.allowed() || r.key_id() != (*keys_)[expected_[i]].id) {
         return Wrong(absl::StrCat(
             "batch entry ", i, ": ",
@@ -352,6 +369,7 @@ class BatchCall final : public Call {
   const std::vector<Key>* const keys_;
   Rng rng_;
   const int batch_size_;
+  const bool compact_;
   std::vector<size_t> expected_;
   sk::BatchAuthorizeRequest request_;
   sk::BatchAuthorizeResponse response_;
@@ -747,9 +765,9 @@ int Main() {
         calls.push_back(std::make_unique<AuthorizeCall>(
             authorizers[c].get(), &keys, seed, revoke.get()));
       } else if (rpc == "batch") {
-        calls.push_back(
-            std::make_unique<BatchCall>(authorizers[c].get(), &keys,
-                                        absl::GetFlag(FLAGS_batch_size), seed));
+        calls.push_back(std::make_unique<BatchCall>(
+            authorizers[c].get(), &keys, absl::GetFlag(FLAGS_batch_size),
+            absl::GetFlag(FLAGS_compact), seed));
       } else if (rpc == "floor") {
         calls.push_back(
             std::make_unique<FloorCall>(floors[c].get(), &floor_keys, seed));

@@ -12,4 +12,5 @@ for flag in "$@"; do
 done
 export PYTHONDONTWRITEBYTECODE=1
 exec /usr/bin/python3 "$script" "${flags[@]}" --work_dir="${TEST_TMPDIR:-$(mktemp -d)}/load" \
-  --smoke --keys=100 --revocations=5 --repeat=1
+  --smoke --keys=100 --revocations=5 --repeat=1 \
+  --sections=floor,batch,writes,revoke,extauthz,bisect

@@ -10,11 +10,18 @@ Sections (--sections, comma-separated):
           policy, --keys keys) at one connection x concurrency 1/16/64/256 and
           4 connections x 16, with load_client (C++, checks every answer) and
           h2load (raw gRPC frames, one fixed request; checks HTTP status only).
-  batch   BatchAuthorize with 10/100/1000 entries per call.
+  batch   BatchAuthorize with 10/100/1000 entries per call, full and compact
+          answers (BatchAuthorizeRequest.compact) alternating, --repeat rounds.
   writes  durable GrantScopes at c1 and c64; Authorize c16 alone and while
           GrantScopes load with 1, 4 and 64 in flight runs (do reads stall
           behind writes?).
   revoke  c64 Authorize load while keys are revoked one at a time.
+  bisect  issue #18's bisection: tests/load/bisect_server at each --step (the
+          floor with Scopekeeper's pieces added one at a time), floor_server
+          and Scopekeeper, alternating step by step for --repeat rounds,
+          h2load at 1x16 and 1x64, issue #18's request (BISECT_PATH); a table
+          of medians and the CPU each step adds. --baseline_scopekeeper adds
+          another Scopekeeper binary to the same rounds (before/after).
   extauthz
           Envoy ext_authz Check (a CheckRequest as Envoy fills it, and one
           with only 4 headers; the same key and route) vs Authorize, h2load,
@@ -43,10 +50,19 @@ import time
 LISTENING = re.compile(r"listening on (\S+:\d+)")
 LEVELS = [(1, 1), (1, 16), (1, 64), (1, 256), (4, 16)]  # (connections, concurrency)
 EXTAUTHZ_LEVELS = [(1, 16), (1, 64)]
+BISECT_LEVELS = [(1, 16), (1, 64)]
+# tests/load/bisect_server.cc's --step values, in order (each adds a piece).
+BISECT_STEPS = ["floor", "authorize", "response", "trace_id", "services", "health",
+                "reflection", "builder", "raw_arena", "interceptor", "call_tracker",
+                "caller_auth"]
 BATCH_SIZES = [10, 100, 1000]
 WRITERS_DURING_READS = [1, 4, 64]  # GrantScopes in flight during Authorize c16
 API = "external-pharmacy"
 PATH = "/v1/external-pharmacy-api-v1/pharmacy_orders/ord_42"  # needs orders_read
+# Issue #18's request: what a gateway sends for GET .../pharmacy_orders/ (the
+# list route, also orders_read); tests/load/bisect_server answers it with
+# the same matched_route.
+BISECT_PATH = "/v1/external-pharmacy-api-v1/pharmacy_orders/"
 
 
 def log(msg):
@@ -81,8 +97,8 @@ def _field(number, payload):  # length-delimited field
     return _varint(number << 3 | 2) + _varint(len(data)) + data
 
 
-def authorize_request(secret):
-    http = _field(1, API) + _field(2, "GET") + _field(3, PATH)
+def authorize_request(secret, path=PATH):
+    http = _field(1, API) + _field(2, "GET") + _field(3, path)
     return _field(1, secret) + _field(4, http)
 
 
@@ -219,7 +235,7 @@ class Runner:
             row["first_error"] = row.get("first_error") or proc.stderr[-500:]
         return self.record(row)
 
-    def h2load(self, label, server, method, body, connections, concurrency):
+    def h2load(self, label, server, method, body, connections, concurrency, headers=()):
         """Runs h2load with one fixed gRPC request; CPU of `server` measured around it."""
         a = self.args
         tmp = tempfile.mkdtemp(dir=a.work_dir)
@@ -230,10 +246,14 @@ class Runner:
                "-c", str(connections), "-m", str(concurrency), "-d", body_path,
                "-H", "content-type: application/grpc", "-H", "te: trailers",
                "--log-file=" + log_path]
+        for header in headers:
+            cmd += ["-H", header]
         if a.smoke:
             cmd += ["-n", str(max(a.smoke_requests, connections * concurrency))]
         else:
-            cmd += ["-D", str(a.duration), "--warm-up-time=%s" % a.warmup]
+            # h2load takes whole numbers with a unit ("5.0" is a value error).
+            cmd += ["-D", "%dms" % round(a.duration * 1000),
+                    "--warm-up-time=%dms" % round(a.warmup * 1000)]
         cmd.append("http://%s%s" % (server.address, method))
         cpu0, t0 = cpu_seconds(server.pid), time.monotonic()
         proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -300,19 +320,19 @@ class Runner:
             json.dump(row, f)
         return seed_dir
 
-    def scopekeeper(self, data_dir, log_dir, name="scopekeeper"):
+    def scopekeeper(self, data_dir, log_dir, name="scopekeeper", binary=None):
         a = self.args
-        return Server(name, [a.scopekeeper, "--listen=127.0.0.1:0", "--data_dir=" + data_dir,
-                             "--policy_file=" + a.policy],
+        return Server(name, [binary or a.scopekeeper, "--listen=127.0.0.1:0",
+                             "--data_dir=" + data_dir, "--policy_file=" + a.policy],
                       a.server_core, os.path.join(log_dir, name + ".log"))
 
-    def fresh_scopekeeper(self, seed_dir, tag):
+    def fresh_scopekeeper(self, seed_dir, tag, binary=None):
         """A Scopekeeper serving a copy of the seeded data dir."""
         run_dir = os.path.join(self.args.work_dir, "run-" + tag)
         shutil.rmtree(run_dir, True)
         shutil.copytree(os.path.join(seed_dir, "data"), os.path.join(run_dir, "data"))
         started = time.monotonic()
-        server = self.scopekeeper(os.path.join(run_dir, "data"), run_dir)
+        server = self.scopekeeper(os.path.join(run_dir, "data"), run_dir, binary=binary)
         log("scopekeeper (%s) up in %.1f s on %s, pid %d" % (tag, time.monotonic() - started,
                                                             server.address, server.pid))
         server.admin_token_file = os.path.join(run_dir, "data", "admin_token")
@@ -347,6 +367,60 @@ class Runner:
         finally:
             self.check_stopped(floor)
             self.check_stopped(sk)
+
+    def section_bisect(self, seed_dir, keys_file, first_secret):
+        """Every bisect step, floor_server and Scopekeeper, all up at once (idle
+        servers cost nothing), measured in turn, --repeat rounds."""
+        a = self.args
+        servers = []  # (name, server, method, body, headers)
+        try:
+            floor = Server("floor_server", [a.floor_server, "--listen=127.0.0.1:0",
+                                            "--keys=%d" % a.keys],
+                           a.server_core, os.path.join(a.work_dir, "floor_server.log"))
+            servers.append(("floor_server", floor, "/scopekeeper.load.v1.Floor/Check",
+                             floor_request(floor_key(0)), ()))
+            for step in BISECT_STEPS:
+                server = Server("bisect-" + step,
+                                [a.bisect_server, "--listen=127.0.0.1:0", "--step=" + step,
+                                 "--keys=%d" % a.keys, "--keys_file=" + keys_file],
+                                a.server_core, os.path.join(a.work_dir, "bisect-%s.log" % step))
+                if step == "floor":
+                    servers.append((step, server, "/scopekeeper.load.v1.Floor/Check",
+                                    floor_request(floor_key(0)), ()))
+                else:
+                    servers.append((step, server, "/scopekeeper.v1.Authorizer/Authorize",
+                                    authorize_request(first_secret, BISECT_PATH),
+                                    ("authorization: Bearer bisect",)
+                                    if step == "caller_auth" else ()))
+            sk = self.fresh_scopekeeper(seed_dir, "bisect")
+            servers.append(("scopekeeper", sk, "/scopekeeper.v1.Authorizer/Authorize",
+                            authorize_request(first_secret, BISECT_PATH), ()))
+            if a.baseline_scopekeeper:  # before/after a change, in the same run
+                base = self.fresh_scopekeeper(seed_dir, "bisect-baseline",
+                                              binary=a.baseline_scopekeeper)
+                servers.append(("scopekeeper (baseline)", base,
+                                "/scopekeeper.v1.Authorizer/Authorize",
+                                authorize_request(first_secret, BISECT_PATH), ()))
+            for name, server, method, body, headers in servers:
+                self.verify_h2load_body(server, method, body, headers)
+            for _ in range(a.repeat):
+                for conns, conc in BISECT_LEVELS:
+                    level = "%dx%d" % (conns, conc)
+                    for name, server, method, body, headers in servers:
+                        self.h2load("bisect %s %s" % (name, level), server, method, body,
+                                    conns, conc, headers)
+        finally:
+            for _, server, _, _, _ in servers:
+                self.check_stopped(server)
+
+    def verify_h2load_body(self, server, method, body, headers=()):
+        """h2load sees only HTTP status 200: check once that `body` is allowed."""
+        import grpc  # Debian's python3-grpcio; only needed here
+        metadata = [tuple(h.split(": ", 1)) for h in headers]
+        with grpc.insecure_channel(server.address) as channel:
+            reply = channel.unary_unary(method)(body, timeout=10, metadata=metadata)
+        if not reply.startswith(b"\x08\x01"):  # field 1 (allowed) = true
+            raise RuntimeError("%s did not allow the h2load request: %r" % (server.name, reply))
 
     def verify_h2load_bodies(self, floor, sk, secret):
         """h2load sees only HTTP status 200: check once that its bodies are allowed."""
@@ -384,14 +458,21 @@ class Runner:
             self.check_stopped(sk)
 
     def section_batch(self, seed_dir, keys_file):
+        """Full and compact answers (BatchAuthorizeRequest.compact), alternating,
+        --repeat rounds; the tables show medians."""
         sk = self.fresh_scopekeeper(seed_dir, "batch")
         try:
-            for size in BATCH_SIZES:
-                self.load_client("scopekeeper BatchAuthorize x%d, 1x4" % size, target=sk.address,
-                                 rpc="batch", batch_size=size, keys_file=keys_file, concurrency=4,
-                                 server_pid=sk.pid,
-                                 **({"requests": max(4, self.args.smoke_requests // size)}
-                                    if self.args.smoke else {}))
+            for _ in range(self.args.repeat):
+                for size in BATCH_SIZES:
+                    for compact in (False, True):
+                        self.load_client(
+                            "scopekeeper BatchAuthorize x%d%s, 1x4" % (
+                                size, " compact" if compact else ""),
+                            target=sk.address, rpc="batch", batch_size=size,
+                            compact=str(compact).lower(), keys_file=keys_file,
+                            concurrency=4, server_pid=sk.pid,
+                            **({"requests": max(4, self.args.smoke_requests // size)}
+                               if self.args.smoke else {}))
         finally:
             self.check_stopped(sk)
 
@@ -532,7 +613,43 @@ def report(results):
                     "%.2f" % (rc / zc) if zc and rc else "—",
                     load_range([r["load_min"], r["load_max"]])))
         lines.append("")
+    bisect = [label for label in by if label.startswith("bisect ")]
+    if bisect:
+        names = ["floor_server"] + BISECT_STEPS + ["scopekeeper", "scopekeeper (baseline)"]
+        levels = ["%dx%d" % lv for lv in BISECT_LEVELS]
+        lines += ["| step (cumulative) | " + " | ".join(
+                      "%s req/s | ×floor | p99 µs | CPU µs/req | Δ CPU µs" % l.replace("x", "×")
+                      for l in levels) + " | load avg (1 min) |",
+                  "|---|" + "---|---|---|---|---|" * len(levels) + "---|"]
+        for name in names:
+            cells, loads = [], []
+            for level in levels:
+                r = by.get("bisect %s %s" % (name, level))
+                f = by.get("bisect floor %s" % level)
+                if not r:
+                    cells.append("— | — | — | — | —")
+                    continue
+                loads += [r["load_min"], r["load_max"]]
+                prev = None
+                if name in BISECT_STEPS and BISECT_STEPS.index(name) > 0:
+                    # caller_auth is not in the product's default set-up:
+                    # Scopekeeper is compared with call_tracker.
+                    prev = by.get("bisect %s %s" % (
+                        BISECT_STEPS[BISECT_STEPS.index(name) - 1], level))
+                elif name.startswith("scopekeeper"):
+                    prev = by.get("bisect call_tracker %s" % level)
+                cpu = r.get("server_cpu_us_per_rpc")
+                delta = (cpu - prev["server_cpu_us_per_rpc"]
+                         if prev and cpu and prev.get("server_cpu_us_per_rpc") else None)
+                cells.append("%s | %s | %s | %s | %s" % (
+                    fmt(r.get("rps")), "%.2f" % (r["rps"] / f["rps"]) if f and f.get("rps") else "—",
+                    fmt(r.get("p99_us"), 0), fmt(cpu, 1),
+                    "%+.1f" % delta if delta is not None else "—"))
+            lines.append("| %s | %s | %s |" % (name, " | ".join(cells),
+                                                load_range(loads) if loads else "—"))
+        lines.append("")
     other = [r for r in results if not (r["label"].startswith("floor ") or
+                                        r["label"].startswith("bisect ") or
                                         r["label"].startswith("scopekeeper load_client ") or
                                         r["label"].startswith("scopekeeper h2load ") or
                                         r["label"].startswith("extauthz "))]
@@ -574,6 +691,11 @@ def main():
     p.add_argument("--scopekeeper", required=True)
     p.add_argument("--floor_server", required=True)
     p.add_argument("--load_client", required=True)
+    p.add_argument("--bisect_server", default="",
+                   help="tests/load/bisect_server (needed by --sections=bisect)")
+    p.add_argument("--baseline_scopekeeper", default="",
+                   help="bisect section: another scopekeeper binary (e.g. built before a "
+                        "change), measured in the same rounds as 'scopekeeper (baseline)'")
     p.add_argument("--policy", required=True)
     p.add_argument("--work_dir", required=True)
     p.add_argument("--sections", default="floor,batch,writes,revoke,extauthz")
@@ -582,7 +704,8 @@ def main():
     p.add_argument("--warmup", type=float, default=1)
     p.add_argument("--revocations", type=int, default=200)
     p.add_argument("--repeat", type=int, default=3,
-                   help="floor section: runs of each measurement; tables show medians")
+                   help="floor, bisect and batch sections: runs (rounds) of each measurement; "
+                   "tables show medians")
     p.add_argument("--server_core", type=int, default=0)
     p.add_argument("--client_core", type=int, default=1)
     p.add_argument("--smoke", action="store_true",
@@ -611,6 +734,10 @@ def main():
             runner.section_revoke(seed_dir, keys_file)
         elif name == "extauthz":
             runner.section_extauthz(seed_dir, first_secret)
+        elif name == "bisect":
+            if not a.bisect_server:
+                sys.exit("run_load: --sections=bisect needs --bisect_server")
+            runner.section_bisect(seed_dir, keys_file, first_secret)
         else:
             sys.exit("run_load: unknown section %r" % name)
     text = report(runner.results)
