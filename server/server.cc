@@ -275,11 +275,11 @@ absl::StatusOr<std::unique_ptr<ScopekeeperServer>> ScopekeeperServer::Start(
   }
   // Every call counted and timed by method and status (go-grpc-prometheus
   // names); the services listed are those registered below and the two
-  // gRPC adds (health, reflection). The Authorizer's handlers count their
-  // own calls; an interceptor counts the others.
+  // gRPC adds (health, reflection). The Authorizer's and ext_authz's
+  // handlers count their own calls; an interceptor counts the others.
   s->rpc_metrics_ = std::make_unique<RpcMetrics>(ServiceMethods(
-      {kAuthorizerService, kAdminService, "grpc.health.v1.Health",
-       "grpc.reflection.v1alpha.ServerReflection"}));
+      {kAuthorizerService, kAdminService, "envoy.service.auth.v3.Authorization",
+       "grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection"}));
   s->authorizer_service_ = std::make_unique<AuthorizerService>(
       s->engine_.get(), &s->state_, &s->calls_, s->authorizer_auth_.get(),
       s->rpc_metrics_.get());
@@ -292,7 +292,8 @@ absl::StatusOr<std::unique_ptr<ScopekeeperServer>> ScopekeeperServer::Start(
       s->registry_.get(), s->change_feed_.get(), &s->calls_, s->auth_.get());
   s->gateway_settings_ = options.gateway;
   s->ext_authz_service_ = std::make_unique<ExtAuthzService>(
-      s->engine_.get(), &s->gateway_settings_, s->authorizer_auth_.get());
+      s->engine_.get(), &s->gateway_settings_, s->authorizer_auth_.get(),
+      s->rpc_metrics_.get());
 
   if (options.hold_decisions) {
     s->state_.holds().Hold(kStartHold,
@@ -306,8 +307,13 @@ absl::StatusOr<std::unique_ptr<ScopekeeperServer>> ScopekeeperServer::Start(
   std::vector<
       std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
       interceptors;
+  std::vector<std::string> counted_by_handlers =
+      AuthorizerService::CountedMethods();
+  counted_by_handlers.insert(counted_by_handlers.end(),
+                             ExtAuthzService::CountedMethods().begin(),
+                             ExtAuthzService::CountedMethods().end());
   interceptors.push_back(std::make_unique<RpcMetricsInterceptorFactory>(
-      s->rpc_metrics_.get(), AuthorizerService::CountedMethods()));
+      s->rpc_metrics_.get(), counted_by_handlers));
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
   builder.AddListeningPort(options.listen, credentials, &s->port_);
   // gRPC sets SO_REUSEPORT by default: a second server on the same port

@@ -3,11 +3,13 @@
 #include <algorithm>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "base/status_macros.h"
 #include "google/protobuf/arena.h"
 #include "server/grpc/call_context.h"
 #include "server/grpc/grpc_status.h"
+#include "server/grpc/raw_messages.h"
 
 namespace scopekeeper {
 namespace {
@@ -115,8 +117,8 @@ absl::Status Decide(DecisionEngine& engine, const GatewaySettings& settings,
     gateway_request.api = api->second;
   }
 
-  // The AuthorizeRequest and its decision on the call's arena (with the
-  // service's allocator; a local one otherwise).
+  // The AuthorizeRequest and its decision on the call's arena (a local one
+  // for a request that is not on an arena).
   google::protobuf::Arena* arena = response->GetArena();
   std::optional<google::protobuf::Arena> local_arena;
   if (arena == nullptr) arena = &local_arena.emplace();
@@ -136,17 +138,47 @@ absl::Status Decide(DecisionEngine& engine, const GatewaySettings& settings,
 
 }  // namespace
 
+ExtAuthzService::ExtAuthzService(DecisionEngine* engine,
+                                 const GatewaySettings* settings,
+                                 const CallerAuthenticator* auth,
+                                 RpcMetrics* rpc_metrics)
+    : engine_(engine),
+      settings_(settings),
+      auth_(auth),
+      rpc_metrics_(rpc_metrics) {
+  if (rpc_metrics_ != nullptr) {
+    check_metric_ = rpc_metrics_->Find(CountedMethods()[0]);
+  }
+}
+
+const std::vector<std::string>& ExtAuthzService::CountedMethods() {
+  static const auto* const methods = new std::vector<std::string>{
+      "/envoy.service.auth.v3.Authorization/Check"};
+  return *methods;
+}
+
 grpc::ServerUnaryReactor* ExtAuthzService::Check(
-    grpc::CallbackServerContext* context, const CheckRequest* request,
-    CheckResponse* response) {
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* raw_request,
+    grpc::ByteBuffer* raw_response) {
+  RpcMetrics::Call counted;
+  if (rpc_metrics_ != nullptr) counted = rpc_metrics_->Start(check_metric_);
   absl::Status status = absl::OkStatus();
   if (auth_ != nullptr) status = AuthenticateCall(*auth_, context).status();
   if (status.ok()) {
-    status =
-        Decide(*engine_, *settings_, *request, DeadlineOf(context), response);
+    CallArena arena;
+    auto* request = arena.Create<CheckRequest>();
+    status = ParseRequest(*raw_request, request);
+    if (status.ok()) {
+      auto* response = arena.Create<CheckResponse>();
+      status =
+          Decide(*engine_, *settings_, *request, DeadlineOf(context), response);
+      if (status.ok()) SerializeResponse(*response, raw_response);
+    }
   }
+  const grpc::Status grpc_status = ToGrpcStatus(status);
+  counted.Done(grpc_status.error_code());
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  reactor->Finish(ToGrpcStatus(status));
+  reactor->Finish(grpc_status);
   return reactor;
 }
 

@@ -9,45 +9,57 @@
 // credential). Denied: status UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND
 // or INVALID_ARGUMENT (Envoy lets any OK status through) and a
 // DeniedHttpResponse with the decision's HTTP status and JSON body. Not
-// decided (store unavailable, stale replica, caller not authenticated): a
-// gRPC error, which Envoy with failure_mode_allow: false turns into a denial.
+// decided (store unavailable, stale replica, caller not authenticated), or a
+// request that does not parse: a gRPC error, which Envoy with
+// failure_mode_allow: false turns into a denial.
 #ifndef SCOPEKEEPER_SERVER_GRPC_EXT_AUTHZ_SERVICE_H_
 #define SCOPEKEEPER_SERVER_GRPC_EXT_AUTHZ_SERVICE_H_
+
+#include <grpcpp/support/byte_buffer.h>
+
+#include <string>
+#include <vector>
 
 #include "envoy/service/auth/v3/external_auth.grpc.pb.h"
 #include "server/auth/caller_auth.h"
 #include "server/decision/decision_engine.h"
 #include "server/gateway/gateway.h"
-#include "server/grpc/arena_message_allocator.h"
+#include "server/metrics/rpc_metrics.h"
 
 namespace scopekeeper {
 
 // Does not own its arguments. With a non-null `auth` every call must
-// authenticate as Authorizer calls do (UNAUTHENTICATED otherwise).
+// authenticate as Authorizer calls do (UNAUTHENTICATED otherwise). With
+// non-null `rpc_metrics` each call is counted and timed there by the handler
+// (RpcMetrics::Call), as the Authorizer's are, so Check needs no metrics
+// interceptor (CountedMethods() lists it for RpcMetricsInterceptorFactory).
+//
+// A raw (ByteBuffer) handler, as the Authorizer's: the request is parsed,
+// and the answer built, on the thread's reused arena (CallArena), with the
+// AuthorizeRequest/Response made from them; a request that does not parse
+// is INVALID_ARGUMENT naming the problem.
 class ExtAuthzService final
-    : public envoy::service::auth::v3::Authorization::CallbackService {
+    : public envoy::service::auth::v3::Authorization::
+          WithRawCallbackMethod_Check<
+              envoy::service::auth::v3::Authorization::Service> {
  public:
   ExtAuthzService(DecisionEngine* engine, const GatewaySettings* settings,
-                  const CallerAuthenticator* auth = nullptr)
-      : engine_(engine), settings_(settings), auth_(auth) {
-    SetMessageAllocatorFor_Check(&allocator_);
-  }
+                  const CallerAuthenticator* auth = nullptr,
+                  RpcMetrics* rpc_metrics = nullptr);
 
-  grpc::ServerUnaryReactor* Check(
-      grpc::CallbackServerContext* context,
-      const envoy::service::auth::v3::CheckRequest* request,
-      envoy::service::auth::v3::CheckResponse* response) override;
+  // The paths of the methods counted by their handlers.
+  static const std::vector<std::string>& CountedMethods();
+
+  grpc::ServerUnaryReactor* Check(grpc::CallbackServerContext* context,
+                                  const grpc::ByteBuffer* request,
+                                  grpc::ByteBuffer* response) override;
 
  private:
   DecisionEngine* const engine_;
   const GatewaySettings* const settings_;
   const CallerAuthenticator* const auth_;
-  // Each call's messages, and the AuthorizeRequest/Response made from them,
-  // on one arena. Envoy sends every request header: ~2 KB of messages.
-  ArenaMessageAllocator<envoy::service::auth::v3::CheckRequest,
-                        envoy::service::auth::v3::CheckResponse,
-                        /*kInlineBytes=*/4096>
-      allocator_;
+  RpcMetrics* const rpc_metrics_;
+  int check_metric_ = 0;  // Check's RpcMetrics index
 };
 
 }  // namespace scopekeeper

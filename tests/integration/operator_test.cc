@@ -1,14 +1,18 @@
 // What an operator sees of the real server, in-process on port 0: health
 // per service (and decision holds), reflection of the health service, the
-// /metrics page (per-RPC, refused credentials, per-API series from start,
+// /metrics page (per-RPC -- each call counted once, whether by its handler
+// or the interceptor --, refused credentials, per-API series from start,
 // process and build series), the log lines of admin writes and refused
 // credentials, and a data dir whose parents do not exist yet.
+#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 #include <httplib.h>
 #include <sys/stat.h>
 
+#include <condition_variable>
 #include <fstream>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -18,6 +22,7 @@
 #include "base/clock.h"
 #include "base/log_capture.h"
 #include "base/version.h"
+#include "envoy/service/auth/v3/external_auth.grpc.pb.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/descriptor.pb.h"
 #include "grpc/health/v1/health.grpc.pb.h"
@@ -308,6 +313,75 @@ TEST_F(OperatorTest, MetricsPage) {
   EXPECT_THAT(after, Not(HasSubstr("api=\"\"")));
   EXPECT_THAT(after, Not(HasSubstr(key.secret())));
   EXPECT_THAT(after, Not(HasSubstr(token_)));
+}
+
+// Check counts its own calls (no interceptor, as the Authorizer's): once
+// each, under its own method, with the RPC's code -- OK for an answered
+// denial, InvalidArgument for a request that does not parse -- and nothing
+// under "unknown".
+TEST_F(OperatorTest, ExtAuthzCheckIsCountedOnceWithItsCode) {
+  Start();
+  const v1::CreateKeyResponse key = CreateKey();
+  auto envoy = envoy::service::auth::v3::Authorization::NewStub(channel_);
+  envoy::service::auth::v3::CheckRequest request;
+  auto* http = request.mutable_attributes()->mutable_request()->mutable_http();
+  http->set_method("GET");
+  http->set_host("api.rxscale.com");
+  http->set_path(absl::StrCat(kPharmacyPrefix, "/pharmacy_orders/"));
+  (*http->mutable_headers())["authorization"] = "Bearer " + key.secret();
+  envoy::service::auth::v3::CheckResponse response;
+  {
+    grpc::ClientContext context;
+    ASSERT_TRUE(envoy->Check(&context, request, &response).ok());
+    EXPECT_EQ(response.status().code(), grpc::StatusCode::OK);
+  }
+  (*http->mutable_headers())["authorization"] = "Bearer rxs_ph_unknown";
+  {
+    grpc::ClientContext context;
+    ASSERT_TRUE(envoy->Check(&context, request, &response).ok());
+    EXPECT_EQ(response.status().code(), grpc::StatusCode::UNAUTHENTICATED);
+  }
+  {
+    // Not a CheckRequest: field 1 (attributes) with a broken length.
+    grpc::GenericStub generic(channel_);
+    grpc::ClientContext context;
+    const std::string garbage = "\x0a\x7f\x01";
+    grpc::Slice slice(garbage);
+    const grpc::ByteBuffer body(&slice, 1);
+    grpc::ByteBuffer reply;
+    grpc::Status status;
+    bool done = false;
+    std::mutex mu;
+    std::condition_variable cv;
+    generic.UnaryCall(&context, "/envoy.service.auth.v3.Authorization/Check",
+                      grpc::StubOptions(), &body, &reply, [&](grpc::Status s) {
+                        std::lock_guard<std::mutex> lock(mu);
+                        status = std::move(s);
+                        done = true;
+                        cv.notify_one();
+                      });
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&] { return done; });
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  }
+
+  const std::string after = Scrape();
+  const std::string check =
+      "grpc_type=\"unary\",grpc_service=\"envoy.service.auth.v3."
+      "Authorization\",grpc_method=\"Check\"";
+  EXPECT_THAT(after, HasSubstr(absl::StrCat("grpc_server_started_total{", check,
+                                            "} 3\n")));
+  EXPECT_THAT(after, HasSubstr(absl::StrCat("grpc_server_handled_total{", check,
+                                            ",grpc_code=\"OK\"} 2\n")));
+  EXPECT_THAT(after,
+              HasSubstr(absl::StrCat("grpc_server_handled_total{", check,
+                                     ",grpc_code=\"InvalidArgument\"} 1\n")));
+  EXPECT_THAT(after,
+              HasSubstr(absl::StrCat("grpc_server_handling_seconds_count{",
+                                     check, "} 3\n")));
+  EXPECT_THAT(after, HasSubstr("grpc_server_started_total{grpc_type=\"unary\","
+                               "grpc_service=\"unknown\",grpc_method="
+                               "\"unknown\"} 0\n"));
 }
 
 TEST_F(OperatorTest, AdminWritesAndRefusedCredentialsAreLogged) {

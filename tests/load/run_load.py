@@ -25,7 +25,8 @@ Sections (--sections, comma-separated):
   extauthz
           Envoy ext_authz Check (a CheckRequest as Envoy fills it, and one
           with only 4 headers; the same key and route) vs Authorize, h2load,
-          alternating, c16 and c64.
+          alternating, c16 and c64, --repeat rounds. --baseline_scopekeeper
+          adds another Scopekeeper binary to the same rounds (before/after).
 
 Keys are created once per --keys through Admin.CreateKey (load_client
 --rpc=seed) into <work_dir>/seed-<keys>/ and reused by later runs (each run
@@ -435,27 +436,33 @@ class Runner:
 
     def section_extauthz(self, seed_dir, first_secret):
         a = self.args
-        sk = self.fresh_scopekeeper(seed_dir, "extauthz")
         check = "/envoy.service.auth.v3.Authorization/Check"
+        servers = [("extauthz", self.fresh_scopekeeper(seed_dir, "extauthz"))]
         try:
+            if a.baseline_scopekeeper:  # before/after a change, in the same run
+                servers.append(("extauthz (baseline)", self.fresh_scopekeeper(
+                    seed_dir, "extauthz-baseline", binary=a.baseline_scopekeeper)))
             import grpc  # Debian's python3-grpcio; only needed here
-            with grpc.insecure_channel(sk.address) as channel:
-                for minimal in (False, True):
-                    reply = channel.unary_unary(check)(check_request(first_secret, minimal),
-                                                       timeout=10)
-                    if not reply.startswith(b"\x0a\x00\x1a"):  # status {code 0}, ok_response
-                        raise RuntimeError("Check did not allow the h2load request: %r" % reply)
+            for _, sk in servers:
+                with grpc.insecure_channel(sk.address) as channel:
+                    for minimal in (False, True):
+                        reply = channel.unary_unary(check)(check_request(first_secret, minimal),
+                                                           timeout=10)
+                        if not reply.startswith(b"\x0a\x00\x1a"):  # status {code 0}, ok_response
+                            raise RuntimeError("Check did not allow the h2load request: %r" % reply)
             for conns, conc in [lv for _ in range(a.repeat) for lv in EXTAUTHZ_LEVELS]:
                 level = "%dx%d" % (conns, conc)
-                self.h2load("extauthz Authorize " + level, sk,
-                            "/scopekeeper.v1.Authorizer/Authorize",
-                            authorize_request(first_secret), conns, conc)
-                self.h2load("extauthz Check " + level, sk, check, check_request(first_secret),
-                            conns, conc)
-                self.h2load("extauthz Check-minimal " + level, sk, check,
-                            check_request(first_secret, minimal=True), conns, conc)
+                for prefix, sk in servers:
+                    self.h2load(prefix + " Authorize " + level, sk,
+                                "/scopekeeper.v1.Authorizer/Authorize",
+                                authorize_request(first_secret), conns, conc)
+                    self.h2load(prefix + " Check " + level, sk, check,
+                                check_request(first_secret), conns, conc)
+                    self.h2load(prefix + " Check-minimal " + level, sk, check,
+                                check_request(first_secret, minimal=True), conns, conc)
         finally:
-            self.check_stopped(sk)
+            for _, sk in servers:
+                self.check_stopped(sk)
 
     def section_batch(self, seed_dir, keys_file):
         """Full and compact answers (BatchAuthorizeRequest.compact), alternating,
@@ -592,22 +599,25 @@ def report(results):
                 load_range([f["load_min"], f["load_max"], s["load_min"], s["load_max"]])))
         lines.append("")
     if any(r["label"].startswith("extauthz ") for r in results):
-        lines += ["| h2load conns×conc | request | req/s | vs Authorize | p50/p99 µs | "
+        lines += ["| h2load conns×conc | server | request | req/s | vs Authorize | p50/p99 µs | "
                   "CPU µs/req | CPU vs Authorize | load avg (1 min) |",
-                  "|---|---|---|---|---|---|---|---|"]
-        for level in ["%dx%d" % lv for lv in EXTAUTHZ_LEVELS]:
-            z = by.get("extauthz Authorize " + level)
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for level, prefix in [("%dx%d" % lv, p) for lv in EXTAUTHZ_LEVELS
+                              for p in ("extauthz", "extauthz (baseline)")]:
+            z = by.get("%s Authorize %s" % (prefix, level))
             if not z:
                 continue
             for name, title in (("Authorize", "Authorize"),
                                 ("Check", "Check, 9 headers (as Envoy sends)"),
                                 ("Check-minimal", "Check, 4 headers")):
-                r = by.get("extauthz %s %s" % (name, level))
+                r = by.get("%s %s %s" % (prefix, name, level))
                 if not r:
                     continue
                 zc, rc = z.get("server_cpu_us_per_rpc"), r.get("server_cpu_us_per_rpc")
-                lines.append("| %s | %s | %s | %.2f | %s / %s | %s | %s | %s |" % (
-                    level.replace("x", "×"), title, fmt(r.get("rps")),
+                lines.append("| %s | %s | %s | %s | %.2f | %s / %s | %s | %s | %s |" % (
+                    level.replace("x", "×"),
+                    "baseline" if prefix.endswith("(baseline)") else "this build", title,
+                    fmt(r.get("rps")),
                     r["rps"] / z["rps"] if z.get("rps") else 0,
                     fmt(r.get("p50_us"), 0), fmt(r.get("p99_us"), 0), fmt(rc, 1),
                     "%.2f" % (rc / zc) if zc and rc else "—",
@@ -694,8 +704,9 @@ def main():
     p.add_argument("--bisect_server", default="",
                    help="tests/load/bisect_server (needed by --sections=bisect)")
     p.add_argument("--baseline_scopekeeper", default="",
-                   help="bisect section: another scopekeeper binary (e.g. built before a "
-                        "change), measured in the same rounds as 'scopekeeper (baseline)'")
+                   help="bisect and extauthz sections: another scopekeeper binary (e.g. "
+                        "built before a change), measured in the same rounds as the one built "
+                        "here, labelled '(baseline)'")
     p.add_argument("--policy", required=True)
     p.add_argument("--work_dir", required=True)
     p.add_argument("--sections", default="floor,batch,writes,revoke,extauthz")
