@@ -109,9 +109,12 @@ absl::Status ParseTarget(const v1::AuthorizeRequest& request,
         target->api = policy.SelectApi(http.host(), http.path());
         return absl::OkStatus();
       }
-      SK_RETURN_IF_ERROR(ValidateApiName("http.api", http.api()));
+      // The policy's API names are valid (PolicySnapshot::Compile checks
+      // them): only a name it does not hold needs the validation, for its
+      // message.
       target->api = policy.FindApi(http.api());
       if (target->api == nullptr) {
+        SK_RETURN_IF_ERROR(ValidateApiName("http.api", http.api()));
         return absl::InvalidArgumentError(
             absl::StrCat("http.api: unknown API ", Quote(http.api())));
       }
@@ -334,7 +337,9 @@ absl::Status DecisionEngine::Decide(const v1::AuthorizeRequest& request,
   response->set_key_id(key->key_id().data(), key->key_id().size());
   response->set_organization_id(key->organization_id().data(),
                                 key->organization_id().size());
-  response->set_app_id(key->app_id);
+  if (!key->app_id.empty() || !response->app_id().empty()) {
+    response->set_app_id(key->app_id);
+  }
   switch (key->StatusAt(now)) {
     case v1::REVOKED:
       Deny(v1::KEY_REVOKED, 401, kInvalidKeyMessage, response);
