@@ -337,8 +337,8 @@ absl::Status DecisionEngine::Decide(const v1::AuthorizeRequest& request,
   response->set_key_id(key->key_id().data(), key->key_id().size());
   response->set_organization_id(key->organization_id().data(),
                                 key->organization_id().size());
-  if (!key->app_id.empty() || !response->app_id().empty()) {
-    response->set_app_id(key->app_id);
+  if (!key->app_id().empty() || !response->app_id().empty()) {
+    response->set_app_id(key->app_id().data(), key->app_id().size());
   }
   switch (key->StatusAt(now)) {
     case v1::REVOKED:
@@ -507,8 +507,8 @@ absl::Status DecisionEngine::DescribeOne(const v1::DescribeKeyRequest& request,
     return absl::PermissionDeniedError(std::string(kWrongOrgMessage));
   }
   *response->mutable_key() = KeyForApi(*record, *key, *policy, now);
-  if (!key->app_id.empty()) {
-    if (const v1::App* app = state_->apps()->FindApp(key->app_id)) {
+  if (!key->app_id().empty()) {
+    if (const v1::App* app = state_->apps()->FindApp(key->app_id())) {
       *response->mutable_app() = *app;
     }
   }
