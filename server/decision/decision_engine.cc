@@ -4,9 +4,11 @@
 #include <array>
 #include <chrono>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <utility>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/functional/function_ref.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -534,14 +536,22 @@ absl::Status DecisionEngine::AwaitRevision(uint64_t revision,
                                            absl::Duration timeout) {
   // The data plane's wait (WhenApplied), on this thread: the same answers,
   // a horizon probe's OUT_OF_RANGE included.
+  // `status` has a mutex of its own although it is written before `done`
+  // is notified: the Notification's release is inside Debian's absl, which
+  // ThreadSanitizer does not see, so it would report the read below as a
+  // race; the mutex makes the order visible to it.
   struct Wait {
     absl::Notification done;
-    absl::Status status;  // written before `done`
+    std::mutex mu;
+    absl::Status status ABSL_GUARDED_BY(mu);
   };
   const auto wait = std::make_shared<Wait>();
   const ServingState::WaitId id =
       state_->WhenApplied(revision, [wait](absl::Status status) {
-        wait->status = std::move(status);
+        {
+          std::lock_guard<std::mutex> lock(wait->mu);
+          wait->status = std::move(status);
+        }
         wait->done.Notify();
       });
   if (id != 0 && !wait->done.WaitForNotificationWithTimeout(timeout)) {
@@ -552,6 +562,7 @@ absl::Status DecisionEngine::AwaitRevision(uint64_t revision,
     }
     wait->done.WaitForNotification();  // `done` is running
   }
+  std::lock_guard<std::mutex> lock(wait->mu);
   return wait->status;
 }
 
