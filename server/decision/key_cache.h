@@ -57,6 +57,9 @@ class KeyCache {
   struct Entry {
     std::shared_ptr<const CompiledKey> key;
     // This secret stops authenticating at this time (rotation grace period).
+    // Kept to the nanosecond, rounded toward the past: Find() may return an
+    // earlier time by less than 1 ns, never a later one; times after 2262
+    // come back as InfiniteFuture(), times before 1678 as InfinitePast().
     absl::Time secret_expire_time = absl::InfiniteFuture();
   };
   // A shard's count of writer changes (see the file comment).
