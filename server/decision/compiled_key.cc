@@ -1,5 +1,8 @@
 #include "server/decision/compiled_key.h"
 
+#include <cstdint>
+#include <cstdlib>
+
 #include "base/mutants.h"
 #include "base/time_util.h"
 
@@ -14,10 +17,20 @@ ScopeSet CompiledKey::ScopesAt(absl::Time now) const {
 }
 
 void CompiledKey::SetIds(absl::string_view key_id,
-                         absl::string_view organization_id) {
-  ids_.assign(key_id.begin(), key_id.end());
+                         absl::string_view organization_id,
+                         absl::string_view app_id) {
+  // Ids are validated at most kMaxIdLength (128) bytes long; a longer one
+  // would be cut: never decide on that.
+  if (key_id.size() > UINT16_MAX || organization_id.size() > UINT16_MAX) {
+    std::abort();
+  }
+  ids_.clear();
+  ids_.reserve(key_id.size() + organization_id.size() + app_id.size());
+  ids_.insert(ids_.end(), key_id.begin(), key_id.end());
   ids_.insert(ids_.end(), organization_id.begin(), organization_id.end());
-  key_id_size_ = key_id.size();
+  ids_.insert(ids_.end(), app_id.begin(), app_id.end());
+  key_id_size_ = static_cast<uint16_t>(key_id.size());
+  organization_id_size_ = static_cast<uint16_t>(organization_id.size());
 }
 
 v1::KeyStatus CompiledKey::StatusAt(absl::Time now) const {
@@ -55,11 +68,12 @@ std::shared_ptr<const CompiledKey> CompileKey(const storage::KeyRecord& record,
       out->permanent_scopes.AddAll(*scopes);
     }
   }
+  absl::string_view app_id;
   if (!key.installation_id().empty()) {
     out->has_installation = true;
     if (const v1::Installation* installation =
             apps.FindInstallation(key.installation_id())) {
-      out->app_id = installation->app_id();
+      app_id = installation->app_id();
       if (SK_MUTANT(kApprovedNotRequested)) {
         for (const std::string& scope : installation->approved_scopes()) {
           const int id = policy.ScopeId(scope);
@@ -72,7 +86,7 @@ std::shared_ptr<const CompiledKey> CompileKey(const storage::KeyRecord& record,
       if (id >= 0) out->permanent_scopes.Add(id);
     }
   }
-  out->SetIds(key.key_id(), key.organization_id());
+  out->SetIds(key.key_id(), key.organization_id(), app_id);
   return out;
 }
 
@@ -82,8 +96,7 @@ std::shared_ptr<const CompiledKey> StaleKey(const CompiledKey& key) {
   out->revision = key.revision;
   out->revoked = true;
   out->has_installation = key.has_installation;
-  out->app_id = key.app_id;
-  out->SetIds(key.key_id(), key.organization_id());
+  out->SetIds(key.key_id(), key.organization_id(), key.app_id());
   return out;
 }
 

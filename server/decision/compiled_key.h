@@ -24,33 +24,39 @@
 
 namespace scopekeeper {
 
+// Its fields are ordered for size: a cached key is one 208-byte malloc
+// chunk with make_shared's control block (memory per key, issue #18).
 struct CompiledKey {
   uint64_t policy_generation = 0;  // PolicySnapshot::generation() used
   uint64_t revision = 0;           // the stored record's key().revision()
-  bool revoked = false;
-  // Bound to an installation (then app_id names its app, once it exists).
-  bool has_installation = false;
   absl::Time expire_time = absl::InfiniteFuture();
   uint64_t api_mask = 0;  // bit i = CompiledApi::index i
-  // The app of the key's installation ("" when not bound to one).
-  std::string app_id;
   // Scopes without a time limit: direct grants, bundles' current scopes and
   // the installation's granted scopes.
   ScopeSet permanent_scopes;
-  // Unix minute of the last use UsageTracker recorded (its only writer).
-  mutable std::atomic<int64_t> last_use_minute{0};
   // Time-limited direct grants: (scope id, expire time).
   std::vector<std::pair<int, absl::Time>> timed_scopes;
+  // Unix minute of the last use UsageTracker recorded (its only writer).
+  mutable std::atomic<int64_t> last_use_minute{0};
+  bool revoked = false;
+  // Bound to an installation (then app_id() names its app, once it exists).
+  bool has_installation = false;
 
-  // SetIds() copies the key's key_id and organization_id next to the
-  // decision fields, so a decision touches this one allocation.
-  void SetIds(absl::string_view key_id, absl::string_view organization_id);
+  // SetIds() copies the key's key_id, organization_id and app_id (the app of
+  // its installation, "" when not bound to one) next to the decision
+  // fields, so a decision touches this one allocation.
+  // REQUIRES: key_id and organization_id of at most 65535 bytes each.
+  void SetIds(absl::string_view key_id, absl::string_view organization_id,
+              absl::string_view app_id = "");
   absl::string_view key_id() const {
     return absl::string_view(ids_.data(), key_id_size_);
   }
   absl::string_view organization_id() const {
-    return absl::string_view(ids_.data() + key_id_size_,
-                             ids_.size() - key_id_size_);
+    return absl::string_view(ids_.data() + key_id_size_, organization_id_size_);
+  }
+  absl::string_view app_id() const {
+    const size_t start = key_id_size_ + organization_id_size_;
+    return absl::string_view(ids_.data() + start, ids_.size() - start);
   }
   // ScopesAt() is the effective scope set at `now`.
   ScopeSet ScopesAt(absl::Time now) const;
@@ -58,10 +64,12 @@ struct CompiledKey {
   v1::KeyStatus StatusAt(absl::Time now) const;
 
  private:
-  // key_id followed by organization_id; inline for ids up to 64 bytes in
-  // total (GenerateId() ids are 28).
-  absl::InlinedVector<char, 64> ids_;
-  size_t key_id_size_ = 0;
+  uint16_t key_id_size_ = 0;
+  uint16_t organization_id_size_ = 0;
+  // key_id, organization_id, app_id; inline up to 72 bytes in total
+  // (GenerateId() ids are 28: a key and its app leave 16 for the
+  // organization), else on the heap.
+  absl::InlinedVector<char, 72> ids_;
 };
 
 // CompileKey() resolves `record` against `policy` and `apps`. Grants,

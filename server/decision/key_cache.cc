@@ -4,6 +4,8 @@
 #include <mutex>
 #include <shared_mutex>
 
+#include "absl/container/flat_hash_map.h"
+
 namespace scopekeeper {
 namespace {
 
@@ -30,54 +32,52 @@ KeyCache::KeyCache(size_t capacity)
   const size_t n = shards_.size();
   for (size_t i = 0; i < n; ++i) {
     shards_[i].capacity = capacity / n + (i < capacity % n ? 1 : 0);
+    std::unique_lock<WriterPreferringMutex> lock(shards_[i].mu);
+    shards_[i].table.set_track_references();
   }
 }
 
 bool KeyCache::Find(const SecretDigest& digest, Entry* out) const {
   const Shard& shard = ShardFor(digest);
   std::shared_lock<WriterPreferringMutex> lock(shard.mu);
-  auto it = shard.map.find(digest);
-  if (it == shard.map.end()) return false;
-  *out = it->second.entry;
+  const size_t i = shard.table.Find(digest);
+  if (i == KeyTable::kNotFound) return false;
+  out->key = shard.table.key(i);
+  out->secret_expire_time = shard.table.secret_expire_time(i);
   // Only bounded caches evict; a complete one leaves its lines unwritten.
-  // Read first, so a hot entry's line is written once per pass of the hand.
-  if (bounded() && !it->second.referenced.set.load(std::memory_order_relaxed)) {
-    it->second.referenced.set.store(true, std::memory_order_relaxed);
-  }
+  if (bounded()) shard.table.MarkReferenced(i);
   return true;
 }
 
 void KeyCache::Prefetch(const SecretDigest& digest) const {
   const Shard& shard = ShardFor(digest);
   std::shared_lock<WriterPreferringMutex> lock(shard.mu);
-  shard.map.prefetch(digest);
+  shard.table.Prefetch(digest);
 }
 
 void KeyCache::PrefetchKey(const SecretDigest& digest) const {
   const Shard& shard = ShardFor(digest);
   std::shared_lock<WriterPreferringMutex> lock(shard.mu);
-  auto it = shard.map.find(digest);
-  if (it != shard.map.end()) __builtin_prefetch(it->second.entry.key.get());
+  shard.table.PrefetchKey(digest);
 }
 
 bool KeyCache::Contains(const SecretDigest& digest) const {
   const Shard& shard = ShardFor(digest);
   std::shared_lock<WriterPreferringMutex> lock(shard.mu);
-  return shard.map.contains(digest);
+  return shard.table.Find(digest) != KeyTable::kNotFound;
 }
 
 void KeyCache::EvictOneLocked(Shard& shard, Released* released) {
   while (!shard.ring.empty()) {
     const SecretDigest victim = shard.ring.front();
     shard.ring.pop_front();
-    auto it = shard.map.find(victim);
-    if (it == shard.map.end()) continue;  // erased since it was inserted
-    if (it->second.referenced.set.exchange(false, std::memory_order_relaxed)) {
+    const size_t i = shard.table.Find(victim);
+    if (i == KeyTable::kNotFound) continue;  // erased since it was inserted
+    if (shard.table.TakeReferenced(i)) {
       shard.ring.push_back(victim);  // second chance
       continue;
     }
-    released->evicted = std::move(it->second.entry.key);
-    shard.map.erase(it);
+    released->evicted = shard.table.EraseAt(i);
     size_.fetch_sub(1, std::memory_order_relaxed);
     evictions_.fetch_add(1, std::memory_order_relaxed);
     return;
@@ -86,30 +86,22 @@ void KeyCache::EvictOneLocked(Shard& shard, Released* released) {
 
 void KeyCache::InsertLocked(Shard& shard, const SecretDigest& digest,
                             Entry entry, Released* released) {
-  if (!bounded()) {  // one probe: nothing to evict first
-    auto [it, inserted] = shard.map.try_emplace(digest);
-    if (!inserted) released->replaced = std::move(it->second.entry.key);
-    it->second.entry = std::move(entry);
-    if (inserted) size_.fetch_add(1, std::memory_order_relaxed);
-    return;
-  }
-  auto it = shard.map.find(digest);
-  if (it != shard.map.end()) {
-    released->replaced = std::move(it->second.entry.key);
-    it->second.entry = std::move(entry);
-    return;
-  }
-  if (shard.map.size() >= shard.capacity) EvictOneLocked(shard, released);
-  shard.ring.push_back(digest);
-  // Erased digests stay in the ring until the hand reaches them: rebuild it
-  // when they outnumber the live ones.
-  if (shard.ring.size() > 2 * shard.map.size() + 64) {
-    shard.ring.clear();
-    for (const auto& [d, slot] : shard.map) shard.ring.push_back(d);
+  KeyTable& table = shard.table;
+  if (bounded() && table.Find(digest) == KeyTable::kNotFound) {
+    if (table.size() >= shard.capacity) EvictOneLocked(shard, released);
     shard.ring.push_back(digest);
+    // Erased digests stay in the ring until the hand reaches them: rebuild
+    // it when they outnumber the live ones.
+    if (shard.ring.size() > 2 * table.size() + 64) {
+      shard.ring.clear();
+      table.ForEach([&](size_t i) { shard.ring.push_back(table.digest(i)); });
+      shard.ring.push_back(digest);
+    }
   }
-  shard.map.emplace(digest, Slot{std::move(entry), {}});
-  size_.fetch_add(1, std::memory_order_relaxed);
+  if (table.Set(digest, std::move(entry.key), entry.secret_expire_time,
+                &released->replaced)) {
+    size_.fetch_add(1, std::memory_order_relaxed);
+  }
 }
 
 void KeyCache::Upsert(const SecretDigest& digest, Entry entry) {
@@ -126,13 +118,13 @@ bool KeyCache::ReplaceIf(const SecretDigest& digest,
   Shard& shard = ShardFor(digest);
   std::shared_ptr<const CompiledKey> replaced;  // freed outside the lock
   std::unique_lock<WriterPreferringMutex> lock(shard.mu);
-  auto it = shard.map.find(digest);
-  if (it == shard.map.end() || it->second.entry.key.get() != expected) {
+  const size_t i = shard.table.Find(digest);
+  if (i == KeyTable::kNotFound || shard.table.key(i).get() != expected) {
     return false;
   }
   ++shard.write_epoch;
-  replaced = std::move(it->second.entry.key);
-  it->second.entry = std::move(entry);
+  shard.table.Set(digest, std::move(entry.key), entry.secret_expire_time,
+                  &replaced);
   lock.unlock();
   return true;
 }
@@ -142,27 +134,28 @@ void KeyCache::Erase(const SecretDigest& digest) {
   std::shared_ptr<const CompiledKey> erased;  // freed outside the lock
   std::unique_lock<WriterPreferringMutex> lock(shard.mu);
   ++shard.write_epoch;
-  auto it = shard.map.find(digest);
-  if (it == shard.map.end()) return;
-  erased = std::move(it->second.entry.key);
-  shard.map.erase(it);
+  const size_t i = shard.table.Find(digest);
+  if (i == KeyTable::kNotFound) return;
+  erased = shard.table.EraseAt(i);
   size_.fetch_sub(1, std::memory_order_relaxed);
   lock.unlock();
 }
 
 void KeyCache::EraseIf(const std::function<bool(const SecretDigest&)>& drop) {
   std::vector<std::shared_ptr<const CompiledKey>> erased;  // freed unlocked
+  std::vector<SecretDigest> dropped;
   for (Shard& shard : shards_) {
     std::unique_lock<WriterPreferringMutex> lock(shard.mu);
     ++shard.write_epoch;
-    for (auto it = shard.map.begin(); it != shard.map.end();) {
-      if (drop(it->first)) {
-        erased.push_back(std::move(it->second.entry.key));
-        shard.map.erase(it++);
-        size_.fetch_sub(1, std::memory_order_relaxed);
-      } else {
-        ++it;
-      }
+    KeyTable& table = shard.table;
+    dropped.clear();
+    table.ForEach([&](size_t i) {
+      if (drop(table.digest(i))) dropped.push_back(table.digest(i));
+    });
+    // Erasing moves entries: each is found again.
+    for (const SecretDigest& digest : dropped) {
+      erased.push_back(table.EraseAt(table.Find(digest)));
+      size_.fetch_sub(1, std::memory_order_relaxed);
     }
     lock.unlock();
     erased.clear();
@@ -186,11 +179,11 @@ void KeyCache::Recompile(const std::function<std::shared_ptr<const CompiledKey>(
       // Readers' inserts from here on were read after the change that
       // called this (set before it), so they need no recompiling.
       ++shard.write_epoch;
-      for (const auto& [digest, slot] : shard.map) {
-        if (!done.contains(slot.entry.key.get())) {
-          todo.push_back(slot.entry.key);
+      shard.table.ForEach([&](size_t i) {
+        if (!done.contains(shard.table.key(i).get())) {
+          todo.push_back(shard.table.key(i));
         }
-      }
+      });
     }
     // Compiled without the lock (fn may read the store): readers of this
     // shard keep finding the old entries meanwhile.
@@ -199,10 +192,11 @@ void KeyCache::Recompile(const std::function<std::shared_ptr<const CompiledKey>(
       if (inserted) it->second = {key, fn(key)};
     }
     std::unique_lock<WriterPreferringMutex> lock(shard.mu);
-    for (auto& [digest, slot] : shard.map) {
-      auto it = done.find(slot.entry.key.get());
-      if (it != done.end()) slot.entry.key = it->second.second;
-    }
+    // The old keys are still held in `done`: none is freed under the lock.
+    shard.table.ForEach([&](size_t i) {
+      auto it = done.find(shard.table.key(i).get());
+      if (it != done.end()) shard.table.SetKeyAt(i, it->second.second);
+    });
   }
 }
 
@@ -218,7 +212,10 @@ bool KeyCache::InsertIfUnchanged(const SecretDigest& digest, Entry entry,
   Shard& shard = ShardFor(digest);
   Released released;  // freed outside the lock
   std::unique_lock<WriterPreferringMutex> lock(shard.mu);
-  if (shard.write_epoch != epoch || shard.map.contains(digest)) return false;
+  if (shard.write_epoch != epoch ||
+      shard.table.Find(digest) != KeyTable::kNotFound) {
+    return false;
+  }
   InsertLocked(shard, digest, std::move(entry), &released);
   lock.unlock();
   return true;

@@ -1,8 +1,10 @@
 // KeyCache: secret digest -> compiled key, in memory, in front of the Store.
 //
-// Sharded; each shard is a flat_hash_map under a WriterPreferringMutex held
-// (shared by readers) only for one map operation, so lookups never wait
-// behind a write for longer than a hash-map insert, and never touch storage.
+// Sharded; each shard is a KeyTable (compact fingerprint slots, full digests
+// beside them: see key_table.h) under a WriterPreferringMutex held (shared by
+// readers) only for one table operation, so lookups never wait behind a
+// write for longer than an insert, and never touch storage. A lookup is a
+// hit only when the full digest matches, never on a fingerprint alone.
 // Writer preference matters: a stream of readers must not starve a
 // revocation under full load (see server/rw_mutex.h).
 //
@@ -39,10 +41,10 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/container/flat_hash_map.h"
 #include "absl/time/time.h"
 #include "base/rw_mutex.h"
 #include "server/decision/compiled_key.h"
+#include "server/decision/key_table.h"
 #include "server/policy/key_secret.h"
 
 namespace scopekeeper {
@@ -55,6 +57,9 @@ class KeyCache {
   struct Entry {
     std::shared_ptr<const CompiledKey> key;
     // This secret stops authenticating at this time (rotation grace period).
+    // Kept to the nanosecond, rounded toward the past: Find() may return an
+    // earlier time by less than 1 ns, never a later one; times after 2262
+    // come back as InfiniteFuture(), times before 1678 as InfinitePast().
     absl::Time secret_expire_time = absl::InfiniteFuture();
   };
   // A shard's count of writer changes (see the file comment).
@@ -150,24 +155,10 @@ class KeyCache {
   }
 
  private:
-  // Copyable wrapper of the CLOCK reference bit (flat_hash_map moves values).
-  struct RefBit {
-    RefBit() = default;
-    RefBit(const RefBit& o) : set(o.set.load(std::memory_order_relaxed)) {}
-    RefBit& operator=(const RefBit& o) {
-      set.store(o.set.load(std::memory_order_relaxed),
-                std::memory_order_relaxed);
-      return *this;
-    }
-    mutable std::atomic<bool> set{false};
-  };
-  struct Slot {
-    Entry entry;
-    RefBit referenced;  // bounded caches only: found since the hand passed
-  };
   struct Shard {
     mutable WriterPreferringMutex mu;
-    absl::flat_hash_map<SecretDigest, Slot> map ABSL_GUARDED_BY(mu);
+    // Bounded caches track references: found since the CLOCK's hand passed.
+    KeyTable table ABSL_GUARDED_BY(mu);
     // Bounded caches only: digests in insertion order, the CLOCK's ring
     // (front = hand). May hold digests erased since; every cached digest is
     // in it at least once.

@@ -125,6 +125,7 @@ class Metrics final : public DecisionObserver, public CommitObserver {
     std::array<std::atomic<uint64_t>, kReasons> by_reason{};
   };
   ApiCounters* CountersFor(absl::string_view api);
+  ApiCounters* CountersForSlow(absl::string_view api);  // CountersFor's miss
 
   // Never shrinks; entries are never freed while the Metrics lives, so the
   // per-thread caches may hold raw pointers.

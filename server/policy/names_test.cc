@@ -74,5 +74,23 @@ TEST(NamesTest, TextMustBeValidUtf8WithoutControls) {
   EXPECT_FALSE(ValidateText("name", std::string(11, 'a'), 10).ok());
 }
 
+// The word-at-a-time fast path must decide every single byte as the
+// byte-wise rules do, at every position of a word and of the tail.
+TEST(NamesTest, TextAcceptsEachByteExactlyAsTheByteWiseRules) {
+  for (int c = 0; c < 256; ++c) {
+    const unsigned char u = static_cast<unsigned char>(c);
+    // A lone byte is valid text iff it is ASCII, not a control but tab or
+    // newline.
+    const bool valid =
+        u < 0x80 && (u >= 0x20 || u == '\t' || u == '\n') && u != 0x7F;
+    for (size_t pos = 0; pos < 19; ++pos) {
+      std::string text(19, 'a');
+      text[pos] = static_cast<char>(u);
+      EXPECT_EQ(ValidateText("f", text, kMaxPathLength).ok(), valid)
+          << "byte " << c << " at " << pos;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace scopekeeper

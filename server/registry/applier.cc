@@ -165,7 +165,7 @@ void Applier::Apply(const CommittedChange& change) {
     // was missing when they were compiled (no app_id yet).
     RecompileCachedKeys(*state_->policy(), *apps, [&](const CompiledKey& key) {
       return key.has_installation &&
-             (key.app_id.empty() || app_ids.contains(key.app_id));
+             (key.app_id().empty() || app_ids.contains(key.app_id()));
     });
   }
   if (!change.keys.empty()) {
