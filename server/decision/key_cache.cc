@@ -1,8 +1,6 @@
 #include "server/decision/key_cache.h"
 
 #include <algorithm>
-#include <mutex>
-#include <shared_mutex>
 
 namespace scopekeeper {
 namespace {
@@ -35,7 +33,7 @@ KeyCache::KeyCache(size_t capacity)
 
 bool KeyCache::Find(const SecretDigest& digest, Entry* out) const {
   const Shard& shard = ShardFor(digest);
-  std::shared_lock<WriterPreferringMutex> lock(shard.mu);
+  ReaderMutexLock lock(&shard.mu);
   auto it = shard.map.find(digest);
   if (it == shard.map.end()) return false;
   *out = it->second.entry;
@@ -49,20 +47,20 @@ bool KeyCache::Find(const SecretDigest& digest, Entry* out) const {
 
 void KeyCache::Prefetch(const SecretDigest& digest) const {
   const Shard& shard = ShardFor(digest);
-  std::shared_lock<WriterPreferringMutex> lock(shard.mu);
+  ReaderMutexLock lock(&shard.mu);
   shard.map.prefetch(digest);
 }
 
 void KeyCache::PrefetchKey(const SecretDigest& digest) const {
   const Shard& shard = ShardFor(digest);
-  std::shared_lock<WriterPreferringMutex> lock(shard.mu);
+  ReaderMutexLock lock(&shard.mu);
   auto it = shard.map.find(digest);
   if (it != shard.map.end()) __builtin_prefetch(it->second.entry.key.get());
 }
 
 bool KeyCache::Contains(const SecretDigest& digest) const {
   const Shard& shard = ShardFor(digest);
-  std::shared_lock<WriterPreferringMutex> lock(shard.mu);
+  ReaderMutexLock lock(&shard.mu);
   return shard.map.contains(digest);
 }
 
@@ -115,17 +113,16 @@ void KeyCache::InsertLocked(Shard& shard, const SecretDigest& digest,
 void KeyCache::Upsert(const SecretDigest& digest, Entry entry) {
   Shard& shard = ShardFor(digest);
   Released released;  // freed outside the lock
-  std::unique_lock<WriterPreferringMutex> lock(shard.mu);
+  WriterMutexLock lock(&shard.mu);
   ++shard.write_epoch;
   InsertLocked(shard, digest, std::move(entry), &released);
-  lock.unlock();
 }
 
 bool KeyCache::ReplaceIf(const SecretDigest& digest,
                          const CompiledKey* expected, Entry entry) {
   Shard& shard = ShardFor(digest);
   std::shared_ptr<const CompiledKey> replaced;  // freed outside the lock
-  std::unique_lock<WriterPreferringMutex> lock(shard.mu);
+  WriterMutexLock lock(&shard.mu);
   auto it = shard.map.find(digest);
   if (it == shard.map.end() || it->second.entry.key.get() != expected) {
     return false;
@@ -133,38 +130,37 @@ bool KeyCache::ReplaceIf(const SecretDigest& digest,
   ++shard.write_epoch;
   replaced = std::move(it->second.entry.key);
   it->second.entry = std::move(entry);
-  lock.unlock();
   return true;
 }
 
 void KeyCache::Erase(const SecretDigest& digest) {
   Shard& shard = ShardFor(digest);
   std::shared_ptr<const CompiledKey> erased;  // freed outside the lock
-  std::unique_lock<WriterPreferringMutex> lock(shard.mu);
+  WriterMutexLock lock(&shard.mu);
   ++shard.write_epoch;
   auto it = shard.map.find(digest);
   if (it == shard.map.end()) return;
   erased = std::move(it->second.entry.key);
   shard.map.erase(it);
   size_.fetch_sub(1, std::memory_order_relaxed);
-  lock.unlock();
 }
 
 void KeyCache::EraseIf(const std::function<bool(const SecretDigest&)>& drop) {
   std::vector<std::shared_ptr<const CompiledKey>> erased;  // freed unlocked
   for (Shard& shard : shards_) {
-    std::unique_lock<WriterPreferringMutex> lock(shard.mu);
-    ++shard.write_epoch;
-    for (auto it = shard.map.begin(); it != shard.map.end();) {
-      if (drop(it->first)) {
-        erased.push_back(std::move(it->second.entry.key));
-        shard.map.erase(it++);
-        size_.fetch_sub(1, std::memory_order_relaxed);
-      } else {
-        ++it;
+    {
+      WriterMutexLock lock(&shard.mu);
+      ++shard.write_epoch;
+      for (auto it = shard.map.begin(); it != shard.map.end();) {
+        if (drop(it->first)) {
+          erased.push_back(std::move(it->second.entry.key));
+          shard.map.erase(it++);
+          size_.fetch_sub(1, std::memory_order_relaxed);
+        } else {
+          ++it;
+        }
       }
     }
-    lock.unlock();
     erased.clear();
   }
 }
@@ -182,7 +178,7 @@ void KeyCache::Recompile(const std::function<std::shared_ptr<const CompiledKey>(
   for (Shard& shard : shards_) {
     todo.clear();
     {
-      std::unique_lock<WriterPreferringMutex> lock(shard.mu);
+      WriterMutexLock lock(&shard.mu);
       // Readers' inserts from here on were read after the change that
       // called this (set before it), so they need no recompiling.
       ++shard.write_epoch;
@@ -198,7 +194,7 @@ void KeyCache::Recompile(const std::function<std::shared_ptr<const CompiledKey>(
       auto [it, inserted] = done.try_emplace(key.get());
       if (inserted) it->second = {key, fn(key)};
     }
-    std::unique_lock<WriterPreferringMutex> lock(shard.mu);
+    WriterMutexLock lock(&shard.mu);
     for (auto& [digest, slot] : shard.map) {
       auto it = done.find(slot.entry.key.get());
       if (it != done.end()) slot.entry.key = it->second.second;
@@ -208,7 +204,7 @@ void KeyCache::Recompile(const std::function<std::shared_ptr<const CompiledKey>(
 
 KeyCache::Epoch KeyCache::WriteEpoch(const SecretDigest& digest) const {
   const Shard& shard = ShardFor(digest);
-  std::shared_lock<WriterPreferringMutex> lock(shard.mu);
+  ReaderMutexLock lock(&shard.mu);
   return shard.write_epoch;
 }
 
@@ -217,10 +213,9 @@ bool KeyCache::InsertIfUnchanged(const SecretDigest& digest, Entry entry,
   if (!bounded()) return false;
   Shard& shard = ShardFor(digest);
   Released released;  // freed outside the lock
-  std::unique_lock<WriterPreferringMutex> lock(shard.mu);
+  WriterMutexLock lock(&shard.mu);
   if (shard.write_epoch != epoch || shard.map.contains(digest)) return false;
   InsertLocked(shard, digest, std::move(entry), &released);
-  lock.unlock();
   return true;
 }
 
@@ -235,11 +230,14 @@ void KeyCache::BulkLoader::Add(const SecretDigest& digest, Entry entry) {
 }
 
 void KeyCache::BulkLoader::Flush() {
-  std::unique_lock<std::mutex> lock(mu_);
-  cv_.wait(lock, [this] { return queue_.size() < kLoaderMaxQueued; });
-  queue_.push_back(std::move(batch_));
-  cv_.notify_all();
-  lock.unlock();
+  {
+    MutexLock lock(&mu_);
+    cv_.Wait(&mu_, [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return queue_.size() < kLoaderMaxQueued;
+    });
+    queue_.push_back(std::move(batch_));
+    cv_.SignalAll();
+  }
   batch_ = Batch();
   batch_.reserve(kLoaderBatch);
 }
@@ -249,10 +247,10 @@ void KeyCache::BulkLoader::Finish() {
   finished_ = true;
   if (!batch_.empty()) Flush();
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     done_ = true;
   }
-  cv_.notify_all();
+  cv_.SignalAll();
   thread_.join();
 }
 
@@ -260,13 +258,15 @@ void KeyCache::BulkLoader::Run() {
   for (;;) {
     Batch batch;
     {
-      std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [this] { return !queue_.empty() || done_; });
+      MutexLock lock(&mu_);
+      cv_.Wait(&mu_, [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return !queue_.empty() || done_;
+      });
       if (queue_.empty()) return;
       batch = std::move(queue_.front());
       queue_.pop_front();
     }
-    cv_.notify_all();  // room for the adder
+    cv_.SignalAll();  // room for the adder
     for (auto& [digest, entry] : batch)
       cache_->Upsert(digest, std::move(entry));
   }
