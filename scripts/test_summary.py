@@ -1,9 +1,10 @@
 #!/usr/bin/python3
 """Prints one line, `N passed, N failed[, N skipped]`, for a `bazel test` run.
 
-Usage: test_summary.py BEP_JSON [FUZZ_RESULTS]
+Usage: test_summary.py BEP_JSON [RESULTS...]
   (from: bazel test --keep_going --build_event_json_file=BEP_JSON //...
-   and scripts/fuzz.sh --results=FUZZ_RESULTS)
+   and e.g. scripts/fuzz.sh --results=RESULTS, scripts/check_layers.sh
+   --results=RESULTS)
 
 Counts test cases from the test.xml files that the run's Build Event Protocol
 file names (not a glob of bazel-testlogs, which holds stale results and only
@@ -11,8 +12,8 @@ the last config). A requested target that failed to build, a test.xml that is
 missing or unreadable, and an unreadable BEP line count as one failure each; Bazel's synthetic
 testcase for a crash or timeout (<error>) counts as a failure. See
 BAZEL_NOTES.md section 6. Each "PASSED <target>" / "FAILED <target>" line of
-FUZZ_RESULTS (one per fuzzer run) adds one passed / failed case; a missing
-FUZZ_RESULTS file counts as one failure. Exits 1 if anything failed or nothing
+a RESULTS file (one per fuzzer run or check) adds one passed / failed case; a
+missing RESULTS file counts as one failure. Exits 1 if anything failed or nothing
 passed.
 """
 import json
@@ -49,7 +50,7 @@ def count(bep_path):
     return passed, failed, skipped
 
 
-def count_fuzz(results_path):
+def count_results(results_path):
     passed = failed = 0
     with open(results_path, encoding="utf-8") as results:
         for line in results:
@@ -60,7 +61,7 @@ def count_fuzz(results_path):
 
 
 def main(argv):
-    if len(argv) not in (2, 3):
+    if len(argv) < 2:
         print(__doc__.strip().splitlines()[2], file=sys.stderr)
         return 2
     try:
@@ -68,13 +69,14 @@ def main(argv):
     except OSError as e:
         print(f"test_summary: cannot read {argv[1]}: {e}", file=sys.stderr)
         passed, failed, skipped = 0, 1, 0
-    if len(argv) == 3:
+    for results_path in argv[2:]:
         try:
-            fuzz_passed, fuzz_failed = count_fuzz(argv[2])
+            more_passed, more_failed = count_results(results_path)
         except OSError as e:
-            print(f"test_summary: cannot read {argv[2]}: {e}", file=sys.stderr)
-            fuzz_passed, fuzz_failed = 0, 1
-        passed, failed = passed + fuzz_passed, failed + fuzz_failed
+            print(f"test_summary: cannot read {results_path}: {e}",
+                  file=sys.stderr)
+            more_passed, more_failed = 0, 1
+        passed, failed = passed + more_passed, failed + more_failed
     line = f"{passed} passed, {failed} failed"
     if skipped:
         line += f", {skipped} skipped"
