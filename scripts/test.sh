@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Runs every test in the workspace, then each fuzzer for a few seconds
-# (scripts/fuzz.sh, --config=fuzz), and ends with one summary line,
-# `N passed, N failed[, N skipped]`, counted from the run's Build Event Protocol
-# file (scripts/test_summary.py) plus one case per fuzzer. Extra arguments go to
-# `bazel test` (not to the fuzz smoke run); SK_FUZZ_SECONDS sets the fuzzing
-# time per target (default 5, 0 skips it):
+# (scripts/fuzz.sh, --config=fuzz), then clang's lock analysis
+# (scripts/check_thread_safety.sh, --config=clang), and ends with one summary
+# line, `N passed, N failed[, N skipped]`, counted from the run's Build Event
+# Protocol file (scripts/test_summary.py) plus one case per fuzzer and one for
+# the lock analysis. Extra arguments go to `bazel test` (not to the fuzz smoke
+# run nor the analysis); SK_FUZZ_SECONDS sets the fuzzing time per target
+# (default 5, 0 skips it):
 #   scripts/test.sh                  # default config
 #   scripts/test.sh --config=asan    # ASan + UBSan + LSan
 #   scripts/test.sh --config=tsan    # TSan (notsan-tagged tests are skipped)
@@ -17,7 +19,8 @@ cd "$(dirname "$0")/.."
 
 bep="$(mktemp "${TMPDIR:-/tmp}/scopekeeper-bep.XXXXXX")"
 fuzz_results="$(mktemp "${TMPDIR:-/tmp}/scopekeeper-fuzz.XXXXXX")"
-trap 'rm -f "$bep" "$fuzz_results"' EXIT
+checks="$(mktemp "${TMPDIR:-/tmp}/scopekeeper-checks.XXXXXX")"
+trap 'rm -f "$bep" "$fuzz_results" "$checks"' EXIT
 
 bazel_rc=0
 bazel test --keep_going --build_event_json_file="$bep" //... "$@" || bazel_rc=$?
@@ -32,6 +35,16 @@ if ((fuzz_seconds > 0)); then
   fi
   summary_args+=("$fuzz_results")
 fi
+
+# A lock taken wrongly fails the clang build: compiled, not linked, in its
+# own output tree. A few seconds warm; the first run compiles everything with
+# clang (about 6 minutes on 2 busy cores).
+checks_rc=0
+./scripts/check_thread_safety.sh --results="$checks" || checks_rc=$?
+if ((checks_rc != 0)) && [[ ! -s "$checks" ]]; then
+  echo "FAILED scripts/check_thread_safety.sh" >>"$checks"
+fi
+summary_args+=("$checks")
 
 summary_rc=0
 /usr/bin/python3 scripts/test_summary.py "${summary_args[@]}" || summary_rc=$?
