@@ -10,12 +10,13 @@
 #ifndef SCOPEKEEPER_BASE_BLOCKING_EXECUTOR_H_
 #define SCOPEKEEPER_BASE_BLOCKING_EXECUTOR_H_
 
-#include <condition_variable>
 #include <deque>
 #include <functional>
-#include <mutex>
 #include <thread>
 #include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "base/mutex.h"
 
 namespace scopekeeper {
 
@@ -33,15 +34,15 @@ class BlockingExecutor {
   // Schedule() runs `fn` on one of the threads; tasks start in the order
   // they were scheduled and up to `threads` run at once. Work scheduled by a
   // task while the destructor drains still runs.
-  void Schedule(std::function<void()> fn);
+  void Schedule(std::function<void()> fn) ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
-  void Work();
+  void Work() ABSL_LOCKS_EXCLUDED(mu_);
 
-  std::mutex mu_;
-  std::condition_variable work_cv_;
-  std::deque<std::function<void()>> queue_;  // guarded by mu_
-  bool stopping_ = false;                    // guarded by mu_
+  Mutex mu_;
+  CondVar work_cv_;
+  std::deque<std::function<void()>> queue_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::thread> threads_;
 };
 

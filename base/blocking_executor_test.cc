@@ -1,10 +1,9 @@
 #include "base/blocking_executor.h"
 
 #include <atomic>
-#include <condition_variable>
-#include <mutex>
 #include <vector>
 
+#include "base/mutex.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -16,18 +15,18 @@ TEST(BlockingExecutorTest, RunsAsManyBlockingTasksAtOnceAsItHasThreads) {
   // kThreads run at the same time (with fewer threads it would hang, and the
   // test time out).
   constexpr int kThreads = 16;
-  std::mutex mu;
-  std::condition_variable cv;
-  int started = 0;
+  Mutex mu;
+  CondVar cv;
+  int started = 0;  // under mu
   std::atomic<int> finished{0};
   {
     BlockingExecutor executor(kThreads);
     for (int i = 0; i < kThreads; ++i) {
       executor.Schedule([&] {
-        std::unique_lock<std::mutex> lock(mu);
+        MutexLock lock(&mu);
         ++started;
-        cv.notify_all();
-        cv.wait(lock, [&] { return started == kThreads; });
+        cv.SignalAll();
+        cv.Wait(&mu, [&] { return started == kThreads; });
         finished.fetch_add(1);
       });
     }

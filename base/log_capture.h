@@ -9,13 +9,14 @@
 #ifndef SCOPEKEEPER_BASE_LOG_CAPTURE_H_
 #define SCOPEKEEPER_BASE_LOG_CAPTURE_H_
 
-#include <mutex>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/match.h"
 #include "absl/strings/string_view.h"
 #include "base/log.h"
+#include "base/mutex.h"
 
 namespace scopekeeper {
 
@@ -26,14 +27,14 @@ class LogCapture final : public LogSink {
   LogCapture(const LogCapture&) = delete;
   LogCapture& operator=(const LogCapture&) = delete;
 
-  void Write(absl::string_view line) override {
-    std::lock_guard<std::mutex> lock(mu_);
+  void Write(absl::string_view line) override ABSL_LOCKS_EXCLUDED(mu_) {
+    MutexLock lock(&mu_);
     lines_.emplace_back(line);
   }
 
   // Lines() are the lines written so far, each ending in '\n'.
-  std::vector<std::string> Lines() const {
-    std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::string> Lines() const ABSL_LOCKS_EXCLUDED(mu_) {
+    MutexLock lock(&mu_);
     return lines_;
   }
 
@@ -48,8 +49,8 @@ class LogCapture final : public LogSink {
 
  private:
   LogSink* const previous_;
-  mutable std::mutex mu_;
-  std::vector<std::string> lines_;
+  mutable Mutex mu_;
+  std::vector<std::string> lines_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace scopekeeper

@@ -4,7 +4,7 @@ namespace scopekeeper {
 
 bool LogThrottle::Admit(absl::string_view kind, uint64_t* suppressed) {
   const absl::Time now = clock_->Now();
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   Kind& k = kinds_[kind];
   if (now - k.last_admitted < interval_) {
     ++k.suppressed;

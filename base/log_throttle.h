@@ -6,13 +6,14 @@
 #define SCOPEKEEPER_BASE_LOG_THROTTLE_H_
 
 #include <cstdint>
-#include <mutex>
 #include <string>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "base/clock.h"
+#include "base/mutex.h"
 
 namespace scopekeeper {
 
@@ -28,7 +29,8 @@ class LogThrottle {
   // written: the first event of the kind, or the first one at least
   // `interval` after the last admitted one. Then *suppressed is the number
   // of events of the kind not admitted since that last one (0 otherwise).
-  bool Admit(absl::string_view kind, uint64_t* suppressed);
+  bool Admit(absl::string_view kind, uint64_t* suppressed)
+      ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   struct Kind {
@@ -38,8 +40,8 @@ class LogThrottle {
 
   const Clock* const clock_;
   const absl::Duration interval_;
-  std::mutex mu_;
-  absl::flat_hash_map<std::string, Kind> kinds_;  // guarded by mu_
+  Mutex mu_;
+  absl::flat_hash_map<std::string, Kind> kinds_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace scopekeeper

@@ -11,6 +11,10 @@
 //
 // NONRECURSIVE: a thread must not take the shared lock again while it holds
 // it (a waiting writer would block the second acquisition: deadlock).
+//
+// Annotated for clang's thread-safety analysis like base/mutex.h: hold it
+// with WriterMutexLock or ReaderMutexLock, which the analysis follows
+// (std::unique_lock and std::shared_lock it does not).
 #ifndef SCOPEKEEPER_BASE_RW_MUTEX_H_
 #define SCOPEKEEPER_BASE_RW_MUTEX_H_
 
@@ -20,8 +24,7 @@
 
 namespace scopekeeper {
 
-// Meets the SharedMutex requirements: use with std::unique_lock and
-// std::shared_lock.
+// Meets the SharedMutex requirements.
 class ABSL_LOCKABLE WriterPreferringMutex {
  public:
   WriterPreferringMutex() {
@@ -45,6 +48,38 @@ class ABSL_LOCKABLE WriterPreferringMutex {
 
  private:
   pthread_rwlock_t lock_;
+};
+
+// Holds a WriterPreferringMutex exclusively for its scope.
+class ABSL_SCOPED_LOCKABLE WriterMutexLock {
+ public:
+  explicit WriterMutexLock(WriterPreferringMutex* mu)
+      ABSL_EXCLUSIVE_LOCK_FUNCTION(mu)
+      : mu_(mu) {
+    mu_->lock();
+  }
+  ~WriterMutexLock() ABSL_UNLOCK_FUNCTION() { mu_->unlock(); }
+  WriterMutexLock(const WriterMutexLock&) = delete;
+  WriterMutexLock& operator=(const WriterMutexLock&) = delete;
+
+ private:
+  WriterPreferringMutex* const mu_;
+};
+
+// Holds a WriterPreferringMutex shared for its scope.
+class ABSL_SCOPED_LOCKABLE ReaderMutexLock {
+ public:
+  explicit ReaderMutexLock(WriterPreferringMutex* mu)
+      ABSL_SHARED_LOCK_FUNCTION(mu)
+      : mu_(mu) {
+    mu_->lock_shared();
+  }
+  ~ReaderMutexLock() ABSL_UNLOCK_FUNCTION() { mu_->unlock_shared(); }
+  ReaderMutexLock(const ReaderMutexLock&) = delete;
+  ReaderMutexLock& operator=(const ReaderMutexLock&) = delete;
+
+ private:
+  WriterPreferringMutex* const mu_;
 };
 
 }  // namespace scopekeeper

@@ -338,7 +338,7 @@ absl::StatusOr<std::unique_ptr<ScopekeeperServer>> ScopekeeperServer::Start(
     grpc::HealthCheckServiceInterface* health =
         s->server_->GetHealthCheckService();
     health->SetServingStatus(kAdminService, true);
-    std::lock_guard<std::mutex> lock(s->serving_mu_);
+    MutexLock lock(&s->serving_mu_);
     s->SetAuthorizerHealth();
   }
   if (cluster) {
@@ -418,7 +418,7 @@ std::string ScopekeeperServer::RenderMetrics() const {
 void ScopekeeperServer::SetDecisionsServing(absl::string_view holder,
                                             bool serving,
                                             absl::string_view reason) {
-  std::lock_guard<std::mutex> lock(serving_mu_);
+  MutexLock lock(&serving_mu_);
   bool stale_changed = false;
   if (holder == kClusterHold && cluster_stale_ == serving) {
     cluster_stale_ = !serving;
@@ -440,7 +440,9 @@ void ScopekeeperServer::SetDecisionsServing(absl::string_view holder,
 }
 
 void ScopekeeperServer::SetAuthorizerHealth() {
-  if (server_ == nullptr || shutting_down_) return;
+  // shutting_down_ first: Shutdown() resets server_ after setting it,
+  // without serving_mu_.
+  if (shutting_down_ || server_ == nullptr) return;
   grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
   health->SetServingStatus(kAuthorizerService, state_.holds().serving());
   health->SetServingStatus("", !cluster_stale_);
@@ -474,7 +476,7 @@ void ScopekeeperServer::Shutdown(absl::Duration grace) {
     {
       // Every service NOT_SERVING (health watchers hear it) and no later
       // hold or release changes that.
-      std::lock_guard<std::mutex> lock(serving_mu_);
+      MutexLock lock(&serving_mu_);
       shutting_down_ = true;
       server_->GetHealthCheckService()->Shutdown();
     }

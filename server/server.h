@@ -6,7 +6,6 @@
 #include <grpcpp/server.h>
 
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -15,6 +14,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/notification.h"
 #include "base/clock.h"
+#include "base/mutex.h"
 #include "server/auth/caller_auth.h"
 #include "server/auth/refusal_reporter.h"
 #include "server/cluster/replica.h"
@@ -160,7 +160,8 @@ class ScopekeeperServer {
   // releasing one hold leaves the others. Logged when decisions stop or
   // resume. Thread-safe; callable from any thread while the server runs.
   void SetDecisionsServing(absl::string_view holder, bool serving,
-                           absl::string_view reason = "");
+                           absl::string_view reason = "")
+      ABSL_LOCKS_EXCLUDED(serving_mu_);
   // decisions_serving() is false while any hold is in place.
   bool decisions_serving() const { return state_.holds().serving(); }
   // The holder of ServerOptions::hold_decisions.
@@ -175,7 +176,7 @@ class ScopekeeperServer {
   // new calls (UNAVAILABLE) and lets the calls in flight finish for up to
   // `grace` -- never waiting for connections without a call -- then stops
   // gRPC and closes the store. Idempotent.
-  void Shutdown(absl::Duration grace);
+  void Shutdown(absl::Duration grace) ABSL_LOCKS_EXCLUDED(serving_mu_);
 
  private:
   explicit ScopekeeperServer(size_t key_cache_capacity)
@@ -218,7 +219,7 @@ class ScopekeeperServer {
   absl::Duration shutdown_grace_;
   std::unique_ptr<grpc::Server> server_;
   // Orders decision holds with the health reports of them.
-  mutable std::mutex serving_mu_;
+  mutable Mutex serving_mu_;
   bool shutting_down_ ABSL_GUARDED_BY(serving_mu_) = false;
   bool cluster_stale_ ABSL_GUARDED_BY(serving_mu_) = false;
   int port_ = 0;

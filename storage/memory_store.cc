@@ -10,16 +10,19 @@
 namespace scopekeeper::storage {
 namespace {
 
-// ForEachCopy() calls `fn` on each value of a copy of `map` taken under `mu`.
+// Values() copies the values of `map`, in key order.
 template <typename T>
-absl::Status ForEachCopy(std::mutex& mu, const std::map<std::string, T>& map,
-                         const std::function<absl::Status(const T&)>& fn) {
+std::vector<T> Values(const std::map<std::string, T>& map) {
   std::vector<T> values;
-  {
-    std::lock_guard<std::mutex> lock(mu);
-    values.reserve(map.size());
-    for (const auto& [id, value] : map) values.push_back(value);
-  }
+  values.reserve(map.size());
+  for (const auto& [id, value] : map) values.push_back(value);
+  return values;
+}
+
+// ForEach() calls `fn` on each of `values`, stopping at the first error.
+template <typename T>
+absl::Status ForEach(const std::vector<T>& values,
+                     const std::function<absl::Status(const T&)>& fn) {
   for (const T& value : values) SK_RETURN_IF_ERROR(fn(value));
   return absl::OkStatus();
 }
@@ -27,12 +30,12 @@ absl::Status ForEachCopy(std::mutex& mu, const std::map<std::string, T>& map,
 }  // namespace
 
 absl::StatusOr<uint64_t> MemoryStore::Revision() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return revision_;
 }
 
 absl::Status MemoryStore::Write(const Mutation& m) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   if (m.revision != revision_ + 1) {
     return absl::FailedPreconditionError(
         absl::StrCat("commit: revision ", m.revision,
@@ -94,7 +97,7 @@ absl::Status MemoryStore::Write(const Mutation& m) {
 
 absl::StatusOr<std::optional<KeyRecord>> MemoryStore::GetKeyById(
     absl::string_view key_id) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   const auto it = keys_.find(std::string(key_id));
   if (it == keys_.end()) return std::nullopt;
   return it->second;
@@ -106,7 +109,7 @@ absl::StatusOr<std::optional<KeyRecord>> MemoryStore::GetKeyBySecretHash(
     return absl::InvalidArgumentError(
         absl::StrCat("sha256: must be 32 bytes, is ", sha256.size()));
   }
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   const auto hash = key_id_by_hash_.find(std::string(sha256));
   if (hash == key_id_by_hash_.end()) return std::nullopt;
   return keys_.at(hash->second);
@@ -118,7 +121,7 @@ absl::StatusOr<std::vector<KeyRecord>> MemoryStore::ListKeys(
   SK_RETURN_IF_ERROR(CheckLimit(limit));
   const std::string after(after_key_id);
   std::vector<KeyRecord> out;
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   if (organization_id.empty()) {
     for (auto it = keys_.upper_bound(after);
          it != keys_.end() && out.size() < static_cast<size_t>(limit); ++it) {
@@ -138,23 +141,38 @@ absl::StatusOr<std::vector<KeyRecord>> MemoryStore::ListKeys(
 
 absl::Status MemoryStore::ForEachKey(
     const std::function<absl::Status(const KeyRecord&)>& fn) {
-  return ForEachCopy(mu_, keys_, fn);
+  std::vector<KeyRecord> values;
+  {
+    MutexLock lock(&mu_);
+    values = Values(keys_);
+  }
+  return ForEach(values, fn);
 }
 
 absl::Status MemoryStore::ForEachApp(
     const std::function<absl::Status(const v1::App&)>& fn) {
-  return ForEachCopy(mu_, apps_, fn);
+  std::vector<v1::App> values;
+  {
+    MutexLock lock(&mu_);
+    values = Values(apps_);
+  }
+  return ForEach(values, fn);
 }
 
 absl::Status MemoryStore::ForEachInstallation(
     const std::function<absl::Status(const v1::Installation&)>& fn) {
-  return ForEachCopy(mu_, installations_, fn);
+  std::vector<v1::Installation> values;
+  {
+    MutexLock lock(&mu_);
+    values = Values(installations_);
+  }
+  return ForEach(values, fn);
 }
 
 absl::Status MemoryStore::RecordKeyUses(
     const std::vector<std::pair<std::string, google::protobuf::Timestamp>>&
         uses) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   for (const auto& [key_id, time] : uses) {
     google::protobuf::Timestamp& stored = last_uses_[key_id];
     if (IsLater(time, stored)) stored = time;
@@ -164,7 +182,7 @@ absl::Status MemoryStore::RecordKeyUses(
 
 absl::StatusOr<std::optional<google::protobuf::Timestamp>>
 MemoryStore::GetKeyLastUse(absl::string_view key_id) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   const auto it = last_uses_.find(std::string(key_id));
   if (it == last_uses_.end()) return std::nullopt;
   return it->second;
@@ -175,7 +193,7 @@ absl::StatusOr<uint64_t> MemoryStore::Checkpoint(const std::string&) {
 }
 
 absl::StatusOr<std::optional<v1::Policy>> MemoryStore::GetPolicy() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return policy_;
 }
 
@@ -183,7 +201,7 @@ absl::StatusOr<std::vector<v1::AuditEvent>> MemoryStore::ListAuditEvents(
     const AuditFilter& filter, int limit) {
   SK_RETURN_IF_ERROR(CheckLimit(limit));
   std::vector<v1::AuditEvent> out;
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   for (auto it = audit_.upper_bound(filter.after_revision);
        it != audit_.end() && out.size() < static_cast<size_t>(limit); ++it) {
     if (MatchesAuditFilter(filter, it->second)) out.push_back(it->second);

@@ -634,7 +634,7 @@ absl::Status RocksDbStore::Write(const Mutation& m) {
 
 absl::Status RocksDbStore::Sync() {
   if (!options_.sync_writes) return absl::OkStatus();
-  std::lock_guard<std::mutex> lock(io_mu_);
+  MutexLock lock(&io_mu_);
   SK_RETURN_IF_ERROR(Writable());
   // Covers every write that returned before this call; writes are held off
   // by io_mu_, so that is every write up to `revision`.
@@ -647,7 +647,7 @@ absl::Status RocksDbStore::Sync() {
 }
 
 absl::Status RocksDbStore::Recover() {
-  std::lock_guard<std::mutex> lock(io_mu_);
+  MutexLock lock(&io_mu_);
   if (failure_.ok()) return absl::OkStatus();
   // Resuming flushes the memtable and starts a new WAL. Not tried while
   // that cannot fit: a resume that fails for lack of space can leave
@@ -689,7 +689,7 @@ absl::Status RocksDbStore::Failed(const absl::Status& status) {
 }
 
 absl::Status RocksDbStore::WriteMutation(const Mutation& m, bool sync) {
-  std::lock_guard<std::mutex> lock(io_mu_);
+  MutexLock lock(&io_mu_);
   SK_RETURN_IF_ERROR(Writable());
   const uint64_t current = revision_.load();
   if (m.revision != current + 1) {
@@ -918,7 +918,7 @@ absl::Status RocksDbStore::RecordKeyUses(
     const std::vector<std::pair<std::string, google::protobuf::Timestamp>>&
         uses) {
   // Serialized with commits so the read-compare-write below is not raced.
-  std::lock_guard<std::mutex> lock(io_mu_);
+  MutexLock lock(&io_mu_);
   SK_RETURN_IF_ERROR(Writable());
   rocksdb::WriteBatch batch;
   for (const auto& [key_id, time] : uses) {
@@ -977,7 +977,7 @@ absl::StatusOr<uint64_t> RocksDbStore::Checkpoint(const std::string& path) {
   uint64_t revision = 0;
   {
     // Hold commits off so the revision reported is the one the copy holds.
-    std::lock_guard<std::mutex> lock(io_mu_);
+    MutexLock lock(&io_mu_);
     SK_RETURN_IF_ERROR(FromRocksDb(checkpoint->CreateCheckpoint(path),
                                    absl::StrCat("checkpoint to ", path)));
     revision = revision_.load();

@@ -21,14 +21,15 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "base/mutex.h"
 #include "rocksdb/db.h"
 #include "storage/store.h"
 
@@ -100,10 +101,10 @@ class RocksDbStore final : public Store {
   absl::StatusOr<uint64_t> Revision() override;
   absl::Status Commit(const Mutation& m) override;
   absl::Status Write(const Mutation& m) override;
-  absl::Status Sync() override;
+  absl::Status Sync() override ABSL_LOCKS_EXCLUDED(io_mu_);
   // Recover() resumes RocksDB after a write failure (DB::Resume()) and
   // flushes the memtable, so every write it holds is durable.
-  absl::Status Recover() override;
+  absl::Status Recover() override ABSL_LOCKS_EXCLUDED(io_mu_);
   absl::StatusOr<std::optional<KeyRecord>> GetKeyById(
       absl::string_view key_id) override;
   absl::StatusOr<std::optional<KeyRecord>> GetKeyBySecretHash(
@@ -119,10 +120,11 @@ class RocksDbStore final : public Store {
       const std::function<absl::Status(const v1::Installation&)>& fn) override;
   absl::Status RecordKeyUses(
       const std::vector<std::pair<std::string, google::protobuf::Timestamp>>&
-          uses) override;
+          uses) override ABSL_LOCKS_EXCLUDED(io_mu_);
   absl::StatusOr<std::optional<google::protobuf::Timestamp>> GetKeyLastUse(
       absl::string_view key_id) override;
-  absl::StatusOr<uint64_t> Checkpoint(const std::string& path) override;
+  absl::StatusOr<uint64_t> Checkpoint(const std::string& path) override
+      ABSL_LOCKS_EXCLUDED(io_mu_);
   absl::StatusOr<std::optional<v1::Policy>> GetPolicy() override;
   absl::StatusOr<std::vector<v1::AuditEvent>> ListAuditEvents(
       const AuditFilter& filter, int limit) override;
@@ -134,18 +136,19 @@ class RocksDbStore final : public Store {
   // Acknowledged() records that every write up to `revision` is durable
   // (ACKNOWLEDGED_REVISION). A failure is logged, not returned: the record
   // then stays older, which never raises a false alarm.
-  // REQUIRES: io_mu_ held.
-  void Acknowledged(uint64_t revision);
+  void Acknowledged(uint64_t revision) ABSL_EXCLUSIVE_LOCKS_REQUIRED(io_mu_);
 
   // WriteMutation() is Write(), syncing the WAL first if `sync`.
-  absl::Status WriteMutation(const Mutation& m, bool sync);
+  absl::Status WriteMutation(const Mutation& m, bool sync)
+      ABSL_LOCKS_EXCLUDED(io_mu_);
   // Writable() is OK unless a write, sync or telemetry write failed and the
-  // store did not Recover() since. REQUIRES: io_mu_ held.
-  absl::Status Writable() const;
+  // store did not Recover() since.
+  absl::Status Writable() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(io_mu_);
   // Failed() records that a RocksDB write failed: after that RocksDB's WAL
   // writer must not be used (DB::Resume() replaces it), so every later
   // write fails here until Recover(). Returns `status`.
-  absl::Status Failed(const absl::Status& status);
+  absl::Status Failed(const absl::Status& status)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(io_mu_);
 
   // Reads key/<key_id> as of `read` (its snapshot, if any).
   absl::StatusOr<std::optional<KeyRecord>> ReadKey(
@@ -156,12 +159,12 @@ class RocksDbStore final : public Store {
   std::atomic<uint64_t> revision_;
   // Serializes every write to RocksDB: mutations, syncs, telemetry,
   // recovery and checkpoints.
-  std::mutex io_mu_;
-  absl::Status failure_;  // guarded by io_mu_
+  Mutex io_mu_;
+  absl::Status failure_ ABSL_GUARDED_BY(io_mu_);
   // ACKNOWLEDGED_REVISION, open for writing; -1 if it could not be opened.
   const int acknowledged_fd_;
-  uint64_t acknowledged_;             // guarded by io_mu_: last recorded
-  bool acknowledged_failed_ = false;  // guarded by io_mu_: logged once
+  uint64_t acknowledged_ ABSL_GUARDED_BY(io_mu_);             // last recorded
+  bool acknowledged_failed_ ABSL_GUARDED_BY(io_mu_) = false;  // logged once
 };
 
 }  // namespace scopekeeper::storage

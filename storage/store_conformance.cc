@@ -8,7 +8,6 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <ostream>
 #include <string>
@@ -18,6 +17,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "base/mutex.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
@@ -130,14 +130,14 @@ absl::Status StoreTest::Commit(Mutation m) {
     absl::Status status = store_->Commit(m);
     if (!status.ok()) return status;
   }
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   revisions_[n] = revision;
   return absl::OkStatus();
 }
 
 uint64_t StoreTest::Rev(uint64_t n) {
   if (n == 0 || !assigns_revisions()) return n;
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   const auto it = revisions_.find(n);
   if (it == revisions_.end()) {
     ADD_FAILURE() << "mutation " << n << " was not committed";
@@ -629,8 +629,9 @@ TEST_P(StoreTest, ReadersSeeWholeCommitsWhileOneWriterCommits) {
   ASSERT_OK(Commit(PutKeys(1, {record_at(1)})));
 
   constexpr int kReaders = 2;
-  std::mutex observed_mu;
-  std::vector<std::pair<uint64_t, uint64_t>> observed;  // (n, revision)
+  Mutex observed_mu;
+  // (n, revision); under observed_mu until the readers are joined.
+  std::vector<std::pair<uint64_t, uint64_t>> observed;
   std::atomic<int> started{0};
   std::atomic<bool> done{false};
   std::vector<std::thread> readers;
@@ -655,7 +656,7 @@ TEST_P(StoreTest, ReadersSeeWholeCommitsWhileOneWriterCommits) {
         const uint64_t n = std::stoull((*got)->key().name());
         ASSERT_EQ((*got)->secrets_size(), 2);
         EXPECT_EQ((*got)->secrets(1).sha256(), Sha(static_cast<char>(n)));
-        std::lock_guard<std::mutex> lock(observed_mu);
+        MutexLock lock(&observed_mu);
         observed.emplace_back(n, seen);
       }
     });

@@ -19,13 +19,14 @@
 #include <initializer_list>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <ostream>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "base/mutex.h"
 #include "gtest/gtest.h"
 #include "storage/store.h"
 
@@ -51,9 +52,9 @@ class StoreTest : public ::testing::TestWithParam<StoreFactory> {
 
   // Commit() commits the test's mutation number m.revision (see the file
   // comment). For single-writer stores, m.revision must be Revision() + 1.
-  absl::Status Commit(Mutation m);
+  absl::Status Commit(Mutation m) ABSL_LOCKS_EXCLUDED(mu_);
   // Rev() is the store revision of the test's mutation `n` (0 for 0).
-  uint64_t Rev(uint64_t n);
+  uint64_t Rev(uint64_t n) ABSL_LOCKS_EXCLUDED(mu_);
   std::vector<uint64_t> Revs(std::initializer_list<uint64_t> ns);
   // Stamped() is `record` as read back after mutation `n` wrote it.
   KeyRecord Stamped(KeyRecord record, uint64_t n);
@@ -68,8 +69,9 @@ class StoreTest : public ::testing::TestWithParam<StoreFactory> {
   std::unique_ptr<Store> store_;
 
  private:
-  std::mutex mu_;  // Commit() may race with readers calling Rev().
-  std::map<uint64_t, uint64_t> revisions_;  // test's number -> store's
+  Mutex mu_;  // Commit() may race with readers calling Rev().
+  // The test's number -> the store's.
+  std::map<uint64_t, uint64_t> revisions_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace scopekeeper::storage

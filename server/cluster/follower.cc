@@ -1,6 +1,5 @@
 #include "server/cluster/follower.h"
 
-#include <chrono>
 #include <utility>
 #include <vector>
 
@@ -70,9 +69,6 @@ CommittedChange ToCommitted(storage::Change change) {
   return out;
 }
 
-std::chrono::system_clock::time_point ToChrono(absl::Time t) {
-  return absl::ToChronoTime(t);
-}
 }  // namespace
 
 Follower::Follower(storage::EtcdStore* store, Applier* applier,
@@ -105,7 +101,7 @@ absl::Status Follower::Start() {
   // meanwhile. Best effort: the confirmer keeps trying.
   CatchUp(absl::Now() + options_.stall_timeout).IgnoreError();
   {
-    std::lock_guard<std::mutex> lock(serving_mu_);
+    MutexLock lock(&serving_mu_);
     serving_ = freshness_->fresh();
   }
   feeder_ = std::thread([this] { RunFeeder(); });
@@ -118,16 +114,16 @@ void Follower::ProbeSoon() {
   probe_requested_.store(true, std::memory_order_release);
   // Without mu_ (see probe_requested_): a wakeup lost to a confirmer about
   // to wait delays the probe by one confirm_interval at most.
-  cv_.notify_all();
+  cv_.SignalAll();
 }
 
 void Follower::Stop() {
   state_->SetHorizonProbe(nullptr);
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     stopping_ = true;
   }
-  cv_.notify_all();
+  cv_.SignalAll();
   if (confirmer_.joinable()) confirmer_.join();
   if (feeder_.joinable()) feeder_.join();
   feed_.reset();  // after the feeder: it is the feed's owner
@@ -139,7 +135,7 @@ absl::Status Follower::LoadSnapshot(bool reload) {
   SK_ASSIGN_OR_RETURN(const storage::EtcdStore::Reader reader,
                       store_->ReadAt(0));
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     SK_RETURN_IF_ERROR(applier_->LoadSnapshot(ReaderSnapshot(reader)));
     applied_ = reader.revision();
     pending_.clear();
@@ -147,7 +143,7 @@ absl::Status Follower::LoadSnapshot(bool reload) {
     freshness_->Confirm(as_of);
     if (reload) ++reloads_;
   }
-  cv_.notify_all();
+  cv_.SignalAll();
   LogInfo(absl::StrCat("replica loaded the state at etcd revision ",
                        reader.revision()));
   return absl::OkStatus();
@@ -156,7 +152,7 @@ absl::Status Follower::LoadSnapshot(bool reload) {
 absl::Status Follower::StartFeed() {
   uint64_t from = 0;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     // Before the watch exists: its end may come at once.
     feed_ended_ = false;
     feed_end_ = absl::OkStatus();
@@ -172,14 +168,14 @@ absl::Status Follower::StartFeed() {
   absl::StatusOr<std::unique_ptr<storage::ChangeFeed>> feed =
       store_->Follow(from, std::move(callbacks), /*progress_notify=*/true);
   if (!feed.ok()) {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     feed_ended_ = true;
     feed_end_ = feed.status();
     feed_error_ = feed.status();
     return feed.status();
   }
   feed_ = *std::move(feed);
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   feed_running_ = true;
   feed_error_ = absl::OkStatus();
   return absl::OkStatus();
@@ -188,7 +184,7 @@ absl::Status Follower::StartFeed() {
 void Follower::OnChange(storage::Change change) {
   const CommittedChange committed = ToCommitted(std::move(change));
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     if (committed.revision > applied_) {
       applier_->Apply(committed);  // publishes committed.revision
       applied_ = committed.revision;
@@ -196,25 +192,25 @@ void Follower::OnChange(storage::Change change) {
     last_delivery_ = clock_->Now();
     ConfirmLocked();
   }
-  cv_.notify_all();
+  cv_.SignalAll();
 }
 
 void Follower::OnProgress(uint64_t revision) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     last_delivery_ = clock_->Now();
     PublishLocked(revision);
   }
-  cv_.notify_all();
+  cv_.SignalAll();
 }
 
 void Follower::OnEnd(const absl::Status& status) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     feed_ended_ = true;
     feed_end_ = status;
   }
-  cv_.notify_all();
+  cv_.SignalAll();
 }
 
 void Follower::PublishLocked(uint64_t revision) {
@@ -248,21 +244,23 @@ absl::StatusOr<storage::EtcdStore::Head> Follower::ReadHead() {
   const uint64_t horizon_read = state_->BeginHorizonRead();
   SK_ASSIGN_OR_RETURN(const storage::EtcdStore::Head head, store_->ReadHead());
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     pending_.push_back({as_of, head.last_write, head.revision});
     if (pending_.size() > kMaxPending) pending_.pop_front();
     ConfirmLocked();
   }
-  cv_.notify_all();
+  cv_.SignalAll();
   // Outside mu_: it may finish calls waiting beyond the head.
   state_->EndHorizonRead(horizon_read, head.revision);
   return head;
 }
 
 absl::Status Follower::AwaitApplied(uint64_t revision, absl::Time deadline) {
-  std::unique_lock<std::mutex> lock(mu_);
-  if (cv_.wait_until(lock, ToChrono(deadline),
-                     [&] { return applied_ >= revision || stopping_; }) &&
+  MutexLock lock(&mu_);
+  if (cv_.WaitWithDeadline(&mu_, deadline,
+                           [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+                             return applied_ >= revision || stopping_;
+                           }) &&
       applied_ >= revision) {
     return absl::OkStatus();
   }
@@ -286,7 +284,7 @@ Follower::Status Follower::status() const {
   out.revision = state_->revision();
   out.lag = freshness_->Lag();
   out.serving = freshness_->fresh();
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   out.reloads = reloads_;
   out.feed_restarts = feed_restarts_;
   return out;
@@ -296,8 +294,8 @@ void Follower::RunFeeder() {
   while (true) {
     absl::Status end;
     {
-      std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [&] {
+      MutexLock lock(&mu_);
+      cv_.Wait(&mu_, [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
         return stopping_ || feed_ended_ || restart_requested_ ||
                feed_ == nullptr;
       });
@@ -321,7 +319,7 @@ void Follower::RunFeeder() {
       LogWarning(
           "replica fell behind etcd's compaction; loading a fresh snapshot");
       started = LoadSnapshot(/*reload=*/true);
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       if (!started.ok()) {
         // Keep the cause: the next attempt must reload too.
         feed_ended_ = true;
@@ -331,13 +329,14 @@ void Follower::RunFeeder() {
     }
     if (started.ok()) started = StartFeed();
     if (started.ok()) {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       ++feed_restarts_;
       continue;
     }
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait_for(lock, absl::ToChronoNanoseconds(options_.retry_interval),
-                 [&] { return stopping_; });
+    MutexLock lock(&mu_);
+    cv_.WaitWithTimeout(
+        &mu_, options_.retry_interval,
+        [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_; });
   }
 }
 
@@ -348,20 +347,21 @@ void Follower::RunConfirmer() {
     const absl::StatusOr<storage::EtcdStore::Head> head = ReadHead();
     if (!head.ok()) last_error = head.status();
     {
-      std::unique_lock<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       const absl::Time now = clock_->Now();
       if (feed_running_ && !pending_.empty() &&
           now - pending_.front().as_of > options_.stall_timeout &&
           now - last_delivery_ > options_.stall_timeout) {
         restart_requested_ = true;
-        cv_.notify_all();
+        cv_.SignalAll();
       }
       if (last_error.ok() && !feed_error_.ok()) last_error = feed_error_;
     }
     CheckServing(last_error);
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait_for(
-        lock, absl::ToChronoNanoseconds(options_.confirm_interval), [&] {
+    MutexLock lock(&mu_);
+    cv_.WaitWithTimeout(
+        &mu_, options_.confirm_interval,
+        [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
           return stopping_ || probe_requested_.load(std::memory_order_acquire);
         });
     if (stopping_) return;
@@ -369,14 +369,14 @@ void Follower::RunConfirmer() {
 }
 
 void Follower::OnServingChange(std::function<void(bool serving)> fn) {
-  std::lock_guard<std::mutex> lock(serving_mu_);
+  MutexLock lock(&serving_mu_);
   on_serving_change_ = std::move(fn);
   if (on_serving_change_) on_serving_change_(serving_);
 }
 
 void Follower::CheckServing(const absl::Status& last_error) {
   const bool serving = freshness_->fresh();
-  std::lock_guard<std::mutex> lock(serving_mu_);
+  MutexLock lock(&serving_mu_);
   if (serving == serving_) return;
   serving_ = serving;
   if (serving) {

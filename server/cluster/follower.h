@@ -39,12 +39,10 @@
 #define SCOPEKEEPER_SERVER_CLUSTER_FOLLOWER_H_
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 
@@ -52,6 +50,7 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "base/clock.h"
+#include "base/mutex.h"
 #include "server/decision/freshness.h"
 #include "server/decision/serving_state.h"
 #include "server/registry/applier.h"
@@ -90,18 +89,19 @@ class Follower final : public ServingState::HorizonProbe {
 
   // Start() loads the snapshot (an error if etcd cannot be read), starts
   // following and the supervisor.
-  absl::Status Start();
+  absl::Status Start() ABSL_LOCKS_EXCLUDED(mu_, serving_mu_);
   // Stop() ends the feed and the supervisor. Idempotent.
-  void Stop();
+  void Stop() ABSL_LOCKS_EXCLUDED(mu_);
 
   // AwaitApplied() returns once the serving state is current as of
   // `revision`, or UNAVAILABLE at `deadline`.
-  absl::Status AwaitApplied(uint64_t revision, absl::Time deadline);
+  absl::Status AwaitApplied(uint64_t revision, absl::Time deadline)
+      ABSL_LOCKS_EXCLUDED(mu_);
   // CatchUp() reads the cluster's head (linearizably) and waits until the
   // serving state holds every change up to it: afterwards, it holds every
   // change committed before the call. UNAVAILABLE when etcd cannot be read
   // or at `deadline`.
-  absl::Status CatchUp(absl::Time deadline);
+  absl::Status CatchUp(absl::Time deadline) ABSL_LOCKS_EXCLUDED(mu_);
 
   // OnServingChange() calls `fn` with whether the replica serves (Freshness
   // says fresh) now, and again (on a background thread) whenever that
@@ -109,7 +109,7 @@ class Follower final : public ServingState::HorizonProbe {
   void OnServingChange(std::function<void(bool serving)> fn)
       ABSL_LOCKS_EXCLUDED(serving_mu_);
 
-  Status status() const;
+  Status status() const ABSL_LOCKS_EXCLUDED(mu_);
 
   // HorizonProbe: wakes the confirmer (lock-free; it runs on the thread
   // that parks a call, possibly inside an apply).
@@ -127,7 +127,7 @@ class Follower final : public ServingState::HorizonProbe {
   // start, or over it after compaction: `reload`) and confirms it.
   absl::Status LoadSnapshot(bool reload) ABSL_LOCKS_EXCLUDED(mu_);
   // StartFeed() follows from the revision applied.
-  absl::Status StartFeed();
+  absl::Status StartFeed() ABSL_LOCKS_EXCLUDED(mu_);
   void OnChange(storage::Change change) ABSL_LOCKS_EXCLUDED(mu_);
   void OnProgress(uint64_t revision) ABSL_LOCKS_EXCLUDED(mu_);
   void OnEnd(const absl::Status& status) ABSL_LOCKS_EXCLUDED(mu_);
@@ -136,31 +136,32 @@ class Follower final : public ServingState::HorizonProbe {
   void PublishLocked(uint64_t revision) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ConfirmLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // ReadHead() reads the head and queues it as a pending confirmation.
-  absl::StatusOr<storage::EtcdStore::Head> ReadHead();
+  absl::StatusOr<storage::EtcdStore::Head> ReadHead() ABSL_LOCKS_EXCLUDED(mu_);
   // The two background threads: one keeps the feed running (following
   // again, reloading), the other confirms freshness, so that a slow feed
   // restart never delays a confirmation or the other way round.
-  void RunFeeder();
-  void RunConfirmer();
+  void RunFeeder() ABSL_LOCKS_EXCLUDED(mu_);
+  void RunConfirmer() ABSL_LOCKS_EXCLUDED(mu_);
   // Reports a change of Freshness (log, callback).
   void CheckServing(const absl::Status& last_error)
       ABSL_LOCKS_EXCLUDED(serving_mu_);
 
   storage::EtcdStore* const store_;
-  Applier* const applier_;
+  // Single-writer: applied only under mu_.
+  Applier* const applier_ ABSL_PT_GUARDED_BY(mu_);
   ServingState* const state_;
   Freshness* const freshness_;
   const Clock* const clock_;
   const Options options_;
 
   // The last Freshness seen by the supervisor, and who hears of changes.
-  std::mutex serving_mu_;
+  Mutex serving_mu_;
   bool serving_ ABSL_GUARDED_BY(serving_mu_) = false;
   std::function<void(bool)> on_serving_change_ ABSL_GUARDED_BY(serving_mu_);
 
   // Serializes applying (the Applier is single-writer) with publishing.
-  mutable std::mutex mu_;
-  std::condition_variable cv_;  // applied_, feed_ended_, stopping_
+  mutable Mutex mu_;
+  CondVar cv_;  // applied_, feed_ended_, stopping_
   uint64_t applied_ ABSL_GUARDED_BY(mu_) = 0;  // served revision
   std::deque<Pending> pending_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;

@@ -129,19 +129,22 @@ void Replica::StartBackgroundWork() {
 
 void Replica::Stop() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     stopping_ = true;
   }
-  cv_.notify_all();
+  cv_.SignalAll();
   if (pruner_.joinable()) pruner_.join();
   if (follower_ != nullptr) follower_->Stop();
 }
 
 void Replica::PruneAuditUntilStopped() {
   constexpr int kBatch = 1000;
-  std::unique_lock<std::mutex> lock(mu_);
-  while (!stopping_) {
-    lock.unlock();
+  bool stopping;
+  {
+    MutexLock lock(&mu_);
+    stopping = stopping_;
+  }
+  while (!stopping) {
     const absl::Time before = clock_->Now() - options_.audit_retention;
     int total = 0;
     while (true) {
@@ -159,9 +162,10 @@ void Replica::PruneAuditUntilStopped() {
                            " events older than ",
                            absl::FormatDuration(options_.audit_retention)));
     }
-    lock.lock();
-    cv_.wait_for(lock, absl::ToChronoNanoseconds(options_.audit_prune_interval),
-                 [this] { return stopping_; });
+    MutexLock lock(&mu_);
+    stopping = cv_.WaitWithTimeout(
+        &mu_, options_.audit_prune_interval,
+        [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_; });
   }
 }
 

@@ -7,19 +7,19 @@
 #ifndef SCOPEKEEPER_SERVER_CLUSTER_REPLICA_H_
 #define SCOPEKEEPER_SERVER_CLUSTER_REPLICA_H_
 
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "base/clock.h"
+#include "base/mutex.h"
 #include "server/cluster/etcd_committer.h"
 #include "server/cluster/follower.h"
 #include "server/decision/freshness.h"
@@ -82,7 +82,7 @@ class Replica {
   // StartBackgroundWork() starts the audit retention (after Load()).
   void StartBackgroundWork();
   // Stop() ends background work and following. Idempotent.
-  void Stop();
+  void Stop() ABSL_LOCKS_EXCLUDED(mu_);
 
   // OnServingChange(): see Follower::OnServingChange().
   void OnServingChange(std::function<void(bool serving)> fn) {
@@ -95,7 +95,7 @@ class Replica {
 
  private:
   Replica() = default;
-  void PruneAuditUntilStopped();
+  void PruneAuditUntilStopped() ABSL_LOCKS_EXCLUDED(mu_);
 
   ReplicaOptions options_;
   const Clock* clock_ = nullptr;
@@ -106,9 +106,9 @@ class Replica {
   std::unique_ptr<Follower> follower_;
   std::unique_ptr<EtcdCommitter> committer_;
 
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stopping_ = false;  // guarded by mu_
+  Mutex mu_;
+  CondVar cv_;  // stopping_ set
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread pruner_;
 };
 

@@ -14,8 +14,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "absl/synchronization/notification.h"
 #include "base/mutants.h"
+#include "base/mutex.h"
 #include "base/status_macros.h"
 #include "base/time_util.h"
 #include "base/trace_id.h"
@@ -551,35 +551,46 @@ absl::Status DecisionEngine::Blocking(Try attempt, absl::Duration timeout) {
 absl::Status DecisionEngine::AwaitRevision(uint64_t revision,
                                            absl::Duration timeout) {
   // The data plane's wait (WhenApplied), on this thread: the same answers,
-  // a horizon probe's OUT_OF_RANGE included.
-  // `status` has a mutex of its own although it is written before `done`
-  // is notified: the Notification's release is inside Debian's absl, which
-  // ThreadSanitizer does not see, so it would report the read below as a
-  // race; the mutex makes the order visible to it.
+  // a horizon probe's OUT_OF_RANGE included. A base Mutex, not an
+  // absl::Notification: TSan cannot see the latter's happens-before edge
+  // (Debian's Abseil is uninstrumented) and reported the status handed
+  // over through it as a race.
   struct Wait {
-    absl::Notification done;
-    std::mutex mu;
+    Mutex mu;
+    CondVar cv;
+    bool done ABSL_GUARDED_BY(mu) = false;
     absl::Status status ABSL_GUARDED_BY(mu);
   };
-  const auto wait = std::make_shared<Wait>();
+  const auto shared = std::make_shared<Wait>();
+  Wait& wait = *shared;
+  const auto done = [&wait]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(wait.mu) {
+    return wait.done;
+  };
   const ServingState::WaitId id =
-      state_->WhenApplied(revision, [wait](absl::Status status) {
+      state_->WhenApplied(revision, [shared](absl::Status status) {
+        Wait& wait = *shared;
         {
-          std::lock_guard<std::mutex> lock(wait->mu);
-          wait->status = std::move(status);
+          MutexLock lock(&wait.mu);
+          wait.status = std::move(status);
+          wait.done = true;
         }
-        wait->done.Notify();
+        wait.cv.SignalAll();
       });
-  if (id != 0 && !wait->done.WaitForNotificationWithTimeout(timeout)) {
-    if (state_->CancelWait(id)) {
+  if (id != 0) {
+    bool in_time;
+    {
+      MutexLock lock(&wait.mu);
+      in_time = wait.cv.WaitWithTimeout(&wait.mu, timeout, done);
+    }
+    if (!in_time && state_->CancelWait(id)) {
       return absl::DeadlineExceededError(absl::StrCat(
           "min_revision ", revision, " not reached before the deadline (at ",
           state_->revision(), ")"));
     }
-    wait->done.WaitForNotification();  // `done` is running
   }
-  std::lock_guard<std::mutex> lock(wait->mu);
-  return wait->status;
+  MutexLock lock(&wait.mu);
+  wait.cv.Wait(&wait.mu, done);  // ran, or is running
+  return wait.status;
 }
 
 absl::Status DecisionEngine::Authorize(const v1::AuthorizeRequest& request,

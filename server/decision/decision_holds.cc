@@ -5,7 +5,7 @@
 namespace scopekeeper {
 
 bool DecisionHolds::Hold(absl::string_view holder, absl::string_view reason) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   const bool was_serving = holds_.empty();
   holds_[std::string(holder)] = std::string(reason);
   held_.store(true, std::memory_order_release);
@@ -13,7 +13,7 @@ bool DecisionHolds::Hold(absl::string_view holder, absl::string_view reason) {
 }
 
 bool DecisionHolds::Release(absl::string_view holder) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   const auto it = holds_.find(holder);
   if (it == holds_.end()) return false;
   holds_.erase(it);
@@ -22,7 +22,7 @@ bool DecisionHolds::Release(absl::string_view holder) {
 }
 
 absl::Status DecisionHolds::HeldStatus() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   if (holds_.empty()) return absl::OkStatus();  // released meanwhile
   const auto& [holder, reason] = *holds_.begin();
   return absl::UnavailableError(

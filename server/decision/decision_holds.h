@@ -10,12 +10,12 @@
 
 #include <atomic>
 #include <map>
-#include <mutex>
 #include <string>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "base/mutex.h"
 
 namespace scopekeeper {
 
@@ -25,8 +25,9 @@ class DecisionHolds {
   // Hold() places (or updates the reason of) `holder`'s hold. Release()
   // removes it. Each returns true when decisions went from served to held
   // (or back): the caller then updates what reports it (health).
-  bool Hold(absl::string_view holder, absl::string_view reason);
-  bool Release(absl::string_view holder);
+  bool Hold(absl::string_view holder, absl::string_view reason)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  bool Release(absl::string_view holder) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Check() is OK when decisions may be made, else UNAVAILABLE naming a
   // hold: "decisions are held (<holder>): <reason>".
@@ -37,10 +38,10 @@ class DecisionHolds {
   bool serving() const { return !held_.load(std::memory_order_acquire); }
 
  private:
-  absl::Status HeldStatus() const;
+  absl::Status HeldStatus() const ABSL_LOCKS_EXCLUDED(mu_);
 
   std::atomic<bool> held_{false};  // !holds_.empty()
-  mutable std::mutex mu_;
+  mutable Mutex mu_;
   std::map<std::string, std::string, std::less<>> holds_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -1,8 +1,6 @@
 #include "server/decision/key_cache.h"
 
 #include <algorithm>
-#include <mutex>
-#include <shared_mutex>
 
 #include "absl/container/flat_hash_map.h"
 
@@ -32,14 +30,14 @@ KeyCache::KeyCache(size_t capacity)
   const size_t n = shards_.size();
   for (size_t i = 0; i < n; ++i) {
     shards_[i].capacity = capacity / n + (i < capacity % n ? 1 : 0);
-    std::unique_lock<WriterPreferringMutex> lock(shards_[i].mu);
+    WriterMutexLock lock(&shards_[i].mu);
     shards_[i].table.set_track_references();
   }
 }
 
 bool KeyCache::Find(const SecretDigest& digest, Entry* out) const {
   const Shard& shard = ShardFor(digest);
-  std::shared_lock<WriterPreferringMutex> lock(shard.mu);
+  ReaderMutexLock lock(&shard.mu);
   const size_t i = shard.table.Find(digest);
   if (i == KeyTable::kNotFound) return false;
   out->key = shard.table.key(i);
@@ -51,19 +49,19 @@ bool KeyCache::Find(const SecretDigest& digest, Entry* out) const {
 
 void KeyCache::Prefetch(const SecretDigest& digest) const {
   const Shard& shard = ShardFor(digest);
-  std::shared_lock<WriterPreferringMutex> lock(shard.mu);
+  ReaderMutexLock lock(&shard.mu);
   shard.table.Prefetch(digest);
 }
 
 void KeyCache::PrefetchKey(const SecretDigest& digest) const {
   const Shard& shard = ShardFor(digest);
-  std::shared_lock<WriterPreferringMutex> lock(shard.mu);
+  ReaderMutexLock lock(&shard.mu);
   shard.table.PrefetchKey(digest);
 }
 
 bool KeyCache::Contains(const SecretDigest& digest) const {
   const Shard& shard = ShardFor(digest);
-  std::shared_lock<WriterPreferringMutex> lock(shard.mu);
+  ReaderMutexLock lock(&shard.mu);
   return shard.table.Find(digest) != KeyTable::kNotFound;
 }
 
@@ -94,7 +92,8 @@ void KeyCache::InsertLocked(Shard& shard, const SecretDigest& digest,
     // it when they outnumber the live ones.
     if (shard.ring.size() > 2 * table.size() + 64) {
       shard.ring.clear();
-      table.ForEach([&](size_t i) { shard.ring.push_back(table.digest(i)); });
+      std::deque<SecretDigest>& ring = shard.ring;
+      table.ForEach([&](size_t i) { ring.push_back(table.digest(i)); });
       shard.ring.push_back(digest);
     }
   }
@@ -107,17 +106,16 @@ void KeyCache::InsertLocked(Shard& shard, const SecretDigest& digest,
 void KeyCache::Upsert(const SecretDigest& digest, Entry entry) {
   Shard& shard = ShardFor(digest);
   Released released;  // freed outside the lock
-  std::unique_lock<WriterPreferringMutex> lock(shard.mu);
+  WriterMutexLock lock(&shard.mu);
   ++shard.write_epoch;
   InsertLocked(shard, digest, std::move(entry), &released);
-  lock.unlock();
 }
 
 bool KeyCache::ReplaceIf(const SecretDigest& digest,
                          const CompiledKey* expected, Entry entry) {
   Shard& shard = ShardFor(digest);
   std::shared_ptr<const CompiledKey> replaced;  // freed outside the lock
-  std::unique_lock<WriterPreferringMutex> lock(shard.mu);
+  WriterMutexLock lock(&shard.mu);
   const size_t i = shard.table.Find(digest);
   if (i == KeyTable::kNotFound || shard.table.key(i).get() != expected) {
     return false;
@@ -125,39 +123,38 @@ bool KeyCache::ReplaceIf(const SecretDigest& digest,
   ++shard.write_epoch;
   shard.table.Set(digest, std::move(entry.key), entry.secret_expire_time,
                   &replaced);
-  lock.unlock();
   return true;
 }
 
 void KeyCache::Erase(const SecretDigest& digest) {
   Shard& shard = ShardFor(digest);
   std::shared_ptr<const CompiledKey> erased;  // freed outside the lock
-  std::unique_lock<WriterPreferringMutex> lock(shard.mu);
+  WriterMutexLock lock(&shard.mu);
   ++shard.write_epoch;
   const size_t i = shard.table.Find(digest);
   if (i == KeyTable::kNotFound) return;
   erased = shard.table.EraseAt(i);
   size_.fetch_sub(1, std::memory_order_relaxed);
-  lock.unlock();
 }
 
 void KeyCache::EraseIf(const std::function<bool(const SecretDigest&)>& drop) {
   std::vector<std::shared_ptr<const CompiledKey>> erased;  // freed unlocked
   std::vector<SecretDigest> dropped;
   for (Shard& shard : shards_) {
-    std::unique_lock<WriterPreferringMutex> lock(shard.mu);
-    ++shard.write_epoch;
-    KeyTable& table = shard.table;
-    dropped.clear();
-    table.ForEach([&](size_t i) {
-      if (drop(table.digest(i))) dropped.push_back(table.digest(i));
-    });
-    // Erasing moves entries: each is found again.
-    for (const SecretDigest& digest : dropped) {
-      erased.push_back(table.EraseAt(table.Find(digest)));
-      size_.fetch_sub(1, std::memory_order_relaxed);
+    {
+      WriterMutexLock lock(&shard.mu);
+      ++shard.write_epoch;
+      KeyTable& table = shard.table;
+      dropped.clear();
+      table.ForEach([&](size_t i) {
+        if (drop(table.digest(i))) dropped.push_back(table.digest(i));
+      });
+      // Erasing moves entries: each is found again.
+      for (const SecretDigest& digest : dropped) {
+        erased.push_back(table.EraseAt(table.Find(digest)));
+        size_.fetch_sub(1, std::memory_order_relaxed);
+      }
     }
-    lock.unlock();
     erased.clear();
   }
 }
@@ -175,14 +172,13 @@ void KeyCache::Recompile(const std::function<std::shared_ptr<const CompiledKey>(
   for (Shard& shard : shards_) {
     todo.clear();
     {
-      std::unique_lock<WriterPreferringMutex> lock(shard.mu);
+      WriterMutexLock lock(&shard.mu);
       // Readers' inserts from here on were read after the change that
       // called this (set before it), so they need no recompiling.
       ++shard.write_epoch;
-      shard.table.ForEach([&](size_t i) {
-        if (!done.contains(shard.table.key(i).get())) {
-          todo.push_back(shard.table.key(i));
-        }
+      const KeyTable& table = shard.table;
+      table.ForEach([&](size_t i) {
+        if (!done.contains(table.key(i).get())) todo.push_back(table.key(i));
       });
     }
     // Compiled without the lock (fn may read the store): readers of this
@@ -191,18 +187,19 @@ void KeyCache::Recompile(const std::function<std::shared_ptr<const CompiledKey>(
       auto [it, inserted] = done.try_emplace(key.get());
       if (inserted) it->second = {key, fn(key)};
     }
-    std::unique_lock<WriterPreferringMutex> lock(shard.mu);
+    WriterMutexLock lock(&shard.mu);
     // The old keys are still held in `done`: none is freed under the lock.
-    shard.table.ForEach([&](size_t i) {
-      auto it = done.find(shard.table.key(i).get());
-      if (it != done.end()) shard.table.SetKeyAt(i, it->second.second);
+    KeyTable& table = shard.table;
+    table.ForEach([&](size_t i) {
+      auto it = done.find(table.key(i).get());
+      if (it != done.end()) table.SetKeyAt(i, it->second.second);
     });
   }
 }
 
 KeyCache::Epoch KeyCache::WriteEpoch(const SecretDigest& digest) const {
   const Shard& shard = ShardFor(digest);
-  std::shared_lock<WriterPreferringMutex> lock(shard.mu);
+  ReaderMutexLock lock(&shard.mu);
   return shard.write_epoch;
 }
 
@@ -211,13 +208,12 @@ bool KeyCache::InsertIfUnchanged(const SecretDigest& digest, Entry entry,
   if (!bounded()) return false;
   Shard& shard = ShardFor(digest);
   Released released;  // freed outside the lock
-  std::unique_lock<WriterPreferringMutex> lock(shard.mu);
+  WriterMutexLock lock(&shard.mu);
   if (shard.write_epoch != epoch ||
       shard.table.Find(digest) != KeyTable::kNotFound) {
     return false;
   }
   InsertLocked(shard, digest, std::move(entry), &released);
-  lock.unlock();
   return true;
 }
 
@@ -232,11 +228,14 @@ void KeyCache::BulkLoader::Add(const SecretDigest& digest, Entry entry) {
 }
 
 void KeyCache::BulkLoader::Flush() {
-  std::unique_lock<std::mutex> lock(mu_);
-  cv_.wait(lock, [this] { return queue_.size() < kLoaderMaxQueued; });
-  queue_.push_back(std::move(batch_));
-  cv_.notify_all();
-  lock.unlock();
+  {
+    MutexLock lock(&mu_);
+    cv_.Wait(&mu_, [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return queue_.size() < kLoaderMaxQueued;
+    });
+    queue_.push_back(std::move(batch_));
+    cv_.SignalAll();
+  }
   batch_ = Batch();
   batch_.reserve(kLoaderBatch);
 }
@@ -246,10 +245,10 @@ void KeyCache::BulkLoader::Finish() {
   finished_ = true;
   if (!batch_.empty()) Flush();
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     done_ = true;
   }
-  cv_.notify_all();
+  cv_.SignalAll();
   thread_.join();
 }
 
@@ -257,13 +256,15 @@ void KeyCache::BulkLoader::Run() {
   for (;;) {
     Batch batch;
     {
-      std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [this] { return !queue_.empty() || done_; });
+      MutexLock lock(&mu_);
+      cv_.Wait(&mu_, [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return !queue_.empty() || done_;
+      });
       if (queue_.empty()) return;
       batch = std::move(queue_.front());
       queue_.pop_front();
     }
-    cv_.notify_all();  // room for the adder
+    cv_.SignalAll();  // room for the adder
     for (auto& [digest, entry] : batch)
       cache_->Upsert(digest, std::move(entry));
   }

@@ -6,7 +6,7 @@
 // write for longer than an insert, and never touch storage. A lookup is a
 // hit only when the full digest matches, never on a fingerprint alone.
 // Writer preference matters: a stream of readers must not starve a
-// revocation under full load (see server/rw_mutex.h).
+// revocation under full load (see base/rw_mutex.h).
 //
 // Two modes, chosen at construction:
 //  * Complete (capacity kUnbounded, the default): every key is cached. The
@@ -30,18 +30,17 @@
 #define SCOPEKEEPER_SERVER_DECISION_KEY_CACHE_H_
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <thread>
 #include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/time/time.h"
+#include "base/mutex.h"
 #include "base/rw_mutex.h"
 #include "server/decision/compiled_key.h"
 #include "server/decision/key_table.h"
@@ -120,23 +119,23 @@ class KeyCache {
     BulkLoader(const BulkLoader&) = delete;
     BulkLoader& operator=(const BulkLoader&) = delete;
 
-    void Add(const SecretDigest& digest, Entry entry);
+    void Add(const SecretDigest& digest, Entry entry) ABSL_LOCKS_EXCLUDED(mu_);
     // Finish() returns once everything added is in the cache.
-    void Finish();
+    void Finish() ABSL_LOCKS_EXCLUDED(mu_);
 
    private:
     using Batch = std::vector<std::pair<SecretDigest, Entry>>;
-    void Flush();  // queues batch_
-    void Run();    // the loader thread
+    void Flush() ABSL_LOCKS_EXCLUDED(mu_);  // queues batch_
+    void Run() ABSL_LOCKS_EXCLUDED(mu_);    // the loader thread
 
     KeyCache* const cache_;
     Batch batch_;  // the adding thread's
-    std::mutex mu_;
-    std::condition_variable cv_;
-    std::deque<Batch> queue_;  // guarded by mu_
-    bool done_ = false;        // guarded by mu_: no more batches
-    bool finished_ = false;    // the adding thread's
-    std::thread thread_;       // last: starts once the rest exists
+    Mutex mu_;
+    CondVar cv_;  // queue_ or done_ changed
+    std::deque<Batch> queue_ ABSL_GUARDED_BY(mu_);
+    bool done_ ABSL_GUARDED_BY(mu_) = false;  // no more batches
+    bool finished_ = false;                   // the adding thread's
+    std::thread thread_;  // last: starts once the rest exists
   };
 
   // Readers filling a bounded cache after a miss:

@@ -1,6 +1,5 @@
 #include "server/decision/serving_state.h"
 
-#include <chrono>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -32,7 +31,7 @@ const PolicySnapshot& ServingState::PolicyForDecision() const {
 void ServingState::PublishRevision(uint64_t revision) {
   std::vector<absl::AnyInvocable<void(absl::Status)>> ready;
   {
-    std::lock_guard<std::mutex> lock(wait_mu_);
+    MutexLock lock(&wait_mu_);
     revision_.store(revision, std::memory_order_release);
     const auto end = parked_.upper_bound(revision);
     for (auto it = parked_.begin(); it != end; ++it) {
@@ -42,7 +41,7 @@ void ServingState::PublishRevision(uint64_t revision) {
     parked_.erase(parked_.begin(), end);
   }
   RaiseHorizon(revision);
-  wait_cv_.notify_all();
+  wait_cv_.SignalAll();
   for (auto& done : ready) done(absl::OkStatus());
 }
 
@@ -64,7 +63,7 @@ ServingState::WaitId ServingState::WhenApplied(
   absl::Status now;
   WaitId id = 0;
   {
-    std::lock_guard<std::mutex> lock(wait_mu_);
+    MutexLock lock(&wait_mu_);
     if (revision_.load(std::memory_order_acquire) < revision) {
       now = EndedLocked();
       if (now.ok() && parked_.size() >= kMaxParkedWaits) {
@@ -92,7 +91,7 @@ ServingState::WaitId ServingState::WhenApplied(
 }
 
 uint64_t ServingState::BeginHorizonRead() {
-  std::lock_guard<std::mutex> lock(wait_mu_);
+  MutexLock lock(&wait_mu_);
   return ++horizon_reads_;
 }
 
@@ -101,7 +100,7 @@ void ServingState::EndHorizonRead(uint64_t read, uint64_t head) {
   std::vector<std::pair<uint64_t, absl::AnyInvocable<void(absl::Status)>>>
       beyond;
   {
-    std::lock_guard<std::mutex> lock(wait_mu_);
+    MutexLock lock(&wait_mu_);
     for (auto it = parked_.upper_bound(horizon()); it != parked_.end();) {
       if (it->second.horizon_reads < read) {
         parked_ids_.erase(it->second.id);
@@ -120,7 +119,7 @@ void ServingState::EndHorizonRead(uint64_t read, uint64_t head) {
 }
 
 bool ServingState::CancelWait(WaitId id) {
-  std::lock_guard<std::mutex> lock(wait_mu_);
+  MutexLock lock(&wait_mu_);
   const auto it = parked_ids_.find(id);
   if (it == parked_ids_.end()) return false;
   parked_.erase(it->second);
@@ -129,23 +128,19 @@ bool ServingState::CancelWait(WaitId id) {
 }
 
 size_t ServingState::parked_waits() const {
-  std::lock_guard<std::mutex> lock(wait_mu_);
+  MutexLock lock(&wait_mu_);
   return parked_.size();
 }
 
 absl::Status ServingState::WaitForRevision(uint64_t revision,
                                            absl::Duration timeout) const {
   if (this->revision() >= revision) return absl::OkStatus();
-  std::unique_lock<std::mutex> lock(wait_mu_);
-  const auto reached = [&] {
-    return !EndedLocked().ok() ||
-           revision_.load(std::memory_order_acquire) >= revision;
-  };
-  if (timeout == absl::InfiniteDuration()) {
-    wait_cv_.wait(lock, reached);
-  } else {
-    wait_cv_.wait_for(lock, absl::ToChronoNanoseconds(timeout), reached);
-  }
+  MutexLock lock(&wait_mu_);
+  wait_cv_.WaitWithTimeout(
+      &wait_mu_, timeout, [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(wait_mu_) {
+        return !EndedLocked().ok() ||
+               revision_.load(std::memory_order_acquire) >= revision;
+      });
   if (revision_.load(std::memory_order_acquire) >= revision) {
     return absl::OkStatus();
   }
@@ -159,30 +154,30 @@ void ServingState::StopAdvancing(absl::Status why) {
   std::multimap<uint64_t, Parked> ended;
   absl::Status status;
   {
-    std::lock_guard<std::mutex> lock(wait_mu_);
+    MutexLock lock(&wait_mu_);
     if (stopped_.ok()) stopped_ = std::move(why);
     status = stopped_;
     ended.swap(parked_);
     parked_ids_.clear();
   }
-  wait_cv_.notify_all();
+  wait_cv_.SignalAll();
   for (auto& [revision, parked] : ended) parked.done(status);
 }
 
 void ServingState::ResumeAdvancing() {
-  std::lock_guard<std::mutex> lock(wait_mu_);
+  MutexLock lock(&wait_mu_);
   stopped_ = absl::OkStatus();
 }
 
 void ServingState::Close() {
   std::multimap<uint64_t, Parked> ended;
   {
-    std::lock_guard<std::mutex> lock(wait_mu_);
+    MutexLock lock(&wait_mu_);
     closed_ = true;
     ended.swap(parked_);
     parked_ids_.clear();
   }
-  wait_cv_.notify_all();
+  wait_cv_.SignalAll();
   for (auto& [revision, parked] : ended) {
     parked.done(absl::UnavailableError("server is shutting down"));
   }

@@ -6,16 +6,16 @@
 #define SCOPEKEEPER_SERVER_DECISION_SERVING_STATE_H_
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <mutex>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "base/mutex.h"
 #include "server/decision/decision_holds.h"
 #include "server/decision/key_cache.h"
 #include "server/policy/app_directory.h"
@@ -75,7 +75,7 @@ class ServingState {
 
   // PublishRevision() raises the applied revision and wakes waiters.
   // REQUIRES: the mutation of `revision` is applied to policy and cache.
-  void PublishRevision(uint64_t revision);
+  void PublishRevision(uint64_t revision) ABSL_LOCKS_EXCLUDED(wait_mu_);
 
   // horizon() is the highest revision known to exist: written here (not
   // necessarily applied yet), or seen in the cluster. A min_revision beyond
@@ -109,8 +109,9 @@ class ServingState {
   // EndHorizonRead() with that read's token and the head's revision: it
   // raises the horizon to `head` and ends the waits parked before the read
   // began that are still beyond it.
-  uint64_t BeginHorizonRead();
-  void EndHorizonRead(uint64_t read, uint64_t head);
+  uint64_t BeginHorizonRead() ABSL_LOCKS_EXCLUDED(wait_mu_);
+  void EndHorizonRead(uint64_t read, uint64_t head)
+      ABSL_LOCKS_EXCLUDED(wait_mu_);
 
   // Revision waits that hold no thread. WhenApplied() calls `done` once
   // revision() >= `revision` (with OK), once the state stops advancing or
@@ -125,12 +126,13 @@ class ServingState {
   using WaitId = uint64_t;
   static constexpr size_t kMaxParkedWaits = 100000;
   WaitId WhenApplied(uint64_t revision,
-                     absl::AnyInvocable<void(absl::Status)> done);
+                     absl::AnyInvocable<void(absl::Status)> done)
+      ABSL_LOCKS_EXCLUDED(wait_mu_);
   // CancelWait() drops a parked wait: true if its `done` will never run,
   // false if it already ran or is running.
-  bool CancelWait(WaitId id);
+  bool CancelWait(WaitId id) ABSL_LOCKS_EXCLUDED(wait_mu_);
   // parked_waits() is how many waits are parked.
-  size_t parked_waits() const;
+  size_t parked_waits() const ABSL_LOCKS_EXCLUDED(wait_mu_);
 
   // WaitForRevision() blocks the calling thread until revision() >=
   // `revision` or `timeout` passes (DEADLINE_EXCEEDED naming both
@@ -138,18 +140,19 @@ class ServingState {
   // once, for a revision that can no longer be reached). For in-process
   // callers that may block (admin threads, tests); the gRPC data plane uses
   // WhenApplied().
-  absl::Status WaitForRevision(uint64_t revision, absl::Duration timeout) const;
+  absl::Status WaitForRevision(uint64_t revision, absl::Duration timeout) const
+      ABSL_LOCKS_EXCLUDED(wait_mu_);
 
   // StopAdvancing() says no revision after revision() will be applied (the
   // registry failed: `why`, an UNAVAILABLE status, is what waiters get).
   // Decisions keep serving the applied state; nothing waits for more.
-  void StopAdvancing(absl::Status why);
+  void StopAdvancing(absl::Status why) ABSL_LOCKS_EXCLUDED(wait_mu_);
   // ResumeAdvancing() undoes StopAdvancing(): the registry recovered.
-  void ResumeAdvancing();
+  void ResumeAdvancing() ABSL_LOCKS_EXCLUDED(wait_mu_);
 
   // Close() wakes every waiter and makes later waits fail: the server is
   // shutting down and long waits (Watch streams) must end now.
-  void Close();
+  void Close() ABSL_LOCKS_EXCLUDED(wait_mu_);
 
  private:
   std::shared_ptr<const PolicySnapshot> policy_;  // atomic_load/store only
@@ -164,24 +167,24 @@ class ServingState {
   std::atomic<uint64_t> revision_{0};
   std::atomic<uint64_t> horizon_{0};
   // The status waits end with now instead of waiting: OK while revisions
-  // may still come. REQUIRES: wait_mu_.
-  absl::Status EndedLocked() const;
+  // may still come.
+  absl::Status EndedLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(wait_mu_);
   struct Parked {
     WaitId id;
     absl::AnyInvocable<void(absl::Status)> done;
     uint64_t horizon_reads = 0;  // horizon reads begun when it was parked
   };
-  mutable std::mutex wait_mu_;
-  mutable std::condition_variable wait_cv_;
-  bool closed_ = false;   // guarded by wait_mu_
-  absl::Status stopped_;  // guarded by wait_mu_: non-OK once StopAdvancing()
-  // Guarded by wait_mu_: parked waits by the revision they wait for, and
-  // where each id is.
-  std::multimap<uint64_t, Parked> parked_;
+  mutable Mutex wait_mu_;
+  mutable CondVar wait_cv_;  // revision_ raised, or the waits ended
+  bool closed_ ABSL_GUARDED_BY(wait_mu_) = false;
+  // Non-OK once StopAdvancing().
+  absl::Status stopped_ ABSL_GUARDED_BY(wait_mu_);
+  // Parked waits by the revision they wait for, and where each id is.
+  std::multimap<uint64_t, Parked> parked_ ABSL_GUARDED_BY(wait_mu_);
   absl::flat_hash_map<WaitId, std::multimap<uint64_t, Parked>::iterator>
-      parked_ids_;
-  WaitId next_wait_id_ = 1;
-  uint64_t horizon_reads_ = 0;  // guarded by wait_mu_
+      parked_ids_ ABSL_GUARDED_BY(wait_mu_);
+  WaitId next_wait_id_ ABSL_GUARDED_BY(wait_mu_) = 1;
+  uint64_t horizon_reads_ ABSL_GUARDED_BY(wait_mu_) = 0;
   std::atomic<HorizonProbe*> probe_{nullptr};
 };
 

@@ -18,7 +18,7 @@ void UsageTracker::Touch(const CompiledKey& key, absl::Time now) {
                                                    std::memory_order_relaxed)) {
     return;
   }
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   absl::Time& pending = pending_[key.key_id()];
   pending = std::max(pending, now);
 }
@@ -26,7 +26,7 @@ void UsageTracker::Touch(const CompiledKey& key, absl::Time now) {
 absl::Status UsageTracker::Flush() {
   absl::flat_hash_map<std::string, absl::Time> taken;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     taken.swap(pending_);
   }
   if (taken.empty()) return absl::OkStatus();
@@ -37,7 +37,7 @@ absl::Status UsageTracker::Flush() {
   }
   const absl::Status status = store_->RecordKeyUses(uses);
   if (!status.ok()) {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     for (const auto& [key_id, time] : taken) {
       absl::Time& pending = pending_[key_id];
       pending = std::max(pending, time);
@@ -50,7 +50,7 @@ absl::StatusOr<std::optional<absl::Time>> UsageTracker::LastUse(
     absl::string_view key_id) {
   std::optional<absl::Time> latest;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     const auto it = pending_.find(key_id);
     if (it != pending_.end()) latest = it->second;
   }

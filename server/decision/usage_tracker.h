@@ -6,7 +6,6 @@
 #ifndef SCOPEKEEPER_SERVER_DECISION_USAGE_TRACKER_H_
 #define SCOPEKEEPER_SERVER_DECISION_USAGE_TRACKER_H_
 
-#include <mutex>
 #include <optional>
 #include <string>
 
@@ -16,6 +15,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "base/mutex.h"
 #include "server/decision/compiled_key.h"
 #include "storage/store.h"
 
@@ -27,7 +27,7 @@ class UsageTracker {
   explicit UsageTracker(storage::Store* store) : store_(store) {}
 
   // Touch() notes that `key` was used at `now`.
-  void Touch(const CompiledKey& key, absl::Time now);
+  void Touch(const CompiledKey& key, absl::Time now) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Flush() writes the uses noted since the last Flush() to the store. On
   // error they are kept for the next Flush().
@@ -39,7 +39,7 @@ class UsageTracker {
 
  private:
   storage::Store* const store_;
-  std::mutex mu_;  // std: visible to TSan (Debian absl is not instrumented)
+  Mutex mu_;
   absl::flat_hash_map<std::string, absl::Time> pending_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -3,7 +3,7 @@
 namespace scopekeeper {
 
 absl::StatusOr<CallTracker::Call> CallTracker::Enter() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   if (draining_) {
     return absl::UnavailableError("server is shutting down; retry elsewhere");
   }
@@ -12,23 +12,20 @@ absl::StatusOr<CallTracker::Call> CallTracker::Enter() {
 }
 
 void CallTracker::Leave() {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (--in_flight_ == 0) idle_cv_.notify_all();
+  MutexLock lock(&mu_);
+  if (--in_flight_ == 0) idle_cv_.SignalAll();
 }
 
 bool CallTracker::Drain(absl::Duration timeout) {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   draining_ = true;
-  const auto idle = [&] { return in_flight_ == 0; };
-  if (timeout == absl::InfiniteDuration()) {
-    idle_cv_.wait(lock, idle);
-    return true;
-  }
-  return idle_cv_.wait_for(lock, absl::ToChronoNanoseconds(timeout), idle);
+  return idle_cv_.WaitWithTimeout(
+      &mu_, timeout,
+      [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return in_flight_ == 0; });
 }
 
 int CallTracker::in_flight() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return in_flight_;
 }
 

@@ -7,12 +7,10 @@
 #ifndef SCOPEKEEPER_SERVER_GRPC_CALL_TRACKER_H_
 #define SCOPEKEEPER_SERVER_GRPC_CALL_TRACKER_H_
 
-#include <condition_variable>
-#include <mutex>
-
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "base/mutex.h"
 
 namespace scopekeeper {
 
@@ -47,19 +45,19 @@ class CallTracker {
   };
 
   // Enter() counts a new call; UNAVAILABLE once Drain() began.
-  absl::StatusOr<Call> Enter();
+  absl::StatusOr<Call> Enter() ABSL_LOCKS_EXCLUDED(mu_);
 
   // Drain() refuses every later call and waits until no call is in flight
   // or `timeout` passes; true if none is left.
-  bool Drain(absl::Duration timeout);
+  bool Drain(absl::Duration timeout) ABSL_LOCKS_EXCLUDED(mu_);
 
-  int in_flight() const;
+  int in_flight() const ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
-  void Leave();
+  void Leave() ABSL_LOCKS_EXCLUDED(mu_);
 
-  mutable std::mutex mu_;
-  std::condition_variable idle_cv_;
+  mutable Mutex mu_;
+  CondVar idle_cv_;
   int in_flight_ ABSL_GUARDED_BY(mu_) = 0;
   bool draining_ ABSL_GUARDED_BY(mu_) = false;
 };

@@ -1,11 +1,12 @@
 #include "server/grpc/services.h"
 
 #include <memory>
-#include <mutex>
 #include <string>
 #include <utility>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
+#include "base/mutex.h"
 #include "base/status_macros.h"
 #include "server/grpc/call_context.h"
 #include "server/grpc/grpc_status.h"
@@ -59,7 +60,7 @@ class ParkedDecision final : public grpc::ServerUnaryReactor {
     if (id == 0) return;  // Applied() ran already
     bool cancelled;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       parked_ = id;
       cancelled = cancelled_;
     }
@@ -71,7 +72,7 @@ class ParkedDecision final : public grpc::ServerUnaryReactor {
   void OnCancel() override {
     ServingState::WaitId id;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       cancelled_ = true;
       id = parked_;
     }
@@ -85,7 +86,7 @@ class ParkedDecision final : public grpc::ServerUnaryReactor {
  private:
   void Applied(absl::Status status) {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       parked_ = 0;
     }
     if (!status.ok()) return Done(status);
@@ -115,9 +116,9 @@ class ParkedDecision final : public grpc::ServerUnaryReactor {
   grpc::ByteBuffer* const raw_response_;
   const Attempt attempt_;
   int awaits_ = 0;  // touched only by Applied(), one call at a time
-  std::mutex mu_;
-  ServingState::WaitId parked_ = 0;  // guarded by mu_
-  bool cancelled_ = false;           // guarded by mu_
+  Mutex mu_;
+  ServingState::WaitId parked_ ABSL_GUARDED_BY(mu_) = 0;
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 // A Watch stream: the ChangeFeed's sink on one side, the call's writes on
@@ -135,7 +136,7 @@ class WatchReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
     if (!stream.ok()) return Finish(ToGrpcStatus(stream.status()));
     bool cancelled;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       stream_ = *stream;
       cancelled = cancelled_;
     }
@@ -156,7 +157,7 @@ class WatchReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
   void OnCancel() override {
     std::shared_ptr<ChangeFeed::Stream> stream;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       cancelled_ = true;
       stream = stream_;
     }
@@ -165,16 +166,16 @@ class WatchReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
   void OnDone() override { delete this; }
 
  private:
-  std::shared_ptr<ChangeFeed::Stream> StreamOrNull() {
-    std::lock_guard<std::mutex> lock(mu_);
+  std::shared_ptr<ChangeFeed::Stream> StreamOrNull() ABSL_LOCKS_EXCLUDED(mu_) {
+    MutexLock lock(&mu_);
     return stream_;
   }
 
   const CallTracker::Call call_;  // in flight until the stream is done
   grpc::ByteBuffer current_;      // the event being written
-  std::mutex mu_;
-  std::shared_ptr<ChangeFeed::Stream> stream_;  // guarded by mu_
-  bool cancelled_ = false;                      // guarded by mu_
+  Mutex mu_;
+  std::shared_ptr<ChangeFeed::Stream> stream_ ABSL_GUARDED_BY(mu_);
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace

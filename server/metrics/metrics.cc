@@ -119,7 +119,7 @@ Metrics::ApiCounters* Metrics::CountersForSlow(absl::string_view api) {
   if (it != mine.end()) return it->second;
   ApiCounters* counters = nullptr;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     auto found = apis_.find(std::string(api));
     if (found != apis_.end()) {
       counters = found->second.get();
@@ -152,7 +152,7 @@ void Metrics::OnWritable(const absl::Status& cause) {
                   ? "no_space"
                   : "io_error";
   }
-  std::lock_guard<std::mutex> lock(writable_mu_);
+  MutexLock lock(&writable_mu_);
   write_failure_ = std::move(failure);
 }
 
@@ -198,7 +198,7 @@ std::string Metrics::Render(const Gauges& gauges) const {
     // until its first decision) and explicit requirements, in name order.
     static const ApiCounters kNone;
     std::map<absl::string_view, const ApiCounters*> shown;
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     for (const std::string& api : gauges.policy_apis) shown[api] = &kNone;
     shown[kRequirementApi] = &kNone;
     for (const auto& [api, counters] : apis_) shown[api] = counters.get();
@@ -239,7 +239,7 @@ std::string Metrics::Render(const Gauges& gauges) const {
          committed_mutations_.load(std::memory_order_relaxed), &out);
 
   {
-    std::lock_guard<std::mutex> lock(writable_mu_);
+    MutexLock lock(&writable_mu_);
     Scalar("scopekeeper_store_writable", "gauge",
            "1 while the store takes writes; 0 after a write or sync failed "
            "(decisions continue; see the log and the failure series).",

@@ -14,7 +14,6 @@
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
@@ -23,6 +22,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
+#include "base/mutex.h"
 #include "proto/scopekeeper/v1/scopekeeper.pb.h"
 #include "server/decision/decision_observer.h"
 #include "server/registry/commit_observer.h"
@@ -109,10 +109,12 @@ class Metrics final : public DecisionObserver, public CommitObserver {
     RecordStoreCommit(latency, ok, mutations);
   }
   // OnWritable() sets scopekeeper_store_writable (and the cause's class).
-  void OnWritable(const absl::Status& cause) override;
+  void OnWritable(const absl::Status& cause) override
+      ABSL_LOCKS_EXCLUDED(writable_mu_);
 
   // Render() returns the whole exposition.
-  std::string Render(const Gauges& gauges) const;
+  std::string Render(const Gauges& gauges) const
+      ABSL_LOCKS_EXCLUDED(mu_, writable_mu_);
 
  private:
   static constexpr int kReasons = v1::Reason_ARRAYSIZE;
@@ -124,13 +126,13 @@ class Metrics final : public DecisionObserver, public CommitObserver {
   struct ApiCounters {
     std::array<std::atomic<uint64_t>, kReasons> by_reason{};
   };
-  ApiCounters* CountersFor(absl::string_view api);
-  ApiCounters* CountersForSlow(absl::string_view api);  // CountersFor's miss
+  ApiCounters* CountersFor(absl::string_view api) ABSL_LOCKS_EXCLUDED(mu_);
+  // CountersFor's miss.
+  ApiCounters* CountersForSlow(absl::string_view api) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Never shrinks; entries are never freed while the Metrics lives, so the
   // per-thread caches may hold raw pointers.
-  mutable std::mutex
-      mu_;  // std: visible to TSan (Debian absl is not instrumented)
+  mutable Mutex mu_;
   std::map<std::string, std::unique_ptr<ApiCounters>> apis_
       ABSL_GUARDED_BY(mu_);
   ApiCounters other_;
@@ -143,7 +145,7 @@ class Metrics final : public DecisionObserver, public CommitObserver {
   std::atomic<uint64_t> commit_failures_{0};
   std::atomic<uint64_t> committed_mutations_{0};
   // "" while the store takes writes, else the class of the failure.
-  mutable std::mutex writable_mu_;
+  mutable Mutex writable_mu_;
   std::string write_failure_ ABSL_GUARDED_BY(writable_mu_);
 };
 

@@ -18,7 +18,7 @@ ChangeFeed::ChangeFeed(Registry* registry, ServingState* state,
 ChangeFeed::~ChangeFeed() {
   std::vector<std::shared_ptr<Stream>> open;
   {
-    std::lock_guard<std::mutex> lock(streams_mu_);
+    MutexLock lock(&streams_mu_);
     for (const std::weak_ptr<Stream>& weak : streams_) {
       if (std::shared_ptr<Stream> stream = weak.lock()) {
         open.push_back(std::move(stream));
@@ -26,7 +26,7 @@ ChangeFeed::~ChangeFeed() {
     }
   }
   for (const std::shared_ptr<Stream>& stream : open) {
-    std::lock_guard<std::mutex> lock(stream->mu_);
+    MutexLock lock(&stream->mu_);
     if (!stream->ended_) {
       stream->EndLocked(absl::UnavailableError("server is shutting down"));
     }
@@ -44,7 +44,7 @@ absl::StatusOr<std::shared_ptr<ChangeFeed::Stream>> ChangeFeed::Open(
   auto stream =
       std::make_shared<Stream>(this, from_revision, end_when_caught_up, sink);
   {
-    std::lock_guard<std::mutex> lock(streams_mu_);
+    MutexLock lock(&streams_mu_);
     // Forget ended streams while here, so the list stays as long as the
     // open ones.
     streams_.erase(std::remove_if(streams_.begin(), streams_.end(),
@@ -64,7 +64,7 @@ void ChangeFeed::Stream::Start() {
 void ChangeFeed::Sweep() {
   std::vector<std::shared_ptr<Stream>> streams;
   {
-    std::lock_guard<std::mutex> lock(streams_mu_);
+    MutexLock lock(&streams_mu_);
     for (const std::weak_ptr<Stream>& weak : streams_) {
       if (std::shared_ptr<Stream> stream = weak.lock()) {
         streams.push_back(std::move(stream));
@@ -73,7 +73,7 @@ void ChangeFeed::Sweep() {
   }
   const absl::Time now = clock_->Now();
   for (const std::shared_ptr<Stream>& stream : streams) {
-    std::lock_guard<std::mutex> lock(stream->mu_);
+    MutexLock lock(&stream->mu_);
     stream->SweepLocked(now);
   }
 }
@@ -81,13 +81,13 @@ void ChangeFeed::Sweep() {
 void ChangeFeed::Stream::Fetch() {
   uint64_t after;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     if (ended_) return;
     after = next_after_;
   }
   absl::StatusOr<std::vector<v1::WatchEvent>> changes =
       feed_->registry_->Changes(after, feed_->options_.page_size);
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   if (ended_) return;
   if (!changes.ok()) return EndLocked(changes.status());
   more_ = static_cast<int>(changes->size()) == feed_->options_.page_size;
@@ -96,7 +96,7 @@ void ChangeFeed::Stream::Fetch() {
 }
 
 void ChangeFeed::Stream::Sent(bool ok) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   sending_ = false;
   if (ended_) return;
   if (!ok) return EndLocked(absl::CancelledError("the client went away"));
@@ -130,7 +130,7 @@ void ChangeFeed::Stream::ContinueLocked() {
 
 void ChangeFeed::Stream::Woken(const absl::Status& status) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     parked_ = 0;
     if (ended_) return;
     if (!status.ok()) return EndLocked(status);
@@ -139,7 +139,7 @@ void ChangeFeed::Stream::Woken(const absl::Status& status) {
 }
 
 void ChangeFeed::Stream::Cancel() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   if (ended_) return;
   if (parked_ != 0) feed_->state_->CancelWait(parked_);
   EndLocked(absl::CancelledError("watch cancelled by the client"));

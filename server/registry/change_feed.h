@@ -16,14 +16,15 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
-#include <mutex>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "base/blocking_executor.h"
 #include "base/clock.h"
+#include "base/mutex.h"
 #include "proto/scopekeeper/v1/scopekeeper.pb.h"
 #include "server/decision/serving_state.h"
 #include "server/registry/registry.h"
@@ -70,11 +71,12 @@ class ChangeFeed {
   // open.
   absl::StatusOr<std::shared_ptr<Stream>> Open(uint64_t from_revision,
                                                bool end_when_caught_up,
-                                               Sink* sink);
+                                               Sink* sink)
+      ABSL_LOCKS_EXCLUDED(streams_mu_);
 
   // Sweep() ends the streams whose sink has held an event for longer than
   // stall_timeout. Call it periodically.
-  void Sweep();
+  void Sweep() ABSL_LOCKS_EXCLUDED(streams_mu_);
 
   int open_streams() const { return open_.load(std::memory_order_acquire); }
 
@@ -86,8 +88,8 @@ class ChangeFeed {
   const Clock* const clock_;
   const Options options_;
   std::atomic<int> open_{0};
-  std::mutex streams_mu_;
-  std::vector<std::weak_ptr<Stream>> streams_;  // guarded by streams_mu_
+  Mutex streams_mu_;
+  std::vector<std::weak_ptr<Stream>> streams_ ABSL_GUARDED_BY(streams_mu_);
   BlockingExecutor executor_;  // last: joined first, before what it uses
 };
 
@@ -106,31 +108,31 @@ class ChangeFeed::Stream : public std::enable_shared_from_this<Stream> {
   void Start();
   // Sent() reports that the sink has taken the event it was sent (`ok`) or
   // could not (the client went away).
-  void Sent(bool ok);
+  void Sent(bool ok) ABSL_LOCKS_EXCLUDED(mu_);
   // Cancel() ends the stream (CANCELLED): the client cancelled.
-  void Cancel();
+  void Cancel() ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   friend class ChangeFeed;
 
-  void Fetch();  // on the feed's threads
-  void Woken(const absl::Status& status);
+  void Fetch() ABSL_LOCKS_EXCLUDED(mu_);  // on the feed's threads
+  void Woken(const absl::Status& status) ABSL_LOCKS_EXCLUDED(mu_);
   // Sends the next event, fetches the next page, parks or ends.
-  void ContinueLocked();
-  void EndLocked(const absl::Status& status);
-  void SweepLocked(absl::Time now);
+  void ContinueLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void EndLocked(const absl::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void SweepLocked(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   ChangeFeed* const feed_;
-  std::mutex mu_;
-  uint64_t next_after_;  // guarded by mu_: last revision taken
+  Mutex mu_;
+  uint64_t next_after_ ABSL_GUARDED_BY(mu_);  // last revision taken
   const bool end_when_caught_up_;
   Sink* const sink_;
-  std::deque<v1::WatchEvent> page_;  // guarded by mu_: left to send
-  bool more_ = false;                // guarded by mu_: the page was full
-  bool sending_ = false;             // guarded by mu_
-  absl::Time send_started_;          // guarded by mu_
-  ServingState::WaitId parked_ = 0;  // guarded by mu_
-  bool ended_ = false;               // guarded by mu_
+  std::deque<v1::WatchEvent> page_ ABSL_GUARDED_BY(mu_);  // left to send
+  bool more_ ABSL_GUARDED_BY(mu_) = false;                // the page was full
+  bool sending_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Time send_started_ ABSL_GUARDED_BY(mu_);
+  ServingState::WaitId parked_ ABSL_GUARDED_BY(mu_) = 0;
+  bool ended_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace scopekeeper

@@ -2,13 +2,13 @@
 // changes without a thread, the stream cap, the stall sweep, cancellation.
 #include "server/registry/change_feed.h"
 
-#include <condition_variable>
 #include <deque>
-#include <mutex>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "base/mutex.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/testing/core_test_env.h"
@@ -23,47 +23,50 @@ using ::testing::HasSubstr;
 class RecordingSink final : public ChangeFeed::Sink {
  public:
   void Send(const v1::WatchEvent& event) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     in_flight_.push_back(event.revision());
-    cv_.notify_all();
+    cv_.SignalAll();
   }
   void End(const absl::Status& status) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     ended_ = true;
     status_ = status;
-    cv_.notify_all();
+    cv_.SignalAll();
   }
 
   // AwaitSend() waits for the next event sent (or the end) and returns its
   // revision (0 if the stream ended instead).
   uint64_t AwaitSend() {
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait(lock, [&] { return !in_flight_.empty() || ended_; });
+    MutexLock lock(&mu_);
+    cv_.Wait(&mu_, [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return !in_flight_.empty() || ended_;
+    });
     if (in_flight_.empty()) return 0;
     const uint64_t revision = in_flight_.front();
     in_flight_.pop_front();
     return revision;
   }
   absl::Status AwaitEnd() {
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait(lock, [&] { return ended_; });
+    MutexLock lock(&mu_);
+    cv_.Wait(&mu_,
+             [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return ended_; });
     return status_;
   }
   bool ended() {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     return ended_;
   }
   size_t in_flight() {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     return in_flight_.size();
   }
 
  private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<uint64_t> in_flight_;
-  bool ended_ = false;
-  absl::Status status_;
+  Mutex mu_;
+  CondVar cv_;
+  std::deque<uint64_t> in_flight_ ABSL_GUARDED_BY(mu_);
+  bool ended_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Status status_ ABSL_GUARDED_BY(mu_);
 };
 
 class ChangeFeedTest : public ::testing::Test {

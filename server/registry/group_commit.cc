@@ -42,10 +42,10 @@ GroupCommitter::GroupCommitter(storage::Store* store, Applier* applier,
 
 GroupCommitter::~GroupCommitter() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     stopping_ = true;
   }
-  work_cv_.notify_all();
+  work_cv_.SignalAll();
   if (writer_.joinable()) writer_.join();
 }
 
@@ -58,11 +58,11 @@ absl::Status GroupCommitter::Start() {
 
 absl::StatusOr<uint64_t> GroupCommitter::Commit(bool barrier, Build build) {
   Request request{barrier, &build};
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   if (stopping_) return absl::UnavailableError("server is shutting down");
   queue_.push_back(&request);
-  work_cv_.notify_one();
-  done_cv_.wait(lock, [&] { return request.done; });
+  work_cv_.Signal();
+  done_cv_.Wait(&mu_, [&request] { return request.done; });
   return std::move(request.result);
 }
 
@@ -75,20 +75,23 @@ absl::Status GroupCommitter::AwaitVisible(uint64_t revision) {
 }
 
 size_t GroupCommitter::queued() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return queue_.size();
 }
 
 void GroupCommitter::Run() {
-  std::unique_lock<std::mutex> lock(mu_);
   while (true) {
-    work_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-    if (queue_.empty()) return;  // stopping, and nothing left to do
-    std::vector<Request*> batch(queue_.begin(), queue_.end());
-    queue_.clear();
-    lock.unlock();
+    std::vector<Request*> batch;
+    {
+      MutexLock lock(&mu_);
+      work_cv_.Wait(&mu_, [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return stopping_ || !queue_.empty();
+      });
+      if (queue_.empty()) return;  // stopping, and nothing left to do
+      batch.assign(queue_.begin(), queue_.end());
+      queue_.clear();
+    }
     ProcessBatch(batch);
-    lock.lock();
   }
 }
 
@@ -229,10 +232,10 @@ bool GroupCommitter::TryRecover() {
 void GroupCommitter::Finish(const std::vector<Request*>& requests) {
   if (requests.empty()) return;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     for (Request* request : requests) request->done = true;
   }
-  done_cv_.notify_all();
+  done_cv_.SignalAll();
 }
 
 }  // namespace scopekeeper

@@ -22,10 +22,8 @@
 #define SCOPEKEEPER_SERVER_REGISTRY_GROUP_COMMIT_H_
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
-#include <mutex>
 #include <optional>
 #include <thread>
 #include <vector>
@@ -36,6 +34,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "base/clock.h"
+#include "base/mutex.h"
 #include "server/decision/serving_state.h"
 #include "server/registry/applier.h"
 #include "server/registry/commit_observer.h"
@@ -71,7 +70,8 @@ class GroupCommitter final : public Committer {
   // written up to that point is durable and applied, with the revision
   // written (0 when build wrote nothing), build's error, or UNAVAILABLE if
   // the store failed. See the file comment for `barrier`.
-  absl::StatusOr<uint64_t> Commit(bool barrier, Build build) override;
+  absl::StatusOr<uint64_t> Commit(bool barrier, Build build) override
+      ABSL_LOCKS_EXCLUDED(mu_);
 
   // AwaitVisible() returns once `revision`, if this committer wrote it, is
   // durable and applied: for reads, which see unsynced writes in the store.
@@ -80,7 +80,7 @@ class GroupCommitter final : public Committer {
 
   // queued() is how many commits wait for the writer thread (not yet taken
   // into a batch).
-  size_t queued() const override;
+  size_t queued() const override ABSL_LOCKS_EXCLUDED(mu_);
 
   // written_revision() is the last revision written to the store (maybe not
   // yet durable).
@@ -93,14 +93,16 @@ class GroupCommitter final : public Committer {
     bool barrier;
     Build* build;
     absl::StatusOr<uint64_t> result = uint64_t{0};
-    bool done = false;  // guarded by GroupCommitter::mu_
+    // Guarded by GroupCommitter::mu_, which the analysis cannot name from
+    // here: set only by Finish() and read only by Commit(), both under it.
+    bool done = false;
   };
   // Written, not yet durable.
   struct Pending {
     CommittedChange change;
   };
 
-  void Run();  // the writer thread
+  void Run() ABSL_LOCKS_EXCLUDED(mu_);  // the writer thread
   void ProcessBatch(const std::vector<Request*>& batch);
   // SyncAndApply() syncs `pending` and applies it, then finishes `waiting`
   // (with UNAVAILABLE instead if the sync failed). Both are emptied. False
@@ -112,7 +114,7 @@ class GroupCommitter final : public Committer {
   void Fail(const absl::Status& cause, std::vector<Pending> unsynced);
   // TryRecover() is true when the store takes writes (again).
   bool TryRecover();
-  void Finish(const std::vector<Request*>& requests);
+  void Finish(const std::vector<Request*>& requests) ABSL_LOCKS_EXCLUDED(mu_);
 
   storage::Store* const store_;
   Applier* const applier_;
@@ -127,9 +129,9 @@ class GroupCommitter final : public Committer {
   std::vector<Pending> unsynced_;  // written before the failed sync
   absl::Time next_recovery_ = absl::InfinitePast();
 
-  mutable std::mutex mu_;
-  std::condition_variable work_cv_;  // queue_ or stopping_ changed
-  std::condition_variable done_cv_;  // some request is done
+  mutable Mutex mu_;
+  CondVar work_cv_;  // queue_ or stopping_ changed
+  CondVar done_cv_;  // some request is done
   std::deque<Request*> queue_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread writer_;

@@ -6,16 +6,16 @@
 
 #include <algorithm>
 #include <chrono>
-#include <condition_variable>
 #include <cstdio>
-#include <mutex>
 #include <optional>
 #include <thread>
 #include <utility>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "base/mutex.h"
 #include "base/status_macros.h"
 #include "etcd/etcdserver/etcdserverpb/rpc.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
@@ -180,33 +180,43 @@ class WatchImpl final : public EtcdWatch {
   // callback runs). `invalid_token` is set when etcd refused the token.
   absl::Status Start(std::unique_ptr<WatchStream> stream,
                      const pb::WatchRequest& create, absl::Duration timeout,
-                     bool* invalid_token) {
+                     bool* invalid_token) ABSL_LOCKS_EXCLUDED(mu_) {
     stream_ = std::move(stream);
     if (!stream_->Write(create)) return Finish();
     reader_ = std::thread([this] { Read(); });
-    std::unique_lock<std::mutex> lock(mu_);
-    if (!created_cv_.wait_for(lock, absl::ToChronoNanoseconds(timeout),
-                              [this] { return state_ != State::kCreating; })) {
-      lock.unlock();
+    bool created;
+    bool failed = false;
+    absl::Status create_error;
+    {
+      MutexLock lock(&mu_);
+      created = created_cv_.WaitWithTimeout(
+          &mu_, timeout, [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+            return state_ != State::kCreating;
+          });
+      if (state_ == State::kFailed) {
+        failed = true;
+        create_error = create_error_;
+        *invalid_token = create_error_invalid_token_;
+      }
+    }
+    if (!created) {
       context_->TryCancel();
       reader_.join();
       return absl::DeadlineExceededError(
           absl::StrCat("etcd ", operation_, " at ", endpoint_,
                        ": not created within ", absl::FormatDuration(timeout)));
     }
-    if (state_ == State::kFailed) {
-      lock.unlock();
+    if (failed) {
       reader_.join();
-      *invalid_token = create_error_invalid_token_;
-      return create_error_;
+      return create_error;
     }
     return absl::OkStatus();
   }
 
-  absl::Status RequestProgress() override {
+  absl::Status RequestProgress() override ABSL_LOCKS_EXCLUDED(write_mu_) {
     pb::WatchRequest request;
     request.mutable_progress_request();
-    std::lock_guard<std::mutex> lock(write_mu_);
+    MutexLock lock(&write_mu_);
     if (finished_ || !stream_->Write(request)) {
       return absl::UnavailableError(
           absl::StrCat("etcd ", operation_, " at ", endpoint_,
@@ -224,11 +234,12 @@ class WatchImpl final : public EtcdWatch {
   enum class State { kCreating, kRunning, kFailed };
 
   // Read() is the reader thread.
-  void Read() {
+  void Read() ABSL_LOCKS_EXCLUDED(mu_, write_mu_) {
     pb::WatchResponse response;
     absl::Status end;
     int64_t compact_revision = 0;
     bool have_end = false;
+    bool invalid_token = false;  // etcd refused the token of `create`
     while (!have_end && stream_->Read(&response)) {
       if (response.created() && !response.canceled()) {
         watch_id_ = response.watch_id();
@@ -259,7 +270,7 @@ class WatchImpl final : public EtcdWatch {
                                                response.cancel_reason()));
         end = EtcdError(status, operation_, endpoint_);
         if (state() == State::kCreating) {
-          create_error_invalid_token_ = IsInvalidAuthToken(status);
+          invalid_token = IsInvalidAuthToken(status);
         }
         have_end = true;
       } else if (response.events_size() == 0) {
@@ -277,8 +288,7 @@ class WatchImpl final : public EtcdWatch {
     const absl::Status finished = Finish();
     if (!have_end) end = finished;
     if (state() == State::kCreating) {
-      create_error_ = end;
-      SetState(State::kFailed);
+      FailCreate(end, invalid_token);
       return;
     }
     if (callbacks_.on_end) callbacks_.on_end(end, compact_revision);
@@ -310,11 +320,11 @@ class WatchImpl final : public EtcdWatch {
   }
 
   // Finish() ends the stream and returns its status as an absl::Status.
-  absl::Status Finish() {
+  absl::Status Finish() ABSL_LOCKS_EXCLUDED(write_mu_) {
     grpc::Status status;
     {
       // Not concurrently with a Write() of RequestProgress().
-      std::lock_guard<std::mutex> lock(write_mu_);
+      MutexLock lock(&write_mu_);
       status = stream_->Finish();
       finished_ = true;
     }
@@ -329,16 +339,28 @@ class WatchImpl final : public EtcdWatch {
     return EtcdError(status, operation_, endpoint_);
   }
 
-  State state() {
-    std::lock_guard<std::mutex> lock(mu_);
+  State state() ABSL_LOCKS_EXCLUDED(mu_) {
+    MutexLock lock(&mu_);
     return state_;
   }
-  void SetState(State state) {
+  void SetState(State state) ABSL_LOCKS_EXCLUDED(mu_) {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       state_ = state;
     }
-    created_cv_.notify_all();
+    created_cv_.SignalAll();
+  }
+  // FailCreate() ends a watch that was never created, with `error` for
+  // Start() to return.
+  void FailCreate(absl::Status error, bool invalid_token)
+      ABSL_LOCKS_EXCLUDED(mu_) {
+    {
+      MutexLock lock(&mu_);
+      create_error_ = std::move(error);
+      create_error_invalid_token_ = invalid_token;
+      state_ = State::kFailed;
+    }
+    created_cv_.SignalAll();
   }
 
   const std::string operation_;
@@ -346,16 +368,16 @@ class WatchImpl final : public EtcdWatch {
   const std::unique_ptr<grpc::ClientContext> context_;
   const WatchCallbacks callbacks_;
   std::unique_ptr<WatchStream> stream_;
-  std::mutex write_mu_;    // One writer at a time on stream_.
-  bool finished_ = false;  // Guarded by write_mu_.
+  Mutex write_mu_;  // One writer at a time on stream_.
+  bool finished_ ABSL_GUARDED_BY(write_mu_) = false;
   std::atomic<bool> cancelled_{false};
-  std::mutex mu_;
-  std::condition_variable created_cv_;
-  State state_ = State::kCreating;  // Guarded by mu_.
-  int64_t watch_id_ = -2;           // Reader thread only.
-  // Set by the reader before it sets kFailed; read by Start() after.
-  absl::Status create_error_;
-  bool create_error_invalid_token_ = false;
+  Mutex mu_;
+  CondVar created_cv_;  // state_ left kCreating
+  State state_ ABSL_GUARDED_BY(mu_) = State::kCreating;
+  int64_t watch_id_ = -2;  // Reader thread only.
+  // Why the watch was not created (state_ kFailed), for Start().
+  absl::Status create_error_ ABSL_GUARDED_BY(mu_);
+  bool create_error_invalid_token_ ABSL_GUARDED_BY(mu_) = false;
   std::thread reader_;
 };
 
@@ -685,13 +707,14 @@ class EtcdClientImpl final : public EtcdClient {
   // deadline) of a call on `endpoint`, getting a token first if there is
   // none (within `deadline`).
   grpc::Status PrepareContext(Endpoint& endpoint, Clock::time_point deadline,
-                              grpc::ClientContext* context, bool set_deadline) {
+                              grpc::ClientContext* context, bool set_deadline)
+      ABSL_LOCKS_EXCLUDED(token_mu_) {
     if (set_deadline) context->set_deadline(deadline);
     if (options_.require_leader) context->AddMetadata("hasleader", "true");
     if (options_.user.empty()) return grpc::Status::OK;
     std::string token;
     {
-      std::lock_guard<std::mutex> lock(token_mu_);
+      MutexLock lock(&token_mu_);
       token = token_;
     }
     if (token.empty()) {
@@ -713,23 +736,23 @@ class EtcdClientImpl final : public EtcdClient {
                          "\": ", status.error_message()));
       }
       token = response.token();
-      std::lock_guard<std::mutex> lock(token_mu_);
+      MutexLock lock(&token_mu_);
       token_ = token;
     }
     context->AddMetadata("token", token);
     return grpc::Status::OK;
   }
 
-  void ForgetToken() {
-    std::lock_guard<std::mutex> lock(token_mu_);
+  void ForgetToken() ABSL_LOCKS_EXCLUDED(token_mu_) {
+    MutexLock lock(&token_mu_);
     token_.clear();
   }
 
   const Options options_;
   std::vector<Endpoint> endpoints_;
   std::atomic<size_t> current_{0};
-  std::mutex token_mu_;
-  std::string token_;  // Guarded by token_mu_.
+  Mutex token_mu_;
+  std::string token_ ABSL_GUARDED_BY(token_mu_);
 };
 
 }  // namespace

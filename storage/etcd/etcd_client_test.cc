@@ -10,11 +10,12 @@
 #include <fstream>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/synchronization/notification.h"
+#include "base/mutex.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "storage/etcd/testing/etcd_cluster.h"
@@ -236,36 +237,37 @@ TEST_F(EtcdClientTest, CompactedRevisionIsOutOfRange) {
 
 // Collects what a watch delivers.
 struct WatchLog {
-  std::mutex mu;
-  std::vector<std::pair<int64_t, std::vector<WatchEvent>>> revisions;
-  std::vector<int64_t> progress;
-  std::vector<int64_t> answers;
+  Mutex mu;
+  std::vector<std::pair<int64_t, std::vector<WatchEvent>>> revisions
+      ABSL_GUARDED_BY(mu);
+  std::vector<int64_t> progress ABSL_GUARDED_BY(mu);
+  std::vector<int64_t> answers ABSL_GUARDED_BY(mu);
   // on_revision (+revision) and on_progress (-revision) in call order.
-  std::vector<int64_t> order;
-  absl::Status end;
-  int64_t compact_revision = -1;
+  std::vector<int64_t> order ABSL_GUARDED_BY(mu);
+  absl::Status end ABSL_GUARDED_BY(mu);
+  int64_t compact_revision ABSL_GUARDED_BY(mu) = -1;
   absl::Notification ended;
 
   WatchCallbacks Callbacks() {
     WatchCallbacks callbacks;
     callbacks.on_revision = [this](int64_t revision,
                                    std::vector<WatchEvent> events) {
-      std::lock_guard<std::mutex> lock(mu);
+      MutexLock lock(&mu);
       revisions.emplace_back(revision, std::move(events));
       order.push_back(revision);
     };
     callbacks.on_progress = [this](int64_t revision) {
-      std::lock_guard<std::mutex> lock(mu);
+      MutexLock lock(&mu);
       progress.push_back(revision);
       order.push_back(-revision);
     };
     callbacks.on_progress_answer = [this](int64_t revision) {
-      std::lock_guard<std::mutex> lock(mu);
+      MutexLock lock(&mu);
       answers.push_back(revision);
     };
     callbacks.on_end = [this](const absl::Status& status, int64_t compact) {
       {
-        std::lock_guard<std::mutex> lock(mu);
+        MutexLock lock(&mu);
         end = status;
         compact_revision = compact;
       }
@@ -280,7 +282,7 @@ bool WaitFor(WatchLog& log, const std::function<bool()>& done) {
   const absl::Time deadline = absl::Now() + absl::Seconds(10);
   while (absl::Now() < deadline) {
     {
-      std::lock_guard<std::mutex> lock(log.mu);
+      MutexLock lock(&log.mu);
       if (done()) return true;
     }
     absl::SleepFor(absl::Milliseconds(5));
@@ -306,13 +308,13 @@ TEST_F(EtcdClientTest, WatchGroupsEventsByRevisionAndReportsProgress) {
   ASSERT_TRUE((*watch)->RequestProgress().ok());
 
   // A progress notification comes after every event up to its revision.
-  ASSERT_TRUE(WaitFor(log, [&] {
+  ASSERT_TRUE(WaitFor(log, [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(log.mu) {
     return !log.progress.empty() && log.progress.back() >= deleted &&
            !log.answers.empty();
   }));
   (*watch)->Cancel();
   log.ended.WaitForNotification();
-  std::lock_guard<std::mutex> lock(log.mu);
+  MutexLock lock(&log.mu);
   ASSERT_GE(log.order.size(), 3u);
   EXPECT_EQ(log.order[0], two->revision);
   EXPECT_EQ(log.order[1], deleted);
@@ -338,9 +340,12 @@ TEST_F(EtcdClientTest, WatchSeesLaterWrites) {
       client_->Watch({K(""), PrefixEnd(K(""))}, log.Callbacks());
   ASSERT_OK(watch);
   const int64_t revision = PutOrDie(K("live"), "1");
-  ASSERT_TRUE(WaitFor(log, [&] { return !log.revisions.empty(); }));
+  ASSERT_TRUE(WaitFor(log, [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(log.mu) {
+    return !log.revisions.empty();
+  }));
   watch->reset();  // cancels and waits for on_end
   EXPECT_TRUE(log.ended.HasBeenNotified());
+  MutexLock lock(&log.mu);
   EXPECT_EQ(log.revisions[0].first, revision);
 }
 
@@ -355,6 +360,7 @@ TEST_F(EtcdClientTest, WatchFromCompactedRevisionReportsCompaction) {
       client_->Watch(request, log.Callbacks());
   ASSERT_OK(watch);
   ASSERT_TRUE(log.ended.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  MutexLock lock(&log.mu);
   EXPECT_EQ(log.end.code(), absl::StatusCode::kOutOfRange) << log.end;
   EXPECT_EQ(log.compact_revision, now);
   EXPECT_THAT(log.revisions, IsEmpty());

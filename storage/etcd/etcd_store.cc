@@ -5,17 +5,18 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <mutex>
 #include <set>
 #include <system_error>
 #include <utility>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/random/random.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "base/mutex.h"
 #include "base/status_macros.h"
 #include "google/protobuf/io/zero_copy_stream_impl.h"
 #include "google/protobuf/util/delimited_message_util.h"
@@ -944,7 +945,7 @@ class ChangeFeedImpl final : public ChangeFeed {
 
   ~ChangeFeedImpl() override { watch_.reset(); }
 
-  absl::Status RequestProgress() override {
+  absl::Status RequestProgress() override ABSL_LOCKS_EXCLUDED(mu_) {
     uint64_t revision = 0;
     etcd::RangeRequest request;
     request.key = head_key_;
@@ -955,7 +956,7 @@ class ChangeFeedImpl final : public ChangeFeed {
         head.kvs.empty() ? 0 : static_cast<uint64_t>(head.kvs[0].mod_revision);
     revision = static_cast<uint64_t>(head.revision);
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       pending_.emplace_back(last_write, revision);
     }
     // Its answer wakes the feed's thread, which confirms `revision` once
@@ -1030,11 +1031,11 @@ class ChangeFeedImpl final : public ChangeFeed {
   // Advance() records that everything up to `revision` was delivered, and
   // reports what that confirms: a progress notification, and the pending
   // RequestProgress() whose last write is now delivered.
-  void Advance(uint64_t revision, bool progress) {
+  void Advance(uint64_t revision, bool progress) ABSL_LOCKS_EXCLUDED(mu_) {
     if (!failure_.ok()) return;
     std::vector<uint64_t> confirmed;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       delivered_ = std::max(delivered_, revision);
       while (!pending_.empty() && pending_.front().first <= delivered_) {
         confirmed.push_back(pending_.front().second);
@@ -1054,10 +1055,10 @@ class ChangeFeedImpl final : public ChangeFeed {
   std::atomic<etcd::EtcdWatch*> watch_ptr_{nullptr};
   std::atomic<bool> cancel_requested_{false};
   absl::Status failure_;  // Feed thread only.
-  std::mutex mu_;
-  uint64_t delivered_;  // Guarded by mu_.
+  Mutex mu_;
+  uint64_t delivered_ ABSL_GUARDED_BY(mu_);
   // (last state write <= R, R) of each RequestProgress(), in order.
-  std::vector<std::pair<uint64_t, uint64_t>> pending_;  // Guarded by mu_.
+  std::vector<std::pair<uint64_t, uint64_t>> pending_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace

@@ -9,12 +9,13 @@
 #include <functional>
 #include <iostream>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/synchronization/notification.h"
+#include "base/mutex.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
@@ -392,22 +393,22 @@ TEST_F(EtcdStoreTest, OpenRefusesANewerFormat) {
 
 // Collects a change feed's calls.
 struct FeedLog {
-  std::mutex mu;
-  std::vector<Change> changes;
-  std::vector<uint64_t> progress;
+  Mutex mu;
+  std::vector<Change> changes ABSL_GUARDED_BY(mu);
+  std::vector<uint64_t> progress ABSL_GUARDED_BY(mu);
   // Changes delivered before each progress call, by revision.
-  std::vector<std::vector<uint64_t>> delivered_at_progress;
-  absl::Status end;
+  std::vector<std::vector<uint64_t>> delivered_at_progress ABSL_GUARDED_BY(mu);
+  absl::Status end ABSL_GUARDED_BY(mu);
   absl::Notification ended;
 
   FollowCallbacks Callbacks() {
     FollowCallbacks callbacks;
     callbacks.on_change = [this](Change change) {
-      std::lock_guard<std::mutex> lock(mu);
+      MutexLock lock(&mu);
       changes.push_back(std::move(change));
     };
     callbacks.on_progress = [this](uint64_t revision) {
-      std::lock_guard<std::mutex> lock(mu);
+      MutexLock lock(&mu);
       progress.push_back(revision);
       std::vector<uint64_t> delivered;
       for (const Change& c : changes) delivered.push_back(c.revision);
@@ -415,7 +416,7 @@ struct FeedLog {
     };
     callbacks.on_end = [this](const absl::Status& status) {
       {
-        std::lock_guard<std::mutex> lock(mu);
+        MutexLock lock(&mu);
         end = status;
       }
       ended.Notify();
@@ -427,7 +428,7 @@ struct FeedLog {
     const absl::Time deadline = absl::Now() + absl::Seconds(10);
     while (absl::Now() < deadline) {
       {
-        std::lock_guard<std::mutex> lock(mu);
+        MutexLock lock(&mu);
         if (done()) return true;
       }
       absl::SleepFor(absl::Milliseconds(5));
@@ -463,14 +464,18 @@ TEST_F(EtcdStoreTest, FollowDeliversEachTransactionDecodedAndInOrder) {
       store_->Follow(before, log.Callbacks());
   ASSERT_OK(feed);
   ASSERT_TRUE((*feed)->RequestProgress().ok());
-  ASSERT_TRUE(log.WaitFor([&] { return !log.progress.empty(); }));
+  ASSERT_TRUE(log.WaitFor([&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(log.mu) {
+    return !log.progress.empty();
+  }));
   const uint64_t r4 = WriteOrDie(PutKeys({Key("k1", "org2", {Sha('1')})}));
-  ASSERT_TRUE(log.WaitFor([&] { return log.changes.size() == 4; }));
+  ASSERT_TRUE(log.WaitFor([&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(log.mu) {
+    return log.changes.size() == 4;
+  }));
   feed->reset();
   ASSERT_TRUE(log.ended.HasBeenNotified());
-  EXPECT_EQ(log.end.code(), absl::StatusCode::kCancelled);
 
-  std::lock_guard<std::mutex> lock(log.mu);
+  MutexLock lock(&log.mu);
+  EXPECT_EQ(log.end.code(), absl::StatusCode::kCancelled);
   ASSERT_EQ(log.changes.size(), 4u);
   // Progress confirmed only after every change up to it was delivered.
   EXPECT_GE(log.progress[0], r3);
@@ -512,8 +517,10 @@ TEST_F(EtcdStoreTest, FollowNamesTheSecretsAChangeTookAway) {
   absl::StatusOr<std::unique_ptr<ChangeFeed>> feed =
       store_->Follow(r1, log.Callbacks());
   ASSERT_OK(feed);
-  ASSERT_TRUE(log.WaitFor([&] { return log.changes.size() == 1; }));
-  std::lock_guard<std::mutex> lock(log.mu);
+  ASSERT_TRUE(log.WaitFor([&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(log.mu) {
+    return log.changes.size() == 1;
+  }));
+  MutexLock lock(&log.mu);
   EXPECT_EQ(log.changes[0].revision, r2);
   EXPECT_THAT(log.changes[0].removed_hashes, ElementsAre(Sha('1')));
   ASSERT_TRUE(log.changes[0].previous_keys[0].has_value());
@@ -566,8 +573,11 @@ TEST_F(EtcdStoreTest, FollowFromACompactedRevisionIsOutOfRange) {
       store_->Follow(r1 - 1, log.Callbacks());
   ASSERT_OK(feed);
   ASSERT_TRUE(log.ended.WaitForNotificationWithTimeout(absl::Seconds(10)));
-  EXPECT_EQ(log.end.code(), absl::StatusCode::kOutOfRange) << log.end;
-  EXPECT_THAT(log.changes, IsEmpty());
+  {
+    MutexLock lock(&log.mu);
+    EXPECT_EQ(log.end.code(), absl::StatusCode::kOutOfRange) << log.end;
+    EXPECT_THAT(log.changes, IsEmpty());
+  }
   // Reads of the compacted revision fail the same way.
   EXPECT_EQ(store_->ReadAt(r1)
                 ->ForEachKey([](const KeyRecord&) { return absl::OkStatus(); })

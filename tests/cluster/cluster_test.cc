@@ -8,13 +8,13 @@
 
 #include <atomic>
 #include <map>
-#include <mutex>
 #include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "base/mutex.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/cluster/cluster_testing.h"
@@ -224,7 +224,8 @@ TEST_F(ClusterTest, LosingAnEtcdMemberUnderLoadLosesNothing) {
   }
   // Writers: create keys on alternating replicas; remember what was
   // acknowledged.
-  std::mutex mu;
+  Mutex mu;
+  // Under mu until the writers are joined.
   std::vector<v1::CreateKeyResponse> acknowledged;
   std::atomic<int> writes_after_kill{0}, failed_writes{0};
   std::atomic<bool> killed{false};
@@ -242,7 +243,7 @@ TEST_F(ClusterTest, LosingAnEtcdMemberUnderLoadLosesNothing) {
           continue;
         }
         if (killed.load()) ++writes_after_kill;
-        std::lock_guard<std::mutex> lock(mu);
+        MutexLock lock(&mu);
         acknowledged.push_back(*k);
       }
     });
