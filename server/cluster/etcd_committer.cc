@@ -76,6 +76,10 @@ absl::StatusOr<uint64_t> EtcdCommitter::Commit(bool barrier, Build build) {
       " races with writes of the same objects on other replicas; retry"));
 }
 
+absl::Status EtcdCommitter::CatchUp() {
+  return follower_->CatchUp(absl::Now() + options_.visible_timeout);
+}
+
 absl::Status EtcdCommitter::AwaitVisible(uint64_t revision) {
   const absl::Time deadline = absl::Now() + options_.visible_timeout;
   if (follower_->AwaitApplied(revision, absl::Now()).ok()) {

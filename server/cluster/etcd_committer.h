@@ -55,6 +55,9 @@ class EtcdCommitter final : public Committer {
   // Start() loads the serving state and starts following (Follower).
   absl::Status Start() override { return follower_->Start(); }
   absl::StatusOr<uint64_t> Commit(bool barrier, Build build) override;
+  // CatchUp(): a linearizable read of the cluster's head, then waits until
+  // this replica has applied it.
+  absl::Status CatchUp() override;
   absl::Status AwaitVisible(uint64_t revision) override;
   size_t queued() const override {
     return in_flight_.load(std::memory_order_relaxed);

@@ -378,6 +378,34 @@ TEST_F(ReplicaTest, PolicyChangeOnOneReplicaRecompilesTheOthersKeys) {
   }
 }
 
+// A write on B right after a policy change on A is validated against the
+// new policy: B catches up with the cluster first. (Without that, B could
+// still hold the old policy and refuse a scope A has just declared; found by
+// //tests/oracle:cluster_differential_test.)
+TEST_F(ReplicaTest, WritesOnOneReplicaSeeAPolicyJustChangedOnAnother) {
+  for (int round = 0; round < 20; ++round) {
+    const std::string scope = absl::StrCat("new", round);
+    v1::Policy wider = TestPolicy();
+    wider.add_scopes()->set_name(scope);
+    ASSERT_OK(a_->registry->PutPolicy(wider, kActor));
+
+    v1::PutAppRequest app;
+    app.mutable_app()->set_app_id(absl::StrCat("app_", round));
+    app.mutable_app()->add_requested_scopes(scope);
+    const absl::StatusOr<v1::App> put = b_->registry->PutApp(app, kActor);
+    ASSERT_TRUE(put.ok()) << "round " << round << ": " << put.status();
+
+    v1::CreateKeyRequest key;
+    key.set_organization_id("org_a");
+    key.add_apis("api");
+    key.add_scopes(scope);
+    absl::StatusOr<v1::CreateKeyResponse> created =
+        b_->registry->CreateKey(key, kActor);
+    ASSERT_TRUE(created.ok()) << "round " << round << ": " << created.status();
+    EXPECT_THAT(created->key().effective_scopes(), Contains(scope));
+  }
+}
+
 TEST_F(ReplicaTest, BoundedCacheReplicaReadsMissesFromEtcd) {
   std::unique_ptr<TestReplica> small = StartReplica(/*capacity=*/2);
   ASSERT_NE(small, nullptr);

@@ -63,6 +63,14 @@ class Committer {
   // applied while it builds).
   virtual absl::StatusOr<uint64_t> Commit(bool barrier, Build build) = 0;
 
+  // CatchUp() returns once the serving state holds every change committed
+  // before the call, by this server or any other, so that a write can be
+  // validated against it (e.g. a PutApp's scopes against a policy that
+  // another replica of a cluster has just changed); UNAVAILABLE if that
+  // cannot happen soon. The embedded store's committer applies every change
+  // before its Commit() returns: nothing to wait for.
+  virtual absl::Status CatchUp() { return absl::OkStatus(); }
+
   // AwaitVisible() returns once the serving state holds `revision` (a
   // revision read from the store), or with UNAVAILABLE if that cannot
   // happen soon (the store failed, the replica is cut off).

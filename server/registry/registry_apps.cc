@@ -25,6 +25,9 @@ absl::StatusOr<v1::App> Registry::PutAppUnlogged(
     SK_RETURN_IF_ERROR(
         ValidateId("app.live_version_id", app.live_version_id()));
   }
+  // Validated against the serving state: first hold every change made
+  // before this call, on any replica.
+  SK_RETURN_IF_ERROR(committer_->CatchUp());
   SK_RETURN_IF_ERROR(ValidateScopeList(
       *state_->policy(), app.requested_scopes(), "app.requested_scopes",
       /*allow_undeclared=*/false));
@@ -51,6 +54,9 @@ absl::StatusOr<v1::Installation> Registry::ApproveInstallationUnlogged(
     uint64_t* revision) {
   SK_RETURN_IF_ERROR(ValidateId("organization_id", request.organization_id()));
   SK_RETURN_IF_ERROR(ValidateId("app_id", request.app_id()));
+  // Validated against the serving state: first hold every change made
+  // before this call, on any replica.
+  SK_RETURN_IF_ERROR(committer_->CatchUp());
   SK_RETURN_IF_ERROR(ValidateScopeList(
       *state_->policy(), request.approved_scopes(), "approved_scopes",
       /*allow_undeclared=*/false));

@@ -144,6 +144,9 @@ v1::CreateKeyResponse Registry::SecretResponse(const storage::KeyRecord& record,
 
 absl::StatusOr<v1::CreateKeyResponse> Registry::CreateKeyUnlogged(
     const v1::CreateKeyRequest& request, absl::string_view actor) {
+  // Validated against the serving state: first hold every change made
+  // before this call, on any replica.
+  SK_RETURN_IF_ERROR(committer_->CatchUp());
   const std::shared_ptr<const PolicySnapshot> policy = state_->policy();
   const absl::Time now = clock_->Now();
   SK_RETURN_IF_ERROR(ValidateId("organization_id", request.organization_id()));
@@ -313,6 +316,9 @@ absl::StatusOr<v1::ListKeysResponse> Registry::ListKeys(
 
 absl::StatusOr<v1::Key> Registry::GrantScopesUnlogged(
     const v1::GrantScopesRequest& request, absl::string_view actor) {
+  // Validated against the serving state: first hold every change made
+  // before this call, on any replica.
+  SK_RETURN_IF_ERROR(committer_->CatchUp());
   const std::shared_ptr<const PolicySnapshot> policy = state_->policy();
   SK_RETURN_IF_ERROR(ValidateScopeChange(*policy, request, "grant",
                                          /*allow_undeclared=*/false));
@@ -364,6 +370,9 @@ absl::StatusOr<v1::Key> Registry::GrantScopesUnlogged(
 
 absl::StatusOr<v1::Key> Registry::RevokeScopesUnlogged(
     const v1::RevokeScopesRequest& request, absl::string_view actor) {
+  // Validated against the serving state: first hold every change made
+  // before this call, on any replica.
+  SK_RETURN_IF_ERROR(committer_->CatchUp());
   const std::shared_ptr<const PolicySnapshot> policy = state_->policy();
   // Names no longer declared may still be removed.
   SK_RETURN_IF_ERROR(ValidateScopeChange(*policy, request, "revoke",
@@ -401,6 +410,9 @@ absl::StatusOr<v1::Key> Registry::RevokeScopesUnlogged(
 absl::StatusOr<v1::Key> Registry::RevokeKeyUnlogged(
     const v1::RevokeKeyRequest& request, absl::string_view actor) {
   SK_RETURN_IF_ERROR(ValidateText("reason", request.reason()));
+  // Validated against the serving state: first hold every change made
+  // before this call, on any replica.
+  SK_RETURN_IF_ERROR(committer_->CatchUp());
   SK_ASSIGN_OR_RETURN(
       storage::KeyRecord record,
       CommitKeyChange(request.key_id(), "RevokeKey", actor, request,
@@ -425,6 +437,9 @@ absl::StatusOr<v1::CreateKeyResponse> Registry::RotateKeyUnlogged(
     SK_RETURN_IF_ERROR(
         ValidateProtoDuration("grace_period", request.grace_period()));
   }
+  // Validated against the serving state: first hold every change made
+  // before this call, on any replica.
+  SK_RETURN_IF_ERROR(committer_->CatchUp());
   const absl::Time now = clock_->Now();
   const absl::Duration grace = FromProtoDuration(request.grace_period());
   NewSecret secret;
