@@ -33,9 +33,9 @@ absl::string_view InvalidUtf8Field(absl::string_view message) {
 // The thread's arena and whether a CallArena holds it. Reset() keeps only
 // the first block, and blocks beyond it were malloc'd and freed on every
 // call: the first block is large enough for a BatchAuthorize of 100 entries
-// with full answers (~60 KB) with room to spare. It is one allocation per
-// thread, above malloc's mmap threshold, so only the pages a call touched
-// are resident.
+// with full answers (~80 KB by a rough count) with room to spare. It is one
+// allocation per thread, above malloc's mmap threshold, so only the pages a
+// call touched are resident.
 struct ThreadArena {
   static constexpr size_t kFirstBlock = 512 << 10;
   ThreadArena() : block(new char[kFirstBlock]), arena(Options(block.get())) {}
