@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <array>
-#include <chrono>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -279,13 +278,16 @@ DecisionEngine::Outcome DecisionEngine::TryAuthorize(
   if (!await.ok()) return {await.status()};
   if (*await != 0) return {absl::OkStatus(), *await};
   uint64_t await_revision = 0;
-  const absl::Status status =
-      AuthorizeOne(request, /*digest=*/nullptr, &await_revision, response);
+  const absl::Time now = clock_->Now();  // the decision's one instant
+  absl::Time since = now;
+  const absl::Status status = AuthorizeOne(request, /*digest=*/nullptr, now,
+                                           &since, &await_revision, response);
   return {await_revision != 0 ? absl::OkStatus() : status, await_revision};
 }
 
 absl::Status DecisionEngine::AuthorizeOne(const v1::AuthorizeRequest& request,
                                           const SecretDigest* digest,
+                                          absl::Time now, absl::Time* since,
                                           uint64_t* await_revision,
                                           v1::AuthorizeResponse* response,
                                           bool trace_id) {
@@ -299,28 +301,30 @@ absl::Status DecisionEngine::AuthorizeOne(const v1::AuthorizeRequest& request,
   // Revision first: the policy and cache read after it are at least as new.
   const uint64_t revision = state_->revision();
   const PolicySnapshot& policy = state_->PolicyForDecision();
-  const auto start = std::chrono::steady_clock::now();
   // The API's name, for metrics (the policy outlives this call).
   absl::string_view api_name =
       request.has_http() ? absl::string_view(request.http().api()) : "";
-  SK_RETURN_IF_ERROR(
-      Decide(request, digest, policy, await_revision, response, &api_name));
+  SK_RETURN_IF_ERROR(Decide(request, digest, policy, now, await_revision,
+                            response, &api_name));
   response->set_revision(revision);
   if (!request.trace_id().empty()) {
     response->set_trace_id(request.trace_id());
   } else if (trace_id) {
     response->set_trace_id(NewTraceId());
   }
-  observer_->OnDecision(
-      api_name, request, *response,
-      absl::FromChrono(std::chrono::steady_clock::now() - start));
+  // The same clock as `now`: the wall clock may step back, never a
+  // negative latency.
+  const absl::Time done = clock_->Now();
+  observer_->OnDecision(api_name, request, *response,
+                        std::max(done - *since, absl::ZeroDuration()));
+  *since = done;
   return absl::OkStatus();
 }
 
 absl::Status DecisionEngine::Decide(const v1::AuthorizeRequest& request,
                                     const SecretDigest* digest,
                                     const PolicySnapshot& policy,
-                                    uint64_t* await_revision,
+                                    absl::Time now, uint64_t* await_revision,
                                     v1::AuthorizeResponse* response,
                                     absl::string_view* api_name) {
   Target target;
@@ -329,7 +333,6 @@ absl::Status DecisionEngine::Decide(const v1::AuthorizeRequest& request,
   Lookup lookup;
   SK_RETURN_IF_ERROR(
       LookupKey(request.api_key(), digest, await_revision, &lookup));
-  const absl::Time now = clock_->Now();
   if (!lookup.found ||
       (now >= lookup.entry.secret_expire_time && !SK_MUTANT(kGraceNeverEnds))) {
     Deny(v1::KEY_INVALID, 401, kInvalidKeyMessage, response);
@@ -438,6 +441,9 @@ DecisionEngine::Outcome DecisionEngine::TryBatchAuthorize(
   std::array<bool, kPrefetchWindow> hashed;
   const bool compact = request.compact();
   v1::AuthorizeResponse scratch;  // compact: each entry's full answer
+  // One instant for every entry (see the header); the latencies chain.
+  const absl::Time now = clock_->Now();
+  absl::Time since = now;
   response->Clear();
   response->mutable_responses()->Reserve(n);
   for (int i = 0; i < n; ++i) {
@@ -460,8 +466,8 @@ DecisionEngine::Outcome DecisionEngine::TryBatchAuthorize(
     v1::AuthorizeResponse* out = response->add_responses();
     if (compact) scratch.Clear();
     absl::Status s = AuthorizeOne(
-        request.requests(i), hashed[w] ? &digests[w] : nullptr, &await_revision,
-        compact ? &scratch : out, /*trace_id=*/!compact);
+        request.requests(i), hashed[w] ? &digests[w] : nullptr, now, &since,
+        &await_revision, compact ? &scratch : out, /*trace_id=*/!compact);
     if (await_revision != 0) return {absl::OkStatus(), await_revision};
     if (!s.ok()) {
       return {absl::Status(s.code(),

@@ -79,7 +79,9 @@ class DecisionEngine {
                        v1::AuthorizeResponse* response);
 
   // TryBatchAuthorize() decides each request as TryAuthorize() would, in
-  // order, at one revision (the highest min_revision of the batch).
+  // order, at one revision (the highest min_revision of the batch) and one
+  // instant (the clock is read once per batch: a key expiring while the
+  // batch is decided is decided as at the batch's start for every entry).
   // INVALID_ARGUMENT for more than kMaxBatchSize requests or when any request
   // is malformed (naming "requests[i]..."). With `compact` set, each answer
   // keeps only the decision's fields (see BatchAuthorizeRequest.compact):
@@ -127,12 +129,17 @@ class DecisionEngine {
   // computed, else null.
   absl::Status LookupKey(absl::string_view api_key, const SecretDigest* digest,
                          uint64_t* await_revision, Lookup* out);
-  // AuthorizeOne() decides one request with the key's digest (or null).
-  // Without `trace_id`, an answer to a request with none gets none (a
-  // compact batch entry); with it, a generated one.
+  // AuthorizeOne() decides one request with the key's digest (or null) at
+  // the instant `now`: every expiry and grace deadline of the decision is
+  // compared with it (one clock read per decision, one per batch). The
+  // latency reported to the observer runs from `*since` to the end of the
+  // decision, whose instant is left in `*since` (a batch chains its entries:
+  // one clock read per entry measures each). Without `trace_id`, an answer
+  // to a request with none gets none (a compact batch entry); with it, a
+  // generated one.
   absl::Status AuthorizeOne(const v1::AuthorizeRequest& request,
-                            const SecretDigest* digest,
-                            uint64_t* await_revision,
+                            const SecretDigest* digest, absl::Time now,
+                            absl::Time* since, uint64_t* await_revision,
                             v1::AuthorizeResponse* response,
                             bool trace_id = true);
   absl::Status DescribeOne(const v1::DescribeKeyRequest& request,
@@ -149,11 +156,12 @@ class DecisionEngine {
   absl::StatusOr<std::shared_ptr<const CompiledKey>> RecompileFromStore(
       const CompiledKey& key, const PolicySnapshot& policy,
       uint64_t* await_revision);
-  // Decide() also sets *api_name to the API decided against, when one was
-  // named or selected and the decision got that far.
+  // Decide() decides at `now`; it also sets *api_name to the API decided
+  // against, when one was named or selected and the decision got that far.
   absl::Status Decide(const v1::AuthorizeRequest& request,
                       const SecretDigest* digest, const PolicySnapshot& policy,
-                      uint64_t* await_revision, v1::AuthorizeResponse* response,
+                      absl::Time now, uint64_t* await_revision,
+                      v1::AuthorizeResponse* response,
                       absl::string_view* api_name);
   // Blocking() runs `attempt` (a Try*() call) until it is ready, waiting for
   // the revisions it needs.

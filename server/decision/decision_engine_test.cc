@@ -624,6 +624,63 @@ TEST_F(DecisionEngineTest, BatchAnswersMatchSingleAnswersInOrder) {
   EXPECT_EQ(out.responses(2).reason(), v1::ROUTE_NOT_FOUND);
 }
 
+// Moves the clock on after each decision it sees, and keeps the latencies.
+class ClockMovingObserver final : public DecisionObserver {
+ public:
+  ClockMovingObserver(FakeClock* clock, absl::Duration step)
+      : clock_(clock), step_(step) {}
+  void OnCacheLookup(bool) override {}
+  void OnDecision(absl::string_view, const v1::AuthorizeRequest&,
+                  const v1::AuthorizeResponse&,
+                  absl::Duration latency) override {
+    latencies.push_back(latency);
+    clock_->Advance(step_);
+  }
+  std::vector<absl::Duration> latencies;
+
+ private:
+  FakeClock* const clock_;
+  const absl::Duration step_;
+};
+
+// A batch is decided at one instant, read once: a key that expires while
+// the batch is decided is decided as at the batch's start for every entry,
+// never allowed for some entries and denied for others. Each entry's
+// latency is its own (they chain), not the time since the batch began.
+TEST_F(DecisionEngineTest, BatchIsDecidedAtOneInstant) {
+  v1::CreateKeyRequest create;
+  create.set_organization_id("org_a");
+  create.add_apis("pharmacy");
+  create.add_scopes("orders_read");
+  *create.mutable_expire_time() =
+      ToProtoTime(env_.clock.Now() + absl::Minutes(1));
+  auto key = env_.registry.CreateKey(create, CoreTestEnv::kActor);
+  ASSERT_TRUE(key.ok()) << key.status();
+  ClockMovingObserver observer(&env_.clock, absl::Minutes(2));
+  DecisionEngine engine(&env_.state, &env_.store, &env_.clock, &env_.usage,
+                        &observer);
+  v1::BatchAuthorizeRequest batch;
+  for (int i = 0; i < 3; ++i) {
+    auto* r = batch.add_requests();
+    r->set_api_key(key->secret());
+    r->mutable_http()->set_api("pharmacy");
+    r->mutable_http()->set_method("GET");
+    r->mutable_http()->set_path("/v1/pharmacy/orders/");
+  }
+  v1::BatchAuthorizeResponse out;
+  ASSERT_TRUE(engine.BatchAuthorize(batch, &out).ok());
+  ASSERT_EQ(out.responses_size(), 3);
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(out.responses(i).allowed()) << i;
+  EXPECT_THAT(
+      observer.latencies,
+      ElementsAre(absl::ZeroDuration(), absl::Minutes(2), absl::Minutes(2)));
+  // The clock moved on 6 minutes: the next batch is decided then.
+  ASSERT_TRUE(engine.BatchAuthorize(batch, &out).ok());
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(out.responses(i).reason(), v1::KEY_EXPIRED) << i;
+  }
+}
+
 // Batches hash every key up front: each entry must still be decided with
 // its own key, whatever the mix of known, unknown, empty and revoked keys.
 TEST_F(DecisionEngineTest, BatchOfDifferentKeysMatchesSingleAnswers) {

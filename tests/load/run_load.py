@@ -12,6 +12,7 @@ Sections (--sections, comma-separated):
           h2load (raw gRPC frames, one fixed request; checks HTTP status only).
   batch   BatchAuthorize with 10/100/1000 entries per call, full and compact
           answers (BatchAuthorizeRequest.compact) alternating, --repeat rounds.
+          --baseline_scopekeeper adds the old build to the same rounds.
   writes  durable GrantScopes at c1 and c64; Authorize c16 alone and while
           GrantScopes load with 1, 4 and 64 in flight runs (do reads stall
           behind writes?).
@@ -467,21 +468,26 @@ class Runner:
     def section_batch(self, seed_dir, keys_file):
         """Full and compact answers (BatchAuthorizeRequest.compact), alternating,
         --repeat rounds; the tables show medians."""
-        sk = self.fresh_scopekeeper(seed_dir, "batch")
+        servers = [("scopekeeper", self.fresh_scopekeeper(seed_dir, "batch"))]
         try:
+            if self.args.baseline_scopekeeper:  # before/after a change, same rounds
+                servers.append(("scopekeeper (baseline)", self.fresh_scopekeeper(
+                    seed_dir, "batch-baseline", binary=self.args.baseline_scopekeeper)))
             for _ in range(self.args.repeat):
                 for size in BATCH_SIZES:
                     for compact in (False, True):
-                        self.load_client(
-                            "scopekeeper BatchAuthorize x%d%s, 1x4" % (
-                                size, " compact" if compact else ""),
-                            target=sk.address, rpc="batch", batch_size=size,
-                            compact=str(compact).lower(), keys_file=keys_file,
-                            concurrency=4, server_pid=sk.pid,
-                            **({"requests": max(4, self.args.smoke_requests // size)}
-                               if self.args.smoke else {}))
+                        for name, sk in servers:
+                            self.load_client(
+                                "%s BatchAuthorize x%d%s, 1x4" % (
+                                    name, size, " compact" if compact else ""),
+                                target=sk.address, rpc="batch", batch_size=size,
+                                compact=str(compact).lower(), keys_file=keys_file,
+                                concurrency=4, server_pid=sk.pid,
+                                **({"requests": max(4, self.args.smoke_requests // size)}
+                                   if self.args.smoke else {}))
         finally:
-            self.check_stopped(sk)
+            for _, sk in servers:
+                self.check_stopped(sk)
 
     def section_writes(self, seed_dir, keys_file):
         a = self.args
@@ -704,7 +710,7 @@ def main():
     p.add_argument("--bisect_server", default="",
                    help="tests/load/bisect_server (needed by --sections=bisect)")
     p.add_argument("--baseline_scopekeeper", default="",
-                   help="bisect and extauthz sections: another scopekeeper binary (e.g. "
+                   help="bisect, extauthz and batch sections: another scopekeeper binary (e.g. "
                         "built before a change), measured in the same rounds as the one built "
                         "here, labelled '(baseline)'")
     p.add_argument("--policy", required=True)
