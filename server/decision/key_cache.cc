@@ -92,8 +92,7 @@ void KeyCache::InsertLocked(Shard& shard, const SecretDigest& digest,
     // it when they outnumber the live ones.
     if (shard.ring.size() > 2 * table.size() + 64) {
       shard.ring.clear();
-      std::deque<SecretDigest>& ring = shard.ring;
-      table.ForEach([&](size_t i) { ring.push_back(table.digest(i)); });
+      for (size_t i : table.Occupied()) shard.ring.push_back(table.digest(i));
       shard.ring.push_back(digest);
     }
   }
@@ -146,9 +145,9 @@ void KeyCache::EraseIf(const std::function<bool(const SecretDigest&)>& drop) {
       ++shard.write_epoch;
       KeyTable& table = shard.table;
       dropped.clear();
-      table.ForEach([&](size_t i) {
+      for (size_t i : table.Occupied()) {
         if (drop(table.digest(i))) dropped.push_back(table.digest(i));
-      });
+      }
       // Erasing moves entries: each is found again.
       for (const SecretDigest& digest : dropped) {
         erased.push_back(table.EraseAt(table.Find(digest)));
@@ -176,10 +175,10 @@ void KeyCache::Recompile(const std::function<std::shared_ptr<const CompiledKey>(
       // Readers' inserts from here on were read after the change that
       // called this (set before it), so they need no recompiling.
       ++shard.write_epoch;
-      const KeyTable& table = shard.table;
-      table.ForEach([&](size_t i) {
-        if (!done.contains(table.key(i).get())) todo.push_back(table.key(i));
-      });
+      for (size_t i : shard.table.Occupied()) {
+        const std::shared_ptr<const CompiledKey>& key = shard.table.key(i);
+        if (!done.contains(key.get())) todo.push_back(key);
+      }
     }
     // Compiled without the lock (fn may read the store): readers of this
     // shard keep finding the old entries meanwhile.
@@ -190,10 +189,10 @@ void KeyCache::Recompile(const std::function<std::shared_ptr<const CompiledKey>(
     WriterMutexLock lock(&shard.mu);
     // The old keys are still held in `done`: none is freed under the lock.
     KeyTable& table = shard.table;
-    table.ForEach([&](size_t i) {
+    for (size_t i : table.Occupied()) {
       auto it = done.find(table.key(i).get());
       if (it != done.end()) table.SetKeyAt(i, it->second.second);
-    });
+    }
   }
 }
 

@@ -86,14 +86,38 @@ class KeyTable {
   // TakeReferenced() clears the bit and returns what it was.
   bool TakeReferenced(size_t i);
 
-  // ForEach() calls fn(i) for every occupied index. `fn` must not insert
-  // or erase (SetKeyAt() is fine).
-  template <typename Fn>
-  void ForEach(Fn fn) const {
-    for (size_t i = 0; i < capacity_; ++i) {
-      if (slots_[i].fingerprint != 0) fn(i);
-    }
-  }
+  // Occupied() ranges over the occupied indices, in index order:
+  //   for (size_t i : table.Occupied()) ...
+  // The loop must not insert or erase (SetKeyAt() is fine). A plain loop
+  // rather than a callback, so that clang's lock analysis sees the guarded
+  // table used under the caller's lock (it does not follow a lock into a
+  // lambda).
+  class OccupiedIndices {
+   public:
+    class Iterator {
+     public:
+      size_t operator*() const { return i_; }
+      Iterator& operator++() {
+        i_ = table_->NextOccupied(i_ + 1);
+        return *this;
+      }
+      bool operator!=(const Iterator& other) const { return i_ != other.i_; }
+
+     private:
+      friend class OccupiedIndices;
+      Iterator(const KeyTable* table, size_t i) : table_(table), i_(i) {}
+      const KeyTable* table_;
+      size_t i_;
+    };
+    Iterator begin() const { return {table_, table_->NextOccupied(0)}; }
+    Iterator end() const { return {table_, table_->capacity_}; }
+
+   private:
+    friend class KeyTable;
+    explicit OccupiedIndices(const KeyTable* table) : table_(table) {}
+    const KeyTable* table_;
+  };
+  OccupiedIndices Occupied() const { return OccupiedIndices(this); }
 
  private:
   struct Slot {
@@ -115,6 +139,12 @@ class KeyTable {
         (static_cast<unsigned __int128>(fingerprint) * capacity_) >> 64);
   }
   size_t Next(size_t i) const { return i + 1 == capacity_ ? 0 : i + 1; }
+  // NextOccupied() is the first occupied index at or after `i`, or
+  // capacity_.
+  size_t NextOccupied(size_t i) const {
+    while (i < capacity_ && slots_[i].fingerprint == 0) ++i;
+    return i;
+  }
   // Grow() rehashes into a larger table.
   void Grow();
 

@@ -148,18 +148,19 @@ TEST(KeyTableTest, ProbeRunsSurviveGrowthAndErasureInAnyOrder) {
   }
 }
 
-TEST(KeyTableTest, ForEachVisitsEveryEntryOnce) {
+TEST(KeyTableTest, OccupiedVisitsEveryEntryOnce) {
   KeyTable table;
+  for (size_t i : table.Occupied()) ADD_FAILURE() << "empty table: " << i;
   KeyTable::KeyPtr replaced;
   for (int i = 0; i < 1000; ++i) {
     table.Set(HashSecret(std::to_string(i)), MakeKey(std::to_string(i)),
               absl::InfiniteFuture(), &replaced);
   }
   std::map<std::string, int> seen;
-  table.ForEach([&](size_t i) {
+  for (size_t i : table.Occupied()) {
     ++seen[IdAt(table, i)];
     EXPECT_EQ(table.digest(i), HashSecret(IdAt(table, i)));
-  });
+  }
   EXPECT_EQ(seen.size(), 1000u);
   for (const auto& [id, count] : seen) EXPECT_EQ(count, 1) << id;
 }
