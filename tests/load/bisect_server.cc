@@ -67,6 +67,7 @@
 #include "server/metrics/rpc_metrics.h"
 #include "tests/load/floor.grpc.pb.h"
 #include "tests/load/floor_keys.h"
+#include "tests/load/floor_service.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:0",
           "host:port to serve on; port 0 picks a free port and logs it");
@@ -103,31 +104,6 @@ int StepIndex(absl::string_view name) {
   }
   return -1;
 }
-
-class FloorService final : public v1::Floor::CallbackService {
- public:
-  explicit FloorService(int keys) {
-    grants_.reserve(keys);
-    for (int i = 0; i < keys; ++i) {
-      grants_[FloorKey(i)] =
-          ScopeSet(std::begin(kFloorScopes), std::end(kFloorScopes));
-    }
-  }
-
-  grpc::ServerUnaryReactor* Check(grpc::CallbackServerContext* context,
-                                  const v1::CheckRequest* request,
-                                  v1::CheckResponse* response) override {
-    auto it = grants_.find(request->key());
-    response->set_allowed(it != grants_.end() &&
-                          it->second.contains(request->scope()));
-    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-    reactor->Finish(grpc::Status::OK);
-    return reactor;
-  }
-
- private:
-  absl::flat_hash_map<std::string, ScopeSet> grants_;  // read-only once built
-};
 
 // What every Authorize step decides with: secret -> key, as in the floor.
 struct Key {

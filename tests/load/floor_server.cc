@@ -24,6 +24,7 @@
 #include "absl/synchronization/mutex.h"
 #include "tests/load/floor.grpc.pb.h"
 #include "tests/load/floor_keys.h"
+#include "tests/load/floor_service.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:0",
           "host:port to serve on; port 0 picks a free port and logs it");
@@ -31,33 +32,6 @@ ABSL_FLAG(int, keys, 100000, "number of keys in the map (FloorKey(0..N-1))");
 
 namespace scopekeeper::load {
 namespace {
-
-using ScopeSet = absl::flat_hash_set<std::string>;
-
-class FloorService final : public v1::Floor::CallbackService {
- public:
-  explicit FloorService(int keys) {
-    grants_.reserve(keys);
-    for (int i = 0; i < keys; ++i) {
-      grants_[FloorKey(i)] =
-          ScopeSet(std::begin(kFloorScopes), std::end(kFloorScopes));
-    }
-  }
-
-  grpc::ServerUnaryReactor* Check(grpc::CallbackServerContext* context,
-                                  const v1::CheckRequest* request,
-                                  v1::CheckResponse* response) override {
-    auto it = grants_.find(request->key());
-    response->set_allowed(it != grants_.end() &&
-                          it->second.contains(request->scope()));
-    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-    reactor->Finish(grpc::Status::OK);
-    return reactor;
-  }
-
- private:
-  absl::flat_hash_map<std::string, ScopeSet> grants_;  // read-only once built
-};
 
 int Main() {
   sigset_t stop_signals;
