@@ -23,6 +23,7 @@ enum class Mutant {
   kRedactionIgnored,          // decision_engine.cc: no redactions
   kOrganizationNotChecked,    // decision_engine.cc: no ORGANIZATION_MISMATCH
   kGraceNeverEnds,            // decision_engine.cc: rotated secrets stay valid
+  kKeyExpiryIgnored,          // decision_engine.cc: expired keys stay valid
   kBundlesIgnored,            // compiled_key.cc: bundles grant nothing
   kGrantExpiryIgnored,        // compiled_key.cc: timed grants never expire
   kApprovedNotRequested,      // compiled_key.cc: approved, not ∩ requested

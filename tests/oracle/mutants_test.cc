@@ -6,10 +6,16 @@
 #include "base/mutants.h"
 
 #include <iostream>
+#include <memory>
+#include <optional>
+#include <string>
 
 #include "gtest/gtest.h"
 #include "tests/oracle/core_target.h"
 #include "tests/oracle/differential.h"
+#include "tests/oracle/generator.h"
+#include "tests/oracle/scenario.h"
+#include "tests/oracle/target.h"
 
 #ifndef SCOPEKEEPER_MUTANTS
 #error "mutants_test must be built with -DSCOPEKEEPER_MUTANTS"
@@ -46,6 +52,29 @@ TEST(MutantsBuildTest, WithoutAMutantTheCoreAgrees) {
   EXPECT_EQ(result.disagreements, 0) << result.reports[0];
 }
 
+// Minimize() shrinks a disagreeing scenario to fewer steps that still
+// disagree the same way.
+TEST_F(MutantsTest, MinimizedCaseIsShorterAndStillDisagrees) {
+  mutants::SetActive(Mutant::kAnyOfAsAllOf);
+  const TargetFactory factory = CoreTargetFactory();
+  for (int64_t index = 0; index < 1000; ++index) {
+    const Scenario scenario = Generate(ScenarioSeed(kSeed, index));
+    std::unique_ptr<Target> target = factory();
+    std::optional<Disagreement> found = Play(scenario, *target);
+    if (!found.has_value()) continue;
+    const std::string signature = found->Signature();
+    const Scenario minimized = Minimize(scenario, &*found, factory);
+    EXPECT_LT(minimized.steps.size(), scenario.steps.size());
+    EXPECT_EQ(found->Signature(), signature);
+    std::unique_ptr<Target> again = factory();
+    const std::optional<Disagreement> replayed = Play(minimized, *again);
+    ASSERT_TRUE(replayed.has_value()) << "the minimized case agrees";
+    EXPECT_EQ(replayed->Signature(), signature);
+    return;
+  }
+  FAIL() << "no scenario of the first 1,000 disagrees under AnyOfAsAllOf";
+}
+
 TEST_P(MutantsTest, QuickRunFindsTheMutant) {
   mutants::SetActive(GetParam().mutant);
   const RunResult result = QuickRun();
@@ -68,6 +97,7 @@ INSTANTIATE_TEST_SUITE_P(
         Case{"RedactionIgnored", Mutant::kRedactionIgnored},
         Case{"OrganizationNotChecked", Mutant::kOrganizationNotChecked},
         Case{"GraceNeverEnds", Mutant::kGraceNeverEnds},
+        Case{"KeyExpiryIgnored", Mutant::kKeyExpiryIgnored},
         Case{"BundlesIgnored", Mutant::kBundlesIgnored},
         Case{"GrantExpiryIgnored", Mutant::kGrantExpiryIgnored},
         Case{"ApprovedNotRequested", Mutant::kApprovedNotRequested}),
