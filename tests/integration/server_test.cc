@@ -241,6 +241,46 @@ TEST_F(ServerTest, BackupRestoresTheStateAtItsRevision) {
   EXPECT_EQ(CreateKey({}).revision(), key.revision() + 1);
 }
 
+// An operator who pastes a key where a path or a route template belongs
+// gets an error that names the field but never quotes the key's random part.
+TEST_F(ServerTest, AdminErrorsNeverEchoAKeyPastedIntoAPathOrTemplate) {
+  const std::string random = "SWRB317qT2xYzA9bC8dE7fG6hJ5kL4mN";
+  const std::string secret = absl::StrCat("rxs_ph_", random);
+  const auto expect_no_secret = [&](const grpc::Status& status) {
+    for (size_t i = 0; i + 8 <= random.size(); ++i) {
+      EXPECT_THAT(status.error_message(), Not(HasSubstr(random.substr(i, 8))))
+          << status.error_message();
+    }
+  };
+
+  // A backup into a parent that does not exist (the key as a directory).
+  v1::CreateBackupRequest backup;
+  backup.set_destination(absl::StrCat(data_dir_, "-", secret, "/backup"));
+  v1::CreateBackupResponse backup_response;
+  const grpc::Status backup_status =
+      admin_->CreateBackup(AdminContext().get(), backup, &backup_response);
+  EXPECT_EQ(backup_status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(backup_status.error_message(), HasSubstr("does not exist"));
+  expect_no_secret(backup_status);
+
+  // A policy whose route template holds the key in an unclosed parameter.
+  v1::PutPolicyRequest put;
+  ASSERT_TRUE(admin_
+                  ->GetPolicy(AdminContext().get(), v1::GetPolicyRequest(),
+                              put.mutable_policy())
+                  .ok());
+  ASSERT_GT(put.policy().apis_size(), 0);
+  ASSERT_GT(put.policy().apis(0).routes_size(), 0);
+  put.mutable_policy()->mutable_apis(0)->mutable_routes(0)->set_path(
+      absl::StrCat("/v1/{", secret));
+  v1::PutPolicyResponse put_response;
+  const grpc::Status put_status =
+      admin_->PutPolicy(AdminContext().get(), put, &put_response);
+  EXPECT_EQ(put_status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(put_status.error_message(), HasSubstr("path"));
+  expect_no_secret(put_status);
+}
+
 TEST_F(ServerTest, DamagedDatabaseRefusesToStartNamingIt) {
   CreateKey({"orders_read"});
   server_.reset();
