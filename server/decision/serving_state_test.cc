@@ -1,6 +1,7 @@
 #include "server/decision/serving_state.h"
 
 #include <memory>
+#include <string>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -106,6 +107,36 @@ TEST(ServingStateTest, ParkedWaitRunsWhenItsRevisionIsPublished) {
   EXPECT_TRUE(state.CancelWait(eight));  // never runs now
   state.PublishRevision(9);
   EXPECT_EQ(ran.size(), 2u);
+  EXPECT_EQ(state.parked_waits(), 0u);
+}
+
+TEST(ServingStateTest, ParkedWaitsAreCappedAndTheOneOverIsRefusedAtOnce) {
+  ServingState state;
+  state.PublishRevision(1);
+  int woken = 0;
+  std::vector<ServingState::WaitId> ids;
+  ids.reserve(ServingState::kMaxParkedWaits);
+  for (size_t i = 0; i < ServingState::kMaxParkedWaits; ++i) {
+    ids.push_back(state.WhenApplied(2, [&woken](absl::Status s) {
+      EXPECT_TRUE(s.ok()) << s;
+      ++woken;
+    }));
+    ASSERT_NE(ids.back(), 0u);
+  }
+  EXPECT_EQ(state.parked_waits(), ServingState::kMaxParkedWaits);
+  // One more is answered at once, on this thread, and parks nothing.
+  absl::Status refused;
+  EXPECT_EQ(state.WhenApplied(2, [&refused](absl::Status s) { refused = s; }),
+            0u);
+  EXPECT_EQ(refused.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(std::string(refused.message()),
+              ::testing::HasSubstr("too many calls waiting for a revision"));
+  EXPECT_EQ(state.parked_waits(), ServingState::kMaxParkedWaits);
+  // A cancelled wait makes room for the next.
+  ASSERT_TRUE(state.CancelWait(ids.front()));
+  EXPECT_NE(state.WhenApplied(2, [&woken](absl::Status) { ++woken; }), 0u);
+  state.PublishRevision(2);
+  EXPECT_EQ(woken, static_cast<int>(ServingState::kMaxParkedWaits));
   EXPECT_EQ(state.parked_waits(), 0u);
 }
 
