@@ -141,18 +141,19 @@ TEST_F(AbuseTest, ParkedDecisionsHoldNoThreadAndEndWithTheirCall) {
   state.RaiseHorizon(next);
   constexpr int kParked = 64;  // many more than gRPC's callback threads
   std::vector<std::unique_ptr<grpc::ClientContext>> contexts;
+  // The async API does not own the requests: they outlive the calls here.
+  std::vector<v1::AuthorizeRequest> requests(kParked,
+                                             Request(key.secret(), next));
   std::vector<v1::AuthorizeResponse> responses(kParked);
   std::vector<grpc::Status> statuses(kParked);
   std::atomic<int> finished{0};
   for (int i = 0; i < kParked; ++i) {
     contexts.push_back(Context(absl::Seconds(60)));
-    authorizer_->async()->Authorize(
-        contexts.back().get(),
-        new v1::AuthorizeRequest(Request(key.secret(), next)), &responses[i],
-        [&, i](grpc::Status s) {
-          statuses[i] = s;
-          finished.fetch_add(1);
-        });
+    authorizer_->async()->Authorize(contexts.back().get(), &requests[i],
+                                    &responses[i], [&, i](grpc::Status s) {
+                                      statuses[i] = s;
+                                      finished.fetch_add(1);
+                                    });
   }
   while (state.parked_waits() < kParked) std::this_thread::yield();
   // Nothing else waits for them.
