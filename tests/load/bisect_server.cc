@@ -68,6 +68,7 @@
 #include "tests/load/floor.grpc.pb.h"
 #include "tests/load/floor_keys.h"
 #include "tests/load/floor_service.h"
+#include "tests/load/serve_until_stopped.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:0",
           "host:port to serve on; port 0 picks a free port and logs it");
@@ -232,11 +233,7 @@ class RawAuthorizer final
 };
 
 int Main() {
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  const sigset_t stop_signals = BlockStopSignals();
 
   const int step = StepIndex(absl::GetFlag(FLAGS_step));
   if (step < 0) {
@@ -302,22 +299,12 @@ int Main() {
     builder.RegisterService(&ext_authz);
   }
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  if (server == nullptr || port == 0) {
-    std::fprintf(stderr, "cannot listen on %s\n", listen.c_str());
-    return EXIT_FAILURE;
-  }
-  if (at("health")) {
+  if (server != nullptr && at("health")) {
     server->GetHealthCheckService()->SetServingStatus(
         "scopekeeper.v1.Authorizer", true);
   }
-  const std::string host = listen.substr(0, listen.rfind(':'));
-  std::fprintf(stderr, "listening on %s:%d (step %s)\n", host.c_str(), port,
-               kSteps[step]);
-  int signal = 0;
-  sigwait(&stop_signals, &signal);
-  server->Shutdown();
-  server->Wait();
-  return EXIT_SUCCESS;
+  return ServeUntilStopped(std::move(server), listen, port, stop_signals,
+                           absl::StrCat(" (step ", kSteps[step], ")"));
 }
 
 }  // namespace

@@ -12,9 +12,9 @@
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
 
-#include <cstdio>
-#include <cstdlib>
+#include <memory>
 #include <string>
+#include <utility>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
@@ -25,6 +25,7 @@
 #include "tests/load/floor.grpc.pb.h"
 #include "tests/load/floor_keys.h"
 #include "tests/load/floor_service.h"
+#include "tests/load/serve_until_stopped.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:0",
           "host:port to serve on; port 0 picks a free port and logs it");
@@ -34,11 +35,7 @@ namespace scopekeeper::load {
 namespace {
 
 int Main() {
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  const sigset_t stop_signals = BlockStopSignals();
 
   FloorService service(absl::GetFlag(FLAGS_keys));
   const std::string listen = absl::GetFlag(FLAGS_listen);
@@ -47,17 +44,7 @@ int Main() {
   builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
   builder.RegisterService(&service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  if (server == nullptr || port == 0) {
-    std::fprintf(stderr, "cannot listen on %s\n", listen.c_str());
-    return EXIT_FAILURE;
-  }
-  const std::string host = listen.substr(0, listen.rfind(':'));
-  std::fprintf(stderr, "listening on %s:%d\n", host.c_str(), port);
-  int signal = 0;
-  sigwait(&stop_signals, &signal);
-  server->Shutdown();
-  server->Wait();
-  return EXIT_SUCCESS;
+  return ServeUntilStopped(std::move(server), listen, port, stop_signals);
 }
 
 }  // namespace
