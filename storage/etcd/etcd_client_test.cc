@@ -246,6 +246,7 @@ struct WatchLog {
   std::vector<int64_t> order ABSL_GUARDED_BY(mu);
   absl::Status end ABSL_GUARDED_BY(mu);
   int64_t compact_revision ABSL_GUARDED_BY(mu) = -1;
+  CondVar changed;  // signalled after every callback
   absl::Notification ended;
 
   WatchCallbacks Callbacks() {
@@ -255,21 +256,25 @@ struct WatchLog {
       MutexLock lock(&mu);
       revisions.emplace_back(revision, std::move(events));
       order.push_back(revision);
+      changed.SignalAll();
     };
     callbacks.on_progress = [this](int64_t revision) {
       MutexLock lock(&mu);
       progress.push_back(revision);
       order.push_back(-revision);
+      changed.SignalAll();
     };
     callbacks.on_progress_answer = [this](int64_t revision) {
       MutexLock lock(&mu);
       answers.push_back(revision);
+      changed.SignalAll();
     };
     callbacks.on_end = [this](const absl::Status& status, int64_t compact) {
       {
         MutexLock lock(&mu);
         end = status;
         compact_revision = compact;
+        changed.SignalAll();
       }
       ended.Notify();
     };
@@ -277,17 +282,11 @@ struct WatchLog {
   }
 };
 
-// WaitFor() polls `done` (under log.mu) until true or 10 s passed.
+// WaitFor() waits until `done` (checked under log.mu after each callback)
+// is true, or 10 s passed.
 bool WaitFor(WatchLog& log, const std::function<bool()>& done) {
-  const absl::Time deadline = absl::Now() + absl::Seconds(10);
-  while (absl::Now() < deadline) {
-    {
-      MutexLock lock(&log.mu);
-      if (done()) return true;
-    }
-    absl::SleepFor(absl::Milliseconds(5));
-  }
-  return false;
+  MutexLock lock(&log.mu);
+  return log.changed.WaitWithTimeout(&log.mu, absl::Seconds(10), done);
 }
 
 TEST_F(EtcdClientTest, WatchGroupsEventsByRevisionAndReportsProgress) {

@@ -399,6 +399,7 @@ struct FeedLog {
   // Changes delivered before each progress call, by revision.
   std::vector<std::vector<uint64_t>> delivered_at_progress ABSL_GUARDED_BY(mu);
   absl::Status end ABSL_GUARDED_BY(mu);
+  CondVar changed;  // signalled after every callback
   absl::Notification ended;
 
   FollowCallbacks Callbacks() {
@@ -406,6 +407,7 @@ struct FeedLog {
     callbacks.on_change = [this](Change change) {
       MutexLock lock(&mu);
       changes.push_back(std::move(change));
+      changed.SignalAll();
     };
     callbacks.on_progress = [this](uint64_t revision) {
       MutexLock lock(&mu);
@@ -413,27 +415,24 @@ struct FeedLog {
       std::vector<uint64_t> delivered;
       for (const Change& c : changes) delivered.push_back(c.revision);
       delivered_at_progress.push_back(std::move(delivered));
+      changed.SignalAll();
     };
     callbacks.on_end = [this](const absl::Status& status) {
       {
         MutexLock lock(&mu);
         end = status;
+        changed.SignalAll();
       }
       ended.Notify();
     };
     return callbacks;
   }
 
+  // WaitFor() waits until `done` (checked under mu after each callback) is
+  // true, or 10 s passed.
   bool WaitFor(const std::function<bool()>& done) {
-    const absl::Time deadline = absl::Now() + absl::Seconds(10);
-    while (absl::Now() < deadline) {
-      {
-        MutexLock lock(&mu);
-        if (done()) return true;
-      }
-      absl::SleepFor(absl::Milliseconds(5));
-    }
-    return false;
+    MutexLock lock(&mu);
+    return changed.WaitWithTimeout(&mu, absl::Seconds(10), done);
   }
 };
 
