@@ -3,7 +3,9 @@
 #include <grpcpp/impl/codegen/proto_utils.h>
 #include <grpcpp/support/proto_buffer_reader.h>
 #include <grpcpp/support/proto_buffer_writer.h>
+#include <grpcpp/support/slice.h>
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -83,6 +85,18 @@ absl::Status ParseRequest(const grpc::ByteBuffer& raw,
 void SerializeResponse(const google::protobuf::Message& response,
                        grpc::ByteBuffer* raw) {
   raw->Clear();  // the writer needs an empty buffer (Watch reuses one)
+  const size_t size = response.ByteSizeLong();
+  if (size <= kFlatResponseBytes) {
+    // One slice of the exact size, written in one pass with the sizes just
+    // computed (gRPC's GenericSerialize computes them twice and writes
+    // through a stream for anything over 23 bytes).
+    grpc::Slice slice(size);
+    response.SerializeWithCachedSizesToArray(
+        const_cast<uint8_t*>(slice.begin()));
+    grpc::ByteBuffer flat(&slice, 1);
+    raw->Swap(&flat);
+    return;
+  }
   bool own_buffer = false;
   // Fails only for messages over 2 GiB, which responses never are.
   grpc::GenericSerialize<grpc::ProtoBufferWriter, google::protobuf::Message>(

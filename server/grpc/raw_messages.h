@@ -22,7 +22,9 @@ namespace scopekeeper {
 absl::Status ParseRequest(const grpc::ByteBuffer& raw,
                           google::protobuf::Message* request);
 
-// SerializeResponse() puts `response` into `*raw`.
+// SerializeResponse() puts `response` into `*raw`: up to kFlatResponseBytes
+// as one slice, larger ones in slices of gRPC's stream writer.
+inline constexpr size_t kFlatResponseBytes = 64 << 10;
 void SerializeResponse(const google::protobuf::Message& response,
                        grpc::ByteBuffer* raw);
 
