@@ -157,6 +157,19 @@ const std::vector<std::string>& ExtAuthzService::CountedMethods() {
   return *methods;
 }
 
+absl::Status AnswerCheck(DecisionEngine& engine,
+                         const GatewaySettings& settings,
+                         const grpc::ByteBuffer& raw_request,
+                         absl::Time deadline, grpc::ByteBuffer* raw_response) {
+  CallArena arena;
+  auto* request = arena.Create<CheckRequest>();
+  SK_RETURN_IF_ERROR(ParseRequest(raw_request, request));
+  auto* response = arena.Create<CheckResponse>();
+  SK_RETURN_IF_ERROR(Decide(engine, settings, *request, deadline, response));
+  SerializeResponse(*response, raw_response);
+  return absl::OkStatus();
+}
+
 grpc::ServerUnaryReactor* ExtAuthzService::Check(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* raw_request,
     grpc::ByteBuffer* raw_response) {
@@ -165,15 +178,8 @@ grpc::ServerUnaryReactor* ExtAuthzService::Check(
   absl::Status status = absl::OkStatus();
   if (auth_ != nullptr) status = AuthenticateCall(*auth_, context).status();
   if (status.ok()) {
-    CallArena arena;
-    auto* request = arena.Create<CheckRequest>();
-    status = ParseRequest(*raw_request, request);
-    if (status.ok()) {
-      auto* response = arena.Create<CheckResponse>();
-      status =
-          Decide(*engine_, *settings_, *request, DeadlineOf(context), response);
-      if (status.ok()) SerializeResponse(*response, raw_response);
-    }
+    status = AnswerCheck(*engine_, *settings_, *raw_request,
+                         DeadlineOf(context), raw_response);
   }
   const grpc::Status grpc_status = ToGrpcStatus(status);
   counted.Done(grpc_status.error_code());

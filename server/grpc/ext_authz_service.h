@@ -20,6 +20,8 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
+#include "absl/time/time.h"
 #include "envoy/service/auth/v3/external_auth.grpc.pb.h"
 #include "server/auth/caller_auth.h"
 #include "server/decision/decision_engine.h"
@@ -38,6 +40,16 @@ namespace scopekeeper {
 // and the answer built, on the thread's reused arena (CallArena), with the
 // AuthorizeRequest/Response made from them; a request that does not parse
 // is INVALID_ARGUMENT naming the problem.
+// AnswerCheck() is Check's work without the call (for Check and its
+// benchmark): parse `raw_request` (a CheckRequest), decide it, put the
+// CheckResponse into `*raw_response`. An error when there is no answer to
+// send: INVALID_ARGUMENT for a request that does not parse, or the reason
+// there is no decision (see DecideGatewayRequest()).
+absl::Status AnswerCheck(DecisionEngine& engine,
+                         const GatewaySettings& settings,
+                         const grpc::ByteBuffer& raw_request,
+                         absl::Time deadline, grpc::ByteBuffer* raw_response);
+
 class ExtAuthzService final
     : public envoy::service::auth::v3::Authorization::
           WithRawCallbackMethod_Check<

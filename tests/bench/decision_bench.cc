@@ -1,9 +1,13 @@
 // Decision-path benchmarks: SHA-256 of the presented key + cache lookup +
 // route match + requirement + redactions, with the RxScale policy and N keys
-// in the cache. Run with:
+// in the cache; and the same decision as the server's Authorize, BatchAuthorize
+// and Envoy ext_authz Check handlers make it from the request's bytes. Run
+// with:
 //   bazel run --config=opt //tests/bench:decision_bench --
 //   --benchmark_min_time=1
 #include <benchmark/benchmark.h>
+#include <grpcpp/support/byte_buffer.h>
+#include <grpcpp/support/slice.h>
 
 #include <map>
 #include <memory>
@@ -15,6 +19,9 @@
 #include "server/decision/compiled_key.h"
 #include "server/decision/decision_engine.h"
 #include "server/decision/serving_state.h"
+#include "server/gateway/gateway.h"
+#include "server/grpc/ext_authz_service.h"
+#include "server/grpc/raw_messages.h"
 #include "server/metrics/metrics.h"
 #include "server/policy/key_secret.h"
 #include "server/policy/policy.h"
@@ -94,8 +101,7 @@ void BM_AuthorizeHttpCached(benchmark::State& state) {
       state.ResumeTiming();
     }
     response.Clear();
-    if (!f.engine.Authorize(requests[next++], &response)
-             .ok()) {
+    if (!f.engine.Authorize(requests[next++], &response).ok()) {
       state.SkipWithError("Authorize failed");
       break;
     }
@@ -118,8 +124,7 @@ void BM_AuthorizeUnknownKey(benchmark::State& state) {
   v1::AuthorizeResponse response;
   for (auto _ : state) {
     response.Clear();
-    benchmark::DoNotOptimize(
-        f.engine.Authorize(request, &response));
+    benchmark::DoNotOptimize(f.engine.Authorize(request, &response));
   }
   state.SetItemsProcessed(state.iterations());
 }
@@ -162,8 +167,7 @@ void BM_BatchAuthorizeWire(benchmark::State& state) {
       state.SkipWithError("parse failed");
       break;
     }
-    if (!f.engine.BatchAuthorize(*request, response)
-             .ok()) {
+    if (!f.engine.BatchAuthorize(*request, response).ok()) {
       state.SkipWithError("BatchAuthorize failed");
       break;
     }
@@ -179,6 +183,101 @@ void BM_BatchAuthorizeWire(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * batch);
 }
 BENCHMARK(BM_BatchAuthorizeWire)->Arg(10)->Arg(100)->Arg(1000);
+
+// One Authorize and one Envoy ext_authz Check as the server handles them,
+// minus HTTP/2: the raw request bytes parsed on the thread's arena, decided,
+// the answer serialized into a ByteBuffer. The same key, route and policy
+// (the External Pharmacy API); Authorize names its API, Check leaves it to
+// the policy (by host and path), as tests/load's extauthz section does.
+constexpr char kWirePath[] =
+    "/v1/external-pharmacy-api-v1/pharmacy_orders/ord_42";
+
+grpc::ByteBuffer ToByteBuffer(const google::protobuf::Message& message) {
+  grpc::Slice slice(message.SerializeAsString());
+  return grpc::ByteBuffer(&slice, 1);
+}
+
+void BM_AuthorizeWire(benchmark::State& state) {
+  Fixture& f = FixtureFor(1000);
+  v1::AuthorizeRequest request;
+  request.set_api_key(f.secrets[7]);
+  request.mutable_http()->set_api("external-pharmacy");
+  request.mutable_http()->set_method("GET");
+  request.mutable_http()->set_path(kWirePath);
+  const grpc::ByteBuffer raw_request = ToByteBuffer(request);
+  grpc::ByteBuffer raw_response;
+  for (auto _ : state) {
+    CallArena arena;
+    auto* parsed = arena.Create<v1::AuthorizeRequest>();
+    auto* response = arena.Create<v1::AuthorizeResponse>();
+    if (!ParseRequest(raw_request, parsed).ok() ||
+        !f.engine.TryAuthorize(*parsed, response).status.ok() ||
+        !response->allowed()) {
+      state.SkipWithError("not allowed");
+      break;
+    }
+    SerializeResponse(*response, &raw_response);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_AuthorizeWire);
+
+// A CheckRequest as Envoy's ext_authz filter fills it: the peers' addresses,
+// the request's time, id, method, path, host, scheme and protocol, and its
+// headers. Arg 1: every header (Envoy's default); 0: only those the shipped
+// deploy/envoy/envoy.yaml lets through (allowed_headers: the credential
+// and the request id here).
+void BM_ExtAuthzCheckWire(benchmark::State& state) {
+  Fixture& f = FixtureFor(1000);
+  envoy::service::auth::v3::CheckRequest request;
+  auto* attributes = request.mutable_attributes();
+  for (auto* peer :
+       {attributes->mutable_source(), attributes->mutable_destination()}) {
+    auto* address = peer->mutable_address()->mutable_socket_address();
+    address->set_address("10.1.2.3");
+    address->set_port_value(40000);
+  }
+  auto* http_request = attributes->mutable_request();
+  http_request->mutable_time()->set_seconds(1796428800);
+  http_request->mutable_time()->set_nanos(123456789);
+  auto* http = http_request->mutable_http();
+  http->set_id("14725993211186733543");
+  http->set_method("GET");
+  http->set_path(kWirePath);
+  http->set_host("api.rxscale.com");
+  http->set_scheme("https");
+  http->set_protocol("HTTP/1.1");
+  auto& headers = *http->mutable_headers();
+  if (state.range(0) == 1) {
+    headers[":authority"] = "api.rxscale.com";
+    headers[":method"] = "GET";
+    headers[":path"] = kWirePath;
+    headers[":scheme"] = "https";
+    headers["user-agent"] = "curl/7.88.1";
+    headers["accept"] = "*/*";
+    headers["x-forwarded-proto"] = "https";
+  }
+  headers["x-request-id"] = "5f2c1a9e-8f7e-4a43-9a0e-1d7c2f0e6b11";
+  headers["authorization"] = absl::StrCat("Bearer ", f.secrets[7]);
+  const grpc::ByteBuffer raw_request = ToByteBuffer(request);
+  const GatewaySettings settings;
+  grpc::ByteBuffer raw_response;
+  for (auto _ : state) {
+    if (!AnswerCheck(f.engine, settings, raw_request, absl::InfiniteFuture(),
+                     &raw_response)
+             .ok()) {
+      state.SkipWithError("no answer");
+      break;
+    }
+  }
+  envoy::service::auth::v3::CheckResponse response;
+  if (!ParseRequest(raw_response, &response).ok() ||
+      response.status().code() != 0 || !response.has_ok_response()) {
+    state.SkipWithError("not allowed");
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_ExtAuthzCheckWire)->Arg(1)->Arg(0);
 
 void BM_HashSecret(benchmark::State& state) {
   const std::string secret = "rxs_ph_0123456789ABCDEFGHIJKLMNOPQRSTUV";
