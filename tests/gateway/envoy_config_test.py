@@ -1,8 +1,8 @@
 """Keeps deploy/envoy/envoy.yaml from rotting (no Envoy binary can run here).
 
 Checks what the example promises in docs/GATEWAYS.md: the ext_authz filter
-(V3 transport, failure_mode_allow false, an error status, before the router)
-calls a cluster that speaks HTTP/2; every virtual host either names an API of
+(V3 transport, failure_mode_allow false, an error status, before the router,
+sending the headers Scopekeeper reads) calls a cluster that speaks HTTP/2; every virtual host either names an API of
 the example policies in its context_extensions or is a host those policies
 select an API for; the per-route config is keyed by the filter's name.
 
@@ -53,6 +53,16 @@ class EnvoyConfigTest(unittest.TestCase):
         options = cluster["typed_extension_protocol_options"][
             "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]
         self.assertIn("http2_protocol_options", options["explicit_http_config"])
+
+    def test_ext_authz_sends_the_headers_scopekeeper_reads(self):
+        # The --gateway_key_header, --gateway_organization_header and
+        # --gateway_trace_header defaults (server/gateway/gateway.h), plus
+        # Authorization: a header missing here never reaches Check.
+        filters = self.hcm["http_filters"]
+        authz = filters[[f["name"] for f in filters].index(EXT_AUTHZ)]["typed_config"]
+        patterns = authz["allowed_headers"]["patterns"]
+        self.assertEqual(sorted(p["exact"] for p in patterns),
+                         ["authorization", "x-api-key", "x-organization-id", "x-request-id"])
 
     def test_every_virtual_host_has_an_api(self):
         hosts = {h for api in self.apis.values() for h in api.get("hosts", [])}
