@@ -24,8 +24,9 @@ Sections (--sections, comma-separated):
           of medians and the CPU each step adds. --baseline_scopekeeper adds
           another Scopekeeper binary to the same rounds (before/after).
   extauthz
-          Envoy ext_authz Check (a CheckRequest as Envoy fills it, and one
-          with only 4 headers; the same key and route) vs Authorize, h2load,
+          Envoy ext_authz Check (a CheckRequest as Envoy fills it with every
+          header, and with deploy/envoy's allowed_headers; the same key and
+          route) vs Authorize, h2load,
           alternating, c16 and c64, --repeat rounds. --baseline_scopekeeper
           adds another Scopekeeper binary to the same rounds (before/after).
 
@@ -104,21 +105,34 @@ def authorize_request(secret, path=PATH):
     return _field(1, secret) + _field(4, http)
 
 
-def check_request(secret, minimal=False):
-    """envoy.service.auth.v3.CheckRequest as Envoy's ext_authz filter fills it;
-    `minimal`: only the headers Envoy always sends plus the credential (what
-    the filter's allowed_headers can cut it down to)."""
-    headers = [(":authority", "api.rxscale.com"), (":method", "GET"), (":path", PATH)]
-    if not minimal:
-        headers += [(":scheme", "https"), ("user-agent", "curl/7.88.1"), ("accept", "*/*"),
-                    ("x-forwarded-proto", "https"),
-                    ("x-request-id", "5f2c1a9e-8f7e-4a43-9a0e-1d7c2f0e6b11")]
-    headers.append(("authorization", "Bearer " + secret))
+def _varint_field(number, value):
+    return _varint(number << 3) + _varint(value)
+
+
+def check_request(secret, shipped=False):
+    """envoy.service.auth.v3.CheckRequest as Envoy's ext_authz filter fills it:
+    the peers' addresses, the request's time, id, method, path, host, scheme,
+    protocol and every header (Envoy's default); `shipped`: only the headers
+    deploy/envoy/envoy.yaml's allowed_headers lets through (here the
+    credential and the request id Envoy adds)."""
+    headers = []
+    if not shipped:
+        headers += [(":authority", "api.rxscale.com"), (":method", "GET"), (":path", PATH),
+                    (":scheme", "https"), ("user-agent", "curl/7.88.1"), ("accept", "*/*"),
+                    ("x-forwarded-proto", "https")]
+    headers += [("x-request-id", "5f2c1a9e-8f7e-4a43-9a0e-1d7c2f0e6b11"),
+                ("authorization", "Bearer " + secret)]
     http = (_field(1, "14725993211186733543") + _field(2, "GET") +
             b"".join(_field(3, _field(1, k) + _field(2, v)) for k, v in headers) +
             _field(4, PATH) + _field(5, "api.rxscale.com") + _field(6, "https") +
             _field(10, "HTTP/1.1"))
-    return _field(1, _field(4, _field(2, http)))  # attributes.request.http
+    time = _varint_field(1, 1796428800) + _varint_field(2, 123456789)  # Timestamp
+
+    def peer(address, port):  # Peer.address.socket_address
+        return _field(1, _field(1, _field(2, address) + _varint_field(3, port)))
+
+    return _field(1, _field(1, peer("10.1.2.3", 40312)) + _field(2, peer("10.1.2.4", 8000)) +
+                  _field(4, _field(1, time) + _field(2, http)))  # attributes
 
 
 def floor_request(key):
@@ -446,8 +460,8 @@ class Runner:
             import grpc  # Debian's python3-grpcio; only needed here
             for _, sk in servers:
                 with grpc.insecure_channel(sk.address) as channel:
-                    for minimal in (False, True):
-                        reply = channel.unary_unary(check)(check_request(first_secret, minimal),
+                    for shipped in (False, True):
+                        reply = channel.unary_unary(check)(check_request(first_secret, shipped),
                                                            timeout=10)
                         if not reply.startswith(b"\x0a\x00\x1a"):  # status {code 0}, ok_response
                             raise RuntimeError("Check did not allow the h2load request: %r" % reply)
@@ -459,8 +473,8 @@ class Runner:
                                 authorize_request(first_secret), conns, conc)
                     self.h2load(prefix + " Check " + level, sk, check,
                                 check_request(first_secret), conns, conc)
-                    self.h2load(prefix + " Check-minimal " + level, sk, check,
-                                check_request(first_secret, minimal=True), conns, conc)
+                    self.h2load(prefix + " Check-shipped " + level, sk, check,
+                                check_request(first_secret, shipped=True), conns, conc)
         finally:
             for _, sk in servers:
                 self.check_stopped(sk)
@@ -614,8 +628,8 @@ def report(results):
             if not z:
                 continue
             for name, title in (("Authorize", "Authorize"),
-                                ("Check", "Check, 9 headers (as Envoy sends)"),
-                                ("Check-minimal", "Check, 4 headers")):
+                                ("Check", "Check, every header (Envoy's default)"),
+                                ("Check-shipped", "Check, deploy/envoy's allowed_headers")):
                 r = by.get("%s %s %s" % (prefix, name, level))
                 if not r:
                     continue
