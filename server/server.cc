@@ -292,8 +292,8 @@ absl::StatusOr<std::unique_ptr<ScopekeeperServer>> ScopekeeperServer::Start(
       s->registry_.get(), s->change_feed_.get(), &s->calls_, s->auth_.get());
   s->gateway_settings_ = options.gateway;
   s->ext_authz_service_ = std::make_unique<ExtAuthzService>(
-      s->engine_.get(), &s->gateway_settings_, s->authorizer_auth_.get(),
-      s->rpc_metrics_.get());
+      s->engine_.get(), &s->state_, &s->calls_, &s->gateway_settings_,
+      s->authorizer_auth_.get(), s->rpc_metrics_.get());
 
   if (options.hold_decisions) {
     s->state_.holds().Hold(kStartHold,

@@ -242,6 +242,18 @@ GatewayAnswer AnswerError(const absl::Status& status,
   return answer;
 }
 
+absl::StatusOr<GatewayAnswer> AnswerDecided(
+    const absl::Status& decided, const v1::AuthorizeRequest& authorize,
+    const v1::AuthorizeResponse& decision, absl::string_view credential_header,
+    const GatewaySettings& settings) {
+  if (decided.ok())
+    return AnswerDecision(decision, credential_header, settings);
+  if (absl::IsInvalidArgument(decided)) {
+    return AnswerError(decided, authorize.trace_id());
+  }
+  return decided;
+}
+
 absl::StatusOr<GatewayAnswer> DecideGatewayRequest(
     DecisionEngine& engine, const GatewayRequest& request,
     const GatewaySettings& settings, v1::AuthorizeRequest* authorize,
@@ -250,13 +262,8 @@ absl::StatusOr<GatewayAnswer> DecideGatewayRequest(
   absl::Status status =
       ToAuthorizeRequest(request, settings, authorize, &credential_header);
   if (status.ok()) status = engine.Authorize(*authorize, decision, max_wait);
-  if (status.ok()) {
-    return AnswerDecision(*decision, credential_header, settings);
-  }
-  if (absl::IsInvalidArgument(status)) {
-    return AnswerError(status, authorize->trace_id());
-  }
-  return status;
+  return AnswerDecided(status, *authorize, *decision, credential_header,
+                       settings);
 }
 
 }  // namespace scopekeeper

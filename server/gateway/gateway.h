@@ -129,15 +129,26 @@ GatewayAnswer AnswerDecision(const v1::AuthorizeResponse& decision,
 GatewayAnswer AnswerError(const absl::Status& status,
                           absl::string_view trace_id);
 
+// AnswerDecided() answers a request translated by ToAuthorizeRequest() (its
+// key from `credential_header`) whose translation or decision ended with
+// `decided`: AnswerDecision() when OK, 400 for INVALID_ARGUMENT (the
+// request cannot be read; AnswerError() with the request's trace id). Any
+// other error is returned: there is no decision, the caller fails closed.
+absl::StatusOr<GatewayAnswer> AnswerDecided(
+    const absl::Status& decided, const v1::AuthorizeRequest& authorize,
+    const v1::AuthorizeResponse& decision, absl::string_view credential_header,
+    const GatewaySettings& settings);
+
 // DecideGatewayRequest() is the whole door: ToAuthorizeRequest(), the
-// engine's decision, AnswerDecision(); a request that cannot be read (the
-// translation's or the engine's INVALID_ARGUMENT) is answered 400. Any other
-// error means there is no decision: the caller fails closed (ext_authz: an
-// RPC error; forward-auth: AnswerError(), 503). `authorize` and `decision`
-// are scratch messages the caller provides (e.g. on its call's arena).
-// Gateway requests name no min_revision: the decision waits only for a key
-// written but not yet durable, each wait at most `max_wait` (kMaxGatewayWait
-// by default; the write path makes such waits last milliseconds).
+// engine's decision, AnswerDecided(). An error means there is no decision:
+// the caller fails closed (forward-auth: AnswerError(), 503). `authorize`
+// and `decision` are scratch messages the caller provides (e.g. on its
+// call's arena). Gateway requests name no min_revision: the decision waits
+// only for a key written but not yet applied, on this thread, each wait at
+// most `max_wait` (kMaxGatewayWait by default; the write path makes such
+// waits last milliseconds). Forward-auth's own threads use it; ext_authz,
+// on gRPC's few callback threads, decides with TryAuthorize() and parks the
+// call instead.
 inline constexpr absl::Duration kMaxGatewayWait = absl::Seconds(2);
 absl::StatusOr<GatewayAnswer> DecideGatewayRequest(
     DecisionEngine& engine, const GatewayRequest& request,

@@ -1,14 +1,13 @@
 #include "server/grpc/ext_authz_service.h"
 
-#include <algorithm>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "base/status_macros.h"
-#include "google/protobuf/arena.h"
 #include "server/grpc/call_context.h"
 #include "server/grpc/grpc_status.h"
+#include "server/grpc/parked_decision.h"
 #include "server/grpc/raw_messages.h"
 
 namespace scopekeeper {
@@ -99,11 +98,11 @@ void ToCheckResponse(const GatewayAnswer& answer, CheckResponse* response) {
   denied->set_body(answer.body);
 }
 
-// Decide() answers `request` into `response`; an error when there is no
-// decision to answer with (INVALID_ARGUMENT is answered: a 400 denial).
-absl::Status Decide(DecisionEngine& engine, const GatewaySettings& settings,
-                    const CheckRequest& request, absl::Time deadline,
-                    CheckResponse* response) {
+// ToAuthorizeRequest() for a CheckRequest.
+absl::Status TranslateCheck(const CheckRequest& request,
+                            const GatewaySettings& settings,
+                            v1::AuthorizeRequest* authorize,
+                            absl::string_view* credential_header) {
   const AttributeContext& attributes = request.attributes();
   const AttributeContext::HttpRequest& http = attributes.request().http();
   const EnvoyHeaders headers(http);
@@ -116,33 +115,71 @@ absl::Status Decide(DecisionEngine& engine, const GatewaySettings& settings,
   if (api != attributes.context_extensions().end()) {
     gateway_request.api = api->second;
   }
+  return ToAuthorizeRequest(gateway_request, settings, authorize,
+                            credential_header);
+}
 
-  // The AuthorizeRequest and its decision on the call's arena (a local one
-  // for a request that is not on an arena).
-  google::protobuf::Arena* arena = response->GetArena();
-  std::optional<google::protobuf::Arena> local_arena;
-  if (arena == nullptr) arena = &local_arena.emplace();
-  auto* authorize =
-      google::protobuf::Arena::CreateMessage<v1::AuthorizeRequest>(arena);
-  auto* decision =
-      google::protobuf::Arena::CreateMessage<v1::AuthorizeResponse>(arena);
+// AnswerCheckDecision() with a CheckResponse to build the answer in.
+absl::Status Answer(const absl::Status& decided,
+                    const v1::AuthorizeRequest& authorize,
+                    const v1::AuthorizeResponse& decision,
+                    absl::string_view credential_header,
+                    const GatewaySettings& settings, CheckResponse* response,
+                    grpc::ByteBuffer* raw_response) {
   SK_ASSIGN_OR_RETURN(
       GatewayAnswer answer,
-      DecideGatewayRequest(engine, gateway_request, settings, authorize,
-                           decision,
-                           std::clamp(deadline - absl::Now(),
-                                      absl::ZeroDuration(), kMaxGatewayWait)));
+      AnswerDecided(decided, authorize, decision, credential_header, settings));
   ToCheckResponse(answer, response);
+  SerializeResponse(*response, raw_response);
   return absl::OkStatus();
 }
 
 }  // namespace
 
-ExtAuthzService::ExtAuthzService(DecisionEngine* engine,
+absl::Status TryAnswerCheck(DecisionEngine& engine,
+                            const GatewaySettings& settings,
+                            const grpc::ByteBuffer& raw_request,
+                            grpc::ByteBuffer* raw_response,
+                            std::optional<PendingCheck>* pending) {
+  CallArena arena;
+  auto* request = arena.Create<CheckRequest>();
+  SK_RETURN_IF_ERROR(ParseRequest(raw_request, request));
+  auto* authorize = arena.Create<v1::AuthorizeRequest>();
+  auto* decision = arena.Create<v1::AuthorizeResponse>();
+  absl::string_view credential_header;
+  DecisionEngine::Outcome outcome = {
+      TranslateCheck(*request, settings, authorize, &credential_header)};
+  if (outcome.status.ok()) outcome = engine.TryAuthorize(*authorize, decision);
+  if (!outcome.ready()) {
+    PendingCheck& wait = pending->emplace();
+    wait.await_revision = outcome.await_revision;
+    wait.authorize = *authorize;
+    wait.credential_header = std::string(credential_header);
+    return absl::OkStatus();
+  }
+  return Answer(outcome.status, *authorize, *decision, credential_header,
+                settings, arena.Create<CheckResponse>(), raw_response);
+}
+
+absl::Status AnswerCheckDecision(const absl::Status& decided,
+                                 const v1::AuthorizeRequest& authorize,
+                                 const v1::AuthorizeResponse& decision,
+                                 absl::string_view credential_header,
+                                 const GatewaySettings& settings,
+                                 grpc::ByteBuffer* raw_response) {
+  CallArena arena;
+  return Answer(decided, authorize, decision, credential_header, settings,
+                arena.Create<CheckResponse>(), raw_response);
+}
+
+ExtAuthzService::ExtAuthzService(DecisionEngine* engine, ServingState* state,
+                                 CallTracker* calls,
                                  const GatewaySettings* settings,
                                  const CallerAuthenticator* auth,
                                  RpcMetrics* rpc_metrics)
     : engine_(engine),
+      state_(state),
+      calls_(calls),
       settings_(settings),
       auth_(auth),
       rpc_metrics_(rpc_metrics) {
@@ -157,29 +194,40 @@ const std::vector<std::string>& ExtAuthzService::CountedMethods() {
   return *methods;
 }
 
-absl::Status AnswerCheck(DecisionEngine& engine,
-                         const GatewaySettings& settings,
-                         const grpc::ByteBuffer& raw_request,
-                         absl::Time deadline, grpc::ByteBuffer* raw_response) {
-  CallArena arena;
-  auto* request = arena.Create<CheckRequest>();
-  SK_RETURN_IF_ERROR(ParseRequest(raw_request, request));
-  auto* response = arena.Create<CheckResponse>();
-  SK_RETURN_IF_ERROR(Decide(engine, settings, *request, deadline, response));
-  SerializeResponse(*response, raw_response);
-  return absl::OkStatus();
-}
-
 grpc::ServerUnaryReactor* ExtAuthzService::Check(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* raw_request,
     grpc::ByteBuffer* raw_response) {
   RpcMetrics::Call counted;
   if (rpc_metrics_ != nullptr) counted = rpc_metrics_->Start(check_metric_);
-  absl::Status status = absl::OkStatus();
-  if (auth_ != nullptr) status = AuthenticateCall(*auth_, context).status();
+  absl::StatusOr<CallTracker::Call> call = calls_->Enter();
+  absl::Status status = call.status();
+  if (status.ok() && auth_ != nullptr) {
+    status = AuthenticateCall(*auth_, context).status();
+  }
+  std::optional<PendingCheck> pending;
   if (status.ok()) {
-    status = AnswerCheck(*engine_, *settings_, *raw_request,
-                         DeadlineOf(context), raw_response);
+    status = TryAnswerCheck(*engine_, *settings_, *raw_request, raw_response,
+                            &pending);
+  }
+  if (status.ok() && pending.has_value()) {
+    // Not decidable yet: park the call (no thread waits), as Authorize does.
+    auto* parked =
+        new ParkedDecision<v1::AuthorizeRequest, v1::AuthorizeResponse>(
+            state_, *std::move(call), std::move(counted),
+            std::move(pending->authorize), raw_response,
+            [engine = engine_](const v1::AuthorizeRequest& r,
+                               v1::AuthorizeResponse* out) {
+              return engine->TryAuthorize(r, out);
+            },
+            [settings = settings_,
+             credential = std::move(pending->credential_header)](
+                const absl::Status& decided, const v1::AuthorizeRequest& r,
+                const v1::AuthorizeResponse& decision, grpc::ByteBuffer* raw) {
+              return AnswerCheckDecision(decided, r, decision, credential,
+                                         *settings, raw);
+            });
+    parked->Park(pending->await_revision);
+    return parked;
   }
   const grpc::Status grpc_status = ToGrpcStatus(status);
   counted.Done(grpc_status.error_code());

@@ -17,18 +17,55 @@
 
 #include <grpcpp/support/byte_buffer.h>
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
-#include "absl/time/time.h"
+#include "absl/strings/string_view.h"
 #include "envoy/service/auth/v3/external_auth.grpc.pb.h"
+#include "proto/scopekeeper/v1/scopekeeper.pb.h"
 #include "server/auth/caller_auth.h"
 #include "server/decision/decision_engine.h"
+#include "server/decision/serving_state.h"
 #include "server/gateway/gateway.h"
+#include "server/grpc/call_tracker.h"
 #include "server/metrics/rpc_metrics.h"
 
 namespace scopekeeper {
+
+// A Check whose decision has to wait for a revision (a key written but not
+// yet applied): what asking again needs.
+struct PendingCheck {
+  uint64_t await_revision = 0;
+  v1::AuthorizeRequest authorize;  // the Check, translated
+  std::string credential_header;   // the header the key came from
+};
+
+// TryAnswerCheck() is Check's work without the call (for Check and its
+// benchmark): parse `raw_request` (a CheckRequest), decide it without
+// waiting, put the CheckResponse into `*raw_response`. When the decision
+// has to wait, sets `*pending` instead (and returns OK): ask the engine
+// again once pending->await_revision is applied and answer with
+// AnswerCheckDecision(). An error when there is no answer to send:
+// INVALID_ARGUMENT for a request that does not parse, or the reason there is
+// no decision.
+absl::Status TryAnswerCheck(DecisionEngine& engine,
+                            const GatewaySettings& settings,
+                            const grpc::ByteBuffer& raw_request,
+                            grpc::ByteBuffer* raw_response,
+                            std::optional<PendingCheck>* pending);
+
+// AnswerCheckDecision() puts the CheckResponse for a pending Check's
+// decision (TryAuthorize() of pending->authorize, ended with `decided`) into
+// `*raw_response`; the error when there is no decision (AnswerDecided()).
+absl::Status AnswerCheckDecision(const absl::Status& decided,
+                                 const v1::AuthorizeRequest& authorize,
+                                 const v1::AuthorizeResponse& decision,
+                                 absl::string_view credential_header,
+                                 const GatewaySettings& settings,
+                                 grpc::ByteBuffer* raw_response);
 
 // Does not own its arguments. With a non-null `auth` every call must
 // authenticate as Authorizer calls do (UNAUTHENTICATED otherwise). With
@@ -39,23 +76,17 @@ namespace scopekeeper {
 // A raw (ByteBuffer) handler, as the Authorizer's: the request is parsed,
 // and the answer built, on the thread's reused arena (CallArena), with the
 // AuthorizeRequest/Response made from them; a request that does not parse
-// is INVALID_ARGUMENT naming the problem.
-// AnswerCheck() is Check's work without the call (for Check and its
-// benchmark): parse `raw_request` (a CheckRequest), decide it, put the
-// CheckResponse into `*raw_response`. An error when there is no answer to
-// send: INVALID_ARGUMENT for a request that does not parse, or the reason
-// there is no decision (see DecideGatewayRequest()).
-absl::Status AnswerCheck(DecisionEngine& engine,
-                         const GatewaySettings& settings,
-                         const grpc::ByteBuffer& raw_request,
-                         absl::Time deadline, grpc::ByteBuffer* raw_response);
-
+// is INVALID_ARGUMENT naming the problem. A decision that has to wait for a
+// revision parks the call (ParkedDecision), holding no thread, until the
+// revision is applied or the call ends (Envoy's grpc_service timeout is its
+// deadline). Calls are tracked in `calls`, so shutdown drains them.
 class ExtAuthzService final
     : public envoy::service::auth::v3::Authorization::
           WithRawCallbackMethod_Check<
               envoy::service::auth::v3::Authorization::Service> {
  public:
-  ExtAuthzService(DecisionEngine* engine, const GatewaySettings* settings,
+  ExtAuthzService(DecisionEngine* engine, ServingState* state,
+                  CallTracker* calls, const GatewaySettings* settings,
                   const CallerAuthenticator* auth = nullptr,
                   RpcMetrics* rpc_metrics = nullptr);
 
@@ -68,6 +99,8 @@ class ExtAuthzService final
 
  private:
   DecisionEngine* const engine_;
+  ServingState* const state_;
+  CallTracker* const calls_;
   const GatewaySettings* const settings_;
   const CallerAuthenticator* const auth_;
   RpcMetrics* const rpc_metrics_;

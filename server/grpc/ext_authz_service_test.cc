@@ -5,11 +5,20 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <atomic>
+#include <chrono>
+#include <fstream>
 #include <memory>
 #include <string>
+#include <thread>
+#include <vector>
 
+#include "absl/strings/match.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "server/policy/key_secret.h"
 #include "server/testing/core_test_env.h"
 
 namespace scopekeeper {
@@ -18,16 +27,21 @@ namespace {
 using ::envoy::service::auth::v3::Authorization;
 using ::envoy::service::auth::v3::CheckRequest;
 using ::envoy::service::auth::v3::CheckResponse;
+using ::testing::Contains;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 
 class ExtAuthzServiceTest : public ::testing::Test {
  protected:
+  explicit ExtAuthzServiceTest(size_t key_cache_capacity = KeyCache::kUnbounded)
+      : env_(key_cache_capacity) {}
+
   void SetUp() override {
     env_.PutPolicyJson(kTestPolicyJson);
     settings_.hide_credentials = true;
-    service_ = std::make_unique<ExtAuthzService>(&env_.engine, &settings_);
+    service_ = std::make_unique<ExtAuthzService>(&env_.engine, &env_.state,
+                                                 &calls_, &settings_);
     grpc::ServerBuilder builder;
     int port = 0;
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
@@ -76,6 +90,7 @@ class ExtAuthzServiceTest : public ::testing::Test {
   }
 
   CoreTestEnv env_;
+  CallTracker calls_;
   GatewaySettings settings_;
   std::unique_ptr<ExtAuthzService> service_;
   std::unique_ptr<grpc::Server> server_;
@@ -237,6 +252,113 @@ TEST_F(ExtAuthzServiceTest, NoDecisionIsAnRpcError) {
             &response);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE);
   EXPECT_THAT(status.error_message(), HasSubstr("unavailable"));
+}
+
+// A key written but not yet applied is decided once it is: with a cache of
+// two keys, a Check that misses it reads the store ahead of the serving
+// state (TryAuthorize's await).
+class ExtAuthzWaitTest : public ExtAuthzServiceTest {
+ protected:
+  ExtAuthzWaitTest() : ExtAuthzServiceTest(/*key_cache_capacity=*/2) {}
+
+  bool Cached(const std::string& secret) {
+    return env_.state.cache().Contains(HashSecret(secret));
+  }
+
+  static int ThreadsOfThisProcess() {
+    std::ifstream status("/proc/self/status");
+    std::string line;
+    while (std::getline(status, line)) {
+      if (absl::StartsWith(line, "Threads:")) {
+        return std::stoi(line.substr(8));
+      }
+    }
+    return -1;
+  }
+};
+
+TEST_F(ExtAuthzWaitTest, WaitingChecksHoldNoThreadAndAreDecidedWhenApplied) {
+  const auto key = env_.CreateKey({"pharmacy"}, {"stock_write"});
+  const auto other = env_.CreateKey({"pharmacy"}, {"orders_read"});
+  for (int i = 0; i < 8 && Cached(key.secret()); ++i) {
+    env_.CreateKey({"pharmacy"}, {"stock_write"});
+  }
+  ASSERT_FALSE(Cached(key.secret()));
+  // A grant for `key`, written to the store and held before it is synced
+  // (so not yet applied).
+  absl::Notification in_sync, release_sync;
+  env_.store.SetSyncHook([&] {
+    if (in_sync.HasBeenNotified()) return;
+    in_sync.Notify();
+    release_sync.WaitForNotification();
+  });
+  std::thread writer([&] {
+    v1::GrantScopesRequest grant;
+    grant.set_key_id(key.key().key_id());
+    grant.add_scopes("orders_read");
+    EXPECT_TRUE(env_.registry.GrantScopes(grant, CoreTestEnv::kActor).ok());
+  });
+  in_sync.WaitForNotification();
+
+  const int threads_before = ThreadsOfThisProcess();
+  constexpr int kWaiting = 64;  // many more than gRPC's callback threads
+  const CheckRequest request =
+      EnvoyRequest("GET", "/v1/pharmacy/orders/o_1",
+                   {{"authorization", "Bearer " + key.secret()}});
+  std::vector<std::unique_ptr<grpc::ClientContext>> contexts;
+  std::vector<CheckResponse> responses(kWaiting);
+  std::vector<grpc::Status> statuses(kWaiting);
+  std::atomic<int> finished{0};
+  for (int i = 0; i < kWaiting; ++i) {
+    contexts.push_back(std::make_unique<grpc::ClientContext>());
+    contexts.back()->set_deadline(std::chrono::system_clock::now() +
+                                  std::chrono::seconds(60));
+    stub_->async()->Check(contexts.back().get(), &request, &responses[i],
+                          [&, i](grpc::Status status) {
+                            statuses[i] = status;
+                            finished.fetch_add(1);
+                          });
+  }
+  // Each Check waits on the serving state, not on a thread: all of them at
+  // once (a handler blocking its thread for each would stall gRPC's few
+  // callback threads, or need a thread per waiting call).
+  const absl::Time give_up = absl::Now() + absl::Seconds(20);
+  while (env_.state.parked_waits() < kWaiting && absl::Now() < give_up) {
+    std::this_thread::yield();
+  }
+  ASSERT_EQ(env_.state.parked_waits(), kWaiting);
+  EXPECT_EQ(finished.load(), 0);
+  EXPECT_LT(ThreadsOfThisProcess() - threads_before, 8);
+  EXPECT_EQ(calls_.in_flight(), kWaiting);
+  // Other Checks are answered meanwhile.
+  CheckResponse answer;
+  ASSERT_TRUE(
+      Check(EnvoyRequest("GET", "/v1/pharmacy/orders/o_2",
+                         {{"authorization", "Bearer " + other.secret()}}),
+            &answer)
+          .ok());
+  EXPECT_EQ(answer.status().code(), grpc::StatusCode::OK);
+  // A gateway giving up releases its wait at once.
+  for (int i = 0; i < kWaiting / 2; ++i) contexts[i]->TryCancel();
+  while (env_.state.parked_waits() > kWaiting / 2) std::this_thread::yield();
+  // The grant is applied: the others are decided with it.
+  release_sync.Notify();
+  writer.join();
+  while (finished.load() < kWaiting) std::this_thread::yield();
+  for (int i = 0; i < kWaiting; ++i) {
+    if (i < kWaiting / 2) {
+      EXPECT_EQ(statuses[i].error_code(), grpc::StatusCode::CANCELLED);
+      continue;
+    }
+    ASSERT_TRUE(statuses[i].ok()) << statuses[i].error_message();
+    EXPECT_EQ(responses[i].status().code(), grpc::StatusCode::OK);
+    ASSERT_TRUE(responses[i].has_ok_response());
+    EXPECT_EQ(responses[i].ok_response().headers(0).header().value(),
+              key.key().key_id());
+    EXPECT_THAT(responses[i].ok_response().headers_to_remove(),
+                Contains("authorization"));
+  }
+  while (calls_.in_flight() > 0) std::this_thread::yield();
 }
 
 }  // namespace

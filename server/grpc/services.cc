@@ -10,6 +10,7 @@
 #include "base/status_macros.h"
 #include "server/grpc/call_context.h"
 #include "server/grpc/grpc_status.h"
+#include "server/grpc/parked_decision.h"
 #include "server/grpc/raw_messages.h"
 
 namespace scopekeeper {
@@ -32,94 +33,6 @@ grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* context,
   reactor->Finish(grpc_status);
   return reactor;
 }
-
-// A decision parked until the revision it needs is applied: owns copies of
-// the request and the response, asks the engine again when woken, and
-// finishes the call (or, if the call is cancelled -- by the client or its
-// deadline -- first, drops the wait). Deletes itself when the call is done.
-template <typename Request, typename Response>
-class ParkedDecision final : public grpc::ServerUnaryReactor {
- public:
-  using Attempt =
-      std::function<DecisionEngine::Outcome(const Request&, Response*)>;
-
-  ParkedDecision(ServingState* state, CallTracker::Call call,
-                 RpcMetrics::Call counted, Request request,
-                 grpc::ByteBuffer* raw_response, Attempt attempt)
-      : state_(state),
-        call_(std::move(call)),
-        counted_(std::move(counted)),
-        request_(std::move(request)),
-        raw_response_(raw_response),
-        attempt_(std::move(attempt)) {}
-
-  // Park() waits for `revision`; `done` may run at once, on this thread.
-  void Park(uint64_t revision) {
-    const ServingState::WaitId id = state_->WhenApplied(
-        revision, [this](absl::Status status) { Applied(std::move(status)); });
-    if (id == 0) return;  // Applied() ran already
-    bool cancelled;
-    {
-      MutexLock lock(&mu_);
-      parked_ = id;
-      cancelled = cancelled_;
-    }
-    if (cancelled && state_->CancelWait(id)) {
-      Done(absl::CancelledError("call cancelled while waiting"));
-    }
-  }
-
-  void OnCancel() override {
-    ServingState::WaitId id;
-    {
-      MutexLock lock(&mu_);
-      cancelled_ = true;
-      id = parked_;
-    }
-    if (id != 0 && state_->CancelWait(id)) {
-      Done(absl::CancelledError("call cancelled while waiting"));
-    }
-  }
-
-  void OnDone() override { delete this; }
-
- private:
-  void Applied(absl::Status status) {
-    {
-      MutexLock lock(&mu_);
-      parked_ = 0;
-    }
-    if (!status.ok()) return Done(status);
-    response_.Clear();
-    const DecisionEngine::Outcome outcome = attempt_(request_, &response_);
-    if (!outcome.ready()) {
-      if (++awaits_ > DecisionEngine::kMaxAwaits) {
-        return Done(DecisionEngine::TooManyAwaits());
-      }
-      return Park(outcome.await_revision);
-    }
-    if (outcome.status.ok()) SerializeResponse(response_, raw_response_);
-    Done(outcome.status);
-  }
-
-  void Done(const absl::Status& status) {
-    const grpc::Status grpc_status = ToGrpcStatus(status);
-    counted_.Done(grpc_status.error_code());
-    Finish(grpc_status);
-  }
-
-  ServingState* const state_;
-  const CallTracker::Call call_;  // in flight until the call is done
-  RpcMetrics::Call counted_;      // Done() once, by the one Finish()
-  const Request request_;
-  Response response_;
-  grpc::ByteBuffer* const raw_response_;
-  const Attempt attempt_;
-  int awaits_ = 0;  // touched only by Applied(), one call at a time
-  Mutex mu_;
-  ServingState::WaitId parked_ ABSL_GUARDED_BY(mu_) = 0;
-  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
-};
 
 // A Watch stream: the ChangeFeed's sink on one side, the call's writes on
 // the other. Deletes itself when the call is done.
@@ -231,7 +144,12 @@ grpc::ServerUnaryReactor* AuthorizerService::Decide(
   // Not decidable yet: park the call (no thread waits) with its own copy.
   auto* parked = new ParkedDecision<Request, Response>(
       state_, *std::move(call), std::move(counted), *request, raw_response,
-      [attempt](const Request& r, Response* out) { return attempt(r, out); });
+      [attempt](const Request& r, Response* out) { return attempt(r, out); },
+      [](const absl::Status& decided, const Request&, const Response& answer,
+         grpc::ByteBuffer* raw) {
+        if (decided.ok()) SerializeResponse(answer, raw);
+        return decided;
+      });
   parked->Park(outcome.await_revision);
   return parked;
 }

@@ -11,6 +11,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -262,10 +263,12 @@ void BM_ExtAuthzCheckWire(benchmark::State& state) {
   const grpc::ByteBuffer raw_request = ToByteBuffer(request);
   const GatewaySettings settings;
   grpc::ByteBuffer raw_response;
+  std::optional<PendingCheck> pending;
   for (auto _ : state) {
-    if (!AnswerCheck(f.engine, settings, raw_request, absl::InfiniteFuture(),
-                     &raw_response)
-             .ok()) {
+    if (!TryAnswerCheck(f.engine, settings, raw_request, &raw_response,
+                        &pending)
+             .ok() ||
+        pending.has_value()) {
       state.SkipWithError("no answer");
       break;
     }
