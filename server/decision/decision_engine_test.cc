@@ -12,6 +12,7 @@
 #include "server/policy/key_secret.h"
 #include "server/policy/names.h"
 #include "server/testing/core_test_env.h"
+#include "server/testing/held_sync.h"
 
 namespace scopekeeper {
 namespace {
@@ -989,26 +990,18 @@ TEST_F(BoundedCacheTest, UnsyncedRecordIsNeverDecidedOn) {
 TEST_F(BoundedCacheTest, DecisionWaitsForAnUnsyncedRecordToBeApplied) {
   const auto key = env_.CreateKey({"pharmacy"}, {"stock_write"});
   PushOut(key.secret());
-  absl::Notification in_sync, release_sync, decision_read;
-  env_.store.SetSyncHook([&] {
-    if (in_sync.HasBeenNotified()) return;
-    in_sync.Notify();
-    release_sync.WaitForNotification();
-  });
-  std::thread writer([&] {
-    v1::GrantScopesRequest grant;
-    grant.set_key_id(key.key().key_id());
-    grant.add_scopes("orders_read");
-    EXPECT_TRUE(env_.registry.GrantScopes(grant, CoreTestEnv::kActor).ok());
-  });
-  in_sync.WaitForNotification();  // written, not yet durable
+  absl::Notification decision_read;
+  HeldSync held(&env_.store);
+  held.Arm();
+  std::thread writer([&] { env_.Grant(key.key().key_id(), {"orders_read"}); });
+  held.AwaitHeld();  // written, not yet durable
   env_.store.SetSecretReadHook([&] {
     if (!decision_read.HasBeenNotified()) decision_read.Notify();
   });
   v1::AuthorizeResponse response;
   std::thread decision([&] { response = ReadOrder(key.secret()); });
   decision_read.WaitForNotification();
-  release_sync.Notify();
+  held.Release();
   decision.join();
   writer.join();
   EXPECT_TRUE(response.allowed());

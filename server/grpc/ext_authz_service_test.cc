@@ -14,12 +14,12 @@
 #include <vector>
 
 #include "absl/strings/match.h"
-#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/policy/key_secret.h"
 #include "server/testing/core_test_env.h"
+#include "server/testing/held_sync.h"
 
 namespace scopekeeper {
 namespace {
@@ -286,19 +286,10 @@ TEST_F(ExtAuthzWaitTest, WaitingChecksHoldNoThreadAndAreDecidedWhenApplied) {
   ASSERT_FALSE(Cached(key.secret()));
   // A grant for `key`, written to the store and held before it is synced
   // (so not yet applied).
-  absl::Notification in_sync, release_sync;
-  env_.store.SetSyncHook([&] {
-    if (in_sync.HasBeenNotified()) return;
-    in_sync.Notify();
-    release_sync.WaitForNotification();
-  });
-  std::thread writer([&] {
-    v1::GrantScopesRequest grant;
-    grant.set_key_id(key.key().key_id());
-    grant.add_scopes("orders_read");
-    EXPECT_TRUE(env_.registry.GrantScopes(grant, CoreTestEnv::kActor).ok());
-  });
-  in_sync.WaitForNotification();
+  HeldSync held(&env_.store);
+  held.Arm();
+  std::thread writer([&] { env_.Grant(key.key().key_id(), {"orders_read"}); });
+  held.AwaitHeld();
 
   const int threads_before = ThreadsOfThisProcess();
   constexpr int kWaiting = 64;  // many more than gRPC's callback threads
@@ -342,7 +333,7 @@ TEST_F(ExtAuthzWaitTest, WaitingChecksHoldNoThreadAndAreDecidedWhenApplied) {
   for (int i = 0; i < kWaiting / 2; ++i) contexts[i]->TryCancel();
   while (env_.state.parked_waits() > kWaiting / 2) std::this_thread::yield();
   // The grant is applied: the others are decided with it.
-  release_sync.Notify();
+  held.Release();
   writer.join();
   while (finished.load() < kWaiting) std::this_thread::yield();
   for (int i = 0; i < kWaiting; ++i) {

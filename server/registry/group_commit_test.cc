@@ -24,6 +24,7 @@
 #include "server/policy/policy.h"
 #include "server/registry/registry.h"
 #include "server/testing/core_test_env.h"
+#include "server/testing/held_sync.h"
 
 namespace scopekeeper {
 namespace {
@@ -34,29 +35,6 @@ using ::testing::IsEmpty;
 
 constexpr absl::string_view kStatusPath = "/v1/pharmacy/orders/o_1/status";
 constexpr absl::string_view kOrdersPath = "/v1/pharmacy/orders/";
-
-// HeldSync: a sync hook that holds the first sync after Arm() until
-// Release(), and lets the test wait until that sync is being held.
-class HeldSync {
- public:
-  explicit HeldSync(storage::FaultInjectingStore* store) : store_(store) {
-    store_->SetSyncHook([this] {
-      if (!armed_.exchange(false)) return;
-      entered_.set_value();
-      released_.get_future().wait();
-    });
-  }
-  ~HeldSync() { store_->SetSyncHook(nullptr); }
-  void Arm() { armed_ = true; }
-  void AwaitHeld() { entered_.get_future().wait(); }
-  void Release() { released_.set_value(); }
-
- private:
-  storage::FaultInjectingStore* const store_;
-  std::atomic<bool> armed_{false};
-  std::promise<void> entered_;
-  std::promise<void> released_;
-};
 
 // SpinUntil() yields until `done()`; for conditions that are certain to
 // come true soon (another thread is running towards them).

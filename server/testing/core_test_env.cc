@@ -32,6 +32,15 @@ v1::CreateKeyResponse CoreTestEnv::CreateKey(std::vector<std::string> apis,
   return response.ok() ? *response : v1::CreateKeyResponse();
 }
 
+void CoreTestEnv::Grant(absl::string_view key_id,
+                        std::vector<std::string> scopes) {
+  v1::GrantScopesRequest request;
+  request.set_key_id(std::string(key_id));
+  for (auto& s : scopes) request.add_scopes(s);
+  const absl::StatusOr<v1::Key> granted = registry.GrantScopes(request, kActor);
+  EXPECT_TRUE(granted.ok()) << granted.status();
+}
+
 v1::AuthorizeRequest CoreTestEnv::HttpRequest(
     absl::string_view secret, absl::string_view api, absl::string_view method,
     absl::string_view path, absl::string_view organization_id) {
@@ -52,8 +61,7 @@ v1::AuthorizeResponse CoreTestEnv::Http(absl::string_view secret,
   const v1::AuthorizeRequest request =
       HttpRequest(secret, api, method, path, organization_id);
   v1::AuthorizeResponse response;
-  const absl::Status status =
-      engine.Authorize(request, &response);
+  const absl::Status status = engine.Authorize(request, &response);
   EXPECT_TRUE(status.ok()) << status;
   return response;
 }

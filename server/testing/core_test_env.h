@@ -8,12 +8,12 @@
 #include <vector>
 
 #include "absl/strings/string_view.h"
-#include "gtest/gtest.h"
 #include "base/clock.h"
+#include "gtest/gtest.h"
 #include "server/decision/decision_engine.h"
-#include "server/registry/registry.h"
 #include "server/decision/serving_state.h"
 #include "server/decision/usage_tracker.h"
+#include "server/registry/registry.h"
 #include "storage/fault_injecting_store.h"
 #include "storage/memory_store.h"
 
@@ -64,6 +64,9 @@ class CoreTestEnv {
   v1::CreateKeyResponse CreateKey(std::vector<std::string> apis,
                                   std::vector<std::string> scopes,
                                   std::vector<std::string> bundles = {});
+
+  // Grant() grants `scopes` to key `key_id`; fails the test on error.
+  void Grant(absl::string_view key_id, std::vector<std::string> scopes);
 
   // HttpRequest() is the http-form AuthorizeRequest of these fields.
   static v1::AuthorizeRequest HttpRequest(
