@@ -246,8 +246,9 @@ absl::StatusOr<GatewayAnswer> AnswerDecided(
     const absl::Status& decided, const v1::AuthorizeRequest& authorize,
     const v1::AuthorizeResponse& decision, absl::string_view credential_header,
     const GatewaySettings& settings) {
-  if (decided.ok())
+  if (decided.ok()) {
     return AnswerDecision(decision, credential_header, settings);
+  }
   if (absl::IsInvalidArgument(decided)) {
     return AnswerError(decided, authorize.trace_id());
   }
