@@ -291,6 +291,13 @@ TEST_F(ExtAuthzWaitTest, WaitingChecksHoldNoThreadAndAreDecidedWhenApplied) {
   std::thread writer([&] { env_.Grant(key.key().key_id(), {"orders_read"}); });
   held.AwaitHeld();
 
+  // Connected, and the client's threads started, before threads are counted.
+  CheckResponse answer;
+  ASSERT_TRUE(
+      Check(EnvoyRequest("GET", "/v1/pharmacy/orders/o_2",
+                         {{"authorization", "Bearer " + other.secret()}}),
+            &answer)
+          .ok());
   const int threads_before = ThreadsOfThisProcess();
   constexpr int kWaiting = 64;  // many more than gRPC's callback threads
   const CheckRequest request =
@@ -322,7 +329,7 @@ TEST_F(ExtAuthzWaitTest, WaitingChecksHoldNoThreadAndAreDecidedWhenApplied) {
   EXPECT_LT(ThreadsOfThisProcess() - threads_before, 8);
   EXPECT_EQ(calls_.in_flight(), kWaiting);
   // Other Checks are answered meanwhile.
-  CheckResponse answer;
+  answer.Clear();
   ASSERT_TRUE(
       Check(EnvoyRequest("GET", "/v1/pharmacy/orders/o_2",
                          {{"authorization", "Bearer " + other.secret()}}),
