@@ -39,15 +39,25 @@ class Guarded {
   }
   bool AwaitSetFor(absl::Duration timeout) ABSL_LOCKS_EXCLUDED(mu_) {
     MutexLock lock(&mu_);
+    waiting_ = true;
     return cv_.WaitWithTimeout(
         &mu_, timeout,
         [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return set_; });
   }
   bool AwaitSetUntil(absl::Time deadline) ABSL_LOCKS_EXCLUDED(mu_) {
     MutexLock lock(&mu_);
+    waiting_ = true;
     return cv_.WaitWithDeadline(
         &mu_, deadline,
         [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return set_; });
+  }
+
+  // Whether an AwaitSetFor()/AwaitSetUntil() has begun: it set this under
+  // mu_ and holds mu_ until its wait releases it, so once this is true the
+  // waiter is waiting (or has returned).
+  bool waiting() const ABSL_LOCKS_EXCLUDED(mu_) {
+    MutexLock lock(&mu_);
+    return waiting_;
   }
 
   mutable Mutex mu_;
@@ -56,7 +66,18 @@ class Guarded {
   CondVar cv_;
   int count_ ABSL_GUARDED_BY(mu_) = 0;
   bool set_ ABSL_GUARDED_BY(mu_) = false;
+  bool waiting_ ABSL_GUARDED_BY(mu_) = false;
 };
+
+// SetWhenWaiting() sets `g` from another thread once a timed wait on it has
+// begun, so the wait really waits (and a wait that returns at once with the
+// predicate false is caught every time).
+std::thread SetWhenWaiting(Guarded& g) {
+  return std::thread([&g] {
+    while (!g.waiting()) std::this_thread::yield();
+    g.Set();
+  });
+}
 
 TEST(MutexTest, MutexLockExcludesOtherThreads) {
   Guarded g;
@@ -111,18 +132,12 @@ TEST(CondVarTest, InfiniteTimeoutsWaitWithoutLimit) {
   for (const absl::Duration timeout :
        {absl::InfiniteDuration(), absl::Hours(24 * 365 * 200)}) {
     Guarded g;
-    std::thread setter([&g] {
-      absl::SleepFor(absl::Milliseconds(20));
-      g.Set();
-    });
+    std::thread setter = SetWhenWaiting(g);
     EXPECT_TRUE(g.AwaitSetFor(timeout));
     setter.join();
   }
   Guarded g;
-  std::thread setter([&g] {
-    absl::SleepFor(absl::Milliseconds(20));
-    g.Set();
-  });
+  std::thread setter = SetWhenWaiting(g);
   EXPECT_TRUE(g.AwaitSetUntil(absl::InfiniteFuture()));
   setter.join();
 }
