@@ -859,16 +859,6 @@ class BoundedCacheTest : public ::testing::Test {
   BoundedCacheTest() : env_(kCapacity) {}
   void SetUp() override { env_.PutPolicyJson(kTestPolicyJson); }
 
-  bool Cached(const std::string& secret) {
-    return env_.state.cache().Contains(HashSecret(secret));
-  }
-  // PushOut() fills the cache with other keys until `secret` is not in it.
-  void PushOut(const std::string& secret) {
-    for (int i = 0; i < 8 && Cached(secret); ++i) {
-      env_.CreateKey({"pharmacy"}, {"orders_read"});
-    }
-    ASSERT_FALSE(Cached(secret));
-  }
   v1::AuthorizeResponse ReadOrder(const std::string& secret) {
     return env_.Http(secret, "pharmacy", "GET", "/v1/pharmacy/orders/o_1");
   }
@@ -895,7 +885,7 @@ TEST_F(BoundedCacheTest, KeysBeyondCapacityAreDecidedFromTheStore) {
   EXPECT_EQ(ReadOrder("rx_ph_not-a-key").reason(), v1::KEY_INVALID);
 
   // DescribeKey of a key the cache does not hold: from the record it read.
-  PushOut(keys[0].secret());
+  env_.PushOut(keys[0].secret());
   v1::DescribeKeyRequest describe;
   describe.set_api_key(keys[0].secret());
   v1::DescribeKeyResponse described;
@@ -906,29 +896,29 @@ TEST_F(BoundedCacheTest, KeysBeyondCapacityAreDecidedFromTheStore) {
 
 TEST_F(BoundedCacheTest, ChangesToUncachedKeysTakeEffect) {
   const auto key = env_.CreateKey({"pharmacy"}, {"stock_write"});
-  PushOut(key.secret());
+  env_.PushOut(key.secret());
   v1::GrantScopesRequest grant;
   grant.set_key_id(key.key().key_id());
   grant.add_scopes("orders_read");
   ASSERT_TRUE(env_.registry.GrantScopes(grant, CoreTestEnv::kActor).ok());
-  PushOut(key.secret());
+  env_.PushOut(key.secret());
   EXPECT_TRUE(ReadOrder(key.secret()).allowed());
 
   v1::RevokeKeyRequest revoke;
   revoke.set_key_id(key.key().key_id());
   ASSERT_TRUE(env_.registry.RevokeKey(revoke, CoreTestEnv::kActor).ok());
   EXPECT_EQ(ReadOrder(key.secret()).reason(), v1::KEY_REVOKED);
-  PushOut(key.secret());
+  env_.PushOut(key.secret());
   EXPECT_EQ(ReadOrder(key.secret()).reason(), v1::KEY_REVOKED);
 }
 
 TEST_F(BoundedCacheTest, PolicyChangeReachesCachedAndUncachedKeys) {
   const auto cached = env_.CreateKey({"pharmacy"}, {}, {"order-management"});
   const auto uncached = env_.CreateKey({"pharmacy"}, {}, {"order-management"});
-  PushOut(uncached.secret());
+  env_.PushOut(uncached.secret());
   const std::string path = "/v1/pharmacy/orders/o_1/status";
   ASSERT_TRUE(env_.Http(cached.secret(), "pharmacy", "PATCH", path).allowed());
-  ASSERT_TRUE(Cached(cached.secret()));
+  ASSERT_TRUE(env_.Cached(cached.secret()));
 
   const std::string narrowed = PolicyWithNarrowedBundle();
   env_.PutPolicyJson(narrowed);
@@ -946,7 +936,7 @@ TEST_F(BoundedCacheTest, PolicyChangeReachesCachedAndUncachedKeys) {
 // that secret must not put the old secret back into the cache.
 TEST_F(BoundedCacheTest, StoreReadOvertakenByAWriterIsNotCached) {
   const auto key = env_.CreateKey({"pharmacy"}, {"orders_read"});
-  PushOut(key.secret());
+  env_.PushOut(key.secret());
   bool rotated = false;
   env_.store.SetSecretReadHook([&] {
     if (rotated) return;
@@ -958,7 +948,7 @@ TEST_F(BoundedCacheTest, StoreReadOvertakenByAWriterIsNotCached) {
   // Read before the rotation returned: either answer is linearizable.
   ReadOrder(key.secret());
   ASSERT_TRUE(rotated);
-  EXPECT_FALSE(Cached(key.secret()));
+  EXPECT_FALSE(env_.Cached(key.secret()));
   EXPECT_EQ(ReadOrder(key.secret()).reason(), v1::KEY_INVALID);
 }
 
@@ -967,7 +957,7 @@ TEST_F(BoundedCacheTest, StoreReadOvertakenByAWriterIsNotCached) {
 // fails it never decides on it.
 TEST_F(BoundedCacheTest, UnsyncedRecordIsNeverDecidedOn) {
   const auto key = env_.CreateKey({"pharmacy"}, {"stock_write"});
-  PushOut(key.secret());
+  env_.PushOut(key.secret());
   env_.store.SetFailing(storage::FaultInjectingStore::Op::kSync, true);
   v1::GrantScopesRequest grant;
   grant.set_key_id(key.key().key_id());
@@ -984,12 +974,12 @@ TEST_F(BoundedCacheTest, UnsyncedRecordIsNeverDecidedOn) {
   const absl::Status status = env_.engine.Authorize(request, &response);
   EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable) << status;
   EXPECT_FALSE(response.allowed());
-  EXPECT_FALSE(Cached(key.secret()));
+  EXPECT_FALSE(env_.Cached(key.secret()));
 }
 
 TEST_F(BoundedCacheTest, DecisionWaitsForAnUnsyncedRecordToBeApplied) {
   const auto key = env_.CreateKey({"pharmacy"}, {"stock_write"});
-  PushOut(key.secret());
+  env_.PushOut(key.secret());
   absl::Notification decision_read;
   HeldSync held(&env_.store);
   held.Arm();
@@ -1005,7 +995,7 @@ TEST_F(BoundedCacheTest, DecisionWaitsForAnUnsyncedRecordToBeApplied) {
   decision.join();
   writer.join();
   EXPECT_TRUE(response.allowed());
-  EXPECT_TRUE(Cached(key.secret()));
+  EXPECT_TRUE(env_.Cached(key.secret()));
 }
 
 }  // namespace

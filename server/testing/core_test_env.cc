@@ -1,5 +1,6 @@
 #include "server/testing/core_test_env.h"
 
+#include "server/policy/key_secret.h"
 #include "server/policy/policy.h"
 
 namespace scopekeeper {
@@ -30,6 +31,17 @@ v1::CreateKeyResponse CoreTestEnv::CreateKey(std::vector<std::string> apis,
       registry.CreateKey(request, kActor);
   EXPECT_TRUE(response.ok()) << response.status();
   return response.ok() ? *response : v1::CreateKeyResponse();
+}
+
+bool CoreTestEnv::Cached(absl::string_view secret) {
+  return state.cache().Contains(HashSecret(secret));
+}
+
+void CoreTestEnv::PushOut(absl::string_view secret) {
+  for (int i = 0; i < 8 && Cached(secret); ++i) {
+    CreateKey({"pharmacy"}, {"orders_read"});
+  }
+  ASSERT_FALSE(Cached(secret));
 }
 
 void CoreTestEnv::Grant(absl::string_view key_id,

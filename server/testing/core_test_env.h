@@ -65,6 +65,13 @@ class CoreTestEnv {
                                   std::vector<std::string> scopes,
                                   std::vector<std::string> bundles = {});
 
+  // Cached() is whether the key of `secret` is in the serving cache.
+  bool Cached(absl::string_view secret);
+  // PushOut() creates keys until the key of `secret` is no longer in a
+  // bounded cache (so its next decision reads the store); fails the test if
+  // a few do not push it out.
+  void PushOut(absl::string_view secret);
+
   // Grant() grants `scopes` to key `key_id`; fails the test on error.
   void Grant(absl::string_view key_id, std::vector<std::string> scopes);
 
