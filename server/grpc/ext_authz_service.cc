@@ -6,6 +6,7 @@
 
 #include "base/status_macros.h"
 #include "server/grpc/call_context.h"
+#include "server/grpc/check_wire.h"
 #include "server/grpc/grpc_status.h"
 #include "server/grpc/parked_decision.h"
 #include "server/grpc/raw_messages.h"
@@ -13,28 +14,21 @@
 namespace scopekeeper {
 namespace {
 
-using ::envoy::config::core::v3::HeaderValueOption;
-using ::envoy::service::auth::v3::AttributeContext;
-using ::envoy::service::auth::v3::CheckRequest;
-using ::envoy::service::auth::v3::CheckResponse;
+using ::scopekeeper::envoy_view::CheckRequestView;
+using ::scopekeeper::envoy_view::HttpRequestView;
 
 // The request's headers as Envoy sends them: the `headers` map (lowercase
 // keys, repeated headers joined with ','), or with encode_raw_headers the
 // `header_map` list (repeated headers kept apart, values in raw_value).
 class EnvoyHeaders final : public GatewayHeaders {
  public:
-  explicit EnvoyHeaders(const AttributeContext::HttpRequest& http)
-      : http_(http) {}
+  explicit EnvoyHeaders(const HttpRequestView& http) : http_(http) {}
 
   int Count(absl::string_view name, absl::string_view* value) const override {
     if (!http_.headers().empty()) {
-      // The map looks up std::string keys: reuse one per thread rather than
-      // allocate for each lookup (most header names exceed the SSO).
-      thread_local std::string key;
-      key.assign(name.data(), name.size());
-      auto it = http_.headers().find(key);
-      if (it == http_.headers().end()) return 0;
-      *value = it->second;
+      const std::string* found = LastValue(http_.headers(), name);
+      if (found == nullptr) return 0;
+      *value = *found;
       return 1;
     }
     int count = 0;
@@ -47,91 +41,26 @@ class EnvoyHeaders final : public GatewayHeaders {
   }
 
  private:
-  const AttributeContext::HttpRequest& http_;
+  const HttpRequestView& http_;
 };
 
-// google.rpc.Code of a denial's HTTP status.
-int RpcCodeFor(int http_status) {
-  switch (http_status) {
-    case 400:
-      return grpc::StatusCode::INVALID_ARGUMENT;
-    case 401:
-      return grpc::StatusCode::UNAUTHENTICATED;
-    case 404:
-      return grpc::StatusCode::NOT_FOUND;
-    default:
-      return grpc::StatusCode::PERMISSION_DENIED;
-  }
-}
-
-void SetHeader(absl::string_view name, absl::string_view value,
-               HeaderValueOption* option) {
-  option->mutable_header()->set_key(name.data(), name.size());
-  option->mutable_header()->set_value(value.data(), value.size());
-}
-
-void ToCheckResponse(const GatewayAnswer& answer, CheckResponse* response) {
-  if (answer.allowed()) {
-    response->mutable_status()->set_code(grpc::StatusCode::OK);
-    auto* ok = response->mutable_ok_response();
-    for (const auto& [name, value] : answer.upstream_headers) {
-      if (value.empty()) {
-        ok->add_headers_to_remove(name.data(), name.size());
-        continue;
-      }
-      HeaderValueOption* option = ok->add_headers();
-      SetHeader(name, value, option);
-      option->set_append_action(HeaderValueOption::OVERWRITE_IF_EXISTS_OR_ADD);
-    }
-    if (!answer.remove_header.empty()) {
-      ok->add_headers_to_remove(answer.remove_header);
-    }
-    return;
-  }
-  response->mutable_status()->set_code(RpcCodeFor(answer.http_status));
-  auto* denied = response->mutable_denied_response();
-  // The enum's values are the HTTP status codes.
-  denied->mutable_status()->set_code(
-      static_cast<envoy::type::v3::StatusCode>(answer.http_status));
-  SetHeader("content-type", "application/json", denied->add_headers());
-  SetHeader(kTraceIdHeader, answer.trace_id, denied->add_headers());
-  denied->set_body(answer.body);
-}
-
 // ToAuthorizeRequest() for a CheckRequest.
-absl::Status TranslateCheck(const CheckRequest& request,
+absl::Status TranslateCheck(const CheckRequestView& request,
                             const GatewaySettings& settings,
                             v1::AuthorizeRequest* authorize,
                             absl::string_view* credential_header) {
-  const AttributeContext& attributes = request.attributes();
-  const AttributeContext::HttpRequest& http = attributes.request().http();
+  const auto& attributes = request.attributes();
+  const HttpRequestView& http = attributes.request().http();
   const EnvoyHeaders headers(http);
   GatewayRequest gateway_request;
   gateway_request.method = http.method();
   gateway_request.host = http.host();
   gateway_request.path = http.path();
   gateway_request.headers = &headers;
-  auto api = attributes.context_extensions().find("api");
-  if (api != attributes.context_extensions().end()) {
-    gateway_request.api = api->second;
-  }
+  const std::string* api = LastValue(attributes.context_extensions(), "api");
+  if (api != nullptr) gateway_request.api = *api;
   return ToAuthorizeRequest(gateway_request, settings, authorize,
                             credential_header);
-}
-
-// AnswerCheckDecision() with a CheckResponse to build the answer in.
-absl::Status Answer(const absl::Status& decided,
-                    const v1::AuthorizeRequest& authorize,
-                    const v1::AuthorizeResponse& decision,
-                    absl::string_view credential_header,
-                    const GatewaySettings& settings, CheckResponse* response,
-                    grpc::ByteBuffer* raw_response) {
-  SK_ASSIGN_OR_RETURN(
-      GatewayAnswer answer,
-      AnswerDecided(decided, authorize, decision, credential_header, settings));
-  ToCheckResponse(answer, response);
-  SerializeResponse(*response, raw_response);
-  return absl::OkStatus();
 }
 
 }  // namespace
@@ -142,8 +71,8 @@ absl::Status TryAnswerCheck(DecisionEngine& engine,
                             grpc::ByteBuffer* raw_response,
                             std::optional<PendingCheck>* pending) {
   CallArena arena;
-  auto* request = arena.Create<CheckRequest>();
-  SK_RETURN_IF_ERROR(ParseRequest(raw_request, request));
+  auto* request = arena.Create<CheckRequestView>();
+  SK_RETURN_IF_ERROR(ParseCheckRequest(raw_request, request));
   auto* authorize = arena.Create<v1::AuthorizeRequest>();
   auto* decision = arena.Create<v1::AuthorizeResponse>();
   absl::string_view credential_header;
@@ -157,8 +86,8 @@ absl::Status TryAnswerCheck(DecisionEngine& engine,
     wait.credential_header = std::string(credential_header);
     return absl::OkStatus();
   }
-  return Answer(outcome.status, *authorize, *decision, credential_header,
-                settings, arena.Create<CheckResponse>(), raw_response);
+  return AnswerCheckDecision(outcome.status, *authorize, *decision,
+                             credential_header, settings, raw_response);
 }
 
 absl::Status AnswerCheckDecision(const absl::Status& decided,
@@ -167,9 +96,11 @@ absl::Status AnswerCheckDecision(const absl::Status& decided,
                                  absl::string_view credential_header,
                                  const GatewaySettings& settings,
                                  grpc::ByteBuffer* raw_response) {
-  CallArena arena;
-  return Answer(decided, authorize, decision, credential_header, settings,
-                arena.Create<CheckResponse>(), raw_response);
+  SK_ASSIGN_OR_RETURN(
+      GatewayAnswer answer,
+      AnswerDecided(decided, authorize, decision, credential_header, settings));
+  SerializeCheckResponse(answer, raw_response);
+  return absl::OkStatus();
 }
 
 ExtAuthzService::ExtAuthzService(DecisionEngine* engine, ServingState* state,
