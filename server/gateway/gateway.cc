@@ -196,6 +196,27 @@ absl::Status ToAuthorizeRequest(const GatewayRequest& request,
   return absl::OkStatus();
 }
 
+bool AllowedUpstream(const absl::Status& decided,
+                     const v1::AuthorizeResponse& decision,
+                     absl::string_view credential_header,
+                     const GatewaySettings& settings, UpstreamHeaders* out) {
+  if (!decided.ok() || !decision.allowed()) return false;
+  absl::string_view redactions;
+  if (decision.redactions_size() == 1) {
+    redactions = decision.redactions(0);
+  } else if (decision.redactions_size() > 1) {
+    out->joined_redactions = absl::StrJoin(decision.redactions(), ",");
+    redactions = out->joined_redactions;
+  }
+  out->headers = {{{kKeyIdHeader, decision.key_id()},
+                   {kOrganizationIdHeader, decision.organization_id()},
+                   {kAppIdHeader, decision.app_id()},
+                   {kRedactHeader, redactions},
+                   {kTraceIdHeader, decision.trace_id()}}};
+  out->remove_header = settings.hide_credentials ? credential_header : "";
+  return true;
+}
+
 GatewayAnswer AnswerDecision(const v1::AuthorizeResponse& decision,
                              absl::string_view credential_header,
                              const GatewaySettings& settings) {
@@ -212,17 +233,14 @@ GatewayAnswer AnswerDecision(const v1::AuthorizeResponse& decision,
     return answer;
   }
   answer.http_status = 200;
-  answer.upstream_headers.reserve(5);
-  answer.upstream_headers.emplace_back(kKeyIdHeader, decision.key_id());
-  answer.upstream_headers.emplace_back(kOrganizationIdHeader,
-                                       decision.organization_id());
-  answer.upstream_headers.emplace_back(kAppIdHeader, decision.app_id());
-  answer.upstream_headers.emplace_back(
-      kRedactHeader, absl::StrJoin(decision.redactions(), ","));
-  answer.upstream_headers.emplace_back(kTraceIdHeader, decision.trace_id());
-  if (settings.hide_credentials) {
-    answer.remove_header = std::string(credential_header);
+  UpstreamHeaders upstream;
+  AllowedUpstream(absl::OkStatus(), decision, credential_header, settings,
+                  &upstream);
+  answer.upstream_headers.reserve(upstream.headers.size());
+  for (const auto& [name, value] : upstream.headers) {
+    answer.upstream_headers.emplace_back(name, std::string(value));
   }
+  answer.remove_header = std::string(upstream.remove_header);
   return answer;
 }
 

@@ -12,6 +12,7 @@
 #ifndef SCOPEKEEPER_SERVER_GATEWAY_GATEWAY_H_
 #define SCOPEKEEPER_SERVER_GATEWAY_GATEWAY_H_
 
+#include <array>
 #include <string>
 #include <utility>
 #include <vector>
@@ -115,6 +116,26 @@ struct GatewayAnswer {
   std::string body;
   std::string trace_id;
 };
+
+// UpstreamHeaders: what an allowed request's answer carries to the
+// upstream, as views into the decision, the credential header's name and
+// `joined_redactions` (set when there are several redactions): the identity
+// headers in the order above, as (name, value), an empty value meaning
+// "remove it"; and with hide_credentials, the credential header to remove
+// ("" = none). Valid while those live and the struct is not moved: for a
+// handler that answers at once, without copying a string.
+struct UpstreamHeaders {
+  std::array<std::pair<absl::string_view, absl::string_view>, 5> headers;
+  absl::string_view remove_header;
+  std::string joined_redactions;
+};
+
+// AllowedUpstream() fills `*out` when `decided` is OK and the decision
+// allows (what AnswerDecided() then answers with); false otherwise.
+bool AllowedUpstream(const absl::Status& decided,
+                     const v1::AuthorizeResponse& decision,
+                     absl::string_view credential_header,
+                     const GatewaySettings& settings, UpstreamHeaders* out);
 
 // AnswerDecision() answers a decision (AuthorizeResponse) of a request whose
 // key came from `credential_header` (see ToAuthorizeRequest()).

@@ -228,6 +228,39 @@ TEST(AnswerTest, AllowedCarriesEveryIdentityHeader) {
             "x-api-key");
 }
 
+TEST(AnswerTest, AllowedUpstreamIsTheAllowedAnswerAsViews) {
+  v1::AuthorizeResponse decision;
+  decision.set_allowed(true);
+  decision.set_key_id("key_1");
+  decision.add_redactions("prescription");
+  decision.set_trace_id("t-1");
+  GatewaySettings settings;
+  settings.hide_credentials = true;
+  UpstreamHeaders upstream;
+  ASSERT_TRUE(AllowedUpstream(absl::OkStatus(), decision, "authorization",
+                              settings, &upstream));
+  EXPECT_THAT(upstream.headers,
+              ElementsAre(Pair("x-scopekeeper-key-id", "key_1"),
+                          Pair("x-scopekeeper-organization-id", ""),
+                          Pair("x-scopekeeper-app-id", ""),
+                          Pair("x-scopekeeper-redact", "prescription"),
+                          Pair("x-scopekeeper-trace-id", "t-1")));
+  // Views: nothing was copied.
+  EXPECT_EQ(upstream.headers[0].second.data(), decision.key_id().data());
+  EXPECT_EQ(upstream.remove_header, "authorization");
+  decision.add_redactions("notes");
+  ASSERT_TRUE(AllowedUpstream(absl::OkStatus(), decision, "authorization",
+                              settings, &upstream));
+  EXPECT_EQ(upstream.headers[3].second, "prescription,notes");
+
+  // No allow, no upstream headers: AnswerDecided() answers those.
+  EXPECT_FALSE(AllowedUpstream(absl::UnavailableError("down"), decision,
+                               "authorization", settings, &upstream));
+  decision.set_allowed(false);
+  EXPECT_FALSE(AllowedUpstream(absl::OkStatus(), decision, "authorization",
+                               settings, &upstream));
+}
+
 TEST(AnswerTest, DenialsCarryTheSeedBody) {
   const GatewaySettings settings;
   const struct {

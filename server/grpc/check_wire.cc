@@ -113,9 +113,12 @@ void PutSlice(size_t size, Write write, grpc::ByteBuffer* raw) {
   raw->Swap(&flat);
 }
 
-void SerializeAllowed(const GatewayAnswer& answer, grpc::ByteBuffer* raw) {
+// `headers`: (name, value) pairs, an empty value meaning "remove".
+template <typename Headers>
+void SerializeAllowed(const Headers& headers, absl::string_view remove_header,
+                      grpc::ByteBuffer* raw) {
   size_t ok_size = 0;
-  for (const auto& [name, value] : answer.upstream_headers) {
+  for (const auto& [name, value] : headers) {
     ok_size +=
         value.empty()
             ? StringSize(kOkHeadersToRemove, name)
@@ -123,7 +126,7 @@ void SerializeAllowed(const GatewayAnswer& answer, grpc::ByteBuffer* raw) {
                   kOkHeaders,
                   HeaderOption{name, value, kOverwriteIfExistsOrAdd}.Size());
   }
-  ok_size += StringSize(kOkHeadersToRemove, answer.remove_header);
+  ok_size += StringSize(kOkHeadersToRemove, remove_header);
   // status: a google.rpc.Status with code OK (0), written as an empty one.
   const size_t size = MessageSize(kCheckResponseStatus, 0) +
                       MessageSize(kCheckResponseOk, ok_size);
@@ -133,15 +136,15 @@ void SerializeAllowed(const GatewayAnswer& answer, grpc::ByteBuffer* raw) {
         out = WriteMessageHeader(kCheckResponseStatus, 0, out);
         out = WriteMessageHeader(kCheckResponseOk, ok_size, out);
         // Headers first (field 2), then the names to remove (field 5).
-        for (const auto& [name, value] : answer.upstream_headers) {
+        for (const auto& [name, value] : headers) {
           if (value.empty()) continue;
           out = HeaderOption{name, value, kOverwriteIfExistsOrAdd}.Write(
               kOkHeaders, out);
         }
-        for (const auto& [name, value] : answer.upstream_headers) {
+        for (const auto& [name, value] : headers) {
           if (value.empty()) out = WriteString(kOkHeadersToRemove, name, out);
         }
-        return WriteString(kOkHeadersToRemove, answer.remove_header, out);
+        return WriteString(kOkHeadersToRemove, remove_header, out);
       },
       raw);
 }
@@ -210,10 +213,15 @@ const std::string* LastValue(
   return nullptr;
 }
 
+void SerializeCheckAllowed(const UpstreamHeaders& upstream,
+                           grpc::ByteBuffer* raw) {
+  SerializeAllowed(upstream.headers, upstream.remove_header, raw);
+}
+
 void SerializeCheckResponse(const GatewayAnswer& answer,
                             grpc::ByteBuffer* raw) {
   if (answer.allowed()) {
-    SerializeAllowed(answer, raw);
+    SerializeAllowed(answer.upstream_headers, answer.remove_header, raw);
   } else {
     SerializeDenied(answer, raw);
   }

@@ -49,6 +49,11 @@ const std::string* LastValue(
 //   (application/json) and x-scopekeeper-trace-id, and the JSON body.
 void SerializeCheckResponse(const GatewayAnswer& answer, grpc::ByteBuffer* raw);
 
+// SerializeCheckAllowed() writes the same bytes as SerializeCheckResponse()
+// for the allowed answer `upstream` describes, from its views: no copies.
+void SerializeCheckAllowed(const UpstreamHeaders& upstream,
+                           grpc::ByteBuffer* raw);
+
 // The google.rpc.Code of a denial's HTTP status: INVALID_ARGUMENT (400),
 // UNAUTHENTICATED (401), NOT_FOUND (404), PERMISSION_DENIED (any other).
 int RpcCodeForHttpStatus(int http_status);

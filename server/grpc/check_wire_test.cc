@@ -341,7 +341,18 @@ TEST(SerializeCheckResponseTest, WritesTheBytesCheckResponseSerializesTo) {
     SCOPED_TRACE(answer.http_status);
     grpc::ByteBuffer raw;
     SerializeCheckResponse(answer, &raw);
-    EXPECT_EQ(Flat(raw), BuiltResponse(answer).SerializeAsString());
+    const std::string expected = BuiltResponse(answer).SerializeAsString();
+    EXPECT_EQ(Flat(raw), expected);
+    if (answer.allowed()) {
+      UpstreamHeaders upstream;
+      ASSERT_EQ(answer.upstream_headers.size(), upstream.headers.size());
+      for (size_t i = 0; i < upstream.headers.size(); ++i) {
+        upstream.headers[i] = answer.upstream_headers[i];
+      }
+      upstream.remove_header = answer.remove_header;
+      SerializeCheckAllowed(upstream, &raw);
+      EXPECT_EQ(Flat(raw), expected);
+    }
   }
 }
 

@@ -96,6 +96,13 @@ absl::Status AnswerCheckDecision(const absl::Status& decided,
                                  absl::string_view credential_header,
                                  const GatewaySettings& settings,
                                  grpc::ByteBuffer* raw_response) {
+  UpstreamHeaders upstream;
+  if (AllowedUpstream(decided, decision, credential_header, settings,
+                      &upstream)) {
+    // The common answer, written from the decision's strings.
+    SerializeCheckAllowed(upstream, raw_response);
+    return absl::OkStatus();
+  }
   SK_ASSIGN_OR_RETURN(
       GatewayAnswer answer,
       AnswerDecided(decided, authorize, decision, credential_header, settings));
