@@ -1,6 +1,5 @@
 #include "server/grpc/check_wire.h"
 
-#include <grpcpp/support/proto_buffer_reader.h>
 #include <grpcpp/support/slice.h>
 #include <grpcpp/support/status.h>
 
@@ -184,14 +183,9 @@ void SerializeDenied(const GatewayAnswer& answer, grpc::ByteBuffer* raw) {
 
 absl::Status ParseCheckRequest(const grpc::ByteBuffer& raw,
                                envoy_view::CheckRequestView* request) {
-  request->Clear();
   {
-    grpc::ByteBuffer buffer(raw);  // shares the slices
-    grpc::ProtoBufferReader reader(&buffer);
     ProtobufErrorCapture capture;  // the full parse below names the problem
-    if (reader.status().ok() && request->ParseFromZeroCopyStream(&reader)) {
-      return absl::OkStatus();
-    }
+    if (ParseBytes(raw, request)) return absl::OkStatus();
   }
   // Refused: Envoy's CheckRequest says why, as for any other request. It
   // refuses whatever the view refuses (a check_wire_test property); should

@@ -61,16 +61,25 @@ ThreadArena& ForThisThread() {
 
 }  // namespace
 
-absl::Status ParseRequest(const grpc::ByteBuffer& raw,
-                          google::protobuf::Message* request) {
-  request->Clear();
+bool ParseBytes(const grpc::ByteBuffer& raw,
+                google::protobuf::MessageLite* message) {
+  grpc::Slice flat;
+  if (raw.TrySingleSlice(&flat).ok()) {
+    return message->ParseFromArray(flat.begin(), static_cast<int>(flat.size()));
+  }
   grpc::ByteBuffer buffer(raw);  // shares the slices
   grpc::ProtoBufferReader reader(&buffer);
   if (!reader.status().ok()) {
-    return absl::InvalidArgumentError("request: unreadable message body");
+    message->Clear();
+    return false;
   }
+  return message->ParseFromZeroCopyStream(&reader);
+}
+
+absl::Status ParseRequest(const grpc::ByteBuffer& raw,
+                          google::protobuf::Message* request) {
   ProtobufErrorCapture capture;
-  if (request->ParseFromZeroCopyStream(&reader)) return absl::OkStatus();
+  if (ParseBytes(raw, request)) return absl::OkStatus();
   const absl::string_view field = InvalidUtf8Field(capture.message());
   if (!field.empty()) {
     return absl::InvalidArgumentError(absl::StrCat(
