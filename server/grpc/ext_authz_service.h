@@ -44,7 +44,8 @@ struct PendingCheck {
 };
 
 // TryAnswerCheck() is Check's work without the call (for Check and its
-// benchmark): parse `raw_request` (a CheckRequest), decide it without
+// benchmark): parse `raw_request` (a CheckRequest, read through the view of
+// check_wire.h), decide it without
 // waiting, put the CheckResponse into `*raw_response`. When the decision
 // has to wait, sets `*pending` instead (and returns OK): ask the engine
 // again once pending->await_revision is applied and answer with
