@@ -372,9 +372,9 @@ absl::StatusOr<std::unique_ptr<ScopekeeperServer>> ScopekeeperServer::Start(
     HttpAuthzOptions http_options = options.http_authz;
     http_options.listen = options.http_authz_listen;
     SK_ASSIGN_OR_RETURN(s->http_authz_,
-                        HttpAuthzServer::Start(http_options, s->engine_.get(),
-                                               &s->gateway_settings_,
-                                               s->authorizer_auth_.get()));
+                        HttpAuthzServer::Start(
+                            http_options, s->engine_.get(), &s->state_,
+                            &s->gateway_settings_, s->authorizer_auth_.get()));
     LogInfo(absl::StrCat("http authz on http://",
                          HostOf(options.http_authz_listen), ":",
                          s->http_authz_->port(), "/authz"));

@@ -273,16 +273,4 @@ absl::StatusOr<GatewayAnswer> AnswerDecided(
   return decided;
 }
 
-absl::StatusOr<GatewayAnswer> DecideGatewayRequest(
-    DecisionEngine& engine, const GatewayRequest& request,
-    const GatewaySettings& settings, v1::AuthorizeRequest* authorize,
-    v1::AuthorizeResponse* decision, absl::Duration max_wait) {
-  absl::string_view credential_header;
-  absl::Status status =
-      ToAuthorizeRequest(request, settings, authorize, &credential_header);
-  if (status.ok()) status = engine.Authorize(*authorize, decision, max_wait);
-  return AnswerDecided(status, *authorize, *decision, credential_header,
-                       settings);
-}
-
 }  // namespace scopekeeper

@@ -160,21 +160,12 @@ absl::StatusOr<GatewayAnswer> AnswerDecided(
     const v1::AuthorizeResponse& decision, absl::string_view credential_header,
     const GatewaySettings& settings);
 
-// DecideGatewayRequest() is the whole door: ToAuthorizeRequest(), the
-// engine's decision, AnswerDecided(). An error means there is no decision:
-// the caller fails closed (forward-auth: AnswerError(), 503). `authorize`
-// and `decision` are scratch messages the caller provides (e.g. on its
-// call's arena). Gateway requests name no min_revision: the decision waits
-// only for a key written but not yet applied, on this thread, each wait at
-// most `max_wait` (kMaxGatewayWait by default; the write path makes such
-// waits last milliseconds). Forward-auth's own threads use it; ext_authz,
-// on gRPC's few callback threads, decides with TryAuthorize() and parks the
-// call instead.
+// The longest a gateway door lets a decision wait for a key written but not
+// yet applied (gateway requests name no min_revision; the write path makes
+// such waits last milliseconds). Both doors decide with TryAuthorize() and
+// park the request meanwhile, holding no thread: ext_authz bounded by
+// Envoy's timeout, forward-auth by this.
 inline constexpr absl::Duration kMaxGatewayWait = absl::Seconds(2);
-absl::StatusOr<GatewayAnswer> DecideGatewayRequest(
-    DecisionEngine& engine, const GatewayRequest& request,
-    const GatewaySettings& settings, v1::AuthorizeRequest* authorize,
-    v1::AuthorizeResponse* decision, absl::Duration max_wait = kMaxGatewayWait);
 
 }  // namespace scopekeeper
 

@@ -15,11 +15,15 @@
 //
 // Connections: at most `max_connections` open (more are refused at accept),
 // served by `threads` epoll threads; a decision runs on the thread that read
-// the request. Keep-alive; a connection idle (or a request or answer stalled)
-// for `idle_timeout` is closed. Request heads larger than `max_header_bytes`
-// are refused (431). Plain HTTP without TLS: bind it to loopback or a private
-// network, and with a caller token (ServerOptions.authorizer_token_file)
-// every request must carry `X-Scopekeeper-Authorizer-Token: <token>`.
+// the request. A request for a key being written (decidable once a revision
+// is applied) is parked without holding that thread: its connection is
+// suspended and resumed with the answer, or with 503 after
+// `decision_timeout`. Keep-alive; a connection idle (or a request or answer
+// stalled) for `idle_timeout` is closed. Request heads larger than
+// `max_header_bytes` are refused (431). Plain HTTP without TLS: bind it to
+// loopback or a private network, and with a caller token
+// (ServerOptions.authorizer_token_file) every request must carry
+// `X-Scopekeeper-Authorizer-Token: <token>`.
 #ifndef SCOPEKEEPER_SERVER_HTTP_HTTP_AUTHZ_SERVER_H_
 #define SCOPEKEEPER_SERVER_HTTP_HTTP_AUTHZ_SERVER_H_
 
@@ -30,6 +34,7 @@
 #include "absl/time/time.h"
 #include "server/auth/caller_auth.h"
 #include "server/decision/decision_engine.h"
+#include "server/decision/serving_state.h"
 #include "server/gateway/gateway.h"
 #include "server/http/http_daemon.h"
 
@@ -60,14 +65,18 @@ inline constexpr char kAuthorizerTokenHeader[] =
 class HttpAuthzServer {
  public:
   // Start() listens and serves until destroyed. Does not own `engine`,
-  // `settings` or `auth`, which must outlive it; `auth` null = open (no
+  // `state` (the engine's, for parked requests' waits), `settings` or `auth`,
+  // which must outlive it; `auth` null = open (no
   // caller token). INVALID_ARGUMENT for a bad address, UNAVAILABLE when it
   // cannot listen.
   static absl::StatusOr<std::unique_ptr<HttpAuthzServer>> Start(
       const HttpAuthzOptions& options, DecisionEngine* engine,
-      const GatewaySettings* settings, const CallerAuthenticator* auth);
+      ServingState* state, const GatewaySettings* settings,
+      const CallerAuthenticator* auth);
 
-  ~HttpAuthzServer();  // closes every connection and joins the threads
+  // Answers parked requests 503, closes every connection, joins the
+  // threads.
+  ~HttpAuthzServer();
 
   int port() const { return daemon_->port(); }
 

@@ -11,13 +11,16 @@
 
 #include <memory>
 #include <string>
+#include <thread>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/testing/core_test_env.h"
+#include "server/testing/held_sync.h"
 
 namespace scopekeeper {
 namespace {
@@ -27,6 +30,9 @@ using ::testing::StartsWith;
 
 class HttpAuthzServerTest : public ::testing::Test {
  protected:
+  explicit HttpAuthzServerTest(size_t key_cache_capacity = KeyCache::kUnbounded)
+      : env_(key_cache_capacity) {}
+
   void SetUp() override {
     env_.PutPolicyJson(kTestPolicyJson);
     HttpAuthzOptions options;
@@ -39,7 +45,8 @@ class HttpAuthzServerTest : public ::testing::Test {
     server_.reset();
     options.listen = "127.0.0.1:0";
     absl::StatusOr<std::unique_ptr<HttpAuthzServer>> server =
-        HttpAuthzServer::Start(options, &env_.engine, &settings_, auth);
+        HttpAuthzServer::Start(options, &env_.engine, &env_.state, &settings_,
+                               auth);
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
     client_ = std::make_unique<httplib::Client>("127.0.0.1", server_->port());
@@ -312,21 +319,137 @@ TEST_F(HttpAuthzServerTest, StoreUnavailableIs503) {
 TEST_F(HttpAuthzServerTest, BadListenAddressesAreErrors) {
   HttpAuthzOptions options;
   options.listen = "nonsense";
-  EXPECT_EQ(HttpAuthzServer::Start(options, &env_.engine, &settings_, nullptr)
+  EXPECT_EQ(HttpAuthzServer::Start(options, &env_.engine, &env_.state,
+                                   &settings_, nullptr)
                 .status()
                 .code(),
             absl::StatusCode::kInvalidArgument);
   options.listen = "gateway.internal:8080";  // an address, not a name
-  EXPECT_EQ(HttpAuthzServer::Start(options, &env_.engine, &settings_, nullptr)
+  EXPECT_EQ(HttpAuthzServer::Start(options, &env_.engine, &env_.state,
+                                   &settings_, nullptr)
                 .status()
                 .code(),
             absl::StatusCode::kInvalidArgument);
   options.listen = absl::StrCat("127.0.0.1:", server_->port());  // in use
-  EXPECT_EQ(HttpAuthzServer::Start(options, &env_.engine, &settings_, nullptr)
+  EXPECT_EQ(HttpAuthzServer::Start(options, &env_.engine, &env_.state,
+                                   &settings_, nullptr)
                 .status()
                 .code(),
             absl::StatusCode::kUnavailable);
 }
 
 }  // namespace
+// Requests for a key whose change is in the store but not yet applied: they
+// wait for the revision without holding the epoll thread that read them.
+class HttpAuthzWaitTest : public HttpAuthzServerTest {
+ protected:
+  HttpAuthzWaitTest() : HttpAuthzServerTest(/*key_cache_capacity=*/2) {}
+
+  static std::string RawRequest(absl::string_view secret) {
+    return absl::StrCat(
+        "GET /authz HTTP/1.1\r\nHost: scopekeeper\r\n"
+        "X-Original-Method: GET\r\nX-Original-URI: /v1/pharmacy/orders/o_1\r\n"
+        "X-Forwarded-Host: api.rxscale.com\r\nAuthorization: Bearer ",
+        secret, "\r\n\r\n");
+  }
+
+  // Starts a one-thread server, and a grant of orders_read to a key that
+  // has only stock_write, written and held before its sync: requests with
+  // that key must wait for it.
+  void HoldAGrant(absl::Duration decision_timeout) {
+    HttpAuthzOptions options;
+    options.threads = 1;  // one epoll loop: a request blocking it blocks all
+    options.decision_timeout = decision_timeout;
+    Start(nullptr, options);
+    key_ = env_.CreateKey({"pharmacy"}, {"stock_write"});
+    other_ = env_.CreateKey({"pharmacy"}, {"orders_read"});
+    env_.PushOut(key_.secret());
+    held_ = std::make_unique<HeldSync>(&env_.store);
+    held_->Arm();
+    writer_ = std::thread(
+        [this] { env_.Grant(key_.key().key_id(), {"orders_read"}); });
+    held_->AwaitHeld();
+  }
+
+  void ReleaseTheGrant() {
+    held_->Release();
+    writer_.join();
+  }
+
+  void AwaitParked(size_t n) {
+    const absl::Time give_up = absl::Now() + absl::Seconds(20);
+    while (env_.state.parked_waits() != n && absl::Now() < give_up) {
+      std::this_thread::yield();
+    }
+    ASSERT_EQ(env_.state.parked_waits(), n);
+  }
+
+  v1::CreateKeyResponse key_;
+  v1::CreateKeyResponse other_;
+  std::unique_ptr<HeldSync> held_;
+  std::thread writer_;
+};
+
+TEST_F(HttpAuthzWaitTest,
+       WaitingRequestsHoldNoThreadAndAreAnsweredWhenApplied) {
+  HoldAGrant(absl::Seconds(60));  // waits end by the grant, not the timeout
+  constexpr int kWaiting = 16;
+  std::vector<std::unique_ptr<RawConnection>> waiting;
+  for (int i = 0; i < kWaiting; ++i) {
+    waiting.push_back(std::make_unique<RawConnection>(server_->port()));
+    waiting.back()->Send(RawRequest(key_.secret()));
+  }
+  // All of them wait at once, on the serving state: a request waiting on the
+  // one epoll thread would leave the others unread.
+  AwaitParked(kWaiting);
+  for (auto& connection : waiting) {
+    EXPECT_FALSE(connection->Readable(absl::ZeroDuration()));
+  }
+  // The loop serves other requests meanwhile.
+  auto res = client_->Get(
+      "/authz", Nginx("GET", "/v1/pharmacy/orders/o_2", other_.secret()));
+  ASSERT_TRUE(res) << httplib::to_string(res.error());
+  EXPECT_EQ(res->status, 200);
+  // A gateway that gives up closes its connection; the rest are answered
+  // with the grant once it is applied.
+  waiting.pop_back();
+  ReleaseTheGrant();
+  for (auto& connection : waiting) {
+    const std::string response = connection->ReadResponse();
+    EXPECT_THAT(response, StartsWith("HTTP/1.1 200"));
+    EXPECT_THAT(response, HasSubstr(absl::StrCat("x-scopekeeper-key-id: ",
+                                                 key_.key().key_id())));
+    // Keep-alive goes on after a parked request.
+    connection->Send(RawRequest(key_.secret()));
+    EXPECT_THAT(connection->ReadResponse(), StartsWith("HTTP/1.1 200"));
+  }
+  EXPECT_EQ(env_.state.parked_waits(), 0u);
+}
+
+TEST_F(HttpAuthzWaitTest, AWaitPastTheDecisionTimeoutIs503) {
+  HoldAGrant(absl::Milliseconds(200));
+  RawConnection connection(server_->port());
+  connection.Send(RawRequest(key_.secret()));
+  const std::string response = connection.ReadResponse();
+  EXPECT_THAT(response, StartsWith("HTTP/1.1 503"));
+  EXPECT_THAT(response, HasSubstr(R"({"code":"unavailable",)"));
+  EXPECT_EQ(env_.state.parked_waits(), 0u);  // the wait was dropped
+  ReleaseTheGrant();
+  connection.Send(RawRequest(key_.secret()));
+  EXPECT_THAT(connection.ReadResponse(), StartsWith("HTTP/1.1 200"));
+}
+
+TEST_F(HttpAuthzWaitTest, StoppingAnswersParkedRequestsAndNeverAllows) {
+  HoldAGrant(absl::Seconds(60));
+  RawConnection connection(server_->port());
+  connection.Send(RawRequest(key_.secret()));
+  AwaitParked(1);
+  server_.reset();  // returns: the parked connection was resumed first
+  EXPECT_EQ(env_.state.parked_waits(), 0u);
+  // 503, or the connection closed before it was sent; never an allow.
+  const std::string response = connection.ReadResponse();
+  if (!response.empty()) EXPECT_THAT(response, StartsWith("HTTP/1.1 503"));
+  ReleaseTheGrant();
+}
+
 }  // namespace scopekeeper

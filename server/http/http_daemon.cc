@@ -57,6 +57,7 @@ absl::StatusOr<std::unique_ptr<HttpDaemon>> HttpDaemon::Start(
   std::unique_ptr<HttpDaemon> d(new HttpDaemon());
   unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL;
   if (ipv6) flags |= MHD_USE_IPv6;
+  if (options.allow_suspend) flags |= MHD_ALLOW_SUSPEND_RESUME;
   d->daemon_ = MHD_start_daemon(
       flags, /*port=*/0, /*apc=*/nullptr, nullptr, handler, cls,
       MHD_OPTION_SOCK_ADDR, reinterpret_cast<const sockaddr*>(&address),
@@ -67,7 +68,8 @@ absl::StatusOr<std::unique_ptr<HttpDaemon>> HttpDaemon::Start(
       static_cast<unsigned int>(
           std::max<int64_t>(1, absl::ToInt64Seconds(options.idle_timeout))),
       MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-      static_cast<size_t>(options.max_header_bytes), MHD_OPTION_END);
+      static_cast<size_t>(options.max_header_bytes),
+      MHD_OPTION_NOTIFY_COMPLETED, options.completed, cls, MHD_OPTION_END);
   if (d->daemon_ == nullptr) {
     return absl::UnavailableError(
         absl::StrCat(options.flag, ": cannot listen on ", options.listen,

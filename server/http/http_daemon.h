@@ -32,6 +32,15 @@ struct HttpDaemonOptions {
   absl::Duration idle_timeout = absl::Seconds(10);
   // Largest request head (request line and headers) accepted.
   size_t max_header_bytes = 16 << 10;
+  // Lets the handler suspend a connection (MHD_suspend_connection) while its
+  // answer waits, and resume it (MHD_resume_connection, from any thread).
+  // The handler must resume every suspended connection before the daemon is
+  // destroyed.
+  bool allow_suspend = false;
+  // Called when a request ends, however it ends (answered, connection
+  // closed, daemon stopped), with the handler's per-request state: where a
+  // handler frees what it kept there. Null: nothing to free.
+  MHD_RequestCompletedCallback completed = nullptr;
 };
 
 class HttpDaemon {
