@@ -273,4 +273,14 @@ absl::StatusOr<GatewayAnswer> AnswerDecided(
   return decided;
 }
 
+DecisionEngine::Outcome TryGatewayRequest(
+    DecisionEngine& engine, const GatewayRequest& request,
+    const GatewaySettings& settings, v1::AuthorizeRequest* authorize,
+    v1::AuthorizeResponse* decision, absl::string_view* credential_header) {
+  const absl::Status translated =
+      ToAuthorizeRequest(request, settings, authorize, credential_header);
+  if (!translated.ok()) return {translated};
+  return engine.TryAuthorize(*authorize, decision);
+}
+
 }  // namespace scopekeeper

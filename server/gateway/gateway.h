@@ -160,6 +160,18 @@ absl::StatusOr<GatewayAnswer> AnswerDecided(
     const v1::AuthorizeResponse& decision, absl::string_view credential_header,
     const GatewaySettings& settings);
 
+// TryGatewayRequest() is a door's decision without waiting:
+// ToAuthorizeRequest() into `*authorize`, then the engine's TryAuthorize()
+// into `*decision`. The outcome's status is the translation's error or the
+// decision's; when it is not ready, TryAuthorize() `*authorize` again once
+// the outcome's revision is applied. Either way AnswerDecided() answers it.
+DecisionEngine::Outcome TryGatewayRequest(DecisionEngine& engine,
+                                          const GatewayRequest& request,
+                                          const GatewaySettings& settings,
+                                          v1::AuthorizeRequest* authorize,
+                                          v1::AuthorizeResponse* decision,
+                                          absl::string_view* credential_header);
+
 // The longest a gateway door lets a decision wait for a key written but not
 // yet applied (gateway requests name no min_revision; the write path makes
 // such waits last milliseconds). Both doors decide with TryAuthorize() and

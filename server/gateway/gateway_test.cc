@@ -332,11 +332,9 @@ class GatewayCoreTest : public ::testing::Test {
     v1::AuthorizeRequest authorize;
     v1::AuthorizeResponse decision;
     absl::string_view credential_header;
-    DecisionEngine::Outcome outcome = {
-        ToAuthorizeRequest(*request, settings, &authorize, &credential_header)};
-    if (outcome.status.ok()) {
-      outcome = env_.engine.TryAuthorize(authorize, &decision);
-    }
+    const DecisionEngine::Outcome outcome =
+        TryGatewayRequest(env_.engine, *request, settings, &authorize,
+                          &decision, &credential_header);
     EXPECT_TRUE(outcome.ready());  // no key here is being written
     absl::StatusOr<GatewayAnswer> answer = AnswerDecided(
         outcome.status, authorize, decision, credential_header, settings);

@@ -44,11 +44,13 @@ class EnvoyHeaders final : public GatewayHeaders {
   const HttpRequestView& http_;
 };
 
-// ToAuthorizeRequest() for a CheckRequest.
-absl::Status TranslateCheck(const CheckRequestView& request,
-                            const GatewaySettings& settings,
-                            v1::AuthorizeRequest* authorize,
-                            absl::string_view* credential_header) {
+// TryGatewayRequest() for a CheckRequest.
+DecisionEngine::Outcome TryCheck(DecisionEngine& engine,
+                                 const CheckRequestView& request,
+                                 const GatewaySettings& settings,
+                                 v1::AuthorizeRequest* authorize,
+                                 v1::AuthorizeResponse* decision,
+                                 absl::string_view* credential_header) {
   const auto& attributes = request.attributes();
   const HttpRequestView& http = attributes.request().http();
   const EnvoyHeaders headers(http);
@@ -59,8 +61,8 @@ absl::Status TranslateCheck(const CheckRequestView& request,
   gateway_request.headers = &headers;
   const std::string* api = LastValue(attributes.context_extensions(), "api");
   if (api != nullptr) gateway_request.api = *api;
-  return ToAuthorizeRequest(gateway_request, settings, authorize,
-                            credential_header);
+  return TryGatewayRequest(engine, gateway_request, settings, authorize,
+                           decision, credential_header);
 }
 
 }  // namespace
@@ -76,9 +78,8 @@ absl::Status TryAnswerCheck(DecisionEngine& engine,
   auto* authorize = arena.Create<v1::AuthorizeRequest>();
   auto* decision = arena.Create<v1::AuthorizeResponse>();
   absl::string_view credential_header;
-  DecisionEngine::Outcome outcome = {
-      TranslateCheck(*request, settings, authorize, &credential_header)};
-  if (outcome.status.ok()) outcome = engine.TryAuthorize(*authorize, decision);
+  const DecisionEngine::Outcome outcome = TryCheck(
+      engine, *request, settings, authorize, decision, &credential_header);
   if (!outcome.ready()) {
     PendingCheck& wait = pending->emplace();
     wait.await_revision = outcome.await_revision;

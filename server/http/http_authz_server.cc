@@ -180,11 +180,9 @@ class HttpAuthzServer::Handler {
     v1::AuthorizeRequest authorize;
     v1::AuthorizeResponse decision;
     absl::string_view credential_header;
-    DecisionEngine::Outcome outcome = {ToAuthorizeRequest(
-        *request, *settings_, &authorize, &credential_header)};
-    if (outcome.status.ok()) {
-      outcome = engine_->TryAuthorize(authorize, &decision);
-    }
+    const DecisionEngine::Outcome outcome =
+        TryGatewayRequest(*engine_, *request, *settings_, &authorize, &decision,
+                          &credential_header);
     if (outcome.ready()) {
       return QueueAnswer(connection, AnswerOf(outcome.status, authorize,
                                               decision, credential_header));
