@@ -1,10 +1,9 @@
-// Fuzzes Envoy ext_authz's request bytes through the view Scopekeeper parses
-// them with (server/grpc/check_request_view.proto), against Envoy's own
-// generated CheckRequest: whatever CheckRequest parses, ParseCheckRequest()
-// parses too and reads the same method, path, host, headers and context
-// extensions (ReadingDiff()); whatever the view refuses is refused with
-// INVALID_ARGUMENT. The view may accept bytes CheckRequest refuses only in
-// fields nothing reads (see check_wire.h).
+// Fuzzes Envoy ext_authz's request bytes through ReadCheckRequest(), against
+// Envoy's own generated CheckRequest: whatever CheckRequest parses,
+// ReadCheckRequest() reads too, to the same method, path, host, headers and
+// context extensions (ReadingDiff()); whatever it refuses is refused with
+// INVALID_ARGUMENT, and CheckRequest refuses it too. It may accept bytes
+// CheckRequest refuses only in fields nothing reads (see check_wire.h).
 #include <grpcpp/support/byte_buffer.h>
 #include <grpcpp/support/slice.h>
 
@@ -20,7 +19,8 @@
 #include "server/grpc/check_wire_testing.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  using ::scopekeeper::ParseCheckRequest;
+  using ::scopekeeper::CheckReading;
+  using ::scopekeeper::ReadCheckRequest;
   using ::scopekeeper::ReadingDiff;
   const std::string bytes(reinterpret_cast<const char*>(data), size);
   // Two slices, cut where the first byte says: the stream reader's path as
@@ -34,15 +34,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     grpc::Slice whole(bytes.data(), bytes.size());
     const grpc::ByteBuffer raw =
         pieces == 1 ? grpc::ByteBuffer(&whole, 1) : grpc::ByteBuffer(slices, 2);
-    scopekeeper::envoy_view::CheckRequestView view;
-    const absl::Status status = ParseCheckRequest(raw, &view);
+    CheckReading reading;
+    const absl::Status status = ReadCheckRequest(raw, &reading);
     if (!status.ok()) {
       FUZZ_CHECK(status.code() == absl::StatusCode::kInvalidArgument);
       FUZZ_CHECK(!full_parses);
       continue;
     }
     if (full_parses) {
-      const std::string diff = ReadingDiff(full, view);
+      const std::string diff = ReadingDiff(full, reading);
       if (!diff.empty()) std::fprintf(stderr, "%s\n", diff.c_str());
       FUZZ_CHECK(diff.empty());
     }

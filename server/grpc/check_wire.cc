@@ -4,6 +4,7 @@
 #include <grpcpp/support/status.h>
 
 #include <cassert>
+#include <climits>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -18,6 +19,7 @@ namespace scopekeeper {
 namespace {
 
 using ::google::protobuf::internal::WireFormatLite;
+using ::google::protobuf::io::CodedInputStream;
 using ::google::protobuf::io::CodedOutputStream;
 
 // Field numbers of the messages written (Envoy's and google.rpc's protos).
@@ -179,16 +181,256 @@ void SerializeDenied(const GatewayAnswer& answer, grpc::ByteBuffer* raw) {
       raw);
 }
 
+// Field numbers of the CheckRequest fields read (Envoy's protos); all are
+// length-delimited: strings, bytes and messages.
+enum : int {
+  kCheckRequestAttributes = 1,        // AttributeContext
+  kAttributesRequest = 4,             // AttributeContext.Request
+  kAttributesContextExtensions = 10,  // map<string, string>
+  kRequestHttp = 2,                   // AttributeContext.HttpRequest
+  kHttpMethod = 2,                    // string
+  kHttpHeaders = 3,                   // map<string, string>
+  kHttpPath = 4,                      // string
+  kHttpHost = 5,                      // string
+  kHttpHeaderMap = 13,                // envoy.config.core.v3.HeaderMap
+  kEntryKey = 1,                      // string
+  kEntryValue = 2,                    // string
+  kHeaderMapHeaders = 1,              // repeated HeaderValue
+  kHeaderValueRawValue = 3,           // bytes
+};
+
+// Reads a CheckRequest's bytes into a CheckReading, as protobuf's generated
+// parser reads them: a field is read when its number and wire type are the
+// ones declared, and skipped otherwise, its encoding checked as the parser
+// checks an unknown field's (tags and lengths of at most 5 bytes, groups
+// closed by their own END_GROUP); each message and group counts against
+// the recursion limit; a string is refused when it is not UTF-8.
+class CheckRequestReader {
+ public:
+  CheckRequestReader(const uint8_t* data, int size, CheckReading* out)
+      : input_(data, size), out_(*out) {}
+
+  bool ReadAll() {
+    return Fields([this](int field) {
+      if (field != kCheckRequestAttributes) return Field::kSkipped;
+      return Read(
+          Message([this](int field) { return AttributesField(field); }));
+    });
+  }
+
+ private:
+  // What a field handler returns: whether it read the field. A field it
+  // does not read is skipped; a field it reads but finds broken fails.
+  enum class Field { kSkipped, kRead, kBroken };
+  static Field Read(bool read) { return read ? Field::kRead : Field::kBroken; }
+  static constexpr bool kUtf8 = true;    // a string field
+  static constexpr bool kBytes = false;  // a bytes field
+
+  Field AttributesField(int field) {
+    switch (field) {
+      case kAttributesRequest:
+        return Read(Message([this](int field) {
+          if (field != kRequestHttp) return Field::kSkipped;
+          return Read(Message([this](int field) { return HttpField(field); }));
+        }));
+      case kAttributesContextExtensions:
+        return Read(Entry(&out_.context_extensions));
+      default:
+        return Field::kSkipped;
+    }
+  }
+
+  Field HttpField(int field) {
+    switch (field) {
+      case kHttpMethod:
+        return Read(String(&out_.method, kUtf8));
+      case kHttpHeaders:
+        return Read(Entry(&out_.headers));
+      case kHttpPath:
+        return Read(String(&out_.path, kUtf8));
+      case kHttpHost:
+        return Read(String(&out_.host, kUtf8));
+      case kHttpHeaderMap:
+        return Read(Message([this](int field) {
+          if (field != kHeaderMapHeaders) return Field::kSkipped;
+          return Read(HeaderValue(&out_.header_map.emplace_back()));
+        }));
+      default:
+        return Field::kSkipped;
+    }
+  }
+
+  // An envoy.config.core.v3.HeaderValue.
+  bool HeaderValue(CheckReading::HeaderValue* header) {
+    return Message([this, header](int field) {
+      switch (field) {
+        case kHeaderValueKey:
+          return Read(String(&header->key, kUtf8));
+        case kHeaderValueValue:
+          return Read(String(&header->value, kUtf8));
+        case kHeaderValueRawValue:
+          return Read(String(&header->raw_value, kBytes));
+        default:
+          return Field::kSkipped;
+      }
+    });
+  }
+
+  // A map<string, string> entry, added to `entries`.
+  template <typename Entries>
+  bool Entry(Entries* entries) {
+    CheckReading::Entry* entry = &entries->emplace_back();
+    return Message([this, entry](int field) {
+      switch (field) {
+        case kEntryKey:
+          return Read(String(&entry->key, kUtf8));
+        case kEntryValue:
+          return Read(String(&entry->value, kUtf8));
+        default:
+          return Field::kSkipped;
+      }
+    });
+  }
+
+  // The fields up to the current limit (end_group == 0), or up to the
+  // END_GROUP tag `end_group`: `on_field(number)` for each length-delimited
+  // one, the others skipped. Fails at an END_GROUP tag that is not
+  // `end_group`, and at the limit while a group is open.
+  template <typename OnField>
+  bool Fields(OnField on_field, uint32_t end_group = 0) {
+    while (!input_.ExpectAtEnd()) {
+      uint32_t tag = 0;
+      if (!ReadTag(&tag)) return false;
+      const int number = WireFormatLite::GetTagFieldNumber(tag);
+      switch (WireFormatLite::GetTagWireType(tag)) {
+        case WireFormatLite::WIRETYPE_LENGTH_DELIMITED:
+          switch (on_field(number)) {
+            case Field::kRead:
+              continue;
+            case Field::kBroken:
+              return false;
+            case Field::kSkipped:
+              break;
+          }
+          {
+            int length = 0;
+            if (!ReadSize(&length) || !input_.Skip(length)) return false;
+          }
+          continue;
+        case WireFormatLite::WIRETYPE_VARINT: {
+          uint64_t value = 0;
+          if (!input_.ReadVarint64(&value)) return false;
+          continue;
+        }
+        case WireFormatLite::WIRETYPE_FIXED64:
+          if (!input_.Skip(8)) return false;
+          continue;
+        case WireFormatLite::WIRETYPE_FIXED32:
+          if (!input_.Skip(4)) return false;
+          continue;
+        case WireFormatLite::WIRETYPE_START_GROUP: {
+          // An unknown group: skipped, its fields' encoding checked.
+          if (!SkipGroup(number)) return false;
+          continue;
+        }
+        case WireFormatLite::WIRETYPE_END_GROUP:
+          return tag == end_group;
+        default:  // wire types 6 and 7 do not exist
+          return false;
+      }
+    }
+    return end_group == 0;
+  }
+
+  // An unknown group's fields, up to its END_GROUP tag.
+  bool SkipGroup(int number) {
+    struct SkipAll {
+      Field operator()(int) const { return Field::kSkipped; }
+    };
+    if (!input_.IncrementRecursionDepth()) return false;
+    const bool skipped = Fields(
+        SkipAll(),
+        WireFormatLite::MakeTag(number, WireFormatLite::WIRETYPE_END_GROUP));
+    input_.DecrementRecursionDepth();
+    return skipped;
+  }
+
+  // A tag as protobuf's parser reads one: at most 5 bytes, field number 0
+  // refused (a 0 from ReadTag() is a broken tag or the end).
+  bool ReadTag(uint32_t* tag) {
+    const int start = input_.CurrentPosition();
+    *tag = input_.ReadTag();
+    return input_.CurrentPosition() - start <= 5 &&
+           WireFormatLite::GetTagFieldNumber(*tag) != 0;
+  }
+
+  // A length as protobuf's parser reads one: at most 5 bytes, and no more
+  // than the bytes left in the message.
+  bool ReadSize(int* length) {
+    const int start = input_.CurrentPosition();
+    return input_.ReadVarintSizeAsInt(length) &&
+           input_.CurrentPosition() - start <= 5 && *length <= Available();
+  }
+
+  // A message field's value: its length, then Fields() within it.
+  template <typename OnField>
+  bool Message(OnField on_field) {
+    int length = 0;
+    if (!ReadSize(&length) || !input_.IncrementRecursionDepth()) return false;
+    const CodedInputStream::Limit limit = input_.PushLimit(length);
+    const bool read = Fields(on_field);
+    input_.PopLimit(limit);
+    input_.DecrementRecursionDepth();
+    return read;
+  }
+
+  // A string (utf8) or bytes field's value, as a view into the input.
+  bool String(absl::string_view* value, bool utf8) {
+    int length = 0;
+    if (!ReadSize(&length)) return false;
+    const void* data = nullptr;
+    int available = 0;
+    input_.GetDirectBufferPointerInline(&data, &available);
+    *value = absl::string_view(static_cast<const char*>(data),
+                               static_cast<size_t>(length));
+    input_.Skip(length);
+    return !utf8 || google::protobuf::internal::IsStructurallyValidUTF8(
+                        static_cast<const char*>(data), length);
+  }
+
+  // The bytes left before the current limit: the input is one array, so
+  // its buffer ends at the limit (or at the array's end, which is the
+  // outermost limit).
+  int Available() {
+    const void* data = nullptr;
+    int available = 0;
+    input_.GetDirectBufferPointerInline(&data, &available);
+    return available;
+  }
+
+  CodedInputStream input_;
+  CheckReading& out_;
+};
+
 }  // namespace
 
-absl::Status ParseCheckRequest(const grpc::ByteBuffer& raw,
-                               envoy_view::CheckRequestView* request) {
-  {
-    ProtobufErrorCapture capture;  // the full parse below names the problem
-    if (ParseBytes(raw, request)) return absl::OkStatus();
+absl::Status ReadCheckRequest(const grpc::ByteBuffer& raw, CheckReading* out) {
+  out->method = out->path = out->host = absl::string_view();
+  out->headers.clear();
+  out->header_map.clear();
+  out->context_extensions.clear();
+  if (!raw.TrySingleSlice(&out->bytes).ok() &&
+      !raw.DumpToSingleSlice(&out->bytes).ok()) {
+    out->bytes = grpc::Slice();
+  }
+  if (out->bytes.size() <= static_cast<size_t>(INT_MAX) &&
+      CheckRequestReader(out->bytes.begin(),
+                         static_cast<int>(out->bytes.size()), out)
+          .ReadAll()) {
+    return absl::OkStatus();
   }
   // Refused: Envoy's CheckRequest says why, as for any other request. It
-  // refuses whatever the view refuses (a check_wire_test property); should
+  // refuses whatever the reader refuses (a check_wire_test property); should
   // it not, the request is still refused.
   CallArena arena;
   absl::Status status =
@@ -198,11 +440,10 @@ absl::Status ParseCheckRequest(const grpc::ByteBuffer& raw,
       "request: not a valid envoy.service.auth.v3.CheckRequest");
 }
 
-const std::string* LastValue(
-    const google::protobuf::RepeatedPtrField<envoy_view::StringEntry>& entries,
-    absl::string_view key) {
-  for (int i = entries.size() - 1; i >= 0; --i) {
-    if (entries[i].key() == key) return &entries[i].value();
+const absl::string_view* LastValue(
+    absl::Span<const CheckReading::Entry> entries, absl::string_view key) {
+  for (auto entry = entries.rbegin(); entry != entries.rend(); ++entry) {
+    if (entry->key == key) return &entry->value;
   }
   return nullptr;
 }

@@ -14,52 +14,47 @@
 namespace scopekeeper {
 namespace {
 
-using ::scopekeeper::envoy_view::CheckRequestView;
-using ::scopekeeper::envoy_view::HttpRequestView;
-
 // The request's headers as Envoy sends them: the `headers` map (lowercase
 // keys, repeated headers joined with ','), or with encode_raw_headers the
 // `header_map` list (repeated headers kept apart, values in raw_value).
 class EnvoyHeaders final : public GatewayHeaders {
  public:
-  explicit EnvoyHeaders(const HttpRequestView& http) : http_(http) {}
+  explicit EnvoyHeaders(const CheckReading& request) : request_(request) {}
 
   int Count(absl::string_view name, absl::string_view* value) const override {
-    if (!http_.headers().empty()) {
-      const std::string* found = LastValue(http_.headers(), name);
+    if (!request_.headers.empty()) {
+      const absl::string_view* found = LastValue(request_.headers, name);
       if (found == nullptr) return 0;
       *value = *found;
       return 1;
     }
     int count = 0;
-    for (const auto& header : http_.header_map().headers()) {
-      if (header.key() != name) continue;
+    for (const CheckReading::HeaderValue& header : request_.header_map) {
+      if (header.key != name) continue;
       ++count;
-      *value = header.raw_value().empty() ? header.value() : header.raw_value();
+      *value = header.raw_value.empty() ? header.value : header.raw_value;
     }
     return count;
   }
 
  private:
-  const HttpRequestView& http_;
+  const CheckReading& request_;
 };
 
 // TryGatewayRequest() for a CheckRequest.
 DecisionEngine::Outcome TryCheck(DecisionEngine& engine,
-                                 const CheckRequestView& request,
+                                 const CheckReading& request,
                                  const GatewaySettings& settings,
                                  v1::AuthorizeRequest* authorize,
                                  v1::AuthorizeResponse* decision,
                                  absl::string_view* credential_header) {
-  const auto& attributes = request.attributes();
-  const HttpRequestView& http = attributes.request().http();
-  const EnvoyHeaders headers(http);
+  const EnvoyHeaders headers(request);
   GatewayRequest gateway_request;
-  gateway_request.method = http.method();
-  gateway_request.host = http.host();
-  gateway_request.path = http.path();
+  gateway_request.method = request.method;
+  gateway_request.host = request.host;
+  gateway_request.path = request.path;
   gateway_request.headers = &headers;
-  const std::string* api = LastValue(attributes.context_extensions(), "api");
+  const absl::string_view* api = LastValue(request.context_extensions, "api");
   if (api != nullptr) gateway_request.api = *api;
   return TryGatewayRequest(engine, gateway_request, settings, authorize,
                            decision, credential_header);
@@ -72,14 +67,14 @@ absl::Status TryAnswerCheck(DecisionEngine& engine,
                             const grpc::ByteBuffer& raw_request,
                             grpc::ByteBuffer* raw_response,
                             std::optional<PendingCheck>* pending) {
+  CheckReading request;
+  SK_RETURN_IF_ERROR(ReadCheckRequest(raw_request, &request));
   CallArena arena;
-  auto* request = arena.Create<CheckRequestView>();
-  SK_RETURN_IF_ERROR(ParseCheckRequest(raw_request, request));
   auto* authorize = arena.Create<v1::AuthorizeRequest>();
   auto* decision = arena.Create<v1::AuthorizeResponse>();
   absl::string_view credential_header;
   const DecisionEngine::Outcome outcome = TryCheck(
-      engine, *request, settings, authorize, decision, &credential_header);
+      engine, request, settings, authorize, decision, &credential_header);
   if (!outcome.ready()) {
     PendingCheck& wait = pending->emplace();
     wait.await_revision = outcome.await_revision;
