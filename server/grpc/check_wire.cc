@@ -208,7 +208,7 @@ enum : int {
 class CheckRequestReader {
  public:
   CheckRequestReader(const uint8_t* data, int size, CheckReading* out)
-      : input_(data, size), out_(*out) {}
+      : input_(data, size), end_(size), out_(*out) {}
 
   bool ReadAll() {
     return Fields([this](int field) {
@@ -292,13 +292,14 @@ class CheckRequestReader {
     });
   }
 
-  // The fields up to the current limit (end_group == 0), or up to the
+  // The fields up to the message's end (end_group == 0), or up to the
   // END_GROUP tag `end_group`: `on_field(number)` for each length-delimited
   // one, the others skipped. Fails at an END_GROUP tag that is not
-  // `end_group`, and at the limit while a group is open.
+  // `end_group`, at the end while a group is open, and when a field runs
+  // past the end.
   template <typename OnField>
   bool Fields(OnField on_field, uint32_t end_group = 0) {
-    while (!input_.ExpectAtEnd()) {
+    while (input_.CurrentPosition() < end_) {
       uint32_t tag = 0;
       if (!ReadTag(&tag)) return false;
       const int number = WireFormatLite::GetTagFieldNumber(tag);
@@ -339,7 +340,7 @@ class CheckRequestReader {
           return false;
       }
     }
-    return end_group == 0;
+    return input_.CurrentPosition() == end_ && end_group == 0;
   }
 
   // An unknown group's fields, up to its END_GROUP tag.
@@ -369,7 +370,8 @@ class CheckRequestReader {
   bool ReadSize(int* length) {
     const int start = input_.CurrentPosition();
     return input_.ReadVarintSizeAsInt(length) &&
-           input_.CurrentPosition() - start <= 5 && *length <= Available();
+           input_.CurrentPosition() - start <= 5 &&
+           *length <= end_ - input_.CurrentPosition();
   }
 
   // A message field's value: its length, then Fields() within it.
@@ -377,9 +379,10 @@ class CheckRequestReader {
   bool Message(OnField on_field) {
     int length = 0;
     if (!ReadSize(&length) || !input_.IncrementRecursionDepth()) return false;
-    const CodedInputStream::Limit limit = input_.PushLimit(length);
+    const int outer_end = end_;
+    end_ = input_.CurrentPosition() + length;
     const bool read = Fields(on_field);
-    input_.PopLimit(limit);
+    end_ = outer_end;
     input_.DecrementRecursionDepth();
     return read;
   }
@@ -398,17 +401,8 @@ class CheckRequestReader {
                         static_cast<const char*>(data), length);
   }
 
-  // The bytes left before the current limit: the input is one array, so
-  // its buffer ends at the limit (or at the array's end, which is the
-  // outermost limit).
-  int Available() {
-    const void* data = nullptr;
-    int available = 0;
-    input_.GetDirectBufferPointerInline(&data, &available);
-    return available;
-  }
-
-  CodedInputStream input_;
+  CodedInputStream input_;  // over the whole request: no limits pushed
+  int end_;                 // where the message being read ends
   CheckReading& out_;
 };
 

@@ -44,14 +44,13 @@ struct PendingCheck {
 };
 
 // TryAnswerCheck() is Check's work without the call (for Check and its
-// benchmark): parse `raw_request` (a CheckRequest, read through the view of
-// check_wire.h), decide it without
-// waiting, put the CheckResponse into `*raw_response`. When the decision
-// has to wait, sets `*pending` instead (and returns OK): ask the engine
-// again once pending->await_revision is applied and answer with
-// AnswerCheckDecision(). An error when there is no answer to send:
-// INVALID_ARGUMENT for a request that does not parse, or the reason there is
-// no decision.
+// benchmark): read `raw_request` (a CheckRequest, with ReadCheckRequest()
+// of check_wire.h), decide it without waiting, put the CheckResponse into
+// `*raw_response`. When the decision has to wait, sets `*pending` instead
+// (and returns OK): ask the engine again once pending->await_revision is
+// applied and answer with AnswerCheckDecision(). An error when there is no
+// answer to send: INVALID_ARGUMENT for a request that does not parse, or
+// the reason there is no decision.
 absl::Status TryAnswerCheck(DecisionEngine& engine,
                             const GatewaySettings& settings,
                             const grpc::ByteBuffer& raw_request,
