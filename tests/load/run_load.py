@@ -624,10 +624,19 @@ def report(results):
                 load_range([f["load_min"], f["load_max"], s["load_min"], s["load_max"]])))
         lines.append("")
     if any(r["label"].startswith("extauthz ") for r in results):
+        # Paired: each round's ratio to the Authorize measured just before it
+        # (same round, same noise), the median over rounds -- steadier than
+        # the ratio of the medians when rounds are slowed unevenly.
+        def paired(label, authorize_label, key):
+            pairs = [r[key] / z[key] for r, z in zip(grouped.get(label, []),
+                                                     grouped.get(authorize_label, []))
+                     if r.get(key) and z.get(key)]
+            return median(pairs) if pairs else None
+
         lines += ["| h2load conns×conc | server | request | req/s (median) | vs Authorize | "
-                  "best round req/s | best vs best | p50/p99 µs | "
-                  "CPU µs/req | CPU vs Authorize | load avg (1 min) |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|"]
+                  "vs Authorize, paired | best round req/s | best vs best | p50/p99 µs | "
+                  "CPU µs/req | CPU vs Authorize, paired | load avg (1 min) |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for level, prefix in [("%dx%d" % lv, p) for lv in EXTAUTHZ_LEVELS
                               for p in ("extauthz", "extauthz (baseline)")]:
             z = by.get("%s Authorize %s" % (prefix, level))
@@ -639,16 +648,21 @@ def report(results):
                 r = by.get("%s %s %s" % (prefix, name, level))
                 if not r:
                     continue
-                zc, rc = z.get("server_cpu_us_per_rpc"), r.get("server_cpu_us_per_rpc")
-                lines.append("| %s | %s | %s | %s | %.2f | %s | %.2f | %s / %s | %s | %s | %s |" % (
+                label = "%s %s %s" % (prefix, name, level)
+                authorize_label = "%s Authorize %s" % (prefix, level)
+                rps_paired = paired(label, authorize_label, "rps")
+                cpu_paired = paired(label, authorize_label, "server_cpu_us_per_rpc")
+                lines.append("| %s | %s | %s | %s | %.2f | %s | %s | %.2f | %s / %s | %s | %s | %s |" % (
                     level.replace("x", "×"),
                     "baseline" if prefix.endswith("(baseline)") else "this build", title,
                     fmt(r.get("rps")),
                     r["rps"] / z["rps"] if z.get("rps") else 0,
+                    "%.3f" % rps_paired if rps_paired else "—",
                     fmt(r.get("rps_best")),
                     r["rps_best"] / z["rps_best"] if z.get("rps_best") else 0,
-                    fmt(r.get("p50_us"), 0), fmt(r.get("p99_us"), 0), fmt(rc, 1),
-                    "%.2f" % (rc / zc) if zc and rc else "—",
+                    fmt(r.get("p50_us"), 0), fmt(r.get("p99_us"), 0),
+                    fmt(r.get("server_cpu_us_per_rpc"), 1),
+                    "%.3f" % cpu_paired if cpu_paired else "—",
                     load_range([r["load_min"], r["load_max"]])))
         lines.append("")
     bisect = [label for label in by if label.startswith("bisect ")]
