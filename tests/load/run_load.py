@@ -27,8 +27,10 @@ Sections (--sections, comma-separated):
           Envoy ext_authz Check (a CheckRequest as Envoy fills it with every
           header, and with deploy/envoy's allowed_headers; the same key and
           route) vs Authorize, h2load,
-          alternating, c16 and c64, --repeat rounds. --baseline_scopekeeper
-          adds another Scopekeeper binary to the same rounds (before/after).
+          alternating (each round starting with another of the three), c16
+          and c64, --repeat rounds; the table adds each round's ratio to its
+          own Authorize (paired, median). --baseline_scopekeeper adds another
+          Scopekeeper binary to the same rounds (before/after).
 
 Keys are created once per --keys through Admin.CreateKey (load_client
 --rpc=seed) into <work_dir>/seed-<keys>/ and reused by later runs (each run
@@ -465,16 +467,20 @@ class Runner:
                                                            timeout=10)
                         if not reply.startswith(b"\x0a\x00\x1a"):  # status {code 0}, ok_response
                             raise RuntimeError("Check did not allow the h2load request: %r" % reply)
-            for conns, conc in [lv for _ in range(a.repeat) for lv in EXTAUTHZ_LEVELS]:
+            calls = [("Authorize", "/scopekeeper.v1.Authorizer/Authorize",
+                      authorize_request(first_secret)),
+                     ("Check", check, check_request(first_secret)),
+                     ("Check-shipped", check, check_request(first_secret, shipped=True))]
+            rounds = [(i, lv) for i in range(a.repeat) for lv in EXTAUTHZ_LEVELS]
+            for i, (conns, conc) in rounds:
                 level = "%dx%d" % (conns, conc)
+                # Each round starts with another call: none is always measured
+                # first or last, where a drift within the round would favour it.
+                turn = calls[i % len(calls):] + calls[:i % len(calls)]
                 for prefix, sk in servers:
-                    self.h2load(prefix + " Authorize " + level, sk,
-                                "/scopekeeper.v1.Authorizer/Authorize",
-                                authorize_request(first_secret), conns, conc)
-                    self.h2load(prefix + " Check " + level, sk, check,
-                                check_request(first_secret), conns, conc)
-                    self.h2load(prefix + " Check-shipped " + level, sk, check,
-                                check_request(first_secret, shipped=True), conns, conc)
+                    for name, method, body in turn:
+                        self.h2load("%s %s %s" % (prefix, name, level), sk, method, body,
+                                    conns, conc)
         finally:
             for _, sk in servers:
                 self.check_stopped(sk)
