@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "base/proto_log.h"
+#include "google/protobuf/message_lite.h"
 
 namespace scopekeeper {
 namespace {
@@ -59,8 +60,7 @@ ThreadArena& ForThisThread() {
   return arena;
 }
 
-}  // namespace
-
+// Parses `raw` into `*message` (cleared first); whether it parsed.
 bool ParseBytes(const grpc::ByteBuffer& raw,
                 google::protobuf::MessageLite* message) {
   grpc::Slice flat;
@@ -75,6 +75,8 @@ bool ParseBytes(const grpc::ByteBuffer& raw,
   }
   return message->ParseFromZeroCopyStream(&reader);
 }
+
+}  // namespace
 
 absl::Status ParseRequest(const grpc::ByteBuffer& raw,
                           google::protobuf::Message* request) {

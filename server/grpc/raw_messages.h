@@ -13,22 +13,15 @@
 #include "absl/status/status.h"
 #include "google/protobuf/arena.h"
 #include "google/protobuf/message.h"
-#include "google/protobuf/message_lite.h"
 
 namespace scopekeeper {
 
-// ParseRequest() parses `raw` into `*request` (cleared first).
-// INVALID_ARGUMENT naming the string field that is not valid UTF-8, or the
-// message type when the encoding is broken.
+// ParseRequest() parses `raw` into `*request` (cleared first): from the
+// buffer's one slice when it has one (a small request usually does), else
+// through gRPC's stream reader. INVALID_ARGUMENT naming the string field
+// that is not valid UTF-8, or the message type when the encoding is broken.
 absl::Status ParseRequest(const grpc::ByteBuffer& raw,
                           google::protobuf::Message* request);
-
-// ParseBytes() parses `raw` into `*message` (cleared first) and says
-// whether it parsed: from the buffer's one slice when it has one (a
-// small request usually does), else through gRPC's stream reader.
-// libprotobuf's error lines go to the caller's ProtobufErrorCapture, if any.
-bool ParseBytes(const grpc::ByteBuffer& raw,
-                google::protobuf::MessageLite* message);
 
 // SerializeResponse() puts `response` into `*raw`: up to kFlatResponseBytes
 // as one slice, larger ones in slices of gRPC's stream writer.

@@ -83,7 +83,7 @@ TEST(ParseRequestTest, NamesTheTypeOfABrokenEncoding) {
               HasSubstr("not a valid scopekeeper.v1.AuthorizeRequest"));
 }
 
-TEST(ParseBytesTest, OneSliceOrManyParseAlikeAndReplaceWhatWasThere) {
+TEST(ParseRequestTest, OneSliceOrManyParseAlikeAndReplaceWhatWasThere) {
   v1::AuthorizeRequest request;
   request.set_api_key("rxs_ph_key");
   request.mutable_http()->set_path("/v1/patients/p_1");
@@ -97,14 +97,16 @@ TEST(ParseBytesTest, OneSliceOrManyParseAlikeAndReplaceWhatWasThere) {
     const grpc::ByteBuffer raw(slices.data(), slices.size());
     v1::AuthorizeRequest parsed;
     parsed.set_organization_id("org_left_over");
-    ASSERT_TRUE(ParseBytes(raw, &parsed));
+    ASSERT_TRUE(ParseRequest(raw, &parsed).ok());
     EXPECT_TRUE(MessageDifferencer::Equals(parsed, request));
     // Cut short, in one slice or two: refused.
     std::vector<grpc::Slice> short_slices;
     if (cut > 0) short_slices.emplace_back(bytes.data(), cut);
     short_slices.emplace_back(bytes.data() + cut, bytes.size() - cut - 1);
-    EXPECT_FALSE(ParseBytes(
-        grpc::ByteBuffer(short_slices.data(), short_slices.size()), &parsed));
+    EXPECT_FALSE(
+        ParseRequest(grpc::ByteBuffer(short_slices.data(), short_slices.size()),
+                     &parsed)
+            .ok());
   }
 }
 
