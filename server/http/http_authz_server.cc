@@ -115,9 +115,8 @@ class HttpAuthzServer::Handler {
     if (*request_state != &kHeadSeen) {  // parked and resumed: answer
       // Set before the resume; the request (and so the Parked) lives on
       // until Completed().
-      const GatewayAnswer& answer =
-          static_cast<Parked*>(*request_state)->answer;
-      return Queue(connection, answer.http_status, answer, answer.body);
+      return QueueAnswer(connection,
+                         static_cast<Parked*>(*request_state)->answer);
     }
     if (std::strcmp(url, "/authz") != 0) {
       return Queue(connection, MHD_HTTP_NOT_FOUND, {}, "");
